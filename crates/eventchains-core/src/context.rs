@@ -1,0 +1,372 @@
+//! [`EventContext`]: the shared context that flows through a chain.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::extensions::Extensions;
+use crate::from_value::FromValue;
+use crate::value::{Map, Value};
+
+/// Why a typed context read or a conversion failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ContextError {
+    /// The key is not in the context.
+    #[error("context key `{key}` is missing")]
+    Missing {
+        /// The key that was read.
+        key: String,
+    },
+    /// The key holds a value of another type.
+    #[error("context key `{key}` holds {found}, expected {expected}")]
+    WrongType {
+        /// The key that was read.
+        key: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// The type of the stored value.
+        found: &'static str,
+    },
+    /// A serde conversion of a user type failed.
+    #[error("context key `{key}`: {message}")]
+    Serde {
+        /// The key that was read or written.
+        key: String,
+        /// serde's message.
+        message: String,
+    },
+    /// A context was built from JSON that is not an object.
+    #[error("a context must be a JSON object, got {found}")]
+    NotAnObject {
+        /// The JSON type found instead.
+        found: &'static str,
+    },
+}
+
+/// The shared context of a chain: dynamic **values** (what Lua sees as
+/// `ctx.key`, what the CLI prints as JSON) and typed **extensions** (Rust objects
+/// invisible to scripts), plus the deadline of the event being run, if any.
+///
+/// Reads never panic: a missing key or a value of another type is `None`
+/// ([`get`](Self::get)) or a [`ContextError`] ([`try_get`](Self::try_get)).
+/// Reads borrow: `get::<&str>` and `get::<&Map>` point into the context.
+///
+/// ```
+/// use eventchains_core::{EventContext, Value};
+/// let mut ctx = EventContext::new();
+/// ctx.set("counter", 1);
+/// ctx.set("message", "start");
+/// assert_eq!(ctx.get::<i64>("counter"), Some(1));
+/// assert_eq!(ctx.get::<&str>("message"), Some("start"));   // borrowed, no clone
+/// assert_eq!(ctx.get::<i64>("message"), None);             // wrong type: None
+/// assert_eq!(ctx.get_or("missing", 7), 7);
+/// assert_eq!(
+///     ctx.try_get::<bool>("counter").unwrap_err().to_string(),
+///     "context key `counter` holds integer, expected bool"
+/// );
+/// assert_eq!(ctx.to_json(), serde_json::json!({"counter": 1, "message": "start"}));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EventContext {
+    values: Map,
+    extensions: Extensions,
+    deadline: Option<Instant>,
+}
+
+impl EventContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A context holding `values`.
+    pub fn from_values(values: Map) -> Self {
+        EventContext { values, ..Self::default() }
+    }
+
+    /// A context from a JSON object.
+    pub fn from_json(json: serde_json::Value) -> Result<Self, ContextError> {
+        match Value::from_json(json) {
+            Value::Map(values) => Ok(Self::from_values(values)),
+            other => Err(ContextError::NotAnObject { found: other.type_name() }),
+        }
+    }
+
+    /// The values as a JSON object (non-finite floats become `null`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    }
+
+    /// Reads `key` as `T`; `None` when missing or of another type.
+    pub fn get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Option<T> {
+        T::from_value(self.values.get(key)?)
+    }
+
+    /// Reads `key` as `T`, with an error that says what was missing or wrong.
+    pub fn try_get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Result<T, ContextError> {
+        let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
+        T::from_value(value).ok_or_else(|| ContextError::WrongType {
+            key: key.to_owned(),
+            expected: T::EXPECTED,
+            found: value.type_name(),
+        })
+    }
+
+    /// Reads `key` as `T`, or `default` when missing or of another type.
+    pub fn get_or<'a, T: FromValue<'a>>(&'a self, key: &str, default: T) -> T {
+        self.get(key).unwrap_or(default)
+    }
+
+    /// The raw value at `key`, borrowed.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    /// The raw value at `key`, mutably (for in-place edits of nested data).
+    pub fn value_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.values.get_mut(key)
+    }
+
+    /// Stores `value` at `key`, returning the previous value.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+        self.values.insert(key.into(), value.into())
+    }
+
+    /// Removes `key`, returning its value. The order of the other keys is kept.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.values.shift_remove(key)
+    }
+
+    /// `true` if `key` is present (even if it holds `nil`).
+    pub fn contains(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// Stores any `Serialize` type at `key`, converted to a [`Value`].
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Order { id: u32, items: Vec<String> }
+    /// let mut ctx = eventchains_core::EventContext::new();
+    /// let order = Order { id: 7, items: vec!["tea".into()] };
+    /// ctx.set_serde("order", &order).unwrap();
+    /// assert_eq!(ctx.get::<i64>("order.id"), None); // keys are not paths
+    /// assert_eq!(ctx.get_serde::<Order>("order").unwrap(), order);
+    /// ```
+    pub fn set_serde<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) -> Result<(), ContextError> {
+        let key = key.into();
+        match serde_json::to_value(value) {
+            Ok(json) => {
+                self.values.insert(key, Value::from_json(json));
+                Ok(())
+            }
+            Err(e) => Err(ContextError::Serde { key, message: e.to_string() }),
+        }
+    }
+
+    /// Reads `key` into any `Deserialize` type.
+    pub fn get_serde<T: DeserializeOwned>(&self, key: &str) -> Result<T, ContextError> {
+        let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
+        serde_json::from_value(value.to_json())
+            .map_err(|e| ContextError::Serde { key: key.to_owned(), message: e.to_string() })
+    }
+
+    /// Iterates over `(key, value)` pairs in insertion order.
+    pub fn iter(&self) -> indexmap::map::Iter<'_, String, Value> {
+        self.values.iter()
+    }
+
+    /// The keys in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// `true` when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// All values, borrowed.
+    pub fn values(&self) -> &Map {
+        &self.values
+    }
+
+    /// All values, mutably.
+    pub fn values_mut(&mut self) -> &mut Map {
+        &mut self.values
+    }
+
+    /// Takes the values out, leaving the context without values.
+    pub fn into_values(self) -> Map {
+        self.values
+    }
+
+    /// Copies every value of `other` in, overwriting keys that exist (`other` wins).
+    pub fn merge(&mut self, other: Map) {
+        self.values.extend(other);
+    }
+
+    /// Stores every value of `defaults` whose key is not already present
+    /// (the context's own values win).
+    pub fn merge_defaults(&mut self, defaults: &Map) {
+        for (k, v) in defaults {
+            if !self.values.contains_key(k) {
+                self.values.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    /// The typed Rust objects of this context.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The typed Rust objects of this context, mutably.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// The deadline of the event being run, if a middleware (such as a timeout)
+    /// set one. Long-running events should check it; the Lua layer stops
+    /// handlers when it passes.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Sets (or clears) the deadline, returning the previous one so that a
+    /// middleware can restore it after the event.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) -> Option<Instant> {
+        std::mem::replace(&mut self.deadline, deadline)
+    }
+
+    /// `true` if a deadline is set and has passed.
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+impl Serialize for EventContext {
+    /// Serializes the values as a map (extensions are not serialized).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.values.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventContext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = Map::deserialize(deserializer)?;
+        Ok(Self::from_values(values))
+    }
+}
+
+impl From<Map> for EventContext {
+    fn from(values: Map) -> Self {
+        Self::from_values(values)
+    }
+}
+
+impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for EventContext {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self::from_values(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a EventContext {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = indexmap::map::Iter<'a, String, Value>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.values.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_wrong_type_are_errors_not_panics() {
+        let mut ctx = EventContext::new();
+        ctx.set("n", 1);
+        assert_eq!(ctx.try_get::<i64>("x"), Err(ContextError::Missing { key: "x".into() }));
+        assert_eq!(
+            ctx.try_get::<&str>("n"),
+            Err(ContextError::WrongType { key: "n".into(), expected: "string", found: "integer" })
+        );
+        assert_eq!(ctx.get::<String>("n"), None);
+    }
+
+    #[test]
+    fn borrowed_string_read_points_into_the_context() {
+        let mut ctx = EventContext::new();
+        ctx.set("s", "hello");
+        let a: &str = ctx.get("s").expect("string");
+        let b: &str = ctx.get("s").expect("string");
+        assert!(std::ptr::eq(a, b));
+    }
+
+    #[test]
+    fn set_remove_contains_and_order() {
+        let mut ctx: EventContext = [("a", 1), ("b", 2), ("c", 3)].into_iter().collect();
+        assert_eq!(ctx.set("a", 10), Some(Value::Int(1)));
+        assert_eq!(ctx.remove("b"), Some(Value::Int(2)));
+        assert!(!ctx.contains("b"));
+        assert_eq!(ctx.keys().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(ctx.len(), 2);
+    }
+
+    #[test]
+    fn nested_values_can_be_edited_in_place() {
+        let mut ctx = EventContext::from_json(serde_json::json!({"order": {"items": [{"qty": 1}]}})).expect("object");
+        let qty = ctx
+            .value_mut("order")
+            .and_then(Value::as_map_mut)
+            .and_then(|m| m.get_mut("items"))
+            .and_then(Value::as_array_mut)
+            .and_then(|a| a.get_mut(0))
+            .and_then(Value::as_map_mut)
+            .and_then(|m| m.get_mut("qty"))
+            .expect("path exists");
+        *qty = Value::Int(2);
+        assert_eq!(ctx.to_json(), serde_json::json!({"order": {"items": [{"qty": 2}]}}));
+    }
+
+    #[test]
+    fn from_json_rejects_non_objects() {
+        assert_eq!(
+            EventContext::from_json(serde_json::json!([1])).unwrap_err(),
+            ContextError::NotAnObject { found: "array" }
+        );
+    }
+
+    #[test]
+    fn merge_defaults_keeps_existing_values() {
+        let mut ctx: EventContext = [("a", 1)].into_iter().collect();
+        let defaults: Map = [("a".to_owned(), Value::Int(0)), ("b".to_owned(), Value::Int(0))].into_iter().collect();
+        ctx.merge_defaults(&defaults);
+        assert_eq!(ctx.to_json(), serde_json::json!({"a": 1, "b": 0}));
+    }
+
+    #[test]
+    fn deadline_set_and_restore() {
+        let mut ctx = EventContext::new();
+        assert!(!ctx.deadline_passed());
+        let past = Instant::now();
+        assert_eq!(ctx.set_deadline(Some(past)), None);
+        assert!(ctx.deadline_passed());
+        assert_eq!(ctx.set_deadline(None), Some(past));
+    }
+
+    #[test]
+    fn serde_errors_name_the_key() {
+        let mut ctx = EventContext::new();
+        ctx.set("n", "text");
+        let err = ctx.get_serde::<u32>("n").unwrap_err();
+        assert!(matches!(err, ContextError::Serde { ref key, .. } if key == "n"), "{err}");
+    }
+}
