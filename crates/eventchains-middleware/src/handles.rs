@@ -2,15 +2,8 @@
 //! registry builds for scripts (metrics, circuits, rate-limit buckets, retry
 //! and chaos stats), and which clock they use.
 
-#[cfg(any(
-    feature = "metrics",
-    feature = "retry",
-    feature = "rate_limit",
-    feature = "circuit_breaker",
-    feature = "chaos"
-))]
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
 #[cfg(any(
     feature = "metrics",
     feature = "retry",
@@ -18,41 +11,8 @@ use std::sync::Arc;
     feature = "circuit_breaker",
     feature = "chaos"
 ))]
-use std::sync::{Mutex, PoisonError};
-
+use crate::book::Book;
 use crate::clock::{SharedClock, system_clock};
-
-/// Handles by id, created on first use.
-#[cfg(any(
-    feature = "metrics",
-    feature = "retry",
-    feature = "rate_limit",
-    feature = "circuit_breaker",
-    feature = "chaos"
-))]
-#[derive(Debug, Default)]
-struct Book<T>(Mutex<BTreeMap<String, T>>);
-
-#[cfg(any(
-    feature = "metrics",
-    feature = "retry",
-    feature = "rate_limit",
-    feature = "circuit_breaker",
-    feature = "chaos"
-))]
-impl<T: Clone + Default> Book<T> {
-    fn get(&self, id: &str) -> T {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(handle) = map.get(id) {
-            return handle.clone();
-        }
-        map.entry(id.to_owned()).or_default().clone()
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
-    }
-}
 
 /// The shared state behind registry-built middleware, by id.
 ///
@@ -141,10 +101,22 @@ impl Handles {
         self.inner.retry.get(id)
     }
 
+    /// The ids of the retry handles.
+    #[cfg(feature = "retry")]
+    pub fn retry_ids(&self) -> Vec<String> {
+        self.inner.retry.ids()
+    }
+
     /// The rate-limit buckets under `id` (default id `"rate_limit"`).
     #[cfg(feature = "rate_limit")]
     pub fn rate_limit(&self, id: &str) -> crate::rate_limit::RateLimiterHandle {
         self.inner.rate_limit.get(id)
+    }
+
+    /// The ids of the rate limiter handles.
+    #[cfg(feature = "rate_limit")]
+    pub fn rate_limit_ids(&self) -> Vec<String> {
+        self.inner.rate_limit.ids()
     }
 
     /// The circuits under `id` (default id `"circuit_breaker"`).
@@ -163,5 +135,11 @@ impl Handles {
     #[cfg(feature = "chaos")]
     pub fn chaos(&self, id: &str) -> crate::chaos::ChaosHandle {
         self.inner.chaos.get(id)
+    }
+
+    /// The ids of the chaos handles.
+    #[cfg(feature = "chaos")]
+    pub fn chaos_ids(&self) -> Vec<String> {
+        self.inner.chaos.ids()
     }
 }

@@ -46,6 +46,14 @@
 //! assert_eq!(snapshot.event("greet").map(|m| m.executions), Some(1));
 //! ```
 
+#[cfg(any(
+    feature = "metrics",
+    feature = "retry",
+    feature = "rate_limit",
+    feature = "circuit_breaker",
+    feature = "chaos"
+))]
+mod book;
 mod clock;
 mod config;
 mod handles;
