@@ -1,1 +1,88 @@
-fn main(){}
+//! Per-event overhead of each middleware on a no-op event, against the same
+//! event with no middleware, plus the cost of metrics recording when several
+//! threads run the same event (sharded vs a single shard).
+//!
+//! `cargo bench -p eventchains-middleware --bench overhead -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, Next};
+use eventchains_middleware::{
+    BudgetConfig, CircuitBreaker, CircuitBreakerConfig, Logging, Metrics, MetricsHandle, RateLimit, RateLimitConfig,
+    Retry, RetryConfig, Timeout, TimeoutConfig, Timing,
+};
+
+struct Noop;
+
+impl ChainableEvent for Noop {
+    fn name(&self) -> &str {
+        "noop"
+    }
+    fn execute(&self, _ctx: &mut EventContext) -> EventResult {
+        Ok(())
+    }
+}
+
+fn stacks() -> Vec<(&'static str, Vec<Arc<dyn EventMiddleware>>)> {
+    let unlimited = RateLimitConfig::default().rate_per_sec(1e12).burst(u32::MAX);
+    vec![
+        ("none", vec![]),
+        ("logging", vec![Arc::new(Logging::default())]),
+        ("timing", vec![Arc::new(Timing::default())]),
+        ("metrics", vec![Arc::new(Metrics::new())]),
+        ("retry", vec![Arc::new(Retry::new(RetryConfig::default()).expect("valid"))]),
+        (
+            "retry_budget",
+            vec![Arc::new(Retry::new(RetryConfig::default().budget(Some(BudgetConfig::default()))).expect("valid"))],
+        ),
+        ("rate_limit", vec![Arc::new(RateLimit::new(unlimited.clone()).expect("valid"))]),
+        ("rate_limit_per_event", vec![Arc::new(RateLimit::new(unlimited.per_event(true)).expect("valid"))]),
+        ("circuit_breaker", vec![Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default()).expect("valid"))]),
+        ("timeout", vec![Arc::new(Timeout::new(TimeoutConfig::default()).expect("valid"))]),
+    ]
+}
+
+fn overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("overhead");
+    let event = Noop;
+    for (name, stack) in stacks() {
+        let mut ctx = EventContext::new();
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(Next::new(black_box(&event), &stack).run(black_box(&mut ctx))))
+        });
+    }
+    group.finish();
+}
+
+/// Wall time of `iters` metric records split over `threads` threads.
+fn record_in_threads(handle: &MetricsHandle, threads: u64, iters: u64) -> Duration {
+    let per_thread = iters / threads;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    handle.record(black_box("noop"), Duration::from_nanos(100), None);
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn metrics_contention(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics_threads");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as u64).max(2);
+    for (name, handle) in [("sharded", MetricsHandle::new()), ("one_shard", MetricsHandle::with_shards(1))] {
+        group.bench_function(format!("{name}_{threads}threads"), |b| {
+            b.iter_custom(|iters| record_in_threads(&handle, threads, iters.max(threads)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, overhead, metrics_contention);
+criterion_main!(benches);
