@@ -57,6 +57,11 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
+/// What one clock read costs here: timing, metrics and timeout read it twice per event.
+fn clock_read(c: &mut Criterion) {
+    c.bench_function("reference/instant_now", |b| b.iter(|| black_box(Instant::now())));
+}
+
 /// Wall time of `iters` metric records split over `threads` threads.
 fn record_in_threads(handle: &MetricsHandle, threads: u64, iters: u64) -> Duration {
     let per_thread = iters / threads;
@@ -84,5 +89,5 @@ fn metrics_contention(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead, metrics_contention);
+criterion_group!(benches, overhead, clock_read, metrics_contention);
 criterion_main!(benches);

@@ -222,8 +222,9 @@ mod tests {
             r.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
-        let kinds =
-            (0..n).filter_map(|_| Next::new(&event, &stack).run(&mut EventContext::new()).err().map(|e| e.kind())).collect();
+        let kinds = (0..n)
+            .filter_map(|_| Next::new(&event, &stack).run(&mut EventContext::new()).err().map(|e| e.kind()))
+            .collect();
         (handle.stats(), ran.load(Ordering::SeqCst), kinds, clock)
     }
 

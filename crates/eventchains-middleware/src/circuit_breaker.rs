@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{SharedClock, system_clock};
 use crate::config::{ConfigError, setters};
+use crate::kind_set::KindSet;
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
@@ -122,20 +123,9 @@ setters!(CircuitBreakerConfig {
 pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     open_for: Duration,
-    trip_kinds: u8,
+    trip_kinds: KindSet,
     handle: CircuitBreakerHandle,
     clock: SharedClock,
-}
-
-fn kind_bit(kind: ErrorKind) -> u8 {
-    1 << match kind {
-        ErrorKind::Event => 0,
-        ErrorKind::Middleware => 1,
-        ErrorKind::Timeout => 2,
-        ErrorKind::LimitExceeded => 3,
-        ErrorKind::Panic => 4,
-        ErrorKind::Cancelled => 5,
-    }
 }
 
 /// How an admitted call runs.
@@ -175,7 +165,7 @@ impl CircuitBreaker {
         }
         Ok(CircuitBreaker {
             open_for: Duration::from_millis(config.open_ms),
-            trip_kinds: config.trip_on.iter().fold(0, |bits, k| bits | kind_bit(*k)),
+            trip_kinds: KindSet::of(&config.trip_on),
             config,
             handle,
             clock,
@@ -202,7 +192,7 @@ impl CircuitBreaker {
     fn outcome(&self, result: &EventResult) -> Outcome {
         match result {
             Ok(()) => Outcome::Success,
-            Err(e) if self.trip_kinds & kind_bit(e.kind()) != 0 => Outcome::Failure,
+            Err(e) if self.trip_kinds.contains(e.kind()) => Outcome::Failure,
             Err(_) => Outcome::Ignored,
         }
     }

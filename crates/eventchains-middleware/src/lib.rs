@@ -57,6 +57,8 @@ mod book;
 mod clock;
 mod config;
 mod handles;
+#[cfg(any(feature = "metrics", feature = "retry", feature = "circuit_breaker"))]
+mod kind_set;
 mod registration;
 
 #[cfg(feature = "chaos")]

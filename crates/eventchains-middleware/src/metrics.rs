@@ -17,31 +17,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{SharedClock, system_clock};
+use crate::kind_set::{ALL_KINDS, kind_index};
 
 /// Significant figures of the latency histograms (1% precision).
 const SIGNIFICANT_FIGURES: u8 = 2;
 /// The most shards a handle uses by default.
 const MAX_DEFAULT_SHARDS: usize = 16;
-
-const KINDS: [ErrorKind; 6] = [
-    ErrorKind::Event,
-    ErrorKind::Middleware,
-    ErrorKind::Timeout,
-    ErrorKind::LimitExceeded,
-    ErrorKind::Panic,
-    ErrorKind::Cancelled,
-];
-
-fn kind_index(kind: ErrorKind) -> usize {
-    match kind {
-        ErrorKind::Event => 0,
-        ErrorKind::Middleware => 1,
-        ErrorKind::Timeout => 2,
-        ErrorKind::LimitExceeded => 3,
-        ErrorKind::Panic => 4,
-        ErrorKind::Cancelled => 5,
-    }
-}
 
 /// Config of [`Metrics`] (registry name `metrics`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,7 +167,7 @@ impl Stats {
     }
 
     fn to_metrics(&self) -> EventMetrics {
-        let failures_by_kind = KINDS
+        let failures_by_kind = ALL_KINDS
             .iter()
             .zip(self.failures)
             .filter(|(_, n)| *n > 0)

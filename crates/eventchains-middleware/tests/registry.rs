@@ -99,11 +99,13 @@ fn registry_built_retry_sleeps_on_the_handles_clock() {
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let config = map(&[("max_attempts", Value::Int(4)), ("backoff", "linear".into()), ("initial_ms", Value::Int(5))]);
-    let chain = EventChain::new().middleware_arc(registry.build("retry", &config).expect("builds")).event(
-        FnEvent::new("flaky", move |_| {
-            if c.fetch_add(1, Ordering::SeqCst) < 3 { Err(EventError::new("busy")) } else { Ok(()) }
-        }),
-    );
+    let chain =
+        EventChain::new().middleware_arc(registry.build("retry", &config).expect("builds")).event(FnEvent::new(
+            "flaky",
+            move |_| {
+                if c.fetch_add(1, Ordering::SeqCst) < 3 { Err(EventError::new("busy")) } else { Ok(()) }
+            },
+        ));
     assert_eq!(chain.execute(&mut EventContext::new()).status(), ChainStatus::Completed);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert_eq!(clock.slept(), Duration::from_millis(5 + 10 + 15));

@@ -91,9 +91,12 @@ fn metrics_counts_are_exact_under_many_threads() {
         .fault_tolerance(eventchains_core::FaultToleranceMode::Lenient)
         .middleware(metrics)
         .event(FnEvent::new("ok", |_| Ok(())))
-        .event(FnEvent::new("odd", |ctx| {
-            if ctx.get_or("i", 0) % 2 == 1 { Err(EventError::new("odd")) } else { Ok(()) }
-        }));
+        .event(FnEvent::new(
+            "odd",
+            |ctx| {
+                if ctx.get_or("i", 0) % 2 == 1 { Err(EventError::new("odd")) } else { Ok(()) }
+            },
+        ));
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {

@@ -29,6 +29,7 @@ pub use budget::{BudgetConfig, RetryBudget};
 
 use crate::clock::{SharedClock, system_clock};
 use crate::config::{ConfigError, setters};
+use crate::kind_set::KindSet;
 
 /// Config of [`Retry`] (registry name `retry`).
 ///
@@ -139,23 +140,12 @@ pub struct Retry {
     config: RetryConfig,
     initial: Duration,
     max: Duration,
-    kinds: u8,
+    kinds: KindSet,
     predicate: Option<Predicate>,
     rng: Option<Mutex<SmallRng>>,
     budget: Option<RetryBudget>,
     handle: RetryHandle,
     clock: SharedClock,
-}
-
-fn kind_bit(kind: ErrorKind) -> u8 {
-    1 << match kind {
-        ErrorKind::Event => 0,
-        ErrorKind::Middleware => 1,
-        ErrorKind::Timeout => 2,
-        ErrorKind::LimitExceeded => 3,
-        ErrorKind::Panic => 4,
-        ErrorKind::Cancelled => 5,
-    }
 }
 
 impl Retry {
@@ -183,12 +173,14 @@ impl Retry {
                 None => SmallRng::from_os_rng(),
             })
         });
-        let budget =
-            config.budget.clone().map(|c| handle.inner.budget.get_or_init(|| RetryBudget::new(c, clock.clone())).clone());
+        let budget = config
+            .budget
+            .clone()
+            .map(|c| handle.inner.budget.get_or_init(|| RetryBudget::new(c, clock.clone())).clone());
         Ok(Retry {
             initial: Duration::from_millis(config.initial_ms),
             max: Duration::from_millis(config.max_ms),
-            kinds: config.retry_on.iter().fold(0, |bits, k| bits | kind_bit(*k)),
+            kinds: KindSet::of(&config.retry_on),
             predicate: None,
             rng,
             budget,
@@ -232,7 +224,7 @@ impl Retry {
     fn retryable(&self, error: &EventError) -> bool {
         match &self.predicate {
             Some(predicate) => predicate(error),
-            None => self.kinds & kind_bit(error.kind()) != 0,
+            None => self.kinds.contains(error.kind()),
         }
     }
 
@@ -277,7 +269,10 @@ impl Retry {
 
 impl std::fmt::Debug for Retry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Retry").field("config", &self.config).field("custom_predicate", &self.predicate.is_some()).finish()
+        f.debug_struct("Retry")
+            .field("config", &self.config)
+            .field("custom_predicate", &self.predicate.is_some())
+            .finish()
     }
 }
 
