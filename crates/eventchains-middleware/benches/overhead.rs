@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, Next};
 use eventchains_middleware::{
     BudgetConfig, CircuitBreaker, CircuitBreakerConfig, Logging, Metrics, MetricsHandle, RateLimit, RateLimitConfig,
-    Retry, RetryConfig, Timeout, TimeoutConfig, Timing,
+    Retry, RetryConfig, Timeout, TimeoutConfig, Timing, TimingConfig,
 };
 
 struct Noop;
@@ -32,6 +32,7 @@ fn stacks() -> Vec<(&'static str, Vec<Arc<dyn EventMiddleware>>)> {
         ("none", vec![]),
         ("logging", vec![Arc::new(Logging::default())]),
         ("timing", vec![Arc::new(Timing::default())]),
+        ("timing_slow_threshold", vec![Arc::new(Timing::new(TimingConfig::default().slow_ms(Some(1000))))]),
         ("metrics", vec![Arc::new(Metrics::new())]),
         ("retry", vec![Arc::new(Retry::new(RetryConfig::default()).expect("valid"))]),
         (

@@ -4,14 +4,6 @@
 
 use std::sync::Arc;
 
-#[cfg(any(
-    feature = "metrics",
-    feature = "retry",
-    feature = "rate_limit",
-    feature = "circuit_breaker",
-    feature = "chaos"
-))]
-use crate::book::Book;
 use crate::clock::{SharedClock, system_clock};
 
 /// The shared state behind registry-built middleware, by id.
@@ -25,6 +17,8 @@ use crate::clock::{SharedClock, system_clock};
 /// share the state (circuits stay open across a hot reload, a rate limit is
 /// global across chains). A handle can be fetched before or after the
 /// middleware is built; both see the same state. Cloning `Handles` shares it.
+/// For retry, the first middleware built with a `budget` on an id creates that
+/// id's `RetryBudget`; later ones share it.
 ///
 /// The clock given to [`Handles::with_clock`] is used by every middleware the
 /// registry builds, so tests of scripts can drive time with a
@@ -32,39 +26,6 @@ use crate::clock::{SharedClock, system_clock};
 #[derive(Clone, Debug, Default)]
 pub struct Handles {
     inner: Arc<HandlesInner>,
-}
-
-#[derive(Debug)]
-struct HandlesInner {
-    clock: SharedClock,
-    #[cfg(feature = "metrics")]
-    metrics: Book<crate::metrics::MetricsHandle>,
-    #[cfg(feature = "retry")]
-    retry: Book<crate::retry::RetryHandle>,
-    #[cfg(feature = "rate_limit")]
-    rate_limit: Book<crate::rate_limit::RateLimiterHandle>,
-    #[cfg(feature = "circuit_breaker")]
-    circuit_breaker: Book<crate::circuit_breaker::CircuitBreakerHandle>,
-    #[cfg(feature = "chaos")]
-    chaos: Book<crate::chaos::ChaosHandle>,
-}
-
-impl Default for HandlesInner {
-    fn default() -> Self {
-        HandlesInner {
-            clock: system_clock(),
-            #[cfg(feature = "metrics")]
-            metrics: Book::default(),
-            #[cfg(feature = "retry")]
-            retry: Book::default(),
-            #[cfg(feature = "rate_limit")]
-            rate_limit: Book::default(),
-            #[cfg(feature = "circuit_breaker")]
-            circuit_breaker: Book::default(),
-            #[cfg(feature = "chaos")]
-            chaos: Book::default(),
-        }
-    }
 }
 
 impl Handles {
@@ -82,64 +43,55 @@ impl Handles {
     pub fn clock(&self) -> SharedClock {
         self.inner.clock.clone()
     }
+}
 
-    /// The metrics recorded under `id` (default id `"metrics"`).
-    #[cfg(feature = "metrics")]
-    pub fn metrics(&self, id: &str) -> crate::metrics::MetricsHandle {
-        self.inner.metrics.get(id)
-    }
+/// Declares, for each stateful middleware, its book of handles in
+/// `HandlesInner` and the `Handles` methods that reach it.
+macro_rules! books {
+    ($($feature:literal => $field:ident, $ids:ident: $ty:ty, $what:literal;)*) => {
+        #[derive(Debug)]
+        struct HandlesInner {
+            clock: SharedClock,
+            $(
+                #[cfg(feature = $feature)]
+                $field: crate::book::Book<$ty>,
+            )*
+        }
 
-    /// The ids of the metrics handles.
-    #[cfg(feature = "metrics")]
-    pub fn metrics_ids(&self) -> Vec<String> {
-        self.inner.metrics.ids()
-    }
+        impl Default for HandlesInner {
+            fn default() -> Self {
+                HandlesInner {
+                    clock: system_clock(),
+                    $(
+                        #[cfg(feature = $feature)]
+                        $field: Default::default(),
+                    )*
+                }
+            }
+        }
 
-    /// The retry stats and budget under `id` (default id `"retry"`).
-    #[cfg(feature = "retry")]
-    pub fn retry(&self, id: &str) -> crate::retry::RetryHandle {
-        self.inner.retry.get(id)
-    }
+        impl Handles {
+            $(
+                #[doc = concat!("The ", $what, " under `id` (default id `\"", $feature, "\"`), created on first use.")]
+                #[cfg(feature = $feature)]
+                pub fn $field(&self, id: &str) -> $ty {
+                    self.inner.$field.get(id)
+                }
 
-    /// The ids of the retry handles.
-    #[cfg(feature = "retry")]
-    pub fn retry_ids(&self) -> Vec<String> {
-        self.inner.retry.ids()
-    }
+                #[doc = concat!("The ids of the ", $what, " handles in use, sorted.")]
+                #[cfg(feature = $feature)]
+                pub fn $ids(&self) -> Vec<String> {
+                    self.inner.$field.ids()
+                }
+            )*
+        }
+    };
+}
 
-    /// The rate-limit buckets under `id` (default id `"rate_limit"`).
-    #[cfg(feature = "rate_limit")]
-    pub fn rate_limit(&self, id: &str) -> crate::rate_limit::RateLimiterHandle {
-        self.inner.rate_limit.get(id)
-    }
-
-    /// The ids of the rate limiter handles.
-    #[cfg(feature = "rate_limit")]
-    pub fn rate_limit_ids(&self) -> Vec<String> {
-        self.inner.rate_limit.ids()
-    }
-
-    /// The circuits under `id` (default id `"circuit_breaker"`).
-    #[cfg(feature = "circuit_breaker")]
-    pub fn circuit_breaker(&self, id: &str) -> crate::circuit_breaker::CircuitBreakerHandle {
-        self.inner.circuit_breaker.get(id)
-    }
-
-    /// The ids of the circuit breaker handles.
-    #[cfg(feature = "circuit_breaker")]
-    pub fn circuit_breaker_ids(&self) -> Vec<String> {
-        self.inner.circuit_breaker.ids()
-    }
-
-    /// The chaos stats under `id` (default id `"chaos"`).
-    #[cfg(feature = "chaos")]
-    pub fn chaos(&self, id: &str) -> crate::chaos::ChaosHandle {
-        self.inner.chaos.get(id)
-    }
-
-    /// The ids of the chaos handles.
-    #[cfg(feature = "chaos")]
-    pub fn chaos_ids(&self) -> Vec<String> {
-        self.inner.chaos.ids()
-    }
+books! {
+    "metrics" => metrics, metrics_ids: crate::metrics::MetricsHandle, "metrics";
+    "retry" => retry, retry_ids: crate::retry::RetryHandle, "retry stats and budget";
+    "rate_limit" => rate_limit, rate_limit_ids: crate::rate_limit::RateLimiterHandle, "rate-limit buckets";
+    "circuit_breaker" => circuit_breaker, circuit_breaker_ids: crate::circuit_breaker::CircuitBreakerHandle, "circuits";
+    "chaos" => chaos, chaos_ids: crate::chaos::ChaosHandle, "chaos stats";
 }
