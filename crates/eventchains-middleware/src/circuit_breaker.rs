@@ -229,13 +229,15 @@ impl CircuitBreaker {
         let mut slow = circuit.lock();
         let mut state = circuit.state.load(Ordering::Acquire);
         if state == OPEN {
-            let until = slow.opened_at + self.open_for;
+            // An open time too large for an `Instant` keeps the circuit open.
+            let until = slow.opened_at.checked_add(self.open_for);
             let now = self.clock.now();
-            if now < until {
-                return Err(self.reject(format!(
-                    "circuit breaker open for `{name}`; next trial in {} ms",
-                    until.duration_since(now).as_millis().max(1)
-                )));
+            if until.is_none_or(|until| now < until) {
+                let next_trial = match until {
+                    Some(until) => format!("next trial in {} ms", until.duration_since(now).as_millis().max(1)),
+                    None => "no trial scheduled".to_owned(),
+                };
+                return Err(self.reject(format!("circuit breaker open for `{name}`; {next_trial}")));
             }
             circuit.state.store(HALF_OPEN, Ordering::Release);
             slow.in_flight = 0;
@@ -456,6 +458,19 @@ mod tests {
         Next::new(&nested, std::slice::from_ref(&b)).run(&mut EventContext::new()).expect("trial succeeds");
         assert_eq!(h.state("e"), CircuitState::Closed);
         assert_eq!(h.rejected(), 1);
+    }
+
+    #[test]
+    fn an_open_time_beyond_any_instant_keeps_the_circuit_open() {
+        let clock = ManualClock::new();
+        let b = CircuitBreaker::new(CircuitBreakerConfig::default().failure_threshold(1).open_ms(u64::MAX))
+            .expect("valid")
+            .with_clock(clock.shared());
+        let b: Arc<dyn EventMiddleware> = Arc::new(b);
+        let _ = call(&b, "e", Err(EventError::new("down")));
+        clock.advance(Duration::from_secs(365 * 24 * 3600));
+        let err = call(&b, "e", Ok(())).expect_err("still open");
+        assert!(err.message().starts_with("circuit breaker open for `e`"), "{err}");
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl RateLimit {
             b.tokens -= 1.0;
             return Ok(Duration::ZERO);
         }
-        let wait = Duration::from_secs_f64((1.0 - b.tokens) / rate);
+        let wait = Duration::try_from_secs_f64((1.0 - b.tokens) / rate).unwrap_or(Duration::MAX);
         match self.config.strategy {
             RateLimitStrategy::Wait if self.max_wait.is_none_or(|max| wait <= max) => {
                 b.tokens -= 1.0; // a reservation: later callers wait behind it

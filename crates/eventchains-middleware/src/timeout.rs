@@ -114,9 +114,13 @@ impl EventMiddleware for Timeout {
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let limit = if self.config.per_event.is_empty() { self.limit } else { self.config.limit_for(event.name()) };
         let start = self.clock.now();
-        let ours = start + limit;
         let previous = ctx.deadline();
-        ctx.set_deadline(Some(previous.map_or(ours, |outer| outer.min(ours))));
+        // A limit too large for an `Instant` sets no deadline of its own.
+        let deadline = match (previous, start.checked_add(limit)) {
+            (Some(outer), Some(ours)) => Some(outer.min(ours)),
+            (outer, ours) => outer.or(ours),
+        };
+        ctx.set_deadline(deadline);
         let result = next.run(ctx);
         ctx.set_deadline(previous);
         let elapsed = self.clock.now().saturating_duration_since(start);
@@ -155,6 +159,17 @@ mod tests {
         ctx.set_deadline(Some(outer));
         Next::new(&event, &stack).run(&mut ctx).expect("in time");
         assert_eq!(ctx.deadline(), Some(outer));
+    }
+
+    #[test]
+    fn huge_limits_do_not_overflow() {
+        let t = Timeout::new(TimeoutConfig::default().timeout_ms(u64::MAX)).expect("valid");
+        let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(t)];
+        let event = FnEvent::new("e", |ctx| {
+            assert!(!ctx.deadline_passed());
+            Ok(())
+        });
+        Next::new(&event, &stack).run(&mut EventContext::new()).expect("in time");
     }
 
     #[test]

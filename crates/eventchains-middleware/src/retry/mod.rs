@@ -257,7 +257,7 @@ impl Retry {
         }
         let delay = self.delay(attempt);
         if let Some(deadline) = ctx.deadline()
-            && self.clock.now() + delay >= deadline
+            && self.clock.now().checked_add(delay).is_none_or(|resume| resume >= deadline)
         {
             stats.deadline_stops.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(event, attempts = attempt, "retry: deadline leaves no room for another attempt");
