@@ -5,13 +5,13 @@
 //!
 //! | feature | middleware | what it does |
 //! | --- | --- | --- |
-//! | `logging` | [`Logging`] | a `tracing` span per event with outcome and duration |
-//! | `timing` | [`Timing`] | duration per event, slow-event warnings, optional context entry |
-//! | `metrics` | [`Metrics`] | counts, failures by kind, latency percentiles (hdrhistogram), JSON snapshot |
-//! | `retry` | [`Retry`] | attempts, backoff with cap and seedable jitter, error predicate, retry budget |
-//! | `rate_limit` | [`RateLimit`] | token bucket with burst; fail fast or wait |
-//! | `circuit_breaker` | [`CircuitBreaker`] | closed / open / half-open per event name |
-//! | `timeout` | [`Timeout`] | a deadline per event in the context; overruns are timeouts |
+//! | `logging` | `Logging` | a `tracing` span per event with outcome and duration |
+//! | `timing` | `Timing` | duration per event, slow-event warnings, optional context entry |
+//! | `metrics` | `Metrics` | counts, failures by kind, latency percentiles (hdrhistogram), JSON snapshot |
+//! | `retry` | `Retry` | attempts, backoff with cap and seedable jitter, error predicate, retry budget |
+//! | `rate_limit` | `RateLimit` | token bucket with burst; fail fast or wait |
+//! | `circuit_breaker` | `CircuitBreaker` | closed / open / half-open per event name |
+//! | `timeout` | `Timeout` | a deadline per event in the context; overruns are timeouts |
 //! | `chaos` | `Chaos` | seeded fault injection for tests (off by default) |
 //!
 //! `full` (the default) enables all of them except `chaos`.

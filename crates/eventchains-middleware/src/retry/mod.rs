@@ -115,7 +115,7 @@ type Predicate = Arc<dyn Fn(&EventError) -> bool + Send + Sync>;
 ///
 /// A failure is retried when the predicate accepts it (by default: its kind
 /// is in `retry_on`), attempts remain, the budget (if any) grants a retry and
-/// the context's deadline (set by an outer [`Timeout`](crate::Timeout)) leaves
+/// the context's deadline (set by an outer `Timeout`) leaves
 /// room for the delay. Otherwise the last error is returned unchanged. See the
 /// [module docs](self) for what happens to the context.
 ///
