@@ -1,6 +1,8 @@
-//! Per-event overhead of each middleware on a no-op event, against the same
-//! event with no middleware, plus the cost of metrics recording when several
-//! threads run the same event (sharded vs a single shard).
+//! Per-event overhead of each middleware: executions of a chain of one no-op
+//! event wrapped in that middleware, against the same chain with none; the same for the reference crate `event_chains`
+//! 0.2.1 (whole one-event chain executions, compare the differences to its own
+//! `none`); and the cost of metrics recording when several threads run the
+//! same event (sharded vs a single shard).
 //!
 //! `cargo bench -p eventchains-middleware --bench overhead -- --warm-up-time 1 --measurement-time 3`
 
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, Next};
+use eventchains_core::{ChainableEvent, EventChain, EventContext, EventMiddleware, EventResult};
 use eventchains_middleware::{
     BudgetConfig, CircuitBreaker, CircuitBreakerConfig, Logging, Metrics, MetricsHandle, RateLimit, RateLimitConfig,
     Retry, RetryConfig, Timeout, TimeoutConfig, Timing, TimingConfig,
@@ -48,12 +50,54 @@ fn stacks() -> Vec<(&'static str, Vec<Arc<dyn EventMiddleware>>)> {
 
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("overhead");
-    let event = Noop;
     for (name, stack) in stacks() {
+        let chain = stack.into_iter().fold(EventChain::new().event(Noop), EventChain::middleware_arc);
         let mut ctx = EventContext::new();
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(Next::new(black_box(&event), &stack).run(black_box(&mut ctx))))
-        });
+        group.bench_function(name, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
+    }
+    group.finish();
+}
+
+struct RefNoop;
+
+impl event_chains::ChainableEvent for RefNoop {
+    fn execute(&self, _ctx: &mut event_chains::EventContext) -> event_chains::EventResult<()> {
+        event_chains::EventResult::Success(())
+    }
+    fn name(&self) -> &str {
+        "noop"
+    }
+}
+
+/// The reference crate's middleware that print nothing on the success path.
+fn reference(c: &mut Criterion) {
+    use event_chains::EventChain as RefChain;
+    use event_chains::middleware::circuit_breaker::CircuitBreakerMiddleware;
+    use event_chains::middleware::metrics::MetricsMiddleware;
+    use event_chains::middleware::rate_limit::{RateLimitMiddleware, RateLimitStrategy};
+    use event_chains::middleware::retry::RetryMiddleware;
+    use event_chains::middleware::timing::TimingMiddleware;
+
+    let chains = [
+        ("none", RefChain::new().event(RefNoop)),
+        (
+            "timing_slow_threshold",
+            RefChain::new().middleware(TimingMiddleware::new().with_threshold(Duration::from_secs(1))).event(RefNoop),
+        ),
+        ("metrics", RefChain::new().middleware(MetricsMiddleware::new()).event(RefNoop)),
+        ("retry", RefChain::new().middleware(RetryMiddleware::new(2)).event(RefNoop)),
+        (
+            "rate_limit",
+            RefChain::new()
+                .middleware(RateLimitMiddleware::with_burst(u32::MAX, u32::MAX, RateLimitStrategy::Block))
+                .event(RefNoop),
+        ),
+        ("circuit_breaker", RefChain::new().middleware(CircuitBreakerMiddleware::new()).event(RefNoop)),
+    ];
+    let mut group = c.benchmark_group("reference_event_chains");
+    for (name, chain) in chains {
+        let mut ctx = event_chains::EventContext::new();
+        group.bench_function(name, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
     }
     group.finish();
 }
@@ -90,5 +134,5 @@ fn metrics_contention(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead, clock_read, metrics_contention);
+criterion_group!(benches, overhead, reference, clock_read, metrics_contention);
 criterion_main!(benches);
