@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use eventchains_core::{ChainableEvent, EventChain, EventContext, EventMiddleware, EventResult};
+use eventchains_core::{ChainableEvent, EventChain, EventContext, EventMiddleware, EventResult, FnMiddleware};
 use eventchains_middleware::{
     BudgetConfig, CircuitBreaker, CircuitBreakerConfig, Logging, Metrics, MetricsHandle, RateLimit, RateLimitConfig,
     Retry, RetryConfig, Timeout, TimeoutConfig, Timing, TimingConfig,
@@ -32,6 +32,7 @@ fn stacks() -> Vec<(&'static str, Vec<Arc<dyn EventMiddleware>>)> {
     let unlimited = RateLimitConfig::default().rate_per_sec(1e12).burst(u32::MAX);
     vec![
         ("none", vec![]),
+        ("pass_through", vec![Arc::new(FnMiddleware::new("pass", |_event, ctx, next| next.run(ctx)))]),
         ("logging", vec![Arc::new(Logging::default())]),
         ("timing", vec![Arc::new(Timing::default())]),
         ("timing_slow_threshold", vec![Arc::new(Timing::new(TimingConfig::default().slow_ms(Some(1000))))]),
