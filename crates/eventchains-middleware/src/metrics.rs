@@ -203,15 +203,16 @@ fn thread_slot() -> usize {
 }
 
 impl MetricsHandle {
-    /// An empty handle with one shard per available core (at most 16).
+    /// An empty handle with one shard per available core (rounded up to a power of two, at most 16).
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self::with_shards(cores.min(MAX_DEFAULT_SHARDS))
     }
 
-    /// An empty handle with `shards` shards (at least one).
+    /// An empty handle with `shards` shards, rounded up to a power of two (at least one).
     pub fn with_shards(shards: usize) -> Self {
-        let shards: Vec<Shard> = (0..shards.max(1)).map(|_| Shard(Mutex::default())).collect();
+        let count = shards.max(1).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
+        let shards: Vec<Shard> = (0..count).map(|_| Shard(Mutex::default())).collect();
         MetricsHandle { shards: shards.into() }
     }
 
@@ -224,7 +225,8 @@ impl MetricsHandle {
     /// `failure` (`None` for a success). [`Metrics`] calls this; hosts can too.
     pub fn record(&self, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let shard = &self.shards[thread_slot() % self.shards.len()];
+        // The shard count is a power of two: a mask picks the thread's shard.
+        let shard = &self.shards[thread_slot() & (self.shards.len() - 1)];
         let mut map = shard.lock();
         let stats = match map.get_mut(event) {
             Some(stats) => stats,
@@ -366,5 +368,6 @@ mod tests {
         let m = Stats::new().to_metrics();
         assert_eq!((m.min_ns, m.mean_ns, m.p99_ns), (0, 0, 0));
         assert_eq!(MetricsHandle::with_shards(0).shard_count(), 1);
+        assert_eq!(MetricsHandle::with_shards(3).shard_count(), 4);
     }
 }

@@ -2,25 +2,36 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventMiddleware, FnEvent, Next};
-use eventchains_middleware::{Backoff, BudgetConfig, ManualClock, Retry, RetryConfig};
+use eventchains_middleware::{Backoff, BudgetConfig, ManualClock, Retry, RetryConfig, RetryHandle};
 use proptest::prelude::*;
 
-/// The budget as a plain model: milli-tokens saved and a frozen reserve.
+/// The budget as a plain model: milli-tokens saved, and a reserve refilled at
+/// `min_per_sec` (up to `min_per_sec`) on the manual clock.
 struct BudgetModel {
     balance: i64,
     deposit: i64,
     cap: i64,
+    min_per_sec: f64,
     reserve: f64,
+    refilled_ms: u64,
 }
 
 impl BudgetModel {
-    fn withdraw(&mut self) -> bool {
+    fn withdraw(&mut self, now_ms: u64) -> bool {
         if self.balance >= 1000 {
             self.balance -= 1000;
-            true
-        } else if self.reserve >= 1.0 {
+            return true;
+        }
+        if self.min_per_sec <= 0.0 {
+            return false;
+        }
+        let secs = Duration::from_millis(now_ms - self.refilled_ms).as_secs_f64();
+        self.reserve = (self.reserve + secs * self.min_per_sec).min(self.min_per_sec);
+        self.refilled_ms = now_ms;
+        if self.reserve >= 1.0 {
             self.reserve -= 1.0;
             true
         } else {
@@ -30,7 +41,7 @@ impl BudgetModel {
 }
 
 /// Attempts the model expects for a call that fails `failures` times before succeeding.
-fn model_attempts(failures: u32, max: u32, budget: &mut Option<BudgetModel>) -> u32 {
+fn model_attempts(failures: u32, max: u32, budget: &mut Option<BudgetModel>, now_ms: u64) -> u32 {
     if let Some(b) = budget {
         b.balance = (b.balance + b.deposit).min(b.cap);
     }
@@ -40,7 +51,7 @@ fn model_attempts(failures: u32, max: u32, budget: &mut Option<BudgetModel>) -> 
             return attempts;
         }
         if let Some(b) = budget
-            && !b.withdraw()
+            && !b.withdraw(now_ms)
         {
             return attempts;
         }
@@ -54,7 +65,7 @@ proptest! {
     #[test]
     fn attempts_follow_max_attempts_and_the_budget(
         max in 1u32..6,
-        calls in prop::collection::vec(0u32..8, 1..40),
+        calls in prop::collection::vec((0u32..8, 0u64..800), 1..40),
         budget in prop::option::of((0u32..=10, 0u32..3, 1u32..5)),
     ) {
         let budget_config = budget.map(|(tenths, min_per_sec, max_saved)| BudgetConfig {
@@ -66,12 +77,13 @@ proptest! {
             balance: 0,
             deposit: (c.ratio * 1000.0).round() as i64,
             cap: i64::from(c.max_saved) * 1000,
+            min_per_sec: c.min_per_sec,
             reserve: c.min_per_sec,
+            refilled_ms: 0,
         });
-        let clock = ManualClock::new(); // frozen: the reserve never refills
-        let retry = Retry::new(RetryConfig::default().max_attempts(max).backoff(Backoff::None).budget(budget_config))
-            .expect("valid")
-            .with_clock(clock.shared());
+        let clock = ManualClock::new(); // moved only between calls, by the test
+        let config = RetryConfig::default().max_attempts(max).backoff(Backoff::None).budget(budget_config);
+        let retry = Retry::with_parts(config, RetryHandle::new(), clock.shared()).expect("valid");
         let stats = retry.handle();
         let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(retry)];
 
@@ -89,12 +101,15 @@ proptest! {
         });
 
         let mut total_retries = 0u64;
-        for failures in calls {
+        let mut now_ms = 0;
+        for (failures, pause_ms) in calls {
+            clock.advance(Duration::from_millis(pause_ms));
+            now_ms += pause_ms;
             remaining.store(failures, Ordering::SeqCst);
             attempts.store(0, Ordering::SeqCst);
             let result = Next::new(&event as &dyn ChainableEvent, &stack).run(&mut EventContext::new());
             let made = attempts.load(Ordering::SeqCst);
-            let expected = model_attempts(failures, max, &mut model);
+            let expected = model_attempts(failures, max, &mut model, now_ms);
             prop_assert!(made >= 1 && made <= max);
             prop_assert_eq!(made, expected);
             prop_assert_eq!(result.is_ok(), made > failures);

@@ -205,6 +205,8 @@ impl Retry {
     }
 
     /// Waits and reads time through `clock` (tests pass a [`ManualClock`](crate::ManualClock)).
+    /// A budget already created keeps its clock: to drive a configured budget's
+    /// reserve with a manual clock, pass the clock to [`with_parts`](Self::with_parts).
     #[must_use]
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
