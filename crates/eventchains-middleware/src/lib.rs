@@ -23,7 +23,9 @@
 //! and returns the [`Handles`] through which the host reads the state of the
 //! middleware that scripts build (metrics, breakers, rate limiters, retry stats).
 //! Time-dependent middleware read a [`Clock`]; tests inject a [`ManualClock`]
-//! instead of sleeping.
+//! instead of sleeping. `docs/middleware.md` in the repository lists every
+//! config key, advises on ordering (which middleware to put outermost) and
+//! shows how to write a middleware crate of your own.
 //!
 //! ```
 //! use eventchains_core::{EventChain, EventContext, FnEvent, MiddlewareRegistry, Value};
