@@ -1,0 +1,373 @@
+//! [`Metrics`]: per event name, executions, successes, failures by kind and
+//! latency (total, min, max, mean, p50 / p95 / p99 from an hdrhistogram),
+//! read through a cloneable [`MetricsHandle`].
+//!
+//! Recording is sharded: each thread records into one of several shards (one
+//! per core by default, at most 16), each a mutex-guarded map from event name
+//! to counters and a histogram. Threads running the same chain therefore
+//! rarely touch the same lock or cache line; a snapshot merges the shards.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use eventchains_core::{ChainableEvent, ErrorKind, EventContext, EventMiddleware, EventResult, Next};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{SharedClock, system_clock};
+use crate::kind_set::{ALL_KINDS, kind_index};
+
+/// Significant figures of the latency histograms (1% precision).
+const SIGNIFICANT_FIGURES: u8 = 2;
+/// The most shards a handle uses by default.
+const MAX_DEFAULT_SHARDS: usize = 16;
+
+/// Config of [`Metrics`] (registry name `metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Which [`Handles`](crate::Handles) entry records the figures when built
+    /// from the registry (default `"metrics"`); ignored by [`Metrics::new`].
+    pub id: Option<String>,
+}
+
+/// Records every event execution into a [`MetricsHandle`].
+///
+/// ```
+/// use eventchains_core::{EventChain, EventContext, EventError, FaultToleranceMode, FnEvent};
+/// use eventchains_middleware::Metrics;
+/// let metrics = Metrics::new();
+/// let handle = metrics.handle();
+/// let chain = EventChain::new()
+///     .fault_tolerance(FaultToleranceMode::Lenient)
+///     .middleware(metrics)
+///     .event(FnEvent::new("ok", |_| Ok(())))
+///     .event(FnEvent::new("bad", |_| Err(EventError::new("no"))));
+/// chain.execute(&mut EventContext::new());
+/// chain.execute(&mut EventContext::new());
+/// let snapshot = handle.snapshot();
+/// assert_eq!(snapshot.event("ok").unwrap().successes, 2);
+/// assert_eq!(snapshot.event("bad").unwrap().failures_by_kind["event"], 2);
+/// let json = snapshot.to_json();
+/// assert_eq!(json["bad"]["failures"], 2);
+/// handle.reset();
+/// assert!(handle.snapshot().is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: MetricsHandle,
+    clock: SharedClock,
+}
+
+impl Metrics {
+    /// A metrics middleware with a fresh handle.
+    pub fn new() -> Self {
+        Self::with_handle(MetricsHandle::new())
+    }
+
+    /// A metrics middleware recording into `handle` (shared with other chains).
+    pub fn with_handle(handle: MetricsHandle) -> Self {
+        Metrics { handle, clock: system_clock() }
+    }
+
+    /// Uses `clock` to measure durations.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A handle to the recorded figures; it stays valid after the middleware
+    /// moved into a chain.
+    pub fn handle(&self) -> MetricsHandle {
+        self.handle.clone()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventMiddleware for Metrics {
+    fn name(&self) -> &str {
+        "metrics"
+    }
+
+    fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
+        let start = self.clock.now();
+        let result = next.run(ctx);
+        let elapsed = self.clock.now().saturating_duration_since(start);
+        self.handle.record(event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
+        result
+    }
+}
+
+/// The shared state of [`Metrics`]: cloneable, `Send + Sync`; read it with
+/// [`snapshot`](Self::snapshot), clear it with [`reset`](Self::reset).
+#[derive(Clone)]
+pub struct MetricsHandle {
+    shards: Arc<[Shard]>,
+}
+
+impl std::fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsHandle").field("shards", &self.shards.len()).finish_non_exhaustive()
+    }
+}
+
+/// One shard, on its own cache lines.
+#[repr(align(128))]
+struct Shard(Mutex<HashMap<Box<str>, Stats, foldhash::fast::RandomState>>);
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Stats, foldhash::fast::RandomState>> {
+        // Stats stay consistent even if a holder panicked: every update is a plain write.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Stats {
+    executions: u64,
+    successes: u64,
+    failures: [u64; 6],
+    total_ns: u128,
+    min_ns: u64,
+    max_ns: u64,
+    histogram: Histogram<u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            executions: 0,
+            successes: 0,
+            failures: [0; 6],
+            total_ns: 0,
+            min_ns: u64::MAX,
+            max_ns: 0,
+            histogram: Histogram::new(SIGNIFICANT_FIGURES).expect("2 significant figures are valid"),
+        }
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        self.executions += other.executions;
+        self.successes += other.successes;
+        for (a, b) in self.failures.iter_mut().zip(other.failures) {
+            *a += b;
+        }
+        self.total_ns += other.total_ns;
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+        // Both histograms auto-resize, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
+    fn to_metrics(&self) -> EventMetrics {
+        let failures_by_kind = ALL_KINDS
+            .iter()
+            .zip(self.failures)
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (kind.as_str().to_owned(), n))
+            .collect();
+        let (min_ns, mean_ns) = if self.executions == 0 {
+            (0, 0)
+        } else {
+            (self.min_ns, u64::try_from(self.total_ns / u128::from(self.executions)).unwrap_or(u64::MAX))
+        };
+        EventMetrics {
+            executions: self.executions,
+            successes: self.successes,
+            failures: self.failures.iter().sum(),
+            failures_by_kind,
+            total_ns: u64::try_from(self.total_ns).unwrap_or(u64::MAX),
+            min_ns,
+            max_ns: self.max_ns,
+            mean_ns,
+            p50_ns: self.histogram.value_at_quantile(0.50),
+            p95_ns: self.histogram.value_at_quantile(0.95),
+            p99_ns: self.histogram.value_at_quantile(0.99),
+        }
+    }
+}
+
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.with(|slot| *slot)
+}
+
+impl MetricsHandle {
+    /// An empty handle with one shard per available core (rounded up to a power of two, at most 16).
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::with_shards(cores.min(MAX_DEFAULT_SHARDS))
+    }
+
+    /// An empty handle with `shards` shards, rounded up to a power of two (at least one).
+    pub fn with_shards(shards: usize) -> Self {
+        let count = shards.max(1).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
+        let shards: Vec<Shard> = (0..count).map(|_| Shard(Mutex::default())).collect();
+        MetricsHandle { shards: shards.into() }
+    }
+
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Records one execution of `event` that took `elapsed` and failed with
+    /// `failure` (`None` for a success). [`Metrics`] calls this; hosts can too.
+    pub fn record(&self, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        // The shard count is a power of two: a mask picks the thread's shard.
+        let shard = &self.shards[thread_slot() & (self.shards.len() - 1)];
+        let mut map = shard.lock();
+        let stats = match map.get_mut(event) {
+            Some(stats) => stats,
+            None => map.entry(event.into()).or_insert_with(Stats::new),
+        };
+        stats.executions += 1;
+        match failure {
+            None => stats.successes += 1,
+            Some(kind) => stats.failures[kind_index(kind)] += 1,
+        }
+        stats.total_ns += u128::from(ns);
+        stats.min_ns = stats.min_ns.min(ns);
+        stats.max_ns = stats.max_ns.max(ns);
+        if stats.histogram.record(ns).is_err() {
+            // Beyond what an auto-resizing histogram tracks (centuries): clamp.
+            stats.histogram.saturating_record(ns);
+        }
+    }
+
+    /// The figures so far, per event name.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let mut merged: BTreeMap<String, Stats> = BTreeMap::new();
+        for shard in self.shards.iter() {
+            for (name, stats) in shard.lock().iter() {
+                match merged.get_mut(&**name) {
+                    Some(total) => total.merge(stats),
+                    None => {
+                        let mut total = Stats::new();
+                        total.merge(stats);
+                        merged.insert(name.to_string(), total);
+                    }
+                }
+            }
+        }
+        MetricsSnapshot { events: merged.into_iter().map(|(name, stats)| (name, stats.to_metrics())).collect() }
+    }
+
+    /// Forgets every figure.
+    pub fn reset(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().clear();
+        }
+    }
+}
+
+impl Default for MetricsHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The figures of one event name. Durations are in nanoseconds; percentiles
+/// come from an hdrhistogram with 1% precision.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetrics {
+    /// Executions recorded (successes + failures).
+    pub executions: u64,
+    /// Successful executions.
+    pub successes: u64,
+    /// Failed executions.
+    pub failures: u64,
+    /// Failed executions by [`ErrorKind`] name (`"event"`, `"timeout"`, ...); kinds that never happened are left out.
+    pub failures_by_kind: BTreeMap<String, u64>,
+    /// Sum of all durations.
+    pub total_ns: u64,
+    /// Shortest duration (0 with no executions).
+    pub min_ns: u64,
+    /// Longest duration.
+    pub max_ns: u64,
+    /// Mean duration.
+    pub mean_ns: u64,
+    /// Median duration.
+    pub p50_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+}
+
+/// A point-in-time copy of a [`MetricsHandle`]'s figures, by event name
+/// (sorted). Serializes to a JSON object keyed by event name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MetricsSnapshot {
+    /// The figures per event name.
+    pub events: BTreeMap<String, EventMetrics>,
+}
+
+impl MetricsSnapshot {
+    /// The figures of `event`, if it ran.
+    pub fn event(&self, event: &str) -> Option<&EventMetrics> {
+        self.events.get(event)
+    }
+
+    /// `true` when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The snapshot as JSON: `{"<event>": {"executions": ..., "p99_ns": ...}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_shards_and_computes_percentiles() {
+        let handle = MetricsHandle::with_shards(4);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let handle = handle.clone();
+                s.spawn(move || {
+                    for i in 1..=100u64 {
+                        handle.record("e", Duration::from_nanos(i * 1000), (i % 10 == 0).then_some(ErrorKind::Timeout));
+                    }
+                    let _ = t;
+                });
+            }
+        });
+        let m = handle.snapshot().event("e").cloned().expect("recorded");
+        assert_eq!(m.executions, 400);
+        assert_eq!(m.successes, 360);
+        assert_eq!(m.failures_by_kind, BTreeMap::from([("timeout".to_owned(), 40)]));
+        assert_eq!(m.min_ns, 1000);
+        assert_eq!(m.max_ns, 100_000);
+        assert_eq!(m.mean_ns, 50_500);
+        let close = |got: u64, want: u64| got.abs_diff(want) * 100 <= want;
+        assert!(close(m.p50_ns, 50_000), "p50 {}", m.p50_ns);
+        assert!(close(m.p95_ns, 95_000), "p95 {}", m.p95_ns);
+        assert!(close(m.p99_ns, 99_000), "p99 {}", m.p99_ns);
+    }
+
+    #[test]
+    fn empty_stats_report_zero_min() {
+        let m = Stats::new().to_metrics();
+        assert_eq!((m.min_ns, m.mean_ns, m.p99_ns), (0, 0, 0));
+        assert_eq!(MetricsHandle::with_shards(0).shard_count(), 1);
+        assert_eq!(MetricsHandle::with_shards(3).shard_count(), 4);
+    }
+}
