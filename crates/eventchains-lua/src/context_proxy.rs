@@ -82,14 +82,10 @@ impl CtxProxy {
     }
 
     pub(crate) fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s.to_str()?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+        with_key(&key, |key| self.index_key(lua, key))
+    }
+
+    fn index_key(&self, lua: &Lua, key: Key<'_>) -> mlua::Result<mlua::Value> {
         let found = self.with_target(|target| {
             let value = match (&target, &key) {
                 (Target::Root(map), Key::Str(k)) => map.get(*k),
@@ -125,26 +121,22 @@ impl CtxProxy {
     }
 
     pub(crate) fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s.to_str()?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+        with_key(&key, |key| self.new_index_key(&key, &value))
+    }
+
+    fn new_index_key(&self, key: &Key<'_>, value: &mlua::Value) -> mlua::Result<()> {
         // Strings and scalars are stored inside the borrow (reusing the old
         // string's buffer); tables and proxies are converted first.
-        let converted = match &value {
+        let converted = match value {
             mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
                 let resolver = |v: &mlua::Value| self.resolve(v);
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
-                Some(lua_to_value(&value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
+                let at = format!("{}{}", self.describe(), key_suffix(key));
+                Some(lua_to_value(value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
             }
             _ => None,
         };
         let lua_str;
-        let incoming = match (&value, converted) {
+        let incoming = match (value, converted) {
             (_, Some(v)) => Incoming::Value(v),
             (mlua::Value::String(s), None) => match s.to_str() {
                 Ok(text) => {
@@ -155,17 +147,17 @@ impl CtxProxy {
                     return Err(mlua::Error::runtime(format!(
                         "{}{}: string is not valid UTF-8",
                         self.describe(),
-                        key_suffix(&key)
+                        key_suffix(key)
                     )));
                 }
             },
             (other, None) => {
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
+                let at = format!("{}{}", self.describe(), key_suffix(key));
                 Incoming::Value(lua_to_value(other, &|_| None).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
             }
         };
         let name = self.describe();
-        self.with_target(|target| store(target, &key, incoming, &name))
+        self.with_target(|target| store(target, key, incoming, &name))
     }
 
     pub(crate) fn len(&self) -> mlua::Result<usize> {
@@ -290,6 +282,14 @@ fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, na
         (false, _) => items[i] = incoming.into_value(),
     }
     Ok(())
+}
+
+/// Runs `f` with `key` as a proxy understands it.
+fn with_key<R>(key: &mlua::Value, f: impl FnOnce(Key<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+    match key {
+        mlua::Value::String(s) => f(Key::Str(&s.to_str()?)),
+        other => f(key_of(other)),
+    }
 }
 
 fn key_of(value: &mlua::Value) -> Key<'static> {
