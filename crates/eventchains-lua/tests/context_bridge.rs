@@ -243,3 +243,26 @@ fn a_host_function_may_run_another_chain_from_inside_a_handler() {
     let (again, _) = run(&inner);
     assert!(again.is_clean());
 }
+
+#[test]
+fn contexts_with_different_key_orders_read_and_write_the_right_keys() {
+    let chain = load(&one_event("ctx.b = ctx.a + 1 ctx.gone = nil ctx.s = ctx.s .. '!'"));
+    let shapes = [
+        serde_json::json!({"a": 1, "b": 0, "s": "x", "gone": 1}),
+        serde_json::json!({"gone": 1, "s": "y", "b": 0, "a": 10}),
+        serde_json::json!({"x": 5, "s": "", "a": 100}),
+        serde_json::json!({"s": "z", "a": -1, "gone": true, "b": "text"}),
+    ];
+    for round in 0..3 {
+        for shape in &shapes {
+            let mut ctx = EventContext::from_json(shape.clone()).expect("object");
+            let result = chain.execute(&mut ctx);
+            assert!(result.is_clean(), "{result}");
+            let a = shape["a"].as_i64().expect("a");
+            assert_eq!(ctx.get::<i64>("b"), Some(a + 1), "round {round}: {shape}");
+            assert!(!ctx.contains("gone"));
+            assert_eq!(ctx.get::<String>("s"), Some(format!("{}!", shape["s"].as_str().expect("s"))));
+            assert_eq!(ctx.get::<i64>("x"), shape["x"].as_i64());
+        }
+    }
+}
