@@ -1,0 +1,202 @@
+//! The root `ctx`: a light userdata with raw C `__index` / `__newindex`.
+//!
+//! The root `ctx` is a *light* userdata (the VM's bridge pointer): passing it
+//! to a handler and getting it back (`return ctx`) then needs no mlua
+//! reference (a full userdata result costs ~70 ns more per call). Light
+//! userdata share one metatable per VM; scripts cannot create light userdata,
+//! so `ctx` is the only one they see, and `__metatable` hides the metatable.
+//!
+//! A call into Rust through mlua's userdata machinery costs ~100+ ns (argument
+//! references, userdata borrow, protected call); the experiment's handlers do
+//! four context accesses per execution, so that alone would exceed the speed
+//! targets. The root `ctx` therefore uses plain C functions (with the VM's
+//! [`Bridge`] as a light-userdata upvalue) for the common case: a string key
+//! whose value is nil, a boolean, a number or a string. Everything else (nested
+//! tables, non-string keys, conversions that fail, a missing frame) calls the
+//! full mlua implementation of [`CtxProxy`] kept as the second upvalue, which
+//! also raises the errors.
+//!
+//! No Rust value with a destructor is alive when Lua may raise an error (which
+//! unwinds with `longjmp`), and nothing here can panic.
+
+use std::ffi::{c_int, c_void};
+use std::rc::Rc;
+
+use eventchains_core::Value;
+use mlua::{Function, LightUserData, Lua, ffi};
+
+use crate::bridge::{Bridge, KeyLookup};
+use crate::context_proxy::CtxProxy;
+
+/// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
+/// installs its metatable.
+pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
+    let (bridge, root) = bridge_and_slow_path(lua)?;
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", index_function(lua)?)?;
+    meta.raw_set("__newindex", newindex_function(lua)?)?;
+    let r = root.clone_root();
+    meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
+    let r = root.clone_root();
+    meta.raw_set("__tostring", lua.create_function(move |_, _: mlua::MultiValue| r.to_json())?)?;
+    meta.raw_set("__pairs", lua.create_function(move |lua, _: mlua::MultiValue| root.pairs(lua))?)?;
+    meta.raw_set("__metatable", "ctx")?;
+    let ctx = LightUserData(bridge);
+    // SAFETY: the closure gets `[ctx, meta]`, sets the metatable of light
+    // userdata and leaves nothing on the stack.
+    unsafe {
+        lua.exec_raw::<()>((ctx, meta), |state| {
+            ffi::lua_setmetatable(state, 1);
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    Ok(ctx)
+}
+
+/// Creates the `__index` C closure of the root `ctx` of `lua`.
+fn index_function(lua: &Lua) -> mlua::Result<Function> {
+    let (bridge, slow) = bridge_and_slow_path(lua)?;
+    let fallback = lua.create_function(move |lua, (_ud, key): (mlua::Value, mlua::Value)| slow.index(lua, key))?;
+    closure(lua, bridge, fallback, fast_index)
+}
+
+/// Creates the `__newindex` C closure of the root `ctx` of `lua`.
+fn newindex_function(lua: &Lua) -> mlua::Result<Function> {
+    let (bridge, slow) = bridge_and_slow_path(lua)?;
+    let fallback = lua.create_function(move |_, (_ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
+        slow.new_index(key, value)
+    })?;
+    closure(lua, bridge, fallback, fast_newindex)
+}
+
+fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
+    let bridge = lua
+        .app_data_ref::<Rc<Bridge>>()
+        .ok_or_else(|| mlua::Error::runtime("the ctx bridge is not installed in this VM"))?;
+    // The `Rc` in the app data lives as long as the Lua state, and with it this closure.
+    Ok((Rc::as_ptr(&bridge) as *mut c_void, CtxProxy::root((*bridge).clone())))
+}
+
+fn closure(lua: &Lua, bridge: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
+    // SAFETY: the closure runs with `fallback` at index 1 and leaves exactly
+    // one value, the new C closure, on its stack.
+    unsafe {
+        lua.exec_raw::<Function>(fallback, |state| {
+            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushvalue(state, 1);
+            ffi::lua_pushcclosure(state, f, 2);
+            ffi::lua_replace(state, 1);
+        })
+    }
+}
+
+/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call.
+unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -> c_int {
+    // SAFETY (caller): a C function of this module with its two upvalues.
+    unsafe {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        for i in 1..=nargs {
+            ffi::lua_pushvalue(state, i);
+        }
+        ffi::lua_call(state, nargs, nresults);
+    }
+    nresults
+}
+
+/// The bytes of the string at `idx`, if it is a string (not a number).
+unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+    // SAFETY (caller): `idx` exists. Lua strings stay alive while on the stack.
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let ptr = ffi::lua_tolstring(state, idx, &mut len);
+        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+    }
+}
+
+unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: upvalue 1 is the VM's bridge (alive as long as the VM); the
+    // context pointer is the innermost frame's, valid during the call.
+    unsafe {
+        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
+        let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
+        let map = (*ctx).values();
+        let value = match bridge.find_key(map, key.as_ptr(), key) {
+            KeyLookup::Found(i) => map.get_index(i).map(|(_, v)| v),
+            KeyLookup::Missing => None,
+            KeyLookup::NotUtf8 => return slow_path(state, 2, 1),
+        };
+        match value {
+            None | Some(Value::Nil) => ffi::lua_pushnil(state),
+            Some(Value::Bool(b)) => ffi::lua_pushboolean(state, c_int::from(*b)),
+            Some(Value::Int(i)) => ffi::lua_pushinteger(state, *i),
+            Some(Value::Float(f)) => ffi::lua_pushnumber(state, *f),
+            Some(Value::String(s)) => {
+                // Copying may run the GC (and finalizers): keep them off the context meanwhile.
+                let (ptr, len) = (s.as_ptr(), s.len());
+                bridge.set_busy(true);
+                ffi::lua_pushlstring(state, ptr.cast(), len);
+                bridge.set_busy(false);
+            }
+            Some(Value::Array(_) | Value::Map(_)) => return slow_path(state, 2, 1),
+        }
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
+    unsafe {
+        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
+        let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
+        let map = (*ctx).values_mut();
+        let found = match bridge.find_key(map, key.as_ptr(), key) {
+            KeyLookup::Found(i) => Some(i),
+            KeyLookup::Missing => None,
+            KeyLookup::NotUtf8 => return slow_path(state, 3, 0),
+        };
+        let value = match ffi::lua_type(state, 3) {
+            ffi::LUA_TNIL => {
+                if let Some(i) = found {
+                    map.shift_remove_index(i);
+                }
+                return 0;
+            }
+            ffi::LUA_TBOOLEAN => Value::Bool(ffi::lua_toboolean(state, 3) != 0),
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, 3) != 0 => Value::Int(ffi::lua_tointeger(state, 3)),
+            ffi::LUA_TNUMBER => {
+                let f = ffi::lua_tonumber(state, 3);
+                if !f.is_finite() {
+                    return slow_path(state, 3, 0);
+                }
+                Value::Float(f)
+            }
+            ffi::LUA_TSTRING => {
+                let Some(text) = string_at(state, 3).and_then(|b| std::str::from_utf8(b).ok()) else {
+                    return slow_path(state, 3, 0);
+                };
+                if let Some(Value::String(old)) = found.and_then(|i| map.get_index_mut(i)).map(|(_, v)| v) {
+                    old.clear();
+                    old.push_str(text);
+                    return 0;
+                }
+                Value::String(text.to_owned())
+            }
+            _ => return slow_path(state, 3, 0),
+        };
+        match found.and_then(|i| map.get_index_mut(i)) {
+            Some((_, slot)) => *slot = value,
+            None => {
+                // Valid UTF-8: `find_key` said so.
+                let key = std::str::from_utf8_unchecked(key);
+                let (index, _) = map.insert_full(key.to_owned(), value);
+                bridge.remember_key(key.as_ptr(), index);
+            }
+        }
+        0
+    }
+}
