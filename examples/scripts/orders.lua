@@ -37,6 +37,10 @@ return {
       ctx.audit[#ctx.audit + 1] = event.name .. (ok and ": ok" or (": " .. tostring(err)))
       return ok, err
     end,
+    -- In Rust, configured from the script: a deadline per event (Lua handlers
+    -- are stopped when it passes) and retries of failed events.
+    { "timeout", timeout_ms = 200 },
+    { "retry", max_attempts = 2, backoff = "fixed", initial_ms = 1, retry_on = { "timeout" } },
     -- Outermost, in Rust: logs every event to stderr (see --log info).
     "logging",
   },

@@ -1,12 +1,7 @@
-//! Demo Rust events (and a fallback middleware) that the example scripts use
-//! by name: `validate_order`, `compute_total`, `logging`.
+//! Demo Rust events that the example scripts use by name: `validate_order`
+//! and `compute_total`. The named middleware come from `eventchains-middleware`.
 
-use std::sync::Arc;
-
-use eventchains_core::{
-    ChainableEvent, EventContext, EventError, EventMiddleware, EventRegistry, EventResult, MiddlewareRegistry, Next,
-    Value,
-};
+use eventchains_core::{ChainableEvent, EventContext, EventError, EventRegistry, EventResult, Value};
 use serde::Deserialize;
 
 /// Checks `ctx.order`: an id, 1..=max_items items, each with a positive
@@ -99,25 +94,6 @@ impl ChainableEvent for ComputeTotal {
     }
 }
 
-/// Logs each event and its outcome through `tracing` (target `eventchains::chain`).
-struct Logging;
-
-impl EventMiddleware for Logging {
-    fn name(&self) -> &str {
-        "logging"
-    }
-
-    fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        tracing::info!(target: "eventchains::chain", event = event.name(), "start");
-        let result = next.run(ctx);
-        match &result {
-            Ok(()) => tracing::info!(target: "eventchains::chain", event = event.name(), "ok"),
-            Err(e) => tracing::warn!(target: "eventchains::chain", event = event.name(), error = %e, "failed"),
-        }
-        result
-    }
-}
-
 /// Registers the demo events.
 pub fn register_demo_events(events: &mut EventRegistry) {
     events.register("validate_order", |c: ValidateConfig| Ok::<_, String>(ValidateOrder { max_items: c.max_items }));
@@ -127,13 +103,6 @@ pub fn register_demo_events(events: &mut EventRegistry) {
         }
         Ok(ComputeTotal { tax_rate: c.tax_rate })
     });
-}
-
-/// Registers a simple `logging` middleware unless one is registered already.
-pub fn register_fallback_middleware(middleware: &mut MiddlewareRegistry) {
-    if !middleware.contains("logging") {
-        middleware.register_shared("logging", Arc::new(Logging));
-    }
 }
 
 #[cfg(test)]

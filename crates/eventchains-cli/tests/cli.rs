@@ -148,8 +148,10 @@ fn check_lists_events_and_middleware_in_execution_order() {
         assert!(text.contains(e), "{e} in {text}");
     }
     let logging = text.find("1. logging").expect("logging is outermost");
-    let lua = text.find("2. middleware[1] (orders.lua:").expect("lua middleware innermost");
-    assert!(logging < lua);
+    let retry = text.find("2. retry").expect("retry second");
+    let timeout = text.find("3. timeout").expect("timeout third");
+    let lua = text.find("4. middleware[1] (orders.lua:").expect("lua middleware innermost");
+    assert!(logging < retry && retry < timeout && timeout < lua);
 }
 
 #[test]
@@ -165,4 +167,39 @@ fn text_output_and_help() {
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("eventchains run examples/scripts/seed.lua"), "{text}");
     assert!(text.contains("Exit codes"));
+}
+
+#[test]
+fn the_timeout_middleware_stops_a_looping_lua_handler_and_the_chain_goes_on() {
+    let script = temp_script(
+        "timeout.lua",
+        r#"return {
+  name = "deadline",
+  fault_tolerance = "lenient",
+  middleware = { { "timeout", timeout_ms = 50 } },
+  events = {
+    { name = "spin", handler = function(ctx) while true do end end },
+    { name = "after", handler = function(ctx) ctx.after = true end },
+  },
+}"#,
+    );
+    let out = run(&["run", &script.to_string_lossy(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["status"], "completed_with_warnings");
+    assert_eq!(json["failures"][0]["event"], "spin");
+    assert_eq!(json["failures"][0]["kind"], "timeout");
+    assert_eq!(json["context"]["after"], true);
+}
+
+#[test]
+fn named_middleware_config_typos_are_load_errors() {
+    let script = temp_script(
+        "typo.lua",
+        r#"return { middleware = { { "retry", max_attempt = 3 } }, events = { { name = "a", handler = function() end } } }"#,
+    );
+    let out = run(&["run", &script.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("typo.lua") && stderr.contains("max_attempt"), "{stderr}");
 }
