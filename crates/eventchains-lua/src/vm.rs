@@ -88,9 +88,12 @@ impl VmBase {
         self.bridge.set_limits(limits);
         if limits.needs_hook() {
             let bridge = self.bridge.clone();
-            self.lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
+            // A global hook: coroutines created by the script inherit it (a
+            // per-thread hook would be dropped in them, leaving loops unbounded).
+            self.lua
+                .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
         } else {
-            self.lua.remove_hook();
+            self.lua.remove_global_hook();
         }
         self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
         Ok(())
