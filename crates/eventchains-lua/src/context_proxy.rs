@@ -84,6 +84,9 @@ impl CtxProxy {
             }
             other => key_of(other),
         };
+        // A Lua error (out of memory creating a string) is passed on as is, so
+        // that it keeps its kind.
+        let mut lua_error = None;
         let found = self.with_target(|target| {
             let value = match (&target, &key) {
                 (Target::Root(map), Key::Str(k)) => map.get(*k),
@@ -94,7 +97,12 @@ impl CtxProxy {
                 _ => None,
             };
             let Some(value) = value else { return Ok(Found::Lua(mlua::Value::Nil)) };
-            match scalar_to_lua(lua, value).map_err(|e| e.to_string())? {
+            let converted = scalar_to_lua(lua, value).map_err(|e| {
+                let message = e.to_string();
+                lua_error = Some(e);
+                message
+            })?;
+            match converted {
                 Some(v) => Ok(Found::Lua(v)),
                 None => Ok(Found::Nested(match key {
                     Key::Str(k) => Seg::Key(k.to_owned()),
@@ -102,7 +110,11 @@ impl CtxProxy {
                     Key::Other(_) => return Ok(Found::Lua(mlua::Value::Nil)),
                 })),
             }
-        })?;
+        });
+        let found = match (found, lua_error) {
+            (_, Some(e)) => return Err(e),
+            (found, None) => found?,
+        };
         match found {
             Found::Lua(v) => Ok(v),
             Found::Nested(seg) => self.child(lua, seg),
