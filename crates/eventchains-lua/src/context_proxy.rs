@@ -12,13 +12,15 @@
 //! nested proxies are bound to the call that created them. Using either after
 //! that call is over is a Lua error, never a dangling pointer.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
 use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods};
 
 use crate::bridge::{Binding, Bridge};
-use crate::convert::{lua_to_value, scalar_to_lua};
+use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_lua};
+use crate::value_size::{Exceeded, SCALAR_BYTES, measure, measure_map, size_of, string_size};
 
 /// One step of a path into the context.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,21 +136,34 @@ impl CtxProxy {
         let key_str;
         let key = match &key {
             mlua::Value::String(s) => {
-                key_str = s.to_str()?;
+                key_str = s
+                    .to_str()
+                    .map_err(|_| mlua::Error::runtime(format!("{}: a key is not valid UTF-8", self.describe())))?;
                 Key::Str(&key_str)
             }
             other => key_of(other),
         };
         // Strings and scalars are stored inside the borrow (reusing the old
-        // string's buffer); tables and proxies are converted first.
+        // string's buffer); tables and proxies are converted first. What the
+        // call adds to the context counts against the memory cap (the Lua
+        // VM's own limit does not see Rust memory).
+        let budget = Cell::new(self.bridge.ctx_budget());
         let converted = match &value {
             mlua::Value::Table(_) | mlua::Value::UserData(_) => {
-                let resolver = |ud: &AnyUserData| resolve_proxy(ud);
                 let at = format!("{}{}", self.describe(), key_suffix(&key));
-                Some(lua_to_value(&value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
+                let converted = lua_to_value_capped(&value, &resolve_proxy_capped, self.path.len(), &budget);
+                Some(converted.map_err(|e| self.convert_error(&e, &at))?)
             }
             _ => None,
         };
+        let size = match (&value, &converted) {
+            (_, Some(_)) => self.bridge.ctx_budget() - budget.get(),
+            (mlua::Value::String(s), None) => string_size(s.as_bytes().len()),
+            _ => SCALAR_BYTES,
+        };
+        if size > self.bridge.ctx_budget() {
+            return Err(self.bridge.ctx_memory_exceeded());
+        }
         let lua_str;
         let incoming = match (&value, converted) {
             (_, Some(v)) => Incoming::Value(v),
@@ -171,7 +186,14 @@ impl CtxProxy {
             }
         };
         let name = self.describe();
-        self.with_target(|target| store(target, &key, incoming, &name))
+        let replaced = self.with_target(|target| store(target, &key, incoming, &name))?;
+        self.bridge.record_ctx_write(replaced, size);
+        Ok(())
+    }
+
+    /// The Lua error for a value that cannot be written at `at`.
+    fn convert_error(&self, e: &ConvertError, at: &str) -> mlua::Error {
+        if e.too_big { self.bridge.ctx_memory_exceeded() } else { mlua::Error::runtime(e.at(at)) }
     }
 
     fn len(&self) -> mlua::Result<usize> {
@@ -233,14 +255,11 @@ impl Incoming<'_> {
     }
 }
 
-/// Writes `incoming` at `key` of `target`.
-fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<(), String> {
+/// Writes `incoming` at `key` of `target`; returns the size of the value it replaced.
+fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
     match target {
         Target::Root(map) => match key {
-            Key::Str(k) => {
-                store_in_map(map, k, incoming);
-                Ok(())
-            }
+            Key::Str(k) => Ok(store_in_map(map, k, incoming)),
             Key::Int(_) | Key::Other(_) => Err(format!("{name}: keys of ctx are strings")),
         },
         Target::Nested(slot) => {
@@ -251,10 +270,7 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
                 _ => {}
             }
             match (slot, key) {
-                (Value::Map(map), Key::Str(k)) => {
-                    store_in_map(map, k, incoming);
-                    Ok(())
-                }
+                (Value::Map(map), Key::Str(k)) => Ok(store_in_map(map, k, incoming)),
                 (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming, name),
                 (Value::Map(_), _) => Err(format!("{name}: this map has string keys")),
                 (Value::Array(_), _) => Err(format!("{name}: this array takes integer keys 1..n+1")),
@@ -264,38 +280,40 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
     }
 }
 
-fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) {
+fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> usize {
     if incoming.is_nil() {
-        map.shift_remove(key);
-        return;
+        return map.shift_remove(key).map_or(0, |old| size_of(&old) + string_size(key.len()));
     }
     match (map.get_mut(key), incoming) {
         (Some(Value::String(old)), Incoming::Str(s)) => {
+            let replaced = string_size(old.len());
             old.clear();
             old.push_str(s);
+            replaced
         }
-        (Some(slot), incoming) => *slot = incoming.into_value(),
+        (Some(slot), incoming) => size_of(&std::mem::replace(slot, incoming.into_value())),
         (None, incoming) => {
             map.insert(key.to_owned(), incoming.into_value());
+            0
         }
     }
 }
 
-fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<(), String> {
+fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
     let len = items.len();
     let Some(i) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).filter(|i| *i <= len) else {
         return Err(format!("{name}[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
     };
     let nil = incoming.is_nil();
-    match (i == len, nil) {
-        (true, true) => {}
-        (true, false) => items.push(incoming.into_value()),
-        (false, true) if i + 1 == len => {
-            items.pop();
+    Ok(match (i == len, nil) {
+        (true, true) => 0,
+        (true, false) => {
+            items.push(incoming.into_value());
+            0
         }
-        (false, _) => items[i] = incoming.into_value(),
-    }
-    Ok(())
+        (false, true) if i + 1 == len => items.pop().map_or(0, |old| size_of(&old)),
+        (false, _) => size_of(&std::mem::replace(&mut items[i], incoming.into_value())),
+    })
 }
 
 fn key_of(value: &mlua::Value) -> Key<'static> {
@@ -342,16 +360,34 @@ fn resolve<'a>(ctx: &'a mut EventContext, path: &[Seg]) -> Option<Target<'a>> {
     matches!(value, Value::Map(_) | Value::Array(_)).then_some(Target::Nested(value))
 }
 
-/// A copy of the value a proxy points at; `None` if `ud` is not a proxy.
-pub(crate) fn resolve_proxy(ud: &AnyUserData) -> Option<Result<Value, String>> {
+/// A copy of the value a proxy points at, if it nests at most `max_depth`
+/// containers and fits in `bytes` (lowered by its size); `None` if `ud` is
+/// not a proxy. Measured before copying, so a huge value is never copied.
+pub(crate) fn resolve_proxy_capped(
+    ud: &AnyUserData,
+    max_depth: usize,
+    bytes: &Cell<usize>,
+) -> Option<Result<Value, ConvertError>> {
     let proxy = ud.borrow::<CtxProxy>().ok()?;
     let copied = proxy.with_target(|target| {
-        Ok(match target {
-            Target::Root(map) => Value::Map(map.clone()),
-            Target::Nested(v) => v.clone(),
-        })
+        let measured = match &target {
+            Target::Root(map) => measure_map(map, max_depth, bytes.get()),
+            Target::Nested(v) => measure(v, max_depth, bytes.get()),
+        };
+        Ok(measured.map(|size| {
+            bytes.set(bytes.get() - size);
+            match target {
+                Target::Root(map) => Value::Map(map.clone()),
+                Target::Nested(v) => v.clone(),
+            }
+        }))
     });
-    Some(copied.map_err(|e| e.to_string()))
+    Some(match copied {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(Exceeded::Depth)) => Err(ConvertError::too_deep()),
+        Ok(Err(Exceeded::Bytes)) => Err(ConvertError::too_big()),
+        Err(e) => Err(ConvertError::new(e.to_string())),
+    })
 }
 
 impl UserData for CtxProxy {

@@ -68,6 +68,7 @@ mod named_event;
 mod sandbox;
 mod script;
 mod spec;
+mod value_size;
 mod vm;
 mod vm_table;
 

@@ -140,7 +140,8 @@ fn values_without_a_context_form_fail_the_event_with_a_clear_message() {
 #[test]
 fn a_proxy_kept_after_its_call_is_a_clean_error() {
     let chain = load(
-        r#"return { fault_tolerance = "lenient", events = {
+        r#"local kept, kept_root
+        return { fault_tolerance = "lenient", events = {
             { name = "keep", handler = function(ctx) kept = ctx.order kept_root = ctx end },
             { name = "use", handler = function(ctx) return kept.id end },
             { name = "root", handler = function(ctx) ctx.same = rawequal(ctx, kept_root) end },
@@ -157,7 +158,7 @@ fn a_proxy_kept_after_its_call_is_a_clean_error() {
 #[test]
 fn ctx_kept_in_a_global_cannot_reach_a_context_after_the_call() {
     let chain = load(
-        r#"leak = nil
+        r#"local leak
         return { events = { { name = "keep", handler = function(ctx) leak = ctx end } } }"#,
     );
     let (result, _) = run(&chain);
