@@ -8,15 +8,16 @@
 //! removes the key. `#`, `pairs` and `ipairs` work on proxies, `tostring`
 //! gives JSON. Extensions are not reachable.
 //!
-//! The root `ctx` is one userdata per VM, bound to whichever call is running;
-//! nested proxies are bound to the call that created them. Using either after
+//! The root `ctx` is one light userdata per VM (see [`crate::fast_ctx`]),
+//! bound to whichever call is running; nested proxies are full userdata bound
+//! to the call that created them. Using either after
 //! that call is over is a Lua error, never a dangling pointer.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
-use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods};
+use mlua::{Function, Lua, MetaMethod, UserData, UserDataMethods};
 
 use crate::bridge::{Binding, Bridge};
 use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_lua};
@@ -64,6 +65,11 @@ impl CtxProxy {
         CtxProxy { bridge, binding: Binding::Current, path: Vec::new() }
     }
 
+    /// Another root proxy on the same bridge.
+    pub(crate) fn clone_root(&self) -> Self {
+        CtxProxy::root(self.bridge.clone())
+    }
+
     /// `ctx.order.items[1]` style name of this proxy's path.
     fn describe(&self) -> String {
         describe_path(&self.path)
@@ -77,7 +83,7 @@ impl CtxProxy {
         result.and_then(|r| r).map_err(mlua::Error::runtime)
     }
 
-    fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
+    pub(crate) fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
         let key_str;
         let key = match &key {
             mlua::Value::String(s) => {
@@ -132,7 +138,7 @@ impl CtxProxy {
         lua.create_userdata(proxy).map(mlua::Value::UserData)
     }
 
-    fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
+    pub(crate) fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
         let key_str;
         let key = match &key {
             mlua::Value::String(s) => {
@@ -149,17 +155,24 @@ impl CtxProxy {
         // VM's own limit does not see Rust memory).
         let budget = Cell::new(self.bridge.ctx_budget());
         let converted = match &value {
-            mlua::Value::Table(_) | mlua::Value::UserData(_) => {
+            mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
+                let resolver =
+                    |v: &mlua::Value, depth: usize, bytes: &Cell<usize>| self.resolve_capped(v, depth, bytes);
                 let at = format!("{}{}", self.describe(), key_suffix(&key));
-                let converted = lua_to_value_capped(&value, &resolve_proxy_capped, self.path.len(), &budget);
+                let converted = lua_to_value_capped(&value, &resolver, self.path.len(), &budget);
                 Some(converted.map_err(|e| self.convert_error(&e, &at))?)
             }
             _ => None,
         };
-        let size = match (&value, &converted) {
+        let value_size = match (&value, &converted) {
             (_, Some(_)) => self.bridge.ctx_budget() - budget.get(),
             (mlua::Value::String(s), None) => string_size(s.as_bytes().len()),
             _ => SCALAR_BYTES,
+        };
+        // A map key counts too (`store_in_map` gives it back when it replaces an entry).
+        let size = match &key {
+            Key::Str(k) => value_size.saturating_add(string_size(k.len())),
+            _ => value_size,
         };
         if size > self.bridge.ctx_budget() {
             return Err(self.bridge.ctx_memory_exceeded());
@@ -196,7 +209,7 @@ impl CtxProxy {
         if e.too_big { self.bridge.ctx_memory_exceeded() } else { mlua::Error::runtime(e.at(at)) }
     }
 
-    fn len(&self) -> mlua::Result<usize> {
+    pub(crate) fn len(&self) -> mlua::Result<usize> {
         self.with_target(|target| {
             Ok(match target {
                 Target::Nested(Value::Array(items)) => items.len(),
@@ -205,7 +218,7 @@ impl CtxProxy {
         })
     }
 
-    fn to_json(&self) -> mlua::Result<String> {
+    pub(crate) fn to_json(&self) -> mlua::Result<String> {
         self.with_target(|target| {
             Ok(match target {
                 Target::Root(map) => Value::Map(map.clone()).to_string(),
@@ -286,12 +299,12 @@ fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> usize {
     }
     match (map.get_mut(key), incoming) {
         (Some(Value::String(old)), Incoming::Str(s)) => {
-            let replaced = string_size(old.len());
+            let replaced = string_size(old.len()) + string_size(key.len());
             old.clear();
             old.push_str(s);
             replaced
         }
-        (Some(slot), incoming) => size_of(&std::mem::replace(slot, incoming.into_value())),
+        (Some(slot), incoming) => size_of(&std::mem::replace(slot, incoming.into_value())) + string_size(key.len()),
         (None, incoming) => {
             map.insert(key.to_owned(), incoming.into_value());
             0
@@ -360,34 +373,62 @@ fn resolve<'a>(ctx: &'a mut EventContext, path: &[Seg]) -> Option<Target<'a>> {
     matches!(value, Value::Map(_) | Value::Array(_)).then_some(Target::Nested(value))
 }
 
-/// A copy of the value a proxy points at, if it nests at most `max_depth`
-/// containers and fits in `bytes` (lowered by its size); `None` if `ud` is
-/// not a proxy. Measured before copying, so a huge value is never copied.
-pub(crate) fn resolve_proxy_capped(
-    ud: &AnyUserData,
-    max_depth: usize,
-    bytes: &Cell<usize>,
-) -> Option<Result<Value, ConvertError>> {
-    let proxy = ud.borrow::<CtxProxy>().ok()?;
-    let copied = proxy.with_target(|target| {
-        let measured = match &target {
-            Target::Root(map) => measure_map(map, max_depth, bytes.get()),
-            Target::Nested(v) => measure(v, max_depth, bytes.get()),
-        };
-        Ok(measured.map(|size| {
-            bytes.set(bytes.get() - size);
-            match target {
-                Target::Root(map) => Value::Map(map.clone()),
-                Target::Nested(v) => v.clone(),
+impl CtxProxy {
+    /// Resolves a proxy value met while converting (the root `ctx`, the VM's
+    /// only light userdata, or a nested proxy) to a copy of the value it
+    /// points at, if it nests at most `max_depth` containers and fits in
+    /// `bytes` (lowered by its size). Measured before copying, so a huge
+    /// value is never copied. `None` if `value` is not a proxy.
+    pub(crate) fn resolve_capped(
+        &self,
+        value: &mlua::Value,
+        max_depth: usize,
+        bytes: &Cell<usize>,
+    ) -> Option<Result<Value, ConvertError>> {
+        match value {
+            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy_capped(max_depth, bytes)),
+            mlua::Value::UserData(ud) => Some(ud.borrow::<CtxProxy>().ok()?.copy_capped(max_depth, bytes)),
+            _ => None,
+        }
+    }
+
+    /// A copy of the value this proxy points at, within the caps.
+    fn copy_capped(&self, max_depth: usize, bytes: &Cell<usize>) -> Result<Value, ConvertError> {
+        let copied = self.with_target(|target| {
+            let measured = match &target {
+                Target::Root(map) => measure_map(map, max_depth, bytes.get()),
+                Target::Nested(v) => measure(v, max_depth, bytes.get()),
+            };
+            Ok(measured.map(|size| {
+                bytes.set(bytes.get() - size);
+                match target {
+                    Target::Root(map) => Value::Map(map.clone()),
+                    Target::Nested(v) => v.clone(),
+                }
+            }))
+        });
+        match copied {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(Exceeded::Depth)) => Err(ConvertError::too_deep()),
+            Ok(Err(Exceeded::Bytes)) => Err(ConvertError::too_big()),
+            Err(e) => Err(ConvertError::new(e.to_string())),
+        }
+    }
+
+    /// The iterator `pairs(proxy)` returns.
+    pub(crate) fn pairs(&self, lua: &Lua) -> mlua::Result<(Function, mlua::Value, mlua::Value)> {
+        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: self.binding, path: self.path.clone() };
+        let position = std::cell::Cell::new(0usize);
+        let iter = lua.create_function(move |lua, _: mlua::MultiValue| {
+            let i = position.get();
+            position.set(i + 1);
+            match proxy.entry(lua, i)? {
+                Some((k, v)) => Ok((k, v)),
+                None => Ok((mlua::Value::Nil, mlua::Value::Nil)),
             }
-        }))
-    });
-    Some(match copied {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(Exceeded::Depth)) => Err(ConvertError::too_deep()),
-        Ok(Err(Exceeded::Bytes)) => Err(ConvertError::too_big()),
-        Err(e) => Err(ConvertError::new(e.to_string())),
-    })
+        })?;
+        Ok((iter, mlua::Value::Nil, mlua::Value::Nil))
+    }
 }
 
 impl UserData for CtxProxy {
@@ -398,19 +439,7 @@ impl UserData for CtxProxy {
         });
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| this.to_json());
-        methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| {
-            let proxy = CtxProxy { bridge: this.bridge.clone(), binding: this.binding, path: this.path.clone() };
-            let position = std::cell::Cell::new(0usize);
-            let iter = lua.create_function(move |lua, _: mlua::MultiValue| {
-                let i = position.get();
-                position.set(i + 1);
-                match proxy.entry(lua, i)? {
-                    Some((k, v)) => Ok((k, v)),
-                    None => Ok((mlua::Value::Nil, mlua::Value::Nil)),
-                }
-            })?;
-            Ok((iter, mlua::Value::Nil, mlua::Value::Nil))
-        });
+        methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| this.pairs(lua));
     }
 }
 

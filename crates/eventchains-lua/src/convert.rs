@@ -2,7 +2,7 @@
 //!
 //! Integers stay integers and floats stay floats. A Lua table becomes an array
 //! when its keys are exactly `1..n`, a map when every key is a string (an empty
-//! table becomes an empty map). Functions, threads, foreign userdata,
+//! table becomes an empty map; keys are sorted, as Lua has no key order). Functions, threads, foreign userdata,
 //! non-finite floats, invalid UTF-8 and mixed-key tables have no [`Value`]
 //! form and are errors that say where in the value they were found.
 
@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::fmt;
 
 use eventchains_core::{Map, MapHasher, Value};
-use mlua::{AnyUserData, Lua, Table};
+use mlua::{Lua, Table};
 
 use crate::value_size::{CONTAINER_BYTES, SCALAR_BYTES, string_size};
 
@@ -76,18 +76,19 @@ enum Segment<'a> {
     Index(i64),
 }
 
-/// Resolves one of our context proxies to a copy of the value it points at.
-pub(crate) type ProxyResolver<'a> = &'a dyn Fn(&AnyUserData) -> Option<Result<Value, String>>;
+/// Resolves one of our context proxies (a userdata, or the root `ctx`, a
+/// light userdata) to a copy of the value it points at.
+pub(crate) type ProxyResolver<'a> = &'a dyn Fn(&mlua::Value) -> Option<Result<Value, String>>;
 
 /// Resolves one of our context proxies to a copy of the value it points at,
 /// within caps: at most `max_depth` nested containers, and the bytes left in
 /// `bytes` (which it lowers by what it copied).
 pub(crate) type CappedResolver<'a> =
-    &'a dyn Fn(&AnyUserData, usize, &Cell<usize>) -> Option<Result<Value, ConvertError>>;
+    &'a dyn Fn(&mlua::Value, usize, &Cell<usize>) -> Option<Result<Value, ConvertError>>;
 
 /// Converts a Lua value to a context [`Value`].
 pub(crate) fn lua_to_value(value: &mlua::Value, proxies: ProxyResolver<'_>) -> Result<Value, ConvertError> {
-    let resolver = |ud: &AnyUserData, _: usize, _: &Cell<usize>| proxies(ud).map(|r| r.map_err(ConvertError::new));
+    let resolver = |v: &mlua::Value, _: usize, _: &Cell<usize>| proxies(v).map(|r| r.map_err(ConvertError::new));
     convert(value, &resolver, 0, &Cell::new(usize::MAX))
 }
 
@@ -121,7 +122,7 @@ fn convert(
 ) -> Result<Value, ConvertError> {
     match value {
         mlua::Value::String(s) => charge(bytes, string_size(s.as_bytes().len()))?,
-        mlua::Value::Table(_) | mlua::Value::UserData(_) => {}
+        mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {}
         _ => charge(bytes, SCALAR_BYTES)?,
     }
     Ok(match value {
@@ -141,11 +142,13 @@ fn convert(
             charge(bytes, CONTAINER_BYTES)?;
             table_to_value(t, proxies, depth + 1, bytes)?
         }
-        mlua::Value::UserData(ud) => match proxies(ud, MAX_DEPTH.saturating_sub(depth), bytes) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(e),
-            None => return Err(ConvertError::new("userdata has no context value")),
-        },
+        mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
+            match proxies(value, MAX_DEPTH.saturating_sub(depth), bytes) {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return Err(e),
+                None => return Err(ConvertError::new("userdata has no context value")),
+            }
+        }
         other => return Err(ConvertError::new(format!("a {} has no context value", other.type_name()))),
     })
 }
@@ -214,7 +217,11 @@ fn table_to_value(
         .map_err(|e| ConvertError::new(e.to_string()))?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(Value::Map(map)),
+        None => {
+            // Lua's iteration order depends on a per-process hash seed: sort for stable output.
+            map.sort_unstable_keys();
+            Ok(Value::Map(map))
+        }
     }
 }
 
@@ -270,7 +277,7 @@ pub(crate) fn value_to_lua(lua: &Lua, value: &Value) -> mlua::Result<mlua::Value
 mod tests {
     use super::*;
 
-    fn no_proxies(_: &AnyUserData) -> Option<Result<Value, String>> {
+    fn no_proxies(_: &mlua::Value) -> Option<Result<Value, String>> {
         None
     }
 

@@ -6,11 +6,11 @@ use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin, Value};
 use mlua::chunk::ChunkMode;
-use mlua::{AnyUserData, Function, HookTriggers, Lua, Table};
+use mlua::{Function, HookTriggers, LightUserData, Lua, Table};
 
 use crate::bridge::{Binding, Bridge, LimitHit};
-use crate::context_proxy::{CtxProxy, resolve_proxy_capped};
-use crate::convert::lua_to_value_capped;
+use crate::context_proxy::CtxProxy;
+use crate::convert::{ConvertError, lua_to_value_capped};
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
 use crate::limits::{HOOK_INTERVAL, Limits, describe_bytes};
@@ -30,7 +30,8 @@ pub(crate) enum Code<'a> {
 pub(crate) struct VmBase {
     lua: Lua,
     bridge: Rc<Bridge>,
-    ctx: AnyUserData,
+    /// The root `ctx` (a light userdata, see [`crate::fast_ctx`]).
+    ctx: LightUserData,
     ctx_ptr: *const c_void,
     next_fn: Function,
     /// The script's own environment (read-only globals once loaded).
@@ -44,14 +45,15 @@ impl VmBase {
         let vm_error = |e: mlua::Error| LoadError::Vm { script: script.to_owned(), message: lua_error_message(&e) };
         let lua = sandbox.new_lua().map_err(vm_error)?;
         let bridge = Rc::new(Bridge::new(limits));
-        let ctx = lua.create_userdata(CtxProxy::root(bridge.clone())).map_err(vm_error)?;
-        let ctx_ptr = ctx.to_pointer();
+        lua.set_app_data(bridge.clone());
+        let ctx = crate::fast_ctx::install_root(&lua).map_err(vm_error)?;
+        let ctx_ptr = ctx.0.cast_const();
         let next_bridge = bridge.clone();
         let next_fn = lua
             .create_function(move |_, arg: mlua::Value| {
                 match &arg {
                     mlua::Value::Nil => {}
-                    mlua::Value::UserData(ud) if ud.to_pointer() == ctx_ptr => {}
+                    mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
                     other => {
                         return Err(mlua::Error::runtime(format!(
                             "next() takes the ctx it was given (or nothing), got a {}",
@@ -89,15 +91,11 @@ impl VmBase {
     /// Installs `limits`: the count hook (only when a cap needs it) and the memory cap.
     pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
         self.bridge.set_limits(limits);
-        if limits.needs_hook() {
-            let bridge = self.bridge.clone();
-            // A global hook: coroutines created by the script inherit it (a
-            // per-thread hook would be dropped in them, leaving loops unbounded).
-            self.lua
-                .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
-        } else {
-            self.lua.remove_global_hook();
-        }
+        // Always installed: even without caps of its own, a deadline on the
+        // context (a timeout middleware) must be able to stop Lua code.
+        let bridge = self.bridge.clone();
+        self.lua
+            .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
         self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
         Ok(())
     }
@@ -165,8 +163,9 @@ enum Returned {
 }
 
 impl Vm {
-    pub(crate) fn new(base: VmBase, functions: Functions) -> Self {
-        Vm { base, functions, event_tables: RefCell::new(Vec::new()) }
+    /// A VM running `functions`.
+    pub(crate) fn new(base: VmBase, functions: Functions) -> mlua::Result<Self> {
+        Ok(Vm { base, functions, event_tables: RefCell::new(Vec::new()) })
     }
 
     /// Runs the handler of event `index` on `ctx`.
@@ -176,7 +175,7 @@ impl Vm {
         };
         let b = &self.base;
         let guard = b.bridge.enter(ctx, None);
-        let returned = handler.call::<(mlua::Value, mlua::Value)>(&b.ctx).and_then(|(a, m)| self.interpret(a, m));
+        let returned = handler.call::<(mlua::Value, mlua::Value)>(b.ctx).and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),
@@ -202,7 +201,7 @@ impl Vm {
         let b = &self.base;
         let guard = b.bridge.enter(ctx, Some(next));
         let returned = function
-            .call::<(mlua::Value, mlua::Value)>((event_table, &b.ctx, &b.next_fn))
+            .call::<(mlua::Value, mlua::Value)>((event_table, b.ctx, &b.next_fn))
             .and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         let inner = outcome.next_result;
@@ -233,7 +232,7 @@ impl Vm {
                 mlua::Value::String(s) => Some(s.to_string_lossy()),
                 other => Some(other.to_string().unwrap_or_else(|_| other.type_name().to_owned())),
             }),
-            (mlua::Value::UserData(ud), _) if ud.to_pointer() == self.base.ctx_ptr => Returned::Nothing,
+            (mlua::Value::LightUserData(ud), _) if ud.0.cast_const() == self.base.ctx_ptr => Returned::Nothing,
             (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
                 self.merge(&value)?;
                 Returned::Nothing
@@ -247,10 +246,20 @@ impl Vm {
         })
     }
 
+    /// Resolves the root `ctx` and nested proxies inside a returned value, within the caps.
+    fn resolve(
+        &self,
+        value: &mlua::Value,
+        max_depth: usize,
+        bytes: &std::cell::Cell<usize>,
+    ) -> Option<Result<Value, ConvertError>> {
+        CtxProxy::root(self.base.bridge.clone()).resolve_capped(value, max_depth, bytes)
+    }
+
     /// Merges a returned table's string keys into the context.
     fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
         let budget = std::cell::Cell::new(self.base.bridge.ctx_budget());
-        let converted = lua_to_value_capped(value, &resolve_proxy_capped, 0, &budget).map_err(|e| {
+        let converted = lua_to_value_capped(value, &|v, d, b| self.resolve(v, d, b), 0, &budget).map_err(|e| {
             if e.too_big {
                 self.base.bridge.ctx_memory_exceeded()
             } else {

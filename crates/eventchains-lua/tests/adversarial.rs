@@ -244,7 +244,7 @@ hostile! {
 hostile! {
     ctx_setmetatable(LIMITS): "setmetatable(ctx, {})" => Event, "bad argument #1 to 'setmetatable'";
     ctx_getmetatable_is_hidden(LIMITS):
-        "local mt = getmetatable(ctx) mt.__index = nil" => Event, "attempt to index a boolean value";
+        "local mt = getmetatable(ctx) mt.__index = nil" => Event, "attempt to index";
     ctx_rawset(LIMITS): "rawset(ctx, 'counter', 100)" => Event, "bad argument #1 to 'rawset'";
     ctx_rawget(LIMITS): "return nil, rawget(ctx, 'counter')" => Event, "bad argument #1 to 'rawget'";
     ctx_integer_key_at_root(LIMITS): "ctx[1] = 'x'" => Event, "keys of ctx are strings";
