@@ -440,6 +440,9 @@ impl UserData for CtxProxy {
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| this.to_json());
         methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| this.pairs(lua));
+        // LuaJIT's `ipairs` does not go through `__index`; on an array proxy `pairs` yields 1..n in order.
+        #[cfg(feature = "luajit")]
+        methods.add_meta_method(MetaMethod::IPairs, |lua, this, ()| this.pairs(lua));
     }
 }
 

@@ -292,6 +292,9 @@ impl Vm {
         match hit {
             Some(hit) => hit.to_error(what),
             None if is_memory_error(error) => {
+                // LuaJIT has no emergency collection when an allocation fails: free
+                // the failed call's garbage now, so the next call starts clean.
+                let _ = self.base.lua.gc_collect();
                 EventError::limit_exceeded(memory_message(self.base.bridge_limits(), what))
             }
             None => EventError::new(lua_error_message(error)),

@@ -194,6 +194,8 @@ hostile! {
 // ---------------------------------------------------------------- deep recursion and nesting
 hostile! {
     recursion_plain(DEEP): "local function f(n) return f(n + 1) + 1 end f(1)" => Event, "stack overflow";
+    /// (LuaJIT's smaller stack overflows before 200,000 instructions.)
+    #[cfg(not(feature = "luajit"))]
     recursion_hits_the_instruction_limit_first(LIMITS): "local function f(n) return f(n + 1) + 1 end f(1)"
         => LimitExceeded, INSTR;
     recursion_through_pcall(LIMITS):
@@ -215,15 +217,15 @@ hostile! {
 
 // ---------------------------------------------------------------- the sandbox
 hostile! {
-    sandbox_io(LIMITS): "io.open('/etc/passwd')" => Event, "attempt to index a nil value (global 'io')";
-    sandbox_os_execute(LIMITS): "os.execute('echo pwned')" => Event, "attempt to call a nil value (field 'execute')";
-    sandbox_os_exit(LIMITS): "os.exit(1)" => Event, "attempt to call a nil value (field 'exit')";
-    sandbox_os_getenv(LIMITS): "return nil, os.getenv('HOME')" => Event, "attempt to call a nil value (field 'getenv')";
-    sandbox_require(LIMITS): "require('io')" => Event, "attempt to call a nil value (global 'require')";
-    sandbox_package(LIMITS): "package.loadlib('libc.so.6', 'system')" => Event, "(global 'package')";
-    sandbox_debug(LIMITS): "debug.sethook()" => Event, "attempt to index a nil value (global 'debug')";
-    sandbox_dofile(LIMITS): "dofile('/etc/passwd')" => Event, "attempt to call a nil value (global 'dofile')";
-    sandbox_loadfile(LIMITS): "loadfile('/etc/passwd')" => Event, "attempt to call a nil value (global 'loadfile')";
+    sandbox_io(LIMITS): "io.open('/etc/passwd')" => Event, "attempt to index", "global 'io'";
+    sandbox_os_execute(LIMITS): "os.execute('echo pwned')" => Event, "attempt to call", "field 'execute'";
+    sandbox_os_exit(LIMITS): "os.exit(1)" => Event, "attempt to call", "field 'exit'";
+    sandbox_os_getenv(LIMITS): "return nil, os.getenv('HOME')" => Event, "attempt to call", "field 'getenv'";
+    sandbox_require(LIMITS): "require('io')" => Event, "attempt to call", "global 'require'";
+    sandbox_package(LIMITS): "package.loadlib('libc.so.6', 'system')" => Event, "global 'package'";
+    sandbox_debug(LIMITS): "debug.sethook()" => Event, "attempt to index", "global 'debug'";
+    sandbox_dofile(LIMITS): "dofile('/etc/passwd')" => Event, "attempt to call", "global 'dofile'";
+    sandbox_loadfile(LIMITS): "loadfile('/etc/passwd')" => Event, "attempt to call", "global 'loadfile'";
     sandbox_load_bytecode(LIMITS):
         "assert(load(string.dump(function() return 1 end)))" => Event, "attempt to load a binary chunk";
     sandbox_load_bytecode_mode_b(LIMITS):
@@ -338,7 +340,7 @@ fn globals_defined_while_loading_stay_usable() {
         LIMITS,
         r#"function helper(x) return x * 2 end
         return { context = { counter = 0 }, events = {
-            { name = "count", handler = function(ctx) ctx.counter = helper(ctx.counter + 1) // 2 end },
+            { name = "count", handler = function(ctx) ctx.counter = math.floor(helper(ctx.counter + 1) / 2) end },
         } }"#,
     );
     let (result, ctx) = run_with(&chain, &[]);
