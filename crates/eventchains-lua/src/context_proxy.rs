@@ -84,14 +84,10 @@ impl CtxProxy {
     }
 
     pub(crate) fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s.to_str()?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+        with_key(&key, |key| self.index_key(lua, key))
+    }
+
+    fn index_key(&self, lua: &Lua, key: Key<'_>) -> mlua::Result<mlua::Value> {
         // A Lua error (out of memory creating a string) is passed on as is, so
         // that it keeps its kind.
         let mut lua_error = None;
@@ -139,38 +135,32 @@ impl CtxProxy {
     }
 
     pub(crate) fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s
-                    .to_str()
-                    .map_err(|_| mlua::Error::runtime(format!("{}: a key is not valid UTF-8", self.describe())))?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+        with_key(&key, |key| self.new_index_key(&key, &value))
+    }
+
+    fn new_index_key(&self, key: &Key<'_>, value: &mlua::Value) -> mlua::Result<()> {
         // Strings and scalars are stored inside the borrow (reusing the old
         // string's buffer); tables and proxies are converted first. What the
         // call adds to the context counts against the memory cap (the Lua
         // VM's own limit does not see Rust memory).
         let budget = Cell::new(self.bridge.ctx_budget());
-        let converted = match &value {
+        let converted = match value {
             mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
                 let resolver =
                     |v: &mlua::Value, depth: usize, bytes: &Cell<usize>| self.resolve_capped(v, depth, bytes);
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
-                let converted = lua_to_value_capped(&value, &resolver, self.path.len(), &budget);
+                let at = format!("{}{}", self.describe(), key_suffix(key));
+                let converted = lua_to_value_capped(value, &resolver, self.path.len(), &budget);
                 Some(converted.map_err(|e| self.convert_error(&e, &at))?)
             }
             _ => None,
         };
-        let value_size = match (&value, &converted) {
+        let value_size = match (value, &converted) {
             (_, Some(_)) => self.bridge.ctx_budget() - budget.get(),
             (mlua::Value::String(s), None) => string_size(s.as_bytes().len()),
             _ => SCALAR_BYTES,
         };
         // A map key counts too (`store_in_map` gives it back when it replaces an entry).
-        let size = match &key {
+        let size = match key {
             Key::Str(k) => value_size.saturating_add(string_size(k.len())),
             _ => value_size,
         };
@@ -178,7 +168,7 @@ impl CtxProxy {
             return Err(self.bridge.ctx_memory_exceeded());
         }
         let lua_str;
-        let incoming = match (&value, converted) {
+        let incoming = match (value, converted) {
             (_, Some(v)) => Incoming::Value(v),
             (mlua::Value::String(s), None) => match s.to_str() {
                 Ok(text) => {
@@ -189,17 +179,17 @@ impl CtxProxy {
                     return Err(mlua::Error::runtime(format!(
                         "{}{}: string is not valid UTF-8",
                         self.describe(),
-                        key_suffix(&key)
+                        key_suffix(key)
                     )));
                 }
             },
             (other, None) => {
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
+                let at = format!("{}{}", self.describe(), key_suffix(key));
                 Incoming::Value(lua_to_value(other, &|_| None).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
             }
         };
         let name = self.describe();
-        let replaced = self.with_target(|target| store(target, &key, incoming, &name))?;
+        let replaced = self.with_target(|target| store(target, key, incoming, &name))?;
         self.bridge.record_ctx_write(replaced, size);
         Ok(())
     }
@@ -327,6 +317,15 @@ fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, na
         (false, true) if i + 1 == len => items.pop().map_or(0, |old| size_of(&old)),
         (false, _) => size_of(&std::mem::replace(&mut items[i], incoming.into_value())),
     })
+}
+
+fn with_key<R>(key: &mlua::Value, f: impl FnOnce(Key<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+    match key {
+        mlua::Value::String(s) => {
+            f(Key::Str(&s.to_str().map_err(|_| mlua::Error::runtime("a key of ctx is not valid UTF-8"))?))
+        }
+        other => f(key_of(other)),
+    }
 }
 
 fn key_of(value: &mlua::Value) -> Key<'static> {

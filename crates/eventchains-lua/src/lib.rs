@@ -51,7 +51,9 @@
 //! ```
 
 #[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit")))]
-compile_error!("eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit` (see docs/lua-engines.md)");
+compile_error!(
+    "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit` (see docs/lua-engines.md)"
+);
 
 mod bridge;
 mod builder;

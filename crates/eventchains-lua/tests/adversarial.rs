@@ -272,7 +272,7 @@ hostile! {
 // ---------------------------------------------------------------- values with no context form
 hostile! {
     value_invalid_utf8_string(LIMITS): "ctx.s = 'ok\\255\\254'" => Event, "ctx.s: string is not valid UTF-8";
-    value_invalid_utf8_key(LIMITS): "ctx['\\255'] = 1" => Event, "ctx: a key is not valid UTF-8";
+    value_invalid_utf8_key(LIMITS): "ctx['\\255'] = 1" => Event, "a key of ctx is not valid UTF-8";
     value_invalid_utf8_nested(LIMITS): "ctx.t = { a = { 'x', '\\200' } }" => Event, "ctx.t.a[2]", "UTF-8";
     value_invalid_utf8_nested_key(LIMITS): "ctx.t = { ['\\200'] = 1 }" => Event, "ctx.t", "UTF-8";
     value_function(LIMITS): "ctx.f = print" => Event, "ctx.f: a function has no context value";
