@@ -499,30 +499,32 @@ fn next_kept_and_called_from_an_event_is_refused() {
     still_good(&chain);
 }
 
-#[test]
-fn endless_middleware_is_a_middleware_limit_failure() {
-    let chain = load(
-        LIMITS,
-        &template("", "function(event, ctx, next) if ctx.attack then while true do end end return next(ctx) end"),
-    );
+/// A Lua middleware running `attack_body` when `ctx.attack` is set fails as a
+/// middleware failure of `kind` whose message contains every needle.
+fn check_middleware(attack_body: &str, kind: ErrorKind, needles: &[&str]) {
+    let middleware = format!("function(event, ctx, next) if ctx.attack then {attack_body} end return next(ctx) end");
+    let chain = load(LIMITS, &template("", &middleware));
     let failure = attack(&chain);
-    assert_eq!(failure.kind(), ErrorKind::LimitExceeded);
-    assert_eq!(failure.origin(), Origin::Middleware);
-    assert!(failure.message().contains("instruction limit (200000) exceeded"), "{failure}");
-    assert!(failure.message().contains("around event `attack`"), "{failure}");
+    assert_eq!(failure.kind(), kind, "{failure}");
+    assert_eq!(failure.origin(), Origin::Middleware, "{failure}");
+    for needle in needles {
+        assert!(failure.message().contains(needle), "`{}` should contain `{needle}`", failure.message());
+    }
     still_good(&chain);
 }
 
 #[test]
-fn middleware_that_yields_is_a_middleware_failure() {
-    let chain = load(
-        LIMITS,
-        &template("", "function(event, ctx, next) if ctx.attack then coroutine.yield() end return next(ctx) end"),
+fn endless_middleware_is_a_middleware_limit_failure() {
+    check_middleware(
+        "while true do end",
+        ErrorKind::LimitExceeded,
+        &["instruction limit (200000) exceeded", "around event `attack`"],
     );
-    let failure = attack(&chain);
-    assert_eq!(failure.origin(), Origin::Middleware);
-    assert!(failure.message().contains("yield"), "{failure}");
-    still_good(&chain);
+}
+
+#[test]
+fn middleware_that_yields_is_a_middleware_failure() {
+    check_middleware("coroutine.yield()", ErrorKind::Middleware, &["yield"]);
 }
 
 // ---------------------------------------------------------------- huge and deep values from Rust
