@@ -134,9 +134,8 @@ pub(crate) struct ScriptEnv {
 /// once the top-level code has run, so no execution can leave state in a
 /// global for the next one (as in Redis). Library tables are read-only views,
 /// the string metatable is hidden, `rawset` refuses protected tables,
-/// `setmetatable` refuses `__gc` (finalizers run with hooks disabled, so the
-/// limits could not stop them) and `collectgarbage` keeps only the options
-/// that cannot change the collector for later executions.
+/// and `setmetatable` refuses `__gc` (finalizers run with hooks disabled, so
+/// the limits could not stop them).
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     let (env, freeze) =
         lua.load(LOCKDOWN_PRELUDE).set_name("=lockdown").call::<(mlua::Table, mlua::Function)>(CLOSE_REFUSED)?;
@@ -198,14 +197,6 @@ G.setmetatable = function(t, mt)
   return rawsetmetatable(t, mt)
 end
 G.newproxy = nil
-
-local collect, allowed = collectgarbage, { collect = true, count = true, step = true, isrunning = true }
-if collect then
-  G.collectgarbage = function(opt, ...)
-    if opt == nil or allowed[opt] then return collect(opt, ...) end
-    error(("collectgarbage('%s') is not allowed in the sandbox"):format(tostring(opt)), 2)
-  end
-end
 
 G.rawset = function(t, k, v)
   if protected[t] then error("rawset: this table is read-only", 2) end
