@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
 use mlua::VmState;
 
-use crate::limits::Limits;
+use crate::limits::{Limits, describe_bytes};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub(crate) enum LimitHit {
     Timeout(Duration),
     /// The context's deadline (set by a timeout middleware) passed.
     Deadline,
+    /// Values written to the context by the call outgrew the memory cap (in bytes).
+    CtxMemory(usize),
 }
 
 impl LimitHit {
@@ -46,6 +48,9 @@ impl LimitHit {
             LimitHit::Instructions(n) => format!("instruction limit ({n}) exceeded"),
             LimitHit::Timeout(d) => format!("wall-clock limit ({} ms) exceeded", d.as_millis()),
             LimitHit::Deadline => "the context's deadline passed".to_owned(),
+            LimitHit::CtxMemory(bytes) => {
+                format!("memory limit ({}) exceeded by values written to ctx", describe_bytes(Some(bytes)))
+            }
         }
     }
 
@@ -53,7 +58,7 @@ impl LimitHit {
     pub(crate) fn to_error(self, what: &str) -> EventError {
         let message = format!("{} in {what}", self.describe());
         match self {
-            LimitHit::Instructions(_) => EventError::limit_exceeded(message),
+            LimitHit::Instructions(_) | LimitHit::CtxMemory(_) => EventError::limit_exceeded(message),
             LimitHit::Timeout(_) | LimitHit::Deadline => EventError::timeout(message),
         }
     }
@@ -81,6 +86,8 @@ struct Frame {
     /// The result of the last `next` call of this middleware frame.
     next_result: Option<EventResult>,
     ticks: u64,
+    /// Net bytes the call has added to the context (see [`crate::value_size`]).
+    ctx_growth: usize,
     deadline: Option<Instant>,
     /// Whether `deadline` is the script's own timeout (vs the context's deadline).
     deadline_is_timeout: bool,
@@ -165,6 +172,7 @@ impl Bridge {
             next,
             next_result: None,
             ticks: 0,
+            ctx_growth: 0,
             deadline,
             deadline_is_timeout: false,
             timer_started: false,
@@ -279,6 +287,28 @@ impl Bridge {
         if let Some(frame) = self.frames.borrow_mut().last_mut() {
             frame.next_result = Some(result);
         }
+    }
+
+    /// The bytes the running call may still add to the context (no cap: `usize::MAX`).
+    pub(crate) fn ctx_budget(&self) -> usize {
+        let Some(cap) = self.limits.get().memory_bytes else { return usize::MAX };
+        let grown = self.frames.borrow().last().map_or(0, |f| f.ctx_growth);
+        cap.saturating_sub(grown)
+    }
+
+    /// Records that the running call replaced `old` bytes of the context with `new` bytes.
+    pub(crate) fn record_ctx_write(&self, old: usize, new: usize) {
+        if let Some(frame) = self.frames.borrow_mut().last_mut() {
+            frame.ctx_growth = (frame.ctx_growth + new).saturating_sub(old);
+        }
+    }
+
+    /// Stops the running call: its writes to the context outgrew the memory cap.
+    /// Returns the Lua error to raise.
+    pub(crate) fn ctx_memory_exceeded(&self) -> mlua::Error {
+        let hit = LimitHit::CtxMemory(self.limits.get().memory_bytes.unwrap_or_default());
+        self.hit.set(Some(hit));
+        limit_error(hit)
     }
 
     /// `true` while the running call has hit a limit (it is being unwound).

@@ -13,13 +13,15 @@
 //! to the call that created them. Using either after
 //! that call is over is a Lua error, never a dangling pointer.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
-use mlua::{AnyUserData, Function, Lua, MetaMethod, UserData, UserDataMethods};
+use mlua::{Function, Lua, MetaMethod, UserData, UserDataMethods};
 
 use crate::bridge::{Binding, Bridge};
-use crate::convert::{lua_to_value, scalar_to_lua};
+use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_lua};
+use crate::value_size::{Exceeded, SCALAR_BYTES, measure, measure_map, size_of, string_size};
 
 /// One step of a path into the context.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +88,9 @@ impl CtxProxy {
     }
 
     fn index_key(&self, lua: &Lua, key: Key<'_>) -> mlua::Result<mlua::Value> {
+        // A Lua error (out of memory creating a string) is passed on as is, so
+        // that it keeps its kind.
+        let mut lua_error = None;
         let found = self.with_target(|target| {
             let value = match (&target, &key) {
                 (Target::Root(map), Key::Str(k)) => map.get(*k),
@@ -96,7 +101,12 @@ impl CtxProxy {
                 _ => None,
             };
             let Some(value) = value else { return Ok(Found::Lua(mlua::Value::Nil)) };
-            match scalar_to_lua(lua, value).map_err(|e| e.to_string())? {
+            let converted = scalar_to_lua(lua, value).map_err(|e| {
+                let message = e.to_string();
+                lua_error = Some(e);
+                message
+            })?;
+            match converted {
                 Some(v) => Ok(Found::Lua(v)),
                 None => Ok(Found::Nested(match key {
                     Key::Str(k) => Seg::Key(k.to_owned()),
@@ -104,7 +114,11 @@ impl CtxProxy {
                     Key::Other(_) => return Ok(Found::Lua(mlua::Value::Nil)),
                 })),
             }
-        })?;
+        });
+        let found = match (found, lua_error) {
+            (_, Some(e)) => return Err(e),
+            (found, None) => found?,
+        };
         match found {
             Found::Lua(v) => Ok(v),
             Found::Nested(seg) => self.child(lua, seg),
@@ -126,15 +140,33 @@ impl CtxProxy {
 
     fn new_index_key(&self, key: &Key<'_>, value: &mlua::Value) -> mlua::Result<()> {
         // Strings and scalars are stored inside the borrow (reusing the old
-        // string's buffer); tables and proxies are converted first.
+        // string's buffer); tables and proxies are converted first. What the
+        // call adds to the context counts against the memory cap (the Lua
+        // VM's own limit does not see Rust memory).
+        let budget = Cell::new(self.bridge.ctx_budget());
         let converted = match value {
             mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
-                let resolver = |v: &mlua::Value| self.resolve(v);
+                let resolver =
+                    |v: &mlua::Value, depth: usize, bytes: &Cell<usize>| self.resolve_capped(v, depth, bytes);
                 let at = format!("{}{}", self.describe(), key_suffix(key));
-                Some(lua_to_value(value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
+                let converted = lua_to_value_capped(value, &resolver, self.path.len(), &budget);
+                Some(converted.map_err(|e| self.convert_error(&e, &at))?)
             }
             _ => None,
         };
+        let value_size = match (value, &converted) {
+            (_, Some(_)) => self.bridge.ctx_budget() - budget.get(),
+            (mlua::Value::String(s), None) => string_size(s.as_bytes().len()),
+            _ => SCALAR_BYTES,
+        };
+        // A map key counts too (`store_in_map` gives it back when it replaces an entry).
+        let size = match key {
+            Key::Str(k) => value_size.saturating_add(string_size(k.len())),
+            _ => value_size,
+        };
+        if size > self.bridge.ctx_budget() {
+            return Err(self.bridge.ctx_memory_exceeded());
+        }
         let lua_str;
         let incoming = match (value, converted) {
             (_, Some(v)) => Incoming::Value(v),
@@ -157,7 +189,14 @@ impl CtxProxy {
             }
         };
         let name = self.describe();
-        self.with_target(|target| store(target, key, incoming, &name))
+        let replaced = self.with_target(|target| store(target, key, incoming, &name))?;
+        self.bridge.record_ctx_write(replaced, size);
+        Ok(())
+    }
+
+    /// The Lua error for a value that cannot be written at `at`.
+    fn convert_error(&self, e: &ConvertError, at: &str) -> mlua::Error {
+        if e.too_big { self.bridge.ctx_memory_exceeded() } else { mlua::Error::runtime(e.at(at)) }
     }
 
     pub(crate) fn len(&self) -> mlua::Result<usize> {
@@ -219,14 +258,11 @@ impl Incoming<'_> {
     }
 }
 
-/// Writes `incoming` at `key` of `target`.
-fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<(), String> {
+/// Writes `incoming` at `key` of `target`; returns the size of the value it replaced.
+fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
     match target {
         Target::Root(map) => match key {
-            Key::Str(k) => {
-                store_in_map(map, k, incoming);
-                Ok(())
-            }
+            Key::Str(k) => Ok(store_in_map(map, k, incoming)),
             Key::Int(_) | Key::Other(_) => Err(format!("{name}: keys of ctx are strings")),
         },
         Target::Nested(slot) => {
@@ -237,10 +273,7 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
                 _ => {}
             }
             match (slot, key) {
-                (Value::Map(map), Key::Str(k)) => {
-                    store_in_map(map, k, incoming);
-                    Ok(())
-                }
+                (Value::Map(map), Key::Str(k)) => Ok(store_in_map(map, k, incoming)),
                 (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming, name),
                 (Value::Map(_), _) => Err(format!("{name}: this map has string keys")),
                 (Value::Array(_), _) => Err(format!("{name}: this array takes integer keys 1..n+1")),
@@ -250,44 +283,47 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
     }
 }
 
-fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) {
+fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> usize {
     if incoming.is_nil() {
-        map.shift_remove(key);
-        return;
+        return map.shift_remove(key).map_or(0, |old| size_of(&old) + string_size(key.len()));
     }
     match (map.get_mut(key), incoming) {
         (Some(Value::String(old)), Incoming::Str(s)) => {
+            let replaced = string_size(old.len()) + string_size(key.len());
             old.clear();
             old.push_str(s);
+            replaced
         }
-        (Some(slot), incoming) => *slot = incoming.into_value(),
+        (Some(slot), incoming) => size_of(&std::mem::replace(slot, incoming.into_value())) + string_size(key.len()),
         (None, incoming) => {
             map.insert(key.to_owned(), incoming.into_value());
+            0
         }
     }
 }
 
-fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<(), String> {
+fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
     let len = items.len();
     let Some(i) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).filter(|i| *i <= len) else {
         return Err(format!("{name}[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
     };
     let nil = incoming.is_nil();
-    match (i == len, nil) {
-        (true, true) => {}
-        (true, false) => items.push(incoming.into_value()),
-        (false, true) if i + 1 == len => {
-            items.pop();
+    Ok(match (i == len, nil) {
+        (true, true) => 0,
+        (true, false) => {
+            items.push(incoming.into_value());
+            0
         }
-        (false, _) => items[i] = incoming.into_value(),
-    }
-    Ok(())
+        (false, true) if i + 1 == len => items.pop().map_or(0, |old| size_of(&old)),
+        (false, _) => size_of(&std::mem::replace(&mut items[i], incoming.into_value())),
+    })
 }
 
-/// Runs `f` with `key` as a proxy understands it.
 fn with_key<R>(key: &mlua::Value, f: impl FnOnce(Key<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
     match key {
-        mlua::Value::String(s) => f(Key::Str(&s.to_str()?)),
+        mlua::Value::String(s) => {
+            f(Key::Str(&s.to_str().map_err(|_| mlua::Error::runtime("a key of ctx is not valid UTF-8"))?))
+        }
         other => f(key_of(other)),
     }
 }
@@ -336,31 +372,46 @@ fn resolve<'a>(ctx: &'a mut EventContext, path: &[Seg]) -> Option<Target<'a>> {
     matches!(value, Value::Map(_) | Value::Array(_)).then_some(Target::Nested(value))
 }
 
-/// A copy of the value a proxy points at; `None` if `ud` is not a proxy.
-pub(crate) fn resolve_proxy(ud: &AnyUserData) -> Option<Result<Value, String>> {
-    Some(ud.borrow::<CtxProxy>().ok()?.copy())
-}
-
 impl CtxProxy {
-    /// Resolves a proxy value met while converting: the root `ctx` (the VM's
-    /// only light userdata) or a nested proxy.
-    pub(crate) fn resolve(&self, value: &mlua::Value) -> Option<Result<Value, String>> {
+    /// Resolves a proxy value met while converting (the root `ctx`, the VM's
+    /// only light userdata, or a nested proxy) to a copy of the value it
+    /// points at, if it nests at most `max_depth` containers and fits in
+    /// `bytes` (lowered by its size). Measured before copying, so a huge
+    /// value is never copied. `None` if `value` is not a proxy.
+    pub(crate) fn resolve_capped(
+        &self,
+        value: &mlua::Value,
+        max_depth: usize,
+        bytes: &Cell<usize>,
+    ) -> Option<Result<Value, ConvertError>> {
         match value {
-            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy()),
-            mlua::Value::UserData(ud) => resolve_proxy(ud),
+            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy_capped(max_depth, bytes)),
+            mlua::Value::UserData(ud) => Some(ud.borrow::<CtxProxy>().ok()?.copy_capped(max_depth, bytes)),
             _ => None,
         }
     }
 
-    /// A copy of the value this proxy points at.
-    fn copy(&self) -> Result<Value, String> {
+    /// A copy of the value this proxy points at, within the caps.
+    fn copy_capped(&self, max_depth: usize, bytes: &Cell<usize>) -> Result<Value, ConvertError> {
         let copied = self.with_target(|target| {
-            Ok(match target {
-                Target::Root(map) => Value::Map(map.clone()),
-                Target::Nested(v) => v.clone(),
-            })
+            let measured = match &target {
+                Target::Root(map) => measure_map(map, max_depth, bytes.get()),
+                Target::Nested(v) => measure(v, max_depth, bytes.get()),
+            };
+            Ok(measured.map(|size| {
+                bytes.set(bytes.get() - size);
+                match target {
+                    Target::Root(map) => Value::Map(map.clone()),
+                    Target::Nested(v) => v.clone(),
+                }
+            }))
         });
-        copied.map_err(|e| e.to_string())
+        match copied {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(Exceeded::Depth)) => Err(ConvertError::too_deep()),
+            Ok(Err(Exceeded::Bytes)) => Err(ConvertError::too_big()),
+            Err(e) => Err(ConvertError::new(e.to_string())),
+        }
     }
 
     /// The iterator `pairs(proxy)` returns.
@@ -388,6 +439,9 @@ impl UserData for CtxProxy {
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| this.to_json());
         methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| this.pairs(lua));
+        // LuaJIT's `ipairs` does not go through `__index`; on an array proxy `pairs` yields 1..n in order.
+        #[cfg(feature = "luajit")]
+        methods.add_meta_method(MetaMethod::IPairs, |lua, this, ()| this.pairs(lua));
     }
 }
 

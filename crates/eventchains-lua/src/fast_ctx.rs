@@ -27,6 +27,7 @@ use mlua::{Function, LightUserData, Lua, ffi};
 
 use crate::bridge::{Bridge, KeyLookup};
 use crate::context_proxy::CtxProxy;
+use crate::value_size::{SCALAR_BYTES, size_of, string_size};
 
 /// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
 /// installs its metatable.
@@ -180,6 +181,10 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                     return slow_path(state, 3, 0);
                 };
                 if let Some(Value::String(old)) = found.and_then(|i| map.get_index_mut(i)).map(|(_, v)| v) {
+                    if text.len() > old.len() && text.len() - old.len() > bridge.ctx_budget() {
+                        return slow_path(state, 3, 0);
+                    }
+                    bridge.record_ctx_write(old.len(), text.len());
                     old.clear();
                     old.push_str(text);
                     return 0;
@@ -188,9 +193,24 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             }
             _ => return slow_path(state, 3, 0),
         };
+        // What Lua adds to the context counts against the memory cap; over it,
+        // the slow path raises the limit error.
+        let key_size = string_size(key.len());
+        let new_size = key_size + value_size(&value);
         match found.and_then(|i| map.get_index_mut(i)) {
-            Some((_, slot)) => *slot = value,
+            Some((_, slot)) => {
+                let old_size = key_size + value_size(slot);
+                if new_size > old_size && new_size - old_size > bridge.ctx_budget() {
+                    return slow_path(state, 3, 0);
+                }
+                bridge.record_ctx_write(old_size, new_size);
+                *slot = value;
+            }
             None => {
+                if new_size > bridge.ctx_budget() {
+                    return slow_path(state, 3, 0);
+                }
+                bridge.record_ctx_write(0, new_size);
                 // Valid UTF-8: `find_key` said so.
                 let key = std::str::from_utf8_unchecked(key);
                 let (index, _) = map.insert_full(key.to_owned(), value);
@@ -198,5 +218,14 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             }
         }
         0
+    }
+}
+
+/// The size of a scalar or string written by the fast path (see [`crate::value_size`]).
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::String(s) => string_size(s.len()),
+        Value::Array(_) | Value::Map(_) => size_of(value),
+        _ => SCALAR_BYTES,
     }
 }

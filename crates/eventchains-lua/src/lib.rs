@@ -51,7 +51,9 @@
 //! ```
 
 #[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit")))]
-compile_error!("eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit`");
+compile_error!(
+    "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit` (see docs/lua-engines.md)"
+);
 
 mod bridge;
 mod builder;
@@ -69,6 +71,7 @@ mod named_event;
 mod sandbox;
 mod script;
 mod spec;
+mod value_size;
 mod vm;
 mod vm_table;
 

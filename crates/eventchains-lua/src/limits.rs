@@ -71,6 +71,15 @@ impl Limits {
     }
 }
 
+/// "64 MB" (or "1000 bytes") for a memory cap in messages.
+pub(crate) fn describe_bytes(bytes: Option<usize>) -> String {
+    match bytes {
+        Some(b) if b % (1024 * 1024) == 0 => format!("{} MB", b / (1024 * 1024)),
+        Some(b) => format!("{b} bytes"),
+        None => "available memory".to_owned(),
+    }
+}
+
 fn lower<T: Ord + Copy>(cap: Option<T>, wanted: Option<T>) -> Option<T> {
     match (cap, wanted) {
         (Some(c), Some(w)) => Some(c.min(w)),

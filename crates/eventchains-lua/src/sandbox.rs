@@ -49,8 +49,16 @@ impl Sandbox {
         self
     }
 
+    #[cfg(not(feature = "luajit"))]
     fn base_libs() -> StdLib {
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS
+    }
+
+    /// LuaJIT (Lua 5.1): `coroutine` is part of the base library, there is no
+    /// `utf8`, and the `bit` library stands in for 5.3's bitwise operators.
+    #[cfg(feature = "luajit")]
+    fn base_libs() -> StdLib {
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::BIT
     }
 
     /// A new VM with these libraries, the restricted globals installed.
@@ -102,16 +110,167 @@ local function pass(ok, ...)
   return ok, ...
 end
 pcall = function(...) return pass(rawpcall(...)) end
-xpcall = function(...) return pass(rawxpcall(...)) end
+-- Lua runs a message handler for an error raised by the limit hook with hooks
+-- disabled, so the handler is skipped once a limit is hit.
+xpcall = function(f, handler, ...)
+  return pass(rawxpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
+end
 if coroutine then
   local resume = coroutine.resume
   coroutine.resume = function(...) return pass(resume(...)) end
 end
 "#;
 
+/// The environment scripts run in, made by [`lock_down`].
+pub(crate) struct ScriptEnv {
+    /// The table scripts see as `_G`/`_ENV`.
+    pub(crate) env: mlua::Table,
+    /// Makes the script's globals read-only once its top-level code has run.
+    pub(crate) freeze: mlua::Function,
+}
+
+/// Locks the VM's globals down (run last, once everything else is installed):
+/// scripts get an environment of their own whose globals become read-only
+/// once the top-level code has run, so no execution can leave state in a
+/// global for the next one (as in Redis). Library tables are read-only views,
+/// the string metatable is hidden, `rawset` refuses protected tables,
+/// and `setmetatable` refuses `__gc` (finalizers run with hooks disabled, so
+/// the limits could not stop them).
+pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
+    let (env, freeze) =
+        lua.load(LOCKDOWN_PRELUDE).set_name("=lockdown").call::<(mlua::Table, mlua::Function)>(CLOSE_REFUSED)?;
+    Ok(ScriptEnv { env, freeze })
+}
+
+/// Why `<close>` is refused: after a limit error Lua runs pending `__close`
+/// metamethods with hooks disabled, where no limit could stop them.
+pub(crate) const CLOSE_REFUSED: &str =
+    "to-be-closed variables (<close>) are not allowed in the sandbox (their __close would run without limits)";
+
+/// The line of the first `<close>` attribute in `source`, if any (a plain
+/// text scan: the same text in a string or a comment is refused as well).
+pub(crate) fn close_attribute_line(source: &str) -> Option<u32> {
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = source[i..].find('<') {
+        let start = i + offset;
+        let rest = source[start + 1..].trim_start();
+        if let Some(after) = rest.strip_prefix("close")
+            && after.trim_start().starts_with('>')
+        {
+            let line = bytes[..start].iter().filter(|b| **b == b'\n').count() + 1;
+            return Some(u32::try_from(line).unwrap_or(u32::MAX));
+        }
+        i = start + 1;
+    }
+    None
+}
+
+const LOCKDOWN_PRELUDE: &str = r##"
+local G = _G
+local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =
+  rawget, rawset, setmetatable, error, next, type, tostring, select, getmetatable
+local concat, find = table.concat, string.find
+local CLOSE_REFUSED = ...
+local protected = {}
+
+local function read_only(lib, name)
+  local view = rawsetmetatable({}, {
+    __index = lib,
+    __newindex = function(_, k) error(("%s is read-only (cannot set `%s`)"):format(name, tostring(k)), 2) end,
+    __pairs = function() return next, lib, nil end,
+    __len = function() return #lib end,
+    __metatable = false,
+  })
+  protected[view] = true
+  return view
+end
+
+-- Finalizers run with hooks disabled: no limit could stop an endless `__gc`.
+G.setmetatable = function(t, mt)
+  if type(t) ~= "table" then
+    error(("bad argument #1 to 'setmetatable' (table expected, got %s)"):format(type(t)), 2)
+  end
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not allowed in the sandbox (finalizers cannot be interrupted)", 2)
+  end
+  return rawsetmetatable(t, mt)
+end
+G.newproxy = nil
+
+G.rawset = function(t, k, v)
+  if protected[t] then error("rawset: this table is read-only", 2) end
+  return rawset(t, k, v)
+end
+
+local string_mt = getmetatable("")
+if type(string_mt) == "table" then rawset(string_mt, "__metatable", false) end
+
+for name, lib in next, G do
+  if type(lib) == "table" and lib ~= G then rawset(G, name, read_only(lib, name)) end
+end
+
+-- The script's environment: globals it defines while loading go to `own`;
+-- afterwards every global is read-only.
+local own, frozen = {}, false
+local env_mt = {
+  __index = G,
+  __newindex = function(t, k, v)
+    if frozen then
+      error(("cannot set the global `%s`: globals are read-only once the script has loaded "
+        .. "(nothing may persist from one execution to the next); use ctx or a local"):format(tostring(k)), 2)
+    end
+    rawset(t, k, v)
+  end,
+  __metatable = false,
+}
+local env = rawsetmetatable({}, env_mt)
+protected[env] = true
+rawset(G, "_G", env)
+
+local sandboxed_load = G.load
+if sandboxed_load then
+  G.load = function(chunk, name, mode, ...)
+    if type(chunk) == "function" then
+      local parts = {}
+      while true do
+        local piece = chunk()
+        if piece == nil or piece == "" then break end
+        parts[#parts + 1] = piece
+      end
+      chunk = concat(parts)
+    end
+    if type(chunk) == "string" and find(chunk, "^\27") then return nil, "attempt to load a binary chunk (the sandbox loads only text)" end
+    if type(chunk) == "string" and find(chunk, "<%s*close%s*>") then return nil, CLOSE_REFUSED end
+    if select("#", ...) == 0 then return sandboxed_load(chunk, name, mode, env) end
+    return sandboxed_load(chunk, name, mode, ...)
+  end
+end
+
+-- Moves the globals the script defined into `own` and leaves `env` empty, so
+-- that every later assignment to a global goes through `__newindex`.
+local function freeze()
+  if frozen then return end
+  frozen = true
+  for k, v in next, env do own[k] = v end
+  for k in next, own do rawset(env, k, nil) end
+  rawsetmetatable(own, { __index = G })
+  env_mt.__index = own
+end
+
+return env, freeze
+"##;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_attributes_are_found_with_their_line() {
+        assert_eq!(close_attribute_line("local a = 1\nlocal x < close > = t"), Some(2));
+        assert_eq!(close_attribute_line("local x <const> = 1 -- a < b and c > d"), None);
+        assert_eq!(close_attribute_line("return {}"), None);
+    }
 
     #[test]
     fn default_sandbox_hides_dangerous_globals() {
@@ -124,7 +283,9 @@ mod tests {
         let binary: (Option<mlua::Function>, Option<String>) =
             lua.load("return load(string.dump(function() return 1 end))").eval().expect("runs");
         assert!(binary.0.is_none());
-        assert!(binary.1.unwrap_or_default().contains("binary"), "binary chunks are refused");
+        let message = binary.1.unwrap_or_default();
+        // Lua 5.4: "attempt to load a binary chunk"; LuaJIT: "attempt to load chunk with wrong mode".
+        assert!(message.contains("binary") || message.contains("mode"), "binary chunks are refused: {message}");
         let text: i64 = lua.load("return load('return 1 + 1')()").eval().expect("text chunks load");
         assert_eq!(text, 2);
         let env: i64 = lua.load("return load('return x', 'c', 'b', { x = 5 })()").eval().expect("env kept");

@@ -9,13 +9,13 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, LightUserData, Lua, Table};
 
 use crate::bridge::{Binding, Bridge, LimitHit};
-use crate::context_proxy::resolve_proxy;
-use crate::convert::lua_to_value;
+use crate::context_proxy::CtxProxy;
+use crate::convert::{ConvertError, lua_to_value_capped};
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
-use crate::limits::{HOOK_INTERVAL, Limits};
+use crate::limits::{HOOK_INTERVAL, Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
-use crate::sandbox::{LIMIT_PRELUDE, Sandbox};
+use crate::sandbox::{CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, close_attribute_line, lock_down};
 use crate::spec::Functions;
 
 /// The compiled script a VM is made from.
@@ -34,6 +34,8 @@ pub(crate) struct VmBase {
     ctx: LightUserData,
     ctx_ptr: *const c_void,
     next_fn: Function,
+    /// The script's own environment (read-only globals once loaded).
+    env: ScriptEnv,
     script: String,
 }
 
@@ -80,7 +82,8 @@ impl VmBase {
         for host_fn in host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
-        let base = VmBase { lua, bridge, ctx, ctx_ptr, next_fn, script: script.to_owned() };
+        let env = lock_down(&lua).map_err(vm_error)?;
+        let base = VmBase { lua, bridge, ctx, ctx_ptr, next_fn, env, script: script.to_owned() };
         base.apply_limits(limits).map_err(vm_error)?;
         Ok(base)
     }
@@ -101,19 +104,30 @@ impl VmBase {
     /// limits. Returns the value it returned and, for source code, its bytecode.
     pub(crate) fn run_chunk(&self, code: Code<'_>) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
         let script = self.script.as_str();
+        if let Code::Source(src) = code
+            && let Some(line) = close_attribute_line(src)
+        {
+            return Err(LoadError::Syntax { script: script.to_owned(), line, message: CLOSE_REFUSED.to_owned() });
+        }
+        let env = self.env.env.clone();
         let chunk = match code {
             Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
             Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
-        };
+        }
+        .set_environment(env);
+        let is_source = matches!(code, Code::Source(_));
         let function = chunk.into_function().map_err(|e| match &e {
             mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
+            // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
+            other if is_source => LoadError::syntax(script, &lua_error_message(other)),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
         let bytecode = matches!(code, Code::Source(_)).then(|| function.dump(false));
         let guard = self.bridge.enter_load();
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
-        match result {
+        let frozen = self.env.freeze.call::<()>(());
+        match result.and_then(|value| frozen.map(|()| value)) {
             Ok(value) => Ok((value, bytecode)),
             Err(e) => Err(match hit {
                 Some(hit) => LoadError::Limit { script: script.to_owned(), message: hit.describe() },
@@ -232,21 +246,26 @@ impl Vm {
         })
     }
 
-    /// Resolves the root `ctx` and nested proxies inside a returned value.
-    fn resolve(&self, value: &mlua::Value) -> Option<Result<Value, String>> {
-        match value {
-            mlua::Value::LightUserData(_) => {
-                Some(self.base.bridge.with_ctx(Binding::Current, |ctx| Value::Map(ctx.values().clone())))
-            }
-            mlua::Value::UserData(ud) => resolve_proxy(ud),
-            _ => None,
-        }
+    /// Resolves the root `ctx` and nested proxies inside a returned value, within the caps.
+    fn resolve(
+        &self,
+        value: &mlua::Value,
+        max_depth: usize,
+        bytes: &std::cell::Cell<usize>,
+    ) -> Option<Result<Value, ConvertError>> {
+        CtxProxy::root(self.base.bridge.clone()).resolve_capped(value, max_depth, bytes)
     }
 
     /// Merges a returned table's string keys into the context.
     fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
-        let converted =
-            lua_to_value(value, &|v| self.resolve(v)).map_err(|e| mlua::Error::runtime(e.at("returned table")))?;
+        let budget = std::cell::Cell::new(self.base.bridge.ctx_budget());
+        let converted = lua_to_value_capped(value, &|v, d, b| self.resolve(v, d, b), 0, &budget).map_err(|e| {
+            if e.too_big {
+                self.base.bridge.ctx_memory_exceeded()
+            } else {
+                mlua::Error::runtime(e.at("returned table"))
+            }
+        })?;
         let map = match converted {
             Value::Map(map) => map,
             Value::Array(a) if a.is_empty() => return Ok(()),
@@ -273,6 +292,9 @@ impl Vm {
         match hit {
             Some(hit) => hit.to_error(what),
             None if is_memory_error(error) => {
+                // LuaJIT has no emergency collection when an allocation fails: free
+                // the failed call's garbage now, so the next call starts clean.
+                let _ = self.base.lua.gc_collect();
                 EventError::limit_exceeded(memory_message(self.base.bridge_limits(), what))
             }
             None => EventError::new(lua_error_message(error)),
@@ -293,11 +315,7 @@ impl Vm {
 
 /// "memory limit (64 MB) exceeded in `what`".
 fn memory_message(limits: Limits, what: &str) -> String {
-    let size = match limits.memory_bytes {
-        Some(b) if b % (1024 * 1024) == 0 => format!("{} MB", b / (1024 * 1024)),
-        Some(b) => format!("{b} bytes"),
-        None => "available memory".to_owned(),
-    };
+    let size = describe_bytes(limits.memory_bytes);
     if what.is_empty() {
         format!("memory limit ({size}) exceeded")
     } else {

@@ -95,7 +95,7 @@ fn memory_limit_fails_the_event_and_the_vm_recovers() {
     );
     for _ in 0..2 {
         let (result, ctx) = run(&chain);
-        assert_eq!(result.failures().len(), 2, "{result}");
+        assert_eq!(result.failures().len(), 2, "{result} {:?}", result.failures());
         for f in result.failures() {
             assert_eq!(f.kind(), ErrorKind::LimitExceeded, "{f}");
             assert!(f.message().starts_with("memory limit (8 MB) exceeded in event `"), "{f}");
@@ -162,7 +162,8 @@ fn calling_what_the_sandbox_removed_fails_the_event() {
     let chain = limited(Limits::default(), &one_event("os.execute('echo hi')"));
     let (result, _) = run(&chain);
     assert_eq!(result.status(), ChainStatus::Failed);
-    assert!(result.failures()[0].message().contains("attempt to call a nil value (field 'execute')"), "{result}");
+    let message = result.failures()[0].message();
+    assert!(message.contains("attempt to call") && message.contains("field 'execute'"), "{message}");
 }
 
 #[test]

@@ -15,10 +15,10 @@ fn syntax_errors_give_file_and_line() {
 
 #[test]
 fn runtime_errors_while_loading_give_position() {
-    assert_eq!(
-        load_error("local t = nil\nreturn t.x"),
-        "test.lua: error while running the script: test.lua:2: attempt to index a nil value (local 't')"
-    );
+    // The wording after "attempt to index" differs between Lua 5.4 and LuaJIT.
+    let err = load_error("local t = nil\nreturn t.x");
+    assert!(err.starts_with("test.lua: error while running the script: test.lua:2: attempt to index"), "{err}");
+    assert!(err.contains("local 't'"), "{err}");
 }
 
 #[test]

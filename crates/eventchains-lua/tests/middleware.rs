@@ -164,7 +164,8 @@ fn next_can_be_called_again_for_a_retry() {
 #[test]
 fn next_outside_its_middleware_is_an_error() {
     let chain = load(
-        r#"return {
+        r#"local saved_next
+        return {
           fault_tolerance = "lenient",
           middleware = { function(event, ctx, next) saved_next = next return next(ctx) end },
           events = {

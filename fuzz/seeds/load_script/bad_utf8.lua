@@ -1,0 +1,1 @@
+return { events = { { name = "e", handler = function(ctx) ctx.x = ctx.x .. "!" end } }, context = { x = "ÿ" } }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the eventchains-lua test suite on each Lua engine CI covers:
+# lua54 (the default) and luajit; set ENGINES to choose others (e.g. ENGINES="lua54 luajit lua55").
+# Usage: scripts/test-engines.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+read -r -a engines <<< "${ENGINES:-lua54 luajit}"
+for engine in "${engines[@]}"; do
+  echo "==> eventchains-lua on ${engine}"
+  cargo test -p eventchains-lua --no-default-features --features "${engine}" "$@"
+done
+echo "==> all engines passed: ${engines[*]}"
