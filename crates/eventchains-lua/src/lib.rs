@@ -55,6 +55,7 @@ compile_error!("eventchains-lua needs a Lua engine feature: `lua54` (default), `
 
 mod bridge;
 mod builder;
+mod bytecode_cache;
 mod chain;
 mod context_proxy;
 mod convert;
@@ -66,16 +67,23 @@ mod lua_error;
 mod lua_event;
 mod lua_middleware;
 mod named_event;
+mod reload;
 mod sandbox;
 mod script;
 mod spec;
 mod vm;
 mod vm_table;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use builder::LuaChainBuilder;
+pub use bytecode_cache::{bytecode_cache_len, content_hash};
 pub use chain::LuaChain;
 pub use error::LoadError;
 pub use limits::{HOOK_INTERVAL, Limits};
 pub use mlua::StdLib;
+pub use reload::{ChainVersion, ReloadableChain};
 pub use sandbox::Sandbox;
 pub use vm_table::thread_vm_count;
+#[cfg(feature = "watch")]
+pub use watch::ChainWatcher;

@@ -98,8 +98,9 @@ impl VmBase {
     }
 
     /// Compiles (or loads) the script and runs its top-level code under the
-    /// limits. Returns the value it returned and, for source code, its bytecode.
-    pub(crate) fn run_chunk(&self, code: Code<'_>) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
+    /// limits. Returns the value it returned and, for source code when `dump`
+    /// is set, its bytecode.
+    pub(crate) fn run_chunk(&self, code: Code<'_>, dump: bool) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
         let script = self.script.as_str();
         let chunk = match code {
             Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
@@ -109,7 +110,7 @@ impl VmBase {
             mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
-        let bytecode = matches!(code, Code::Source(_)).then(|| function.dump(false));
+        let bytecode = (dump && matches!(code, Code::Source(_))).then(|| function.dump(false));
         let guard = self.bridge.enter_load();
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
