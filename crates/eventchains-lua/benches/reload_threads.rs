@@ -1,1 +1,236 @@
-fn main() {}
+//! Criterion benchmarks of issue 5's production features.
+//!
+//! Run with short settings (2-core machine shared with other jobs):
+//! `cargo bench -p eventchains-lua --bench reload_threads -- --warm-up-time 1 --measurement-time 3`
+//!
+//! - `hot_path`: the seed chain executed directly, through a [`ReloadableChain`]
+//!   (arc-swap load), and through an `RwLock<Arc<LuaChain>>` read only to clone the `Arc`.
+//! - `threads`: seed-chain throughput with 1 and 2 threads sharing one chain
+//!   (persistent worker threads; criterion's time is per execution *per thread*,
+//!   so perfect scaling shows the same time for 1 and 2 threads).
+//! - `vm_setup`: the cost of a second VM (first execution of a chain on a new
+//!   thread) with the bytecode cache (loads bytecode) and without (compiles the
+//!   source); and loading a second chain from the same source, cached or not.
+//! - `limits_cost`: a stored Lua function call with and without the count hook
+//!   (raw mlua), and the no-op Lua event with the default caps vs no caps.
+//!
+//! The load average is printed to stderr at the start and the end.
+
+use std::hint::black_box;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eventchains_core::{EventChain, EventContext, FnEvent, Value};
+use eventchains_lua::{Limits, LuaChain, LuaChainBuilder, ReloadableChain};
+use mlua::{HookTriggers, Lua, VmState};
+
+const SEED: &str = include_str!("../../../examples/scripts/seed.lua");
+const NOOP: &str = "return { events = { { name = 'noop', handler = function(ctx) end } } }";
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Resets the seed fields in place (what a Rust event would do).
+fn reset(ctx: &mut EventContext) {
+    match ctx.value_mut("counter") {
+        Some(v) => *v = Value::Int(0),
+        None => {
+            ctx.set("counter", 0);
+        }
+    }
+    match ctx.value_mut("message") {
+        Some(Value::String(s)) => {
+            s.clear();
+            s.push_str("start");
+        }
+        _ => {
+            ctx.set("message", "start");
+        }
+    }
+}
+
+fn read_back(ctx: &EventContext) -> (i64, usize) {
+    (ctx.get::<i64>("counter").unwrap_or_default(), ctx.get::<&str>("message").map_or(0, str::len))
+}
+
+type Work = Arc<dyn Fn(&mut EventContext) + Send + Sync>;
+
+/// One seed execution (reset, execute, read back) through `execute`.
+fn seed_work(execute: impl Fn(&mut EventContext) + Send + Sync + 'static) -> Work {
+    Arc::new(move |ctx: &mut EventContext| {
+        reset(ctx);
+        execute(ctx);
+        black_box(read_back(ctx));
+    })
+}
+
+/// Persistent worker threads running `work` on request.
+struct Pool {
+    workers: Vec<(Sender<u64>, Receiver<()>, JoinHandle<()>)>,
+}
+
+impl Pool {
+    fn new(threads: usize, work: &Work) -> Self {
+        let workers = (0..threads)
+            .map(|_| {
+                let (go, jobs) = mpsc::channel::<u64>();
+                let (done, finished) = mpsc::channel::<()>();
+                let work = work.clone();
+                let handle = thread::spawn(move || {
+                    let mut ctx = EventContext::new();
+                    while let Ok(iters) = jobs.recv() {
+                        for _ in 0..iters {
+                            work(&mut ctx);
+                        }
+                        if done.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (go, finished, handle)
+            })
+            .collect();
+        Pool { workers }
+    }
+
+    /// Wall time for every worker to run `iters` executions.
+    fn run(&self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for (go, _, _) in &self.workers {
+            go.send(iters).expect("worker alive");
+        }
+        for (_, finished, _) in &self.workers {
+            finished.recv().expect("worker alive");
+        }
+        start.elapsed()
+    }
+
+    fn stop(self) {
+        for (go, finished, handle) in self.workers {
+            drop((go, finished));
+            handle.join().expect("worker ok");
+        }
+    }
+}
+
+fn seed_chain() -> LuaChain {
+    LuaChainBuilder::new().load_str("seed.lua", SEED).expect("loads")
+}
+
+fn variants() -> Vec<(&'static str, Work)> {
+    let plain = seed_chain();
+    let reloadable = ReloadableChain::load_str(LuaChainBuilder::new(), "seed.lua", SEED).expect("loads");
+    let locked = RwLock::new(Arc::new(seed_chain()));
+    vec![
+        (
+            "lua_chain",
+            seed_work(move |ctx| {
+                black_box(plain.execute(ctx));
+            }),
+        ),
+        (
+            "reloadable_arc_swap",
+            seed_work(move |ctx| {
+                black_box(reloadable.execute(ctx));
+            }),
+        ),
+        (
+            "rwlock_arc_clone",
+            seed_work(move |ctx| {
+                let chain = locked.read().expect("not poisoned").clone();
+                black_box(chain.execute(ctx));
+            }),
+        ),
+    ]
+}
+
+fn hot_path(c: &mut Criterion) {
+    eprintln!("load average at start: {}", load_average().trim());
+    let mut g = c.benchmark_group("hot_path");
+    for (label, work) in variants() {
+        let mut ctx = EventContext::new();
+        g.bench_function(label, |b| b.iter(|| work(&mut ctx)));
+    }
+    g.finish();
+}
+
+fn threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("threads");
+    for (label, work) in variants() {
+        for n in [1, 2] {
+            let pool = Pool::new(n, &work);
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function(format!("{label}/{n}"), |b| b.iter_custom(|iters| pool.run(iters)));
+            pool.stop();
+        }
+    }
+    g.finish();
+    eprintln!("load average after the thread benchmarks: {}", load_average().trim());
+}
+
+/// Time of the first execution of `chain` on a new thread (builds its VM there).
+fn first_execution_on_new_thread(chain: &LuaChain, iters: u64) -> Duration {
+    (0..iters)
+        .map(|_| {
+            let chain = chain.clone();
+            thread::spawn(move || {
+                let mut ctx = chain.new_context();
+                let start = Instant::now();
+                black_box(chain.execute(&mut ctx));
+                start.elapsed()
+            })
+            .join()
+            .expect("thread ok")
+        })
+        .sum()
+}
+
+fn vm_setup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vm_setup");
+    for (label, cache) in [("second_vm_bytecode_cache", true), ("second_vm_compile_source", false)] {
+        let chain = LuaChainBuilder::new().bytecode_cache(cache).load_str("seed.lua", SEED).expect("loads");
+        g.bench_function(label, |b| b.iter_custom(|iters| first_execution_on_new_thread(&chain, iters)));
+    }
+    for (label, cache) in [("second_chain_same_source_cached", true), ("second_chain_same_source_uncached", false)] {
+        let builder = LuaChainBuilder::new().bytecode_cache(cache);
+        let _first = builder.load_str("seed.lua", SEED).expect("loads");
+        g.bench_function(label, |b| b.iter(|| black_box(builder.load_str("seed.lua", SEED).expect("loads"))));
+    }
+    g.finish();
+}
+
+fn limits_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("limits_cost");
+    let lua = Lua::new();
+    let f: mlua::Function = lua.load("return function(t) end").eval().expect("function");
+    let table = lua.create_table().expect("table");
+    g.bench_function("mlua_call_no_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
+    lua.set_global_hook(HookTriggers::new().every_nth_instruction(eventchains_lua::HOOK_INTERVAL), |_, _| {
+        Ok(VmState::Continue)
+    })
+    .expect("hook");
+    g.bench_function("mlua_call_count_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
+
+    let rust = EventChain::new().event(FnEvent::new("noop", |_| Ok(())));
+    let mut ctx = EventContext::new();
+    g.bench_function("rust_noop_event", |b| b.iter(|| black_box(rust.execute(black_box(&mut ctx)))));
+    for (label, limits) in
+        [("lua_noop_event_default_caps", Limits::default()), ("lua_noop_event_no_caps", Limits::UNLIMITED)]
+    {
+        let chain = LuaChainBuilder::new().limits(limits).load_str("noop.lua", NOOP).expect("loads");
+        g.bench_function(label, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
+    }
+    g.finish();
+    eprintln!("load average at the end: {}", load_average().trim());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = hot_path, threads, vm_setup, limits_cost
+}
+criterion_main!(benches);
