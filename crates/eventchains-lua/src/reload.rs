@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use eventchains_core::{ChainResult, EventContext};
@@ -18,12 +19,19 @@ use crate::error::LoadError;
 pub struct ChainVersion {
     number: u64,
     chain: LuaChain,
+    loaded_in: Duration,
 }
 
 impl ChainVersion {
     /// The version number: 1 for the first load, one more for each successful reload.
     pub fn number(&self) -> u64 {
         self.number
+    }
+
+    /// How long reading, compiling, validating and building this version took
+    /// (zero for a chain given to [`ReloadableChain::from_chain`]).
+    pub fn loaded_in(&self) -> Duration {
+        self.loaded_in
     }
 
     /// The chain of this version.
@@ -91,22 +99,28 @@ impl ReloadableChain {
     /// Version 1 from source text; `name` (e.g. `orders.lua`) names the script
     /// in messages, also after reloads.
     pub fn load_str(builder: LuaChainBuilder, name: &str, source: &str) -> Result<Self, LoadError> {
+        let started = Instant::now();
         let chain = builder.load_str(name, source)?;
-        Ok(Self::from_chain(builder, chain))
+        Ok(Self::first(builder, chain, started.elapsed()))
     }
 
     /// Version 1 from a file.
     pub fn load_file(builder: LuaChainBuilder, path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let started = Instant::now();
         let chain = builder.load_file(path)?;
-        Ok(Self::from_chain(builder, chain))
+        Ok(Self::first(builder, chain, started.elapsed()))
     }
 
     /// Version 1 is `chain`; reloads use `builder` (the registries, functions,
     /// caps and sandbox new versions get).
     pub fn from_chain(builder: LuaChainBuilder, chain: LuaChain) -> Self {
+        Self::first(builder, chain, Duration::ZERO)
+    }
+
+    fn first(builder: LuaChainBuilder, chain: LuaChain, loaded_in: Duration) -> Self {
         ReloadableChain {
             builder,
-            current: ArcSwap::from_pointee(ChainVersion { number: 1, chain }),
+            current: ArcSwap::from_pointee(ChainVersion { number: 1, chain, loaded_in }),
             reloading: Mutex::new(()),
         }
     }
@@ -145,21 +159,23 @@ impl ReloadableChain {
     /// Builds a new version from `source` (same script name) and makes it
     /// current; on error the current version stays.
     pub fn reload_str(&self, source: &str) -> Result<Arc<ChainVersion>, LoadError> {
-        self.reload_with(|builder, name| builder.load_str(name, source))
+        self.reload_with(Instant::now(), |builder, name| builder.load_str(name, source))
     }
 
     /// Builds a new version from the file at `path` and makes it current; on
     /// error (unreadable file included) the current version stays. The script
     /// keeps the name it was first loaded under.
     pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<Arc<ChainVersion>, LoadError> {
+        let started = Instant::now();
         let path = path.as_ref();
         let source =
             std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-        self.reload_str(&source)
+        self.reload_with(started, |builder, name| builder.load_str(name, &source))
     }
 
     fn reload_with(
         &self,
+        started: Instant,
         load: impl FnOnce(&LuaChainBuilder, &str) -> Result<LuaChain, LoadError>,
     ) -> Result<Arc<ChainVersion>, LoadError> {
         let _serialized = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
@@ -172,7 +188,7 @@ impl ReloadableChain {
                 return Err(e);
             }
         };
-        let new = Arc::new(ChainVersion { number: old.number + 1, chain });
+        let new = Arc::new(ChainVersion { number: old.number + 1, chain, loaded_in: started.elapsed() });
         self.current.store(new.clone());
         tracing::info!(
             script = new.chain.script_name(),
