@@ -7,7 +7,8 @@
 //!   (arc-swap load), and through an `RwLock<Arc<LuaChain>>` read only to clone the `Arc`.
 //! - `threads`: seed-chain throughput with 1 and 2 threads sharing one chain
 //!   (persistent worker threads; criterion's time is per execution *per thread*,
-//!   so perfect scaling shows the same time for 1 and 2 threads).
+//!   so perfect scaling shows the same time for 1 and 2 threads), beside a
+//!   pure-CPU control without Lua that tells whether the machine had 2 free cores.
 //! - `vm_setup`: the cost of a second VM (first execution of a chain on a new
 //!   thread) with the bytecode cache (loads bytecode) and without (compiles the
 //!   source); and loading a second chain from the same source, cached or not.
@@ -158,9 +159,23 @@ fn hot_path(c: &mut Criterion) {
     g.finish();
 }
 
+/// A control without Lua: pure CPU work of about the seed chain's duration,
+/// touching no shared memory. If it does not scale, the machine is busy.
+fn cpu_control() -> Work {
+    Arc::new(|_ctx: &mut EventContext| {
+        let mut x = black_box(0x9E37_79B9_7F4A_7C15_u64);
+        for _ in 0..600 {
+            x = x.rotate_left(7).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x1234;
+        }
+        black_box(x);
+    })
+}
+
 fn threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("threads");
-    for (label, work) in variants() {
+    let mut all = variants();
+    all.push(("cpu_control_no_lua", cpu_control()));
+    for (label, work) in all {
         for n in [1, 2] {
             let pool = Pool::new(n, &work);
             g.throughput(Throughput::Elements(n as u64));
