@@ -204,16 +204,44 @@ fn first_execution_on_new_thread(chain: &LuaChain, iters: u64) -> Duration {
         .sum()
 }
 
+/// A bigger script: 40 events whose handlers do some work (about 400 lines).
+fn large_script() -> String {
+    let mut src = String::from("return {\n  context = { n = 0, log = {} },\n  events = {\n");
+    for i in 0..40 {
+        src.push_str(&format!(
+            r#"    {{ name = "step{i}", handler = function(ctx)
+        local acc = 0
+        for k = 1, 10 do
+          if k % 2 == 0 then acc = acc + k * {i} else acc = acc - k end
+        end
+        local label = string.format("step %d: %d", {i}, acc)
+        if #label > 40 then return nil, "label too long" end
+        ctx.n = ctx.n + acc
+      end }},
+"#
+        ));
+    }
+    src.push_str("  },\n}\n");
+    src
+}
+
 fn vm_setup(c: &mut Criterion) {
     let mut g = c.benchmark_group("vm_setup");
-    for (label, cache) in [("second_vm_bytecode_cache", true), ("second_vm_compile_source", false)] {
-        let chain = LuaChainBuilder::new().bytecode_cache(cache).load_str("seed.lua", SEED).expect("loads");
-        g.bench_function(label, |b| b.iter_custom(|iters| first_execution_on_new_thread(&chain, iters)));
-    }
-    for (label, cache) in [("second_chain_same_source_cached", true), ("second_chain_same_source_uncached", false)] {
-        let builder = LuaChainBuilder::new().bytecode_cache(cache);
-        let _first = builder.load_str("seed.lua", SEED).expect("loads");
-        g.bench_function(label, |b| b.iter(|| black_box(builder.load_str("seed.lua", SEED).expect("loads"))));
+    let large = large_script();
+    for (script, source) in [("seed", SEED), ("large", large.as_str())] {
+        for (mode, cache) in [("bytecode_cache", true), ("compile_source", false)] {
+            let chain = LuaChainBuilder::new().bytecode_cache(cache).load_str("s.lua", source).expect("loads");
+            g.bench_function(format!("second_vm_{script}_{mode}"), |b| {
+                b.iter_custom(|iters| first_execution_on_new_thread(&chain, iters))
+            });
+        }
+        for (mode, cache) in [("cached", true), ("uncached", false)] {
+            let builder = LuaChainBuilder::new().bytecode_cache(cache);
+            let _first = builder.load_str("s.lua", source).expect("loads");
+            g.bench_function(format!("second_chain_same_source_{script}_{mode}"), |b| {
+                b.iter(|| black_box(builder.load_str("s.lua", source).expect("loads")))
+            });
+        }
     }
     g.finish();
 }
