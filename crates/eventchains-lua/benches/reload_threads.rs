@@ -24,38 +24,18 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eventchains_core::{EventChain, EventContext, FnEvent, Value};
+use eventchains_core::{EventChain, EventContext, FnEvent};
 use eventchains_lua::{Limits, LuaChain, LuaChainBuilder, ReloadableChain};
 use mlua::{HookTriggers, Lua, VmState};
+
+mod common;
+use common::{read_back, reset};
 
 const SEED: &str = include_str!("../../../examples/scripts/seed.lua");
 const NOOP: &str = "return { events = { { name = 'noop', handler = function(ctx) end } } }";
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".to_owned())
-}
-
-/// Resets the seed fields in place (what a Rust event would do).
-fn reset(ctx: &mut EventContext) {
-    match ctx.value_mut("counter") {
-        Some(v) => *v = Value::Int(0),
-        None => {
-            ctx.set("counter", 0);
-        }
-    }
-    match ctx.value_mut("message") {
-        Some(Value::String(s)) => {
-            s.clear();
-            s.push_str("start");
-        }
-        _ => {
-            ctx.set("message", "start");
-        }
-    }
-}
-
-fn read_back(ctx: &EventContext) -> (i64, usize) {
-    (ctx.get::<i64>("counter").unwrap_or_default(), ctx.get::<&str>("message").map_or(0, str::len))
 }
 
 type Work = Arc<dyn Fn(&mut EventContext) + Send + Sync>;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use eventchains_lua::{ChainWatcher, LuaChainBuilder, ReloadableChain};
@@ -34,6 +34,18 @@ impl Drop for TempScript {
     }
 }
 
+/// Writes `initial` to `file`, loads it and watches it; outcomes arrive as version numbers or messages.
+fn watched(file: &TempScript, initial: &str) -> (Arc<ReloadableChain>, Receiver<Result<u64, String>>, ChainWatcher) {
+    std::fs::write(&file.0, initial).expect("write");
+    let chain = Arc::new(ReloadableChain::load_file(LuaChainBuilder::new(), &file.0).expect("loads"));
+    let (tx, rx) = mpsc::channel();
+    let watcher = ChainWatcher::new(chain.clone(), &file.0, Duration::from_millis(50), move |outcome| {
+        let _ = tx.send(outcome.map(|v| v.number()).map_err(|e| e.to_string()));
+    })
+    .expect("watches");
+    (chain, rx, watcher)
+}
+
 fn value_of(chain: &ReloadableChain) -> String {
     let (_, result, ctx) = chain.execute_fresh();
     assert!(result.is_clean(), "{result}");
@@ -43,13 +55,7 @@ fn value_of(chain: &ReloadableChain) -> String {
 #[test]
 fn reloads_on_change_and_keeps_the_last_good_version_on_errors() {
     let file = TempScript::new("main");
-    std::fs::write(&file.0, script("one")).expect("write");
-    let chain = Arc::new(ReloadableChain::load_file(LuaChainBuilder::new(), &file.0).expect("loads"));
-    let (tx, rx) = mpsc::channel();
-    let watcher = ChainWatcher::new(chain.clone(), &file.0, Duration::from_millis(50), move |outcome| {
-        let _ = tx.send(outcome.map(|v| v.number()).map_err(|e| e.to_string()));
-    })
-    .expect("watches");
+    let (chain, rx, watcher) = watched(&file, &script("one"));
     assert_eq!(watcher.path(), file.0);
 
     std::fs::write(&file.0, script("two")).expect("write");
@@ -75,13 +81,7 @@ fn reloads_on_change_and_keeps_the_last_good_version_on_errors() {
 #[test]
 fn an_unchanged_save_does_not_reload() {
     let file = TempScript::new("same");
-    std::fs::write(&file.0, script("same")).expect("write");
-    let chain = Arc::new(ReloadableChain::load_file(LuaChainBuilder::new(), &file.0).expect("loads"));
-    let (tx, rx) = mpsc::channel();
-    let watcher = ChainWatcher::new(chain.clone(), &file.0, Duration::from_millis(50), move |outcome| {
-        let _ = tx.send(outcome.map(|v| v.number()).map_err(|e| e.to_string()));
-    })
-    .expect("watches");
+    let (_chain, rx, watcher) = watched(&file, &script("same"));
     std::fs::write(&file.0, script("same")).expect("write");
     // Then a real change: the first outcome reported must be version 2 (the
     // identical save before it did not reload).
