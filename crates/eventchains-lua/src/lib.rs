@@ -12,6 +12,12 @@
 //!   ([`Limits`]) and [`Sandbox`].
 //! - [`LuaChain`] is `Send + Sync`; every thread runs the Lua code in its own
 //!   VM, built on first use from the compiled script.
+//! - [`ReloadableChain`] replaces a chain's script while threads execute it
+//!   (executions in flight finish on their version; a broken reload is
+//!   rejected and the old version keeps serving); with the feature `watch`,
+//!   `ChainWatcher` reloads it when its file changes.
+//! - Scripts are compiled once per distinct source in the process (a bytecode
+//!   cache keyed by [`content_hash`]); every VM loads the bytecode.
 //! - Loading errors are [`LoadError`]s that name the script, the line or the
 //!   key path; run-time failures are ordinary chain failures.
 //!

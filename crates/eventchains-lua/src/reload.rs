@@ -215,6 +215,13 @@ mod tests {
     }
 
     #[test]
+    fn reloadable_chain_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<ReloadableChain>();
+        check::<Arc<ChainVersion>>();
+    }
+
+    #[test]
     fn unchanged_source_reuses_bytecode_and_bumps_the_version() {
         let chain = ReloadableChain::load_str(LuaChainBuilder::new(), "unit_reload.lua", &source(41)).expect("loads");
         let hash = chain.content_hash();

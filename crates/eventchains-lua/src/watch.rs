@@ -190,3 +190,59 @@ impl Coalescer {
         Some(self.chain.reload_str(&source))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LuaChainBuilder;
+
+    fn script(v: i64) -> String {
+        format!("return {{ events = {{ {{ name = 'e', handler = function(ctx) ctx.v = {v} end }} }} }}")
+    }
+
+    #[test]
+    fn unchanged_content_and_a_missing_file_do_not_reload() {
+        let dir = std::env::temp_dir().join(format!("eventchains-coalescer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("c.lua");
+        std::fs::write(&path, script(1)).expect("write");
+        let chain = Arc::new(ReloadableChain::load_file(LuaChainBuilder::new(), &path).expect("loads"));
+        let mut state = Coalescer {
+            chain: chain.clone(),
+            path: path.clone(),
+            last_hash: Some(chain.content_hash()),
+            debounce: Duration::ZERO,
+            is_ours: Box::new(|_| true),
+        };
+        assert!(state.reload().is_none(), "same content as version 1");
+        std::fs::write(&path, script(2)).expect("write");
+        assert_eq!(state.reload().and_then(Result::ok).map(|v| v.number()), Some(2));
+        assert!(state.reload().is_none(), "saved again unchanged");
+        std::fs::write(&path, "return {").expect("write");
+        assert!(matches!(state.reload(), Some(Err(LoadError::Syntax { .. }))));
+        assert!(state.reload().is_none(), "the same broken content is reported once");
+        std::fs::remove_file(&path).expect("remove");
+        assert!(state.reload().is_none(), "a file missing during a save is waited for");
+        assert_eq!(chain.version(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        let chain = Arc::new(ReloadableChain::load_str(LuaChainBuilder::new(), "r.lua", &script(1)).expect("loads"));
+        let state = Coalescer {
+            chain,
+            path: PathBuf::from("r.lua"),
+            last_hash: None,
+            debounce: Duration::ZERO,
+            is_ours: Box::new(|p: &Path| p.ends_with("r.lua")),
+        };
+        let event = |kind| Ok(Event::new(kind).add_path(PathBuf::from("/d/r.lua")));
+        assert!(!state.concerns_us(event(EventKind::Access(AccessKind::Open(notify::event::AccessMode::Any)))));
+        assert!(state.concerns_us(event(EventKind::Access(AccessKind::Close(AccessMode::Write)))));
+        assert!(state.concerns_us(event(EventKind::Modify(notify::event::ModifyKind::Any))));
+        let other =
+            Ok(Event::new(EventKind::Modify(notify::event::ModifyKind::Any)).add_path(PathBuf::from("/d/x.lua")));
+        assert!(!state.concerns_us(other));
+    }
+}
