@@ -90,9 +90,11 @@ fn every_execution_sees_exactly_one_version_while_reloading() {
     for w in workers {
         let (a, b, vms) = w.join().expect("worker ok");
         totals = (totals.0 + a, totals.1 + b);
-        // Old versions' VMs are purged: at most the VMs of the versions alive
-        // around this thread's last execution remain.
-        assert!(vms <= 3, "worker kept {vms} VMs");
+        // Old versions' VMs are purged: only VMs of versions still alive when
+        // this thread looked remain (the current one, the reloader's previous
+        // one, and those the two other workers were running: at most 4),
+        // instead of one per reload (over a hundred).
+        assert!(vms <= 4, "worker kept {vms} VMs");
     }
     stop.store(true, Ordering::Relaxed);
     let (reloads, rejected) = reloader.join().expect("reloader ok");
