@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
         eventchains run examples/scripts/seed.lua\n  \
         eventchains run examples/scripts/orders.lua --context '{\"order\": {\"id\": \"B-7\"}}' --format json\n  \
         eventchains run examples/scripts/seed.lua --repeat 10000 --format json --log info\n  \
+        eventchains run examples/scripts/seed.lua --watch   (re-runs on every save; Ctrl-C stops)\n  \
         eventchains check examples/scripts/orders.lua\n\n\
         Exit codes: 0 the chain completed (with or without warnings), 1 it failed,\n\
         2 the script or the arguments are invalid."
@@ -56,6 +57,12 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Development mode: run, then watch the script and run it again after every change.
+    /// A script that fails to load is reported on stderr and the last good version is kept
+    /// (and not re-run). Each run prints its report (one JSON line each with --format json).
+    /// Runs until interrupted (Ctrl-C).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// How `run` prints its result.

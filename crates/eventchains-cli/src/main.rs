@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod host;
 mod report;
+mod watch_mode;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -66,12 +67,26 @@ fn builder() -> LuaChainBuilder {
 
 fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
     let caller = caller_context(args)?;
+    if args.watch {
+        return watch_mode::run_watch(args, &caller);
+    }
     let started = Instant::now();
     let chain = builder().load_file(&args.script)?;
     let setup = started.elapsed();
+    run_and_print(&chain, caller, setup, args)
+}
+
+/// Runs `chain` as `args` say on `caller`'s values and prints the report; the
+/// exit code tells whether the last execution failed.
+fn run_and_print(
+    chain: &LuaChain,
+    caller: Map,
+    setup: std::time::Duration,
+    args: &RunArgs,
+) -> Result<ExitCode, CliError> {
     let initial = chain.context_with(caller);
     tracing::info!(chain = chain.name(), repeat = args.repeat, "running");
-    let (result, ctx, per_execution) = execute(&chain, &initial, args.repeat);
+    let (result, ctx, per_execution) = execute(chain, &initial, args.repeat);
     let report = RunReport::new(
         &result,
         &ctx,

@@ -19,32 +19,12 @@ use eventchains_core::{EventChain, EventContext, FnEvent, Value};
 use eventchains_lua::{Limits, LuaChain, LuaChainBuilder};
 use mlua::{Function, Lua, Table};
 
+mod common;
+use common::{read_back, reset};
+
 const SEED: &str = include_str!("../../../examples/scripts/seed.lua");
 
 const NOOP: &str = "return { events = { { name = 'noop', handler = function(ctx) end } } }";
-
-/// Resets the two fields in place (what a Rust event would do).
-fn reset(ctx: &mut EventContext) {
-    match ctx.value_mut("counter") {
-        Some(v) => *v = Value::Int(0),
-        None => {
-            ctx.set("counter", 0);
-        }
-    }
-    match ctx.value_mut("message") {
-        Some(Value::String(s)) => {
-            s.clear();
-            s.push_str("start");
-        }
-        _ => {
-            ctx.set("message", "start");
-        }
-    }
-}
-
-fn read_back(ctx: &EventContext) -> (i64, usize) {
-    (ctx.get::<i64>("counter").unwrap_or_default(), ctx.get::<&str>("message").map_or(0, str::len))
-}
 
 /// Benchmarks the seed chain under `limits` (reset, execute, read back); returns the chain.
 fn bench_seed_chain(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, limits: Limits) -> LuaChain {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use eventchains_core::{EventChain, EventRegistry, MiddlewareRegistry};
 use mlua::{FromLuaMulti, IntoLuaMulti};
 
+use crate::bytecode_cache::{self, Compiled};
 use crate::chain::LuaChain;
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
@@ -62,6 +63,7 @@ pub struct LuaChainBuilder {
     host_fns: Vec<HostFn>,
     limits: Limits,
     sandbox: Sandbox,
+    no_bytecode_cache: bool,
 }
 
 impl LuaChainBuilder {
@@ -143,6 +145,29 @@ impl LuaChainBuilder {
         self
     }
 
+    /// Whether to use the process-wide bytecode cache (default `true`).
+    ///
+    /// With the cache, a script is compiled once per distinct (name, source)
+    /// in the process: a second chain from the same source, or a reload with an
+    /// unchanged source, loads the cached bytecode, and every VM (one per
+    /// thread) loads bytecode instead of compiling. Without it, every VM
+    /// compiles the source (slower; useful to measure the cache).
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let src = "return { events = {} } -- doc example of the cache";
+    /// let first = LuaChainBuilder::new().load_str("c.lua", src).unwrap();
+    /// let second = LuaChainBuilder::new().load_str("c.lua", src).unwrap();
+    /// assert!(!first.bytecode_reused() && second.bytecode_reused());
+    /// let uncached = LuaChainBuilder::new().bytecode_cache(false).load_str("c.lua", src).unwrap();
+    /// assert!(!uncached.bytecode_reused());
+    /// ```
+    #[must_use]
+    pub fn bytecode_cache(mut self, enabled: bool) -> Self {
+        self.no_bytecode_cache = !enabled;
+        self
+    }
+
     /// Loads a script from a file; its file name (`orders.lua`) names it in messages.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<LuaChain, LoadError> {
         let path = path.as_ref();
@@ -159,21 +184,39 @@ impl LuaChainBuilder {
     /// the same bytecode on first use.
     pub fn load_str(&self, name: &str, source: &str) -> Result<LuaChain, LoadError> {
         let base = VmBase::new(name, &self.sandbox, &self.host_fns, self.limits)?;
-        let (value, bytecode) = base.run_chunk(Code::Source(source))?;
+        let content_hash = bytecode_cache::content_hash(source);
+        let cached = if self.no_bytecode_cache { None } else { bytecode_cache::lookup(content_hash, name, source) };
+        let code = match &cached {
+            Some(c) => Code::Bytecode(&c.bytecode),
+            None => Code::Source(source),
+        };
+        let (value, bytecode) = base.run_chunk(code, !self.no_bytecode_cache)?;
         let (spec, functions) = spec::parse(name, value)?;
         let limits = self.limits.lowered_by(&spec.limits);
         if limits != spec.limits.lowered_by(&Limits::UNLIMITED).lowered_by(&self.limits) {
             tracing::warn!(script = name, "the script's limits are above the host's caps; the caps apply");
         }
         base.apply_limits(limits).map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
+        let source: Arc<str> = Arc::from(source);
+        let from_cache = cached.is_some();
+        let compiled = match (cached, bytecode) {
+            (Some(c), _) => Some(c),
+            (None, Some(bytecode)) if !self.no_bytecode_cache => Some(bytecode_cache::insert(
+                content_hash,
+                Compiled { name: name.to_owned(), source: source.clone(), bytecode },
+            )),
+            (None, _) => None,
+        };
         let script = Arc::new(Script {
             id: Script::next_id(),
             name: name.to_owned(),
             sandbox: self.sandbox,
             host_fns: self.host_fns.clone(),
             limits,
-            source: Arc::from(source),
-            bytecode: bytecode.unwrap_or_default(),
+            source,
+            content_hash,
+            compiled,
+            from_cache,
             spec,
         });
         let chain = self.build_chain(&script)?;
@@ -230,6 +273,7 @@ impl fmt::Debug for LuaChainBuilder {
             .field("host_fns", &self.host_fns.iter().map(|h| h.name.as_str()).collect::<Vec<_>>())
             .field("limits", &self.limits)
             .field("sandbox", &self.sandbox)
+            .field("bytecode_cache", &!self.no_bytecode_cache)
             .finish()
     }
 }

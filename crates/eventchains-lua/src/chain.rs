@@ -87,6 +87,18 @@ impl LuaChain {
         &self.script.source
     }
 
+    /// [`content_hash`](crate::content_hash) of the script's source (the bytecode cache's key).
+    pub fn content_hash(&self) -> u64 {
+        self.script.content_hash
+    }
+
+    /// Whether loading this chain skipped compilation because the process-wide
+    /// bytecode cache already held its source (see
+    /// [`LuaChainBuilder::bytecode_cache`](crate::LuaChainBuilder::bytecode_cache)).
+    pub fn bytecode_reused(&self) -> bool {
+        self.script.from_cache
+    }
+
     /// The fault-tolerance mode.
     pub fn mode(&self) -> FaultToleranceMode {
         self.chain.mode()

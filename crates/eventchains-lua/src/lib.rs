@@ -12,6 +12,12 @@
 //!   ([`Limits`]) and [`Sandbox`].
 //! - [`LuaChain`] is `Send + Sync`; every thread runs the Lua code in its own
 //!   VM, built on first use from the compiled script.
+//! - [`ReloadableChain`] replaces a chain's script while threads execute it
+//!   (executions in flight finish on their version; a broken reload is
+//!   rejected and the old version keeps serving); with the feature `watch`,
+//!   `ChainWatcher` reloads it when its file changes.
+//! - Scripts are compiled once per distinct source in the process (a bytecode
+//!   cache keyed by [`content_hash`]); every VM loads the bytecode.
 //! - Loading errors are [`LoadError`]s that name the script, the line or the
 //!   key path; run-time failures are ordinary chain failures.
 //!
@@ -57,6 +63,7 @@ compile_error!(
 
 mod bridge;
 mod builder;
+mod bytecode_cache;
 mod chain;
 mod context_proxy;
 mod convert;
@@ -68,17 +75,24 @@ mod lua_error;
 mod lua_event;
 mod lua_middleware;
 mod named_event;
+mod reload;
 mod sandbox;
 mod script;
 mod spec;
 mod value_size;
 mod vm;
 mod vm_table;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use builder::LuaChainBuilder;
+pub use bytecode_cache::{bytecode_cache_len, content_hash};
 pub use chain::LuaChain;
 pub use error::LoadError;
 pub use limits::{HOOK_INTERVAL, Limits};
 pub use mlua::StdLib;
+pub use reload::{ChainVersion, ReloadableChain};
 pub use sandbox::Sandbox;
 pub use vm_table::thread_vm_count;
+#[cfg(feature = "watch")]
+pub use watch::ChainWatcher;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::bytecode_cache::Compiled;
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
 use crate::limits::Limits;
@@ -26,8 +27,14 @@ pub(crate) struct Script {
     /// The host's caps lowered by the script's `limits`.
     pub(crate) limits: Limits,
     pub(crate) source: Arc<str>,
-    /// Compiled once from `source` (with line information); loaded by every other VM.
-    pub(crate) bytecode: Vec<u8>,
+    /// [`content_hash`](crate::content_hash) of `source`.
+    pub(crate) content_hash: u64,
+    /// Compiled once from `source` (with line information) and shared through
+    /// the bytecode cache; loaded by every other VM. `None` when the builder's
+    /// cache is off: every VM then compiles `source`.
+    pub(crate) compiled: Option<Arc<Compiled>>,
+    /// Whether loading found `compiled` in the cache (skipped compilation).
+    pub(crate) from_cache: bool,
     pub(crate) spec: Spec,
 }
 
@@ -39,7 +46,11 @@ impl Script {
     /// A VM for this script on the calling thread, from the bytecode.
     pub(crate) fn new_vm(&self) -> Result<Vm, LoadError> {
         let base = VmBase::new(&self.name, &self.sandbox, &self.host_fns, self.limits)?;
-        let (value, _) = base.run_chunk(Code::Bytecode(&self.bytecode))?;
+        let code = match &self.compiled {
+            Some(c) => Code::Bytecode(&c.bytecode),
+            None => Code::Source(&self.source),
+        };
+        let (value, _) = base.run_chunk(code, false)?;
         let functions = spec::extract(&self.name, value, &self.spec)?;
         Vm::new(base, functions).map_err(|e| LoadError::Vm { script: self.name.clone(), message: e.to_string() })
     }

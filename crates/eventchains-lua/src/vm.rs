@@ -101,8 +101,9 @@ impl VmBase {
     }
 
     /// Compiles (or loads) the script and runs its top-level code under the
-    /// limits. Returns the value it returned and, for source code, its bytecode.
-    pub(crate) fn run_chunk(&self, code: Code<'_>) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
+    /// limits. Returns the value it returned and, for source code when `dump`
+    /// is set, its bytecode.
+    pub(crate) fn run_chunk(&self, code: Code<'_>, dump: bool) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
         let script = self.script.as_str();
         if let Code::Source(src) = code
             && let Some(line) = close_attribute_line(src)
@@ -122,7 +123,7 @@ impl VmBase {
             other if is_source => LoadError::syntax(script, &lua_error_message(other)),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
-        let bytecode = matches!(code, Code::Source(_)).then(|| function.dump(false));
+        let bytecode = (dump && matches!(code, Code::Source(_))).then(|| function.dump(false));
         let guard = self.bridge.enter_load();
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
