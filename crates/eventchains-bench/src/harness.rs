@@ -27,10 +27,10 @@ pub struct HarnessConfig {
 impl HarnessConfig {
     /// The full run: enough samples for stable p5/p95.
     pub const FULL: HarnessConfig =
-        HarnessConfig { warmup: Duration::from_millis(300), samples: 300, sample_target: Duration::from_millis(2) };
+        HarnessConfig { warmup: Duration::from_millis(300), samples: 1000, sample_target: Duration::from_millis(2) };
     /// The quick run (CI smoke test): same method, fewer and shorter samples.
     pub const QUICK: HarnessConfig =
-        HarnessConfig { warmup: Duration::from_millis(50), samples: 60, sample_target: Duration::from_micros(500) };
+        HarnessConfig { warmup: Duration::from_millis(100), samples: 100, sample_target: Duration::from_millis(1) };
     /// A tiny configuration for tests: the numbers mean little, the plumbing runs.
     pub const TINY: HarnessConfig =
         HarnessConfig { warmup: Duration::from_micros(200), samples: 5, sample_target: Duration::from_micros(50) };

@@ -53,6 +53,7 @@ pub fn run_suite(
     let mut session = Session::new(config, quick, progress);
     session.run_all(&scenarios);
     meta.duration_s = start.elapsed().as_secs_f64();
+    meta.load_end = report::load_average();
     Ok(Report::new(meta, session.into_results()))
 }
 

@@ -63,5 +63,8 @@ fn main() -> Result<()> {
         written.chart.display(),
         report.meta.duration_s
     );
+    if !report.results.failed.is_empty() {
+        anyhow::bail!("scenarios failed: {} (see the notes in the report)", report.results.failed.join(", "));
+    }
     Ok(())
 }

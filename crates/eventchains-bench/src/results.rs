@@ -27,6 +27,8 @@ pub struct Results {
     pub missing: Vec<Missing>,
     /// Remarks worth reading beside the figures (one line each).
     pub notes: Vec<String>,
+    /// Scenarios that failed (their error is in `notes`).
+    pub failed: Vec<String>,
 }
 
 impl Results {

@@ -76,6 +76,7 @@ impl<'a> Session<'a> {
                 Err(e) => {
                     self.step(&format!("FAILED: {e}"));
                     self.results.note(format!("scenario `{}` failed: {e}", scenario.name));
+                    self.results.failed.push(scenario.name.to_owned());
                 }
             }
         }

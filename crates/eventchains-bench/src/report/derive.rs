@@ -37,15 +37,15 @@ pub(crate) fn derive(r: &mut Results) {
     {
         r.value("setup.total_us", a + b + c);
     }
-    if let (Some(setup), Some(lua)) = (r.get("setup.total_us"), lua) {
-        if let Some(be) = break_even_executions(setup * 1e3, lua) {
-            r.value("break_even_executions", be);
-        }
+    if let (Some(setup), Some(lua)) = (r.get("setup.total_us"), lua)
+        && let Some(be) = break_even_executions(setup * 1e3, lua)
+    {
+        r.value("break_even_executions", be);
     }
-    if let (Some(setup), Some(native)) = (r.get("setup.rust_build_us"), native) {
-        if let Some(be) = break_even_executions(setup * 1e3, native) {
-            r.value("rust_break_even_executions", be);
-        }
+    if let (Some(setup), Some(native)) = (r.get("setup.rust_build_us"), native)
+        && let Some(be) = break_even_executions(setup * 1e3, native)
+    {
+        r.value("rust_break_even_executions", be);
     }
 }
 

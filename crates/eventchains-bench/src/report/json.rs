@@ -71,6 +71,8 @@ pub(super) fn to_json(report: &Report) -> Value {
     root.insert("filter".into(), json!(meta.filter));
     root.insert("started_unix_s".into(), json!(meta.started_unix_s));
     root.insert("duration_s".into(), number(meta.duration_s));
+    root.insert("load_average".into(), json!({"start": meta.load_start, "end": meta.load_end}));
+    root.insert("failed_scenarios".into(), json!(r.failed));
     root.insert(
         "harness".into(),
         json!({"warmup_ms": meta.warmup_ms, "samples": meta.samples, "sample_target_us": meta.sample_target_us}),

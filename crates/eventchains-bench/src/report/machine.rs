@@ -50,6 +50,11 @@ pub fn engine() -> String {
     format!("{version} (mlua 0.12, vendored)")
 }
 
+/// The 1-minute load average (from `/proc/loadavg`), where available.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// The build profile of the running binary.
 pub fn profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }

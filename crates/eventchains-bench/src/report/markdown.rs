@@ -48,11 +48,17 @@ pub(super) fn to_markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "- harness: warm-up {} ms per variant, {} samples per variant of about {} µs each, variants interleaved; run took {:.1} s\n",
+        "- harness: warm-up {} ms per variant, {} samples per variant of about {} µs each, variants interleaved; run took {:.1} s",
         num(Some(m.warmup_ms)),
         m.samples,
         num(Some(m.sample_target_us)),
         m.duration_s
+    );
+    let _ = writeln!(
+        out,
+        "- load average (1 min) at start / end: {} / {} (other processes share the cores)\n",
+        num(m.load_start),
+        num(m.load_end)
     );
 
     let _ = writeln!(out, "## Targets\n");
@@ -208,6 +214,9 @@ pub(super) fn to_markdown(report: &Report) -> String {
         for m in &r.missing {
             let _ = writeln!(out, "- `{}`: {}", m.key, m.reason);
         }
+    }
+    if !r.failed.is_empty() {
+        let _ = writeln!(out, "\n## Failed scenarios\n\n{}", r.failed.join(", "));
     }
     if !r.notes.is_empty() {
         let _ = writeln!(out, "\n## Notes\n");

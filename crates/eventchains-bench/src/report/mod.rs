@@ -15,7 +15,7 @@ pub use chart::write_chart;
 pub use compare::{compare, flatten_numbers};
 pub use derive::{AMORTIZED_EXECUTIONS, AmortizedPoint, Target, amortized, targets};
 pub use json::{REQUIRED_KEYS, REQUIRED_NUMBERS, lookup};
-pub use machine::{Machine, commit, engine, profile};
+pub use machine::{Machine, commit, engine, load_average, profile};
 pub use table::{Table, num, ratio, spread};
 
 use crate::harness::HarnessConfig;
@@ -46,6 +46,10 @@ pub struct Meta {
     pub samples: usize,
     /// Target duration of one sample, in µs.
     pub sample_target_us: f64,
+    /// 1-minute load average when the run started (other processes compete for the cores).
+    pub load_start: Option<f64>,
+    /// 1-minute load average when the run ended.
+    pub load_end: Option<f64>,
 }
 
 impl Meta {
@@ -65,6 +69,8 @@ impl Meta {
             warmup_ms: config.warmup.as_secs_f64() * 1e3,
             samples: config.samples,
             sample_target_us: config.sample_target.as_secs_f64() * 1e6,
+            load_start: machine::load_average(),
+            load_end: None,
         }
     }
 }

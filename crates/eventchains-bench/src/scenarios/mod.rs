@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(names.len(), all.len());
         assert_eq!(select(Some("setup")).expect("known").len(), 1);
         assert_eq!(select(None).expect("all").len(), all.len());
-        let err = select(Some("nope")).err().expect("unknown");
+        let err = select(Some("nope")).expect_err("unknown");
         assert!(err.to_string().contains("known: seed_chain, executions"), "{err}");
     }
 }

@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        let err = build(r#"return { events = { "incremnt" } }"#, &registry()).err().expect("fails");
+        let err = build(r#"return { events = { "incremnt" } }"#, &registry()).expect_err("fails");
         assert!(err.to_string().contains("unknown event `incremnt`"), "{err}");
     }
 }
