@@ -45,6 +45,7 @@ pub fn write_chart(report: &Report, path: &Path) -> Result<(), BenchError> {
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(20)
+        .margin_right(40)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d((1.0..MAX_EXECUTIONS).log_scale(), (lo..hi).log_scale())
@@ -53,6 +54,8 @@ pub fn write_chart(report: &Report, path: &Path) -> Result<(), BenchError> {
         .configure_mesh()
         .x_desc("executions of one built chain")
         .y_desc("µs per execution")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| if *y >= 1.0 { format!("{y:.0}") } else { format!("{y}") })
         .draw()
         .map_err(chart_error)?;
     for (label, points, color) in &series {
@@ -84,4 +87,39 @@ pub fn write_chart(report: &Report, path: &Path) -> Result<(), BenchError> {
         .map_err(chart_error)?;
     root.present().map_err(chart_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::HarnessConfig;
+    use crate::report::Meta;
+    use crate::results::Results;
+    use crate::stats::Summary;
+
+    #[test]
+    fn draws_both_curves_and_the_break_even() {
+        let mut r = Results::default();
+        r.summary("per_execution.native_ns", Summary::of(&[110.0]).expect("s"));
+        r.summary("per_execution.lua_ns", Summary::of(&[400.0]).expect("s"));
+        for (k, v) in [
+            ("setup.vm_new_us", 40.0),
+            ("setup.parse_us", 20.0),
+            ("setup.build_us", 10.0),
+            ("setup.first_execution_us", 3.0),
+            ("setup.rust_build_us", 0.06),
+            ("setup.rust_first_execution_us", 0.12),
+        ] {
+            r.value(k, v);
+        }
+        let report = Report::new(Meta::detect(HarnessConfig::TINY, true, None), r);
+        let path = std::env::temp_dir().join(format!("eventchains-bench-chart-{}.svg", std::process::id()));
+        write_chart(&report, &path).expect("draws");
+        let svg = std::fs::read_to_string(&path).expect("reads");
+        assert!(svg.contains("Lua chain (eventchains-lua)") && svg.contains("Rust chain (hard-coded)"));
+        assert!(svg.contains("break-even: 175 executions"), "break-even label missing");
+        if std::env::var_os("KEEP_CHART").is_none() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
