@@ -1,6 +1,8 @@
 //! The seed chain on our own [`EventChain`]: Rust events, the hard-coded baseline.
 
-use eventchains_core::{ChainableEvent, EventChain, EventContext, EventMiddleware, EventResult, Next};
+use eventchains_core::{
+    ChainResult, ChainableEvent, EventChain, EventContext, EventError, EventMiddleware, EventResult, Next, Value,
+};
 
 use super::{SUFFIX, SeedOutcome};
 
@@ -29,11 +31,11 @@ impl ChainableEvent for Append {
     }
     fn execute(&self, ctx: &mut EventContext) -> EventResult {
         match ctx.value_mut("message") {
-            Some(eventchains_core::Value::String(s)) => {
+            Some(Value::String(s)) => {
                 s.push_str(SUFFIX);
                 Ok(())
             }
-            _ => Err(eventchains_core::EventError::new("`message` is not a string")),
+            _ => Err(EventError::new("`message` is not a string")),
         }
     }
 }
@@ -51,22 +53,45 @@ impl EventMiddleware for PassThrough {
     }
 }
 
-/// The seed chain built once from Rust events, with a reused context.
+/// Something that runs a chain on a context: our [`EventChain`], and the Lua chain.
+pub trait RunsChain {
+    /// Runs the chain once on `ctx`.
+    fn run(&self, ctx: &mut EventContext) -> ChainResult;
+}
+
+impl RunsChain for EventChain {
+    fn run(&self, ctx: &mut EventContext) -> ChainResult {
+        self.execute(ctx)
+    }
+}
+
+/// A chain doing the seed chain's work, built once, with a reused context.
 #[derive(Debug, Clone)]
-pub struct NativeSeed {
-    chain: EventChain,
+pub struct ChainSeed<C> {
+    chain: C,
     ctx: EventContext,
 }
 
-impl NativeSeed {
+/// The seed chain built from Rust events: the hard-coded baseline.
+pub type NativeSeed = ChainSeed<EventChain>;
+
+impl ChainSeed<EventChain> {
     /// The two-event seed chain.
     pub fn new() -> Self {
         Self::from_chain(seed_chain())
     }
+}
 
+impl Default for ChainSeed<EventChain> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: RunsChain> ChainSeed<C> {
     /// Wraps any chain that does the seed chain's work.
-    pub fn from_chain(chain: EventChain) -> Self {
-        NativeSeed { chain, ctx: seed_context() }
+    pub fn from_chain(chain: C) -> Self {
+        ChainSeed { chain, ctx: seed_context() }
     }
 
     /// Gives the context `extra` more keys (`k0`, `k1`, ...) beside the seed's two.
@@ -77,16 +102,16 @@ impl NativeSeed {
         self
     }
 
-    /// Resets `counter`/`message`, runs the chain, reads both back.
+    /// Resets `counter`/`message` in place, runs the chain, reads both back.
     pub fn execute(&mut self) -> SeedOutcome {
         match self.ctx.value_mut("counter") {
-            Some(v) => *v = eventchains_core::Value::Int(0),
+            Some(v) => *v = Value::Int(0),
             None => {
                 self.ctx.set("counter", 0);
             }
         }
         match self.ctx.value_mut("message") {
-            Some(eventchains_core::Value::String(s)) => {
+            Some(Value::String(s)) => {
                 s.clear();
                 s.push_str("start");
             }
@@ -94,7 +119,7 @@ impl NativeSeed {
                 self.ctx.set("message", "start");
             }
         }
-        let result = self.chain.execute(&mut self.ctx);
+        let result = self.chain.run(&mut self.ctx);
         debug_assert!(result.is_success(), "{result:?}");
         SeedOutcome {
             counter: self.ctx.get_or("counter", -1),
@@ -102,15 +127,9 @@ impl NativeSeed {
         }
     }
 
-    /// The chain (for threads that share it).
-    pub fn chain(&self) -> &EventChain {
+    /// The chain.
+    pub fn chain(&self) -> &C {
         &self.chain
-    }
-}
-
-impl Default for NativeSeed {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
