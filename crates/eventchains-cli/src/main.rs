@@ -1,0 +1,2 @@
+//! The `eventchains` command (work in progress).
+fn main() {}

@@ -1,0 +1,362 @@
+//! The per-VM bridge between Lua code and the chain's [`EventContext`].
+//!
+//! Each Lua call (a handler or a middleware) runs inside a [`Frame`] that
+//! holds a pointer to the `&mut EventContext` it was given. The frame is pushed
+//! right before the call and popped right after it (by [`FrameGuard`]'s `Drop`),
+//! so the pointer is only ever dereferenced while the borrow it came from is
+//! alive. Frames form a stack because a Lua middleware's `next` runs the inner
+//! middleware and the event (possibly Lua again) inside its own call.
+//!
+//! The bridge also enforces the per-call limits: the VM's count hook calls
+//! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions.
+
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use eventchains_core::{EventContext, EventError, EventResult, Next};
+use mlua::VmState;
+
+use crate::limits::Limits;
+
+/// Which frame a context proxy is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The innermost running call (the root `ctx` given to every call).
+    Current,
+    /// One call only: the proxy was created during it (nested tables).
+    Frame(u64),
+}
+
+/// A limit that was hit by the running call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    /// The instruction cap (in instructions).
+    Instructions(u64),
+    /// The wall-clock cap.
+    Timeout(Duration),
+    /// The context's deadline (set by a timeout middleware) passed.
+    Deadline,
+}
+
+impl LimitHit {
+    /// "instruction limit (1000) exceeded", ...
+    pub(crate) fn describe(self) -> String {
+        match self {
+            LimitHit::Instructions(n) => format!("instruction limit ({n}) exceeded"),
+            LimitHit::Timeout(d) => format!("wall-clock limit ({} ms) exceeded", d.as_millis()),
+            LimitHit::Deadline => "the context's deadline passed".to_owned(),
+        }
+    }
+
+    /// The failure of `what` (e.g. "event `spin`") for this hit.
+    pub(crate) fn to_error(self, what: &str) -> EventError {
+        let message = format!("{} in {what}", self.describe());
+        match self {
+            LimitHit::Instructions(_) => EventError::limit_exceeded(message),
+            LimitHit::Timeout(_) | LimitHit::Deadline => EventError::timeout(message),
+        }
+    }
+}
+
+/// One running Lua call.
+struct Frame {
+    id: u64,
+    ctx: *mut EventContext,
+    /// The rest of the stack, for a middleware's `next` (lifetime erased, see [`Bridge::enter`]).
+    next: Option<Next<'static>>,
+    /// The result of the last `next` call of this middleware frame.
+    next_result: Option<EventResult>,
+    ticks: u64,
+    deadline: Option<Instant>,
+    /// Whether `deadline` is the script's own timeout (vs the context's deadline).
+    deadline_is_timeout: bool,
+    timer_started: bool,
+}
+
+/// What a finished frame leaves behind.
+pub(crate) struct FrameOutcome {
+    /// The limit that stopped the call, if one did.
+    pub(crate) hit: Option<LimitHit>,
+    /// The result of the middleware's last `next` call, if it made one.
+    pub(crate) next_result: Option<EventResult>,
+}
+
+/// The per-VM state shared by the context proxies, `next` and the limit hook.
+pub(crate) struct Bridge {
+    frames: RefCell<Vec<Frame>>,
+    next_id: Cell<u64>,
+    hit: Cell<Option<LimitHit>>,
+    /// Set while Rust code holds a reference into the context (guards against
+    /// finalizers re-entering the proxy during an allocation).
+    busy: Cell<bool>,
+    limits: Cell<Limits>,
+}
+
+impl Bridge {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Bridge {
+            frames: RefCell::new(Vec::with_capacity(8)),
+            next_id: Cell::new(1),
+            hit: Cell::new(None),
+            busy: Cell::new(false),
+            limits: Cell::new(limits),
+        }
+    }
+
+    /// The limits in force.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.get()
+    }
+
+    /// Replaces the limits (the first VM learns the script's own limits after loading it).
+    pub(crate) fn set_limits(&self, limits: Limits) {
+        self.limits.set(limits);
+    }
+
+    /// Pushes a frame for a call on `ctx` (and `next`, for a middleware).
+    ///
+    /// The returned guard pops the frame when dropped; it borrows `ctx` for its
+    /// whole life, which is what makes the stored pointer valid.
+    pub(crate) fn enter<'a>(&'a self, ctx: &'a mut EventContext, next: Option<Next<'a>>) -> FrameGuard<'a> {
+        // SAFETY: only the lifetime changes. The frame (and with it this copy
+        // of `next`) is removed by the guard's `Drop`, before `'a` ends, and is
+        // never handed out beyond a single `next` call made during the frame.
+        let next = next.map(|n| unsafe { std::mem::transmute::<Next<'a>, Next<'static>>(n) });
+        let deadline = ctx.deadline();
+        let id = self.push(ctx as *mut EventContext, next, deadline);
+        FrameGuard { bridge: self, id, _ctx: PhantomData }
+    }
+
+    /// A frame without a context, for running the script's top-level code under the limits.
+    pub(crate) fn enter_load(&self) -> LoadGuard<'_> {
+        let id = self.push(std::ptr::null_mut(), None, None);
+        LoadGuard { bridge: self, id }
+    }
+
+    fn push(&self, ctx: *mut EventContext, next: Option<Next<'static>>, deadline: Option<Instant>) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.frames.borrow_mut().push(Frame {
+            id,
+            ctx,
+            next,
+            next_result: None,
+            ticks: 0,
+            deadline,
+            deadline_is_timeout: false,
+            timer_started: false,
+        });
+        id
+    }
+
+    fn pop(&self, id: u64) -> FrameOutcome {
+        let frame = {
+            let mut frames = self.frames.borrow_mut();
+            debug_assert_eq!(frames.last().map(|f| f.id), Some(id), "frames are strictly nested");
+            frames.pop()
+        };
+        let hit = self.hit.take();
+        FrameOutcome { hit, next_result: frame.and_then(|f| f.next_result) }
+    }
+
+    /// The id of the innermost frame.
+    pub(crate) fn current_frame(&self) -> Option<u64> {
+        self.frames.borrow().last().map(|f| f.id)
+    }
+
+    /// Runs `f` on the context the binding refers to.
+    ///
+    /// Errors (as Lua error messages) when no call is running, when the proxy
+    /// belongs to a call that is over, or when re-entered from a finalizer.
+    pub(crate) fn with_ctx<R>(&self, binding: Binding, f: impl FnOnce(&mut EventContext) -> R) -> Result<R, String> {
+        let ptr = {
+            let frames = self.frames.borrow();
+            match (frames.last(), binding) {
+                (None, _) => return Err("ctx used outside of a handler or middleware call".to_owned()),
+                (Some(top), Binding::Frame(id)) if top.id != id => {
+                    return Err("this value belongs to a call that is over (or to an outer call); \
+                                read it again from ctx"
+                        .to_owned());
+                }
+                (Some(top), _) => top.ctx,
+            }
+        };
+        if ptr.is_null() {
+            return Err("ctx is not available while the script is loading".to_owned());
+        }
+        if self.busy.replace(true) {
+            return Err("ctx cannot be used re-entrantly (from a finalizer)".to_owned());
+        }
+        struct Release<'b>(&'b Cell<bool>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _release = Release(&self.busy);
+        // SAFETY: `ptr` comes from the `&mut EventContext` of the innermost
+        // frame, whose guard keeps that borrow alive until the frame is popped.
+        // While the frame is the innermost one, no Rust code uses that borrow
+        // (the Lua call is running), and `busy` rules out a second reference
+        // made by re-entrant Lua code (finalizers) while `f` runs.
+        Ok(f(unsafe { &mut *ptr }))
+    }
+
+    /// The context and `next` of the innermost frame, for a middleware's `next(ctx)`.
+    pub(crate) fn next_of_current(&self) -> Result<(*mut EventContext, Next<'static>), String> {
+        let frames = self.frames.borrow();
+        match frames.last() {
+            Some(Frame { ctx, next: Some(next), .. }) if !ctx.is_null() => Ok((*ctx, *next)),
+            _ => Err("next() can only be called by the middleware it was given to, during its call".to_owned()),
+        }
+    }
+
+    /// Records the result of a `next` call in the innermost frame.
+    pub(crate) fn record_next_result(&self, result: EventResult) {
+        if let Some(frame) = self.frames.borrow_mut().last_mut() {
+            frame.next_result = Some(result);
+        }
+    }
+
+    /// `true` while the running call has hit a limit (it is being unwound).
+    pub(crate) fn limit_hit(&self) -> bool {
+        self.hit.get().is_some()
+    }
+
+    /// The count hook: enforces the instruction cap and the deadlines.
+    pub(crate) fn tick(&self) -> mlua::Result<VmState> {
+        if let Some(hit) = self.hit.get() {
+            // Keep unwinding: the script caught the first error (pcall).
+            return Err(limit_error(hit));
+        }
+        let limits = self.limits.get();
+        let mut frames = self.frames.borrow_mut();
+        let Some(frame) = frames.last_mut() else { return Ok(VmState::Continue) };
+        frame.ticks += 1;
+        let mut hit = None;
+        if let Some(max) = limits.max_ticks()
+            && frame.ticks > max
+        {
+            hit = Some(LimitHit::Instructions(limits.instructions.unwrap_or_default()));
+        }
+        if hit.is_none() && (frame.deadline.is_some() || limits.timeout.is_some()) {
+            let now = Instant::now();
+            if !frame.timer_started {
+                frame.timer_started = true;
+                if let Some(timeout) = limits.timeout {
+                    let own = now + timeout;
+                    if frame.deadline.is_none_or(|d| own < d) {
+                        frame.deadline = Some(own);
+                        frame.deadline_is_timeout = true;
+                    }
+                }
+            }
+            if frame.deadline.is_some_and(|d| now >= d) {
+                hit = Some(match (frame.deadline_is_timeout, limits.timeout) {
+                    (true, Some(t)) => LimitHit::Timeout(t),
+                    _ => LimitHit::Deadline,
+                });
+            }
+        }
+        match hit {
+            Some(hit) => {
+                self.hit.set(Some(hit));
+                Err(limit_error(hit))
+            }
+            None => Ok(VmState::Continue),
+        }
+    }
+}
+
+fn limit_error(hit: LimitHit) -> mlua::Error {
+    mlua::Error::runtime(hit.describe())
+}
+
+/// Pops its frame when dropped (also on unwinding).
+pub(crate) struct FrameGuard<'a> {
+    bridge: &'a Bridge,
+    id: u64,
+    _ctx: PhantomData<&'a mut EventContext>,
+}
+
+impl FrameGuard<'_> {
+    /// Pops the frame and returns what it left behind.
+    pub(crate) fn finish(self) -> FrameOutcome {
+        let outcome = self.bridge.pop(self.id);
+        std::mem::forget(self);
+        outcome
+    }
+}
+
+impl Drop for FrameGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.bridge.pop(self.id);
+    }
+}
+
+/// The frame of a script's top-level code (no context).
+pub(crate) struct LoadGuard<'a> {
+    bridge: &'a Bridge,
+    id: u64,
+}
+
+impl LoadGuard<'_> {
+    /// Pops the frame and returns the limit hit, if any.
+    pub(crate) fn finish(self) -> Option<LimitHit> {
+        let outcome = self.bridge.pop(self.id);
+        std::mem::forget(self);
+        outcome.hit
+    }
+}
+
+impl Drop for LoadGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.bridge.pop(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_nest_and_stale_bindings_are_refused() {
+        let bridge = Bridge::new(Limits::UNLIMITED);
+        let mut ctx = EventContext::new();
+        assert!(bridge.with_ctx(Binding::Current, |_| ()).is_err());
+        let outer = bridge.enter(&mut ctx, None);
+        let outer_id = bridge.current_frame().expect("frame");
+        bridge.with_ctx(Binding::Current, |c| c.set("a", 1)).expect("current");
+        assert!(bridge.with_ctx(Binding::Frame(outer_id), |_| ()).is_ok());
+        assert!(bridge.with_ctx(Binding::Frame(outer_id + 100), |_| ()).is_err());
+        assert!(bridge.next_of_current().is_err());
+        outer.finish();
+        assert!(bridge.with_ctx(Binding::Frame(outer_id), |_| ()).is_err());
+        assert_eq!(ctx.get::<i64>("a"), Some(1));
+    }
+
+    #[test]
+    fn instruction_limit_trips_and_is_cleared_on_pop() {
+        let bridge = Bridge::new(Limits { instructions: Some(2000), ..Limits::UNLIMITED });
+        let mut ctx = EventContext::new();
+        let guard = bridge.enter(&mut ctx, None);
+        assert!(bridge.tick().is_ok());
+        assert!(bridge.tick().is_ok());
+        assert!(bridge.tick().is_err());
+        assert!(bridge.limit_hit());
+        assert!(bridge.tick().is_err(), "keeps failing until the frame is popped");
+        assert_eq!(guard.finish().hit, Some(LimitHit::Instructions(2000)));
+        assert!(!bridge.limit_hit());
+    }
+
+    #[test]
+    fn context_deadline_is_honoured() {
+        let bridge = Bridge::new(Limits::UNLIMITED);
+        let mut ctx = EventContext::new();
+        ctx.set_deadline(Some(Instant::now()));
+        let guard = bridge.enter(&mut ctx, None);
+        assert!(bridge.tick().is_err());
+        assert_eq!(guard.finish().hit, Some(LimitHit::Deadline));
+    }
+}

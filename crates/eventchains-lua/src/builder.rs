@@ -1,0 +1,242 @@
+//! [`LuaChainBuilder`]: loads chain scripts with the host's registries, functions and caps.
+
+use std::fmt::{self, Display};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use eventchains_core::{EventChain, EventRegistry, MiddlewareRegistry};
+use mlua::{FromLuaMulti, IntoLuaMulti};
+
+use crate::chain::LuaChain;
+use crate::error::LoadError;
+use crate::host_fn::HostFn;
+use crate::limits::Limits;
+use crate::lua_event::LuaEvent;
+use crate::lua_middleware::LuaMiddleware;
+use crate::named_event::NamedEvent;
+use crate::sandbox::Sandbox;
+use crate::script::Script;
+use crate::spec::{self, EventSpec, MiddlewareSpec};
+use crate::vm::{Code, Vm, VmBase};
+use crate::vm_table;
+
+/// Loads chain scripts (format v1) into [`LuaChain`]s.
+///
+/// The builder holds what the host offers scripts: the registries of named
+/// Rust middleware and events, Rust functions callable from Lua, the caps on
+/// Lua code ([`Limits`]) and the [`Sandbox`]. One builder can load any number
+/// of scripts.
+///
+/// ```
+/// use eventchains_core::{EventRegistry, FnEvent};
+/// use eventchains_lua::LuaChainBuilder;
+///
+/// let mut events = EventRegistry::new();
+/// events.register_event("double", FnEvent::new("double", |ctx| {
+///     let n: i64 = ctx.try_get("n")?;
+///     ctx.set("n", n * 2);
+///     Ok(())
+/// }));
+/// let chain = LuaChainBuilder::new()
+///     .event_registry(events)
+///     .register_fn("price_of", |item: String| if item == "tea" { 3 } else { 5 })
+///     .load_str("demo.lua", r#"
+///         return {
+///           context = { n = 1 },
+///           events = {
+///             { name = "add_price", handler = function(ctx) ctx.n = ctx.n + price_of("tea") end },
+///             { name = "double", rust = "double" },
+///           },
+///         }
+///     "#)
+///     .unwrap();
+/// let mut ctx = chain.new_context();
+/// assert!(chain.execute(&mut ctx).is_clean());
+/// assert_eq!(ctx.get::<i64>("n"), Some(8));
+/// ```
+#[derive(Clone, Default)]
+pub struct LuaChainBuilder {
+    middleware: MiddlewareRegistry,
+    events: EventRegistry,
+    host_fns: Vec<HostFn>,
+    limits: Limits,
+    sandbox: Sandbox,
+}
+
+impl LuaChainBuilder {
+    /// A builder with empty registries, no host functions, [`Limits::default`]
+    /// and the default [`Sandbox`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The named Rust middleware scripts may use (`"logging"`, `{ "retry", max_attempts = 3 }`).
+    #[must_use]
+    pub fn middleware_registry(mut self, registry: MiddlewareRegistry) -> Self {
+        self.middleware = registry;
+        self
+    }
+
+    /// The named Rust events scripts may use (`{ name = "validate", rust = "validate_order" }`).
+    #[must_use]
+    pub fn event_registry(mut self, registry: EventRegistry) -> Self {
+        self.events = registry;
+        self
+    }
+
+    /// Exposes a Rust function to scripts as the global `name`.
+    ///
+    /// Arguments and results convert through mlua (`String`, numbers, `bool`,
+    /// `Option`, tuples for several arguments or results, `mlua::Table`...). The function is
+    /// installed in every VM of every thread; a panic in it becomes a Lua error.
+    #[must_use]
+    pub fn register_fn<F, A, R>(self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: FromLuaMulti + 'static,
+        R: IntoLuaMulti + 'static,
+    {
+        self.register_fallible_fn(name, move |args: A| Ok::<R, Never>(f(args)))
+    }
+
+    /// Like [`register_fn`](Self::register_fn), for a function that can fail:
+    /// `Err(e)` raises a Lua error with the message `name: e` (a handler that
+    /// does not catch it fails with that message).
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let chain = LuaChainBuilder::new()
+    ///     .register_fallible_fn("parse_qty", |text: String| text.trim().parse::<i64>().map_err(|e| e.to_string()))
+    ///     .load_str("q.lua", "return { events = { { name = 'q', handler = function(ctx) ctx.qty = parse_qty(ctx.text) end } } }")
+    ///     .unwrap();
+    /// let mut ctx = chain.new_context();
+    /// ctx.set("text", "x");
+    /// let result = chain.execute(&mut ctx);
+    /// assert_eq!(result.failures()[0].message(), "q.lua:1: parse_qty: invalid digit found in string");
+    /// ```
+    #[must_use]
+    pub fn register_fallible_fn<F, A, R, E>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(A) -> Result<R, E> + Send + Sync + 'static,
+        A: FromLuaMulti + 'static,
+        R: IntoLuaMulti + 'static,
+        E: Display + 'static,
+    {
+        let name = name.into();
+        self.host_fns.retain(|h| h.name != name);
+        self.host_fns.push(HostFn::fallible(name, f));
+        self
+    }
+
+    /// The host's caps on Lua code; a script's `limits` can only lower them.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The libraries scripts get.
+    #[must_use]
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// Loads a script from a file; its file name (`orders.lua`) names it in messages.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<LuaChain, LoadError> {
+        let path = path.as_ref();
+        let source =
+            std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.load_str(&name, &source)
+    }
+
+    /// Loads a script from source text; `name` (e.g. `orders.lua`) names it in messages.
+    ///
+    /// The script is compiled once and run once in a fresh sandboxed VM, which
+    /// becomes the calling thread's VM for it; other threads build theirs from
+    /// the same bytecode on first use.
+    pub fn load_str(&self, name: &str, source: &str) -> Result<LuaChain, LoadError> {
+        let base = VmBase::new(name, &self.sandbox, &self.host_fns, self.limits)?;
+        let (value, bytecode) = base.run_chunk(Code::Source(source))?;
+        let (spec, functions) = spec::parse(name, value)?;
+        let limits = self.limits.lowered_by(&spec.limits);
+        if limits != spec.limits.lowered_by(&Limits::UNLIMITED).lowered_by(&self.limits) {
+            tracing::warn!(script = name, "the script's limits are above the host's caps; the caps apply");
+        }
+        base.apply_limits(limits).map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
+        let script = Arc::new(Script {
+            id: Script::next_id(),
+            name: name.to_owned(),
+            sandbox: self.sandbox,
+            host_fns: self.host_fns.clone(),
+            limits,
+            source: Arc::from(source),
+            bytecode: bytecode.unwrap_or_default(),
+            spec,
+        });
+        let chain = self.build_chain(&script)?;
+        vm_table::insert(&script, Rc::new(Vm::new(base, functions)));
+        Ok(LuaChain::new(script, chain))
+    }
+
+    fn build_chain(&self, script: &Arc<Script>) -> Result<EventChain, LoadError> {
+        let spec = &script.spec;
+        let mut chain = EventChain::new()
+            .named(spec.name.clone().unwrap_or_else(|| script.name.clone()))
+            .fault_tolerance(spec.mode);
+        for (index, m) in spec.middleware.iter().enumerate() {
+            match m {
+                MiddlewareSpec::Named { name, config } => {
+                    let built = self.middleware.build(name, config).map_err(|source| LoadError::Registry {
+                        script: script.name.clone(),
+                        path: format!("middleware[{}]", index + 1),
+                        source,
+                    })?;
+                    chain.add_middleware_arc(built);
+                }
+                MiddlewareSpec::Lua { label } => {
+                    chain.add_middleware(LuaMiddleware { script: script.clone(), index, label: label.clone() });
+                }
+            }
+        }
+        for (index, e) in spec.events.iter().enumerate() {
+            match e {
+                EventSpec::Lua { name } => {
+                    chain.add_event(LuaEvent { script: script.clone(), index, name: name.clone() });
+                }
+                EventSpec::Rust { name, rust, config } => {
+                    let inner = self.events.build(rust, config).map_err(|source| LoadError::Registry {
+                        script: script.name.clone(),
+                        path: format!("events[{}]", index + 1),
+                        source,
+                    })?;
+                    chain.add_event(NamedEvent { name: name.clone(), inner });
+                }
+            }
+        }
+        Ok(chain)
+    }
+}
+
+impl fmt::Debug for LuaChainBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LuaChainBuilder")
+            .field("middleware", &self.middleware)
+            .field("events", &self.events)
+            .field("host_fns", &self.host_fns.iter().map(|h| h.name.as_str()).collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .field("sandbox", &self.sandbox)
+            .finish()
+    }
+}
+
+/// The error of a function that cannot fail.
+enum Never {}
+
+impl Display for Never {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}

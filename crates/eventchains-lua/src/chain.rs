@@ -1,0 +1,115 @@
+//! [`LuaChain`]: a chain built from a script, shareable across threads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use eventchains_core::{ChainResult, EventChain, EventContext, FaultToleranceMode, Map};
+
+use crate::limits::Limits;
+use crate::script::Script;
+
+/// A chain built from a script: an [`EventChain`] of Lua and Rust events and
+/// middleware, plus the script's initial context.
+///
+/// `LuaChain` is `Send + Sync` and cheap to clone; execute it from any number
+/// of threads at once. Each thread runs the Lua code in its own VM of the
+/// script (built on first use from the compiled script), with no lock shared
+/// between threads.
+///
+/// ```
+/// use eventchains_lua::LuaChainBuilder;
+/// let chain = LuaChainBuilder::new().load_str("seed.lua", r#"
+///     return {
+///       context = { counter = 0, message = "start" },
+///       events = {
+///         { name = "increment", handler = function(ctx) ctx.counter = ctx.counter + 1 return ctx end },
+///         { name = "append", handler = function(ctx) ctx.message = ctx.message .. " -> processed" return ctx end },
+///       },
+///     }
+/// "#).unwrap();
+/// let mut ctx = chain.new_context();
+/// assert!(chain.execute(&mut ctx).is_clean());
+/// assert_eq!(ctx.get::<i64>("counter"), Some(1));
+/// assert_eq!(ctx.get::<&str>("message"), Some("start -> processed"));
+/// assert_eq!(chain.event_names(), ["increment", "append"]);
+/// ```
+#[derive(Clone)]
+pub struct LuaChain {
+    script: Arc<Script>,
+    chain: EventChain,
+}
+
+impl LuaChain {
+    pub(crate) fn new(script: Arc<Script>, chain: EventChain) -> Self {
+        LuaChain { script, chain }
+    }
+
+    /// Runs the chain on `ctx` (see [`EventChain::execute`]).
+    pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
+        self.chain.execute(ctx)
+    }
+
+    /// A context holding the script's initial `context` values.
+    pub fn new_context(&self) -> EventContext {
+        EventContext::from_values(self.script.spec.context.clone())
+    }
+
+    /// A context holding `values` plus the script's initial values for keys
+    /// `values` does not have (the caller's values win).
+    pub fn context_with(&self, values: Map) -> EventContext {
+        let mut ctx = EventContext::from_values(values);
+        ctx.merge_defaults(&self.script.spec.context);
+        ctx
+    }
+
+    /// The script's initial context values.
+    pub fn initial_context(&self) -> &Map {
+        &self.script.spec.context
+    }
+
+    /// The underlying chain (to inspect it, or to run it with a custom executor).
+    pub fn chain(&self) -> &EventChain {
+        &self.chain
+    }
+
+    /// The chain's name: the script's `name`, or else its file name.
+    pub fn name(&self) -> &str {
+        self.chain.name().unwrap_or(&self.script.name)
+    }
+
+    /// The script's name as used in messages (e.g. `orders.lua`).
+    pub fn script_name(&self) -> &str {
+        &self.script.name
+    }
+
+    /// The script's source text.
+    pub fn source(&self) -> &str {
+        &self.script.source
+    }
+
+    /// The fault-tolerance mode.
+    pub fn mode(&self) -> FaultToleranceMode {
+        self.chain.mode()
+    }
+
+    /// The limits in force: the host's caps lowered by the script's `limits`.
+    pub fn limits(&self) -> Limits {
+        self.script.limits
+    }
+
+    /// The event names in execution order.
+    pub fn event_names(&self) -> Vec<&str> {
+        self.chain.event_names().collect()
+    }
+
+    /// The middleware names from the outermost (runs first) to the innermost.
+    pub fn middleware_names(&self) -> Vec<&str> {
+        self.chain.middleware_names().collect()
+    }
+}
+
+impl fmt::Debug for LuaChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LuaChain").field("script", &self.script.name).field("chain", &self.chain).finish()
+    }
+}

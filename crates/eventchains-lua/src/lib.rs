@@ -1,0 +1,80 @@
+//! # eventchains-lua
+//!
+//! Chain scripts in Lua for [`eventchains_core`]: a script returns a table
+//! (format v1, see `docs/lua-scripts.md`) naming events and middleware, written
+//! in Lua or taken by name from the host's registries. The script is compiled
+//! and validated once and built into a [`LuaChain`] that runs Lua and Rust
+//! events on **one shared [`EventContext`](eventchains_core::EventContext)**:
+//! `ctx.key` in Lua reads and writes the context's values in place.
+//!
+//! - [`LuaChainBuilder`] loads scripts with the host's registries, Rust
+//!   functions ([`register_fn`](LuaChainBuilder::register_fn)), caps
+//!   ([`Limits`]) and [`Sandbox`].
+//! - [`LuaChain`] is `Send + Sync`; every thread runs the Lua code in its own
+//!   VM, built on first use from the compiled script.
+//! - Loading errors are [`LoadError`]s that name the script, the line or the
+//!   key path; run-time failures are ordinary chain failures.
+//!
+//! ```
+//! use eventchains_lua::LuaChainBuilder;
+//! let chain = LuaChainBuilder::new().load_str("orders.lua", r#"
+//!     return {
+//!       name = "orders",
+//!       fault_tolerance = "lenient",
+//!       context = { order = { items = { { sku = "tea", qty = 1, price = 3.5 } } } },
+//!       middleware = {
+//!         function(event, ctx, next)
+//!           local ok, err = next(ctx)
+//!           ctx.seen = (ctx.seen or 0) + 1
+//!           return ok, err
+//!         end,
+//!       },
+//!       events = {
+//!         { name = "bump", handler = function(ctx) ctx.order.items[1].qty = 2 end },
+//!         { name = "total", handler = function(ctx)
+//!             local total = 0.0
+//!             for _, item in ipairs(ctx.order.items) do total = total + item.qty * item.price end
+//!             ctx.total = total
+//!           end },
+//!         { name = "charge", handler = function(ctx)
+//!             if ctx.total > 5 then return nil, "card declined" end
+//!           end },
+//!       },
+//!     }
+//! "#).unwrap();
+//! let mut ctx = chain.new_context();
+//! let result = chain.execute(&mut ctx);
+//! assert_eq!(ctx.get::<f64>("total"), Some(7.0));
+//! assert_eq!(ctx.get::<i64>("seen"), Some(3));
+//! assert_eq!(result.failures()[0].event(), "charge");
+//! assert_eq!(result.failures()[0].message(), "card declined");
+//! ```
+
+#[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit")))]
+compile_error!("eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit`");
+
+mod bridge;
+mod builder;
+mod chain;
+mod context_proxy;
+mod convert;
+mod error;
+mod host_fn;
+mod limits;
+mod lua_error;
+mod lua_event;
+mod lua_middleware;
+mod named_event;
+mod sandbox;
+mod script;
+mod spec;
+mod vm;
+mod vm_table;
+
+pub use builder::LuaChainBuilder;
+pub use chain::LuaChain;
+pub use error::LoadError;
+pub use limits::{HOOK_INTERVAL, Limits};
+pub use mlua::StdLib;
+pub use sandbox::Sandbox;
+pub use vm_table::thread_vm_count;

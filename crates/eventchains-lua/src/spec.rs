@@ -1,0 +1,368 @@
+//! Format v1: validating the table a chain script returns.
+//!
+//! [`parse`] checks every key strictly (unknown keys are errors, so typos do
+//! not silently do nothing) and turns the table into a thread-independent
+//! [`Spec`] plus the Lua functions of this VM ([`Functions`]). Other threads
+//! run the same compiled script in their own VM and only [`extract`] the
+//! functions at the positions the spec recorded.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use eventchains_core::{FaultToleranceMode, Map, Value};
+use mlua::{Function, Table};
+
+use crate::convert::lua_to_value;
+use crate::error::LoadError;
+use crate::limits::Limits;
+
+const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
+const LIMIT_KEYS: &str = "instructions, memory_mb, timeout_ms";
+
+/// A validated script, without its Lua functions.
+#[derive(Clone, Debug)]
+pub(crate) struct Spec {
+    pub(crate) name: Option<String>,
+    pub(crate) mode: FaultToleranceMode,
+    pub(crate) context: Map,
+    pub(crate) limits: Limits,
+    /// In script order (the last one is the outermost).
+    pub(crate) middleware: Vec<MiddlewareSpec>,
+    pub(crate) events: Vec<EventSpec>,
+}
+
+/// One entry of `middleware`.
+#[derive(Clone, Debug)]
+pub(crate) enum MiddlewareSpec {
+    /// A named Rust middleware from the host's registry.
+    Named { name: String, config: Value },
+    /// A Lua function; `label` names it in listings and errors.
+    Lua { label: String },
+}
+
+/// One entry of `events`.
+#[derive(Clone, Debug)]
+pub(crate) enum EventSpec {
+    /// A Lua handler.
+    Lua { name: String },
+    /// A Rust event from the host's registry, shown under the script's `name`.
+    Rust { name: String, rust: String, config: Value },
+}
+
+/// The Lua functions of one VM, indexed like the spec's lists.
+pub(crate) struct Functions {
+    pub(crate) handlers: Vec<Option<Function>>,
+    pub(crate) middleware: Vec<Option<Function>>,
+}
+
+/// Validates the returned table.
+pub(crate) fn parse(script: &str, value: mlua::Value) -> Result<(Spec, Functions), LoadError> {
+    let mlua::Value::Table(table) = value else {
+        return Err(LoadError::invalid(script, "", format!("the script must return a table, got {}", kind_of(&value))));
+    };
+    let mut spec = Spec {
+        name: None,
+        mode: FaultToleranceMode::default(),
+        context: Map::default(),
+        limits: Limits::UNLIMITED,
+        middleware: Vec::new(),
+        events: Vec::new(),
+    };
+    let mut functions = Functions { handlers: Vec::new(), middleware: Vec::new() };
+    let mut saw_events = false;
+    for (key, value) in entries(script, "", &table)? {
+        let Some(key) = key else {
+            return Err(LoadError::invalid(script, "", format!("unexpected list entry; expected the keys {TOP_KEYS}")));
+        };
+        match key.as_str() {
+            "name" => spec.name = Some(string(script, "name", &value)?),
+            "fault_tolerance" => {
+                let text = string(script, "fault_tolerance", &value)?;
+                spec.mode = FaultToleranceMode::from_str(&text)
+                    .map_err(|e| LoadError::invalid(script, "fault_tolerance", e.to_string()))?;
+            }
+            "context" => spec.context = context(script, &value)?,
+            "limits" => spec.limits = limits(script, &value)?,
+            "middleware" => {
+                for (i, entry) in list(script, "middleware", &value)?.into_iter().enumerate() {
+                    let (m, f) = middleware(script, i + 1, entry)?;
+                    spec.middleware.push(m);
+                    functions.middleware.push(f);
+                }
+            }
+            "events" => {
+                saw_events = true;
+                for (i, entry) in list(script, "events", &value)?.into_iter().enumerate() {
+                    let (e, f) = event(script, i + 1, entry)?;
+                    spec.events.push(e);
+                    functions.handlers.push(f);
+                }
+            }
+            other => {
+                return Err(LoadError::invalid(script, other, format!("unknown key (expected one of {TOP_KEYS})")));
+            }
+        }
+    }
+    if !saw_events {
+        return Err(LoadError::invalid(script, "", "missing `events`"));
+    }
+    Ok((spec, functions))
+}
+
+/// Takes this VM's functions from a table already validated as `spec` (another thread's VM).
+pub(crate) fn extract(script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
+    let changed = |path: &str| {
+        LoadError::invalid(script, path, "the script returned a different table on this thread (is it deterministic?)")
+    };
+    let mlua::Value::Table(table) = value else { return Err(changed("")) };
+    let get = |t: &Table, key: &str| -> Result<mlua::Value, LoadError> { t.raw_get(key).map_err(|_| changed(key)) };
+    let mut functions = Functions { handlers: Vec::new(), middleware: Vec::new() };
+    let events = get(&table, "events")?;
+    for (i, e) in spec.events.iter().enumerate() {
+        let path = format!("events[{}]", i + 1);
+        functions.handlers.push(match e {
+            EventSpec::Rust { .. } => None,
+            EventSpec::Lua { .. } => {
+                let entry = match &events {
+                    mlua::Value::Table(t) => t.raw_get::<mlua::Value>(i + 1).ok(),
+                    _ => None,
+                };
+                match entry {
+                    Some(mlua::Value::Table(t)) => match t.raw_get::<mlua::Value>("handler") {
+                        Ok(mlua::Value::Function(f)) => Some(f),
+                        _ => return Err(changed(&path)),
+                    },
+                    _ => return Err(changed(&path)),
+                }
+            }
+        });
+    }
+    let middleware = get(&table, "middleware")?;
+    for (i, m) in spec.middleware.iter().enumerate() {
+        functions.middleware.push(match m {
+            MiddlewareSpec::Named { .. } => None,
+            MiddlewareSpec::Lua { .. } => match &middleware {
+                mlua::Value::Table(t) => match t.raw_get::<mlua::Value>(i + 1) {
+                    Ok(mlua::Value::Function(f)) => Some(f),
+                    _ => return Err(changed(&format!("middleware[{}]", i + 1))),
+                },
+                _ => return Err(changed("middleware")),
+            },
+        });
+    }
+    Ok(functions)
+}
+
+/// The `(key, value)` pairs of a table: `Some(key)` for string keys, `None` for list entries.
+fn entries(script: &str, path: &str, table: &Table) -> Result<Vec<(Option<String>, mlua::Value)>, LoadError> {
+    let mut out = Vec::new();
+    let mut bad = None;
+    table
+        .for_each(|k: mlua::Value, v: mlua::Value| {
+            match &k {
+                mlua::Value::String(s) => match s.to_str() {
+                    Ok(key) => out.push((Some(key.to_owned()), v)),
+                    Err(_) => bad = bad.take().or(Some("a key is not valid UTF-8".to_owned())),
+                },
+                mlua::Value::Integer(_) => out.push((None, v)),
+                other => bad = bad.take().or(Some(format!("unexpected key of type {}", other.type_name()))),
+            }
+            Ok(())
+        })
+        .map_err(|e| LoadError::invalid(script, path, e.to_string()))?;
+    match bad {
+        Some(message) => Err(LoadError::invalid(script, path, message)),
+        None => Ok(out),
+    }
+}
+
+/// The items of a Lua list (keys exactly `1..n`).
+fn list(script: &str, path: &str, value: &mlua::Value) -> Result<Vec<mlua::Value>, LoadError> {
+    let mlua::Value::Table(t) = value else {
+        return Err(LoadError::invalid(script, path, format!("expected a list, got {}", kind_of(value))));
+    };
+    let len = t.raw_len();
+    let mut count = 0usize;
+    t.for_each(|_: mlua::Value, _: mlua::Value| {
+        count += 1;
+        Ok(())
+    })
+    .map_err(|e| LoadError::invalid(script, path, e.to_string()))?;
+    if count != len {
+        return Err(LoadError::invalid(script, path, "expected a list (entries 1..n without other keys)"));
+    }
+    (1..=len).map(|i| t.raw_get(i).map_err(|e| LoadError::invalid(script, path, e.to_string()))).collect()
+}
+
+fn string(script: &str, path: &str, value: &mlua::Value) -> Result<String, LoadError> {
+    match value {
+        mlua::Value::String(s) => {
+            s.to_str().map(|s| s.to_owned()).map_err(|_| LoadError::invalid(script, path, "string is not valid UTF-8"))
+        }
+        other => Err(LoadError::invalid(script, path, format!("expected a string, got {}", kind_of(other)))),
+    }
+}
+
+fn context(script: &str, value: &mlua::Value) -> Result<Map, LoadError> {
+    if !matches!(value, mlua::Value::Table(_)) {
+        return Err(LoadError::invalid(script, "context", format!("expected a table, got {}", kind_of(value))));
+    }
+    match lua_to_value(value, &|_| None) {
+        Ok(Value::Map(map)) => Ok(map),
+        Ok(_) => Err(LoadError::invalid(script, "context", "expected a table with string keys, got a list")),
+        Err(e) => Err(LoadError::invalid(script, "", e.at("context"))),
+    }
+}
+
+fn limits(script: &str, value: &mlua::Value) -> Result<Limits, LoadError> {
+    let mlua::Value::Table(t) = value else {
+        return Err(LoadError::invalid(script, "limits", format!("expected a table, got {}", kind_of(value))));
+    };
+    let mut limits = Limits::UNLIMITED;
+    for (key, value) in entries(script, "limits", t)? {
+        let Some(key) = key else {
+            return Err(LoadError::invalid(script, "limits", format!("unexpected list entry; expected {LIMIT_KEYS}")));
+        };
+        let path = format!("limits.{key}");
+        let number = match value {
+            mlua::Value::Integer(i) if i > 0 => i as f64,
+            mlua::Value::Number(n) if n > 0.0 && n.is_finite() => n,
+            other => {
+                return Err(LoadError::invalid(
+                    script,
+                    &path,
+                    format!("expected a positive number, got {}", kind_of(&other)),
+                ));
+            }
+        };
+        match key.as_str() {
+            "instructions" => limits.instructions = Some(number.ceil() as u64),
+            "memory_mb" => limits.memory_bytes = Some((number * 1024.0 * 1024.0).ceil() as usize),
+            "timeout_ms" => limits.timeout = Some(Duration::from_secs_f64(number / 1000.0)),
+            _ => return Err(LoadError::invalid(script, &path, format!("unknown key (expected one of {LIMIT_KEYS})"))),
+        }
+    }
+    Ok(limits)
+}
+
+fn middleware(script: &str, index: usize, value: mlua::Value) -> Result<(MiddlewareSpec, Option<Function>), LoadError> {
+    let path = format!("middleware[{index}]");
+    match value {
+        mlua::Value::String(_) => {
+            Ok((MiddlewareSpec::Named { name: string(script, &path, &value)?, config: Value::Nil }, None))
+        }
+        mlua::Value::Function(f) => {
+            let line = f.info().line_defined.map(|l| format!(" ({script}:{l})")).unwrap_or_default();
+            Ok((MiddlewareSpec::Lua { label: format!("{path}{line}") }, Some(f)))
+        }
+        mlua::Value::Table(t) => {
+            let mut name = None;
+            let mut config = Map::default();
+            for (key, value) in entries(script, &path, &t)? {
+                match key {
+                    None => {
+                        if name.is_some() || !matches!(t.raw_get::<mlua::Value>(1), Ok(mlua::Value::String(_))) {
+                            return Err(LoadError::invalid(
+                                script,
+                                &path,
+                                "expected { \"name\", key = value, ... }: the name first, then string keys",
+                            ));
+                        }
+                        name = Some(string(script, &format!("{path}[1]"), &value)?);
+                    }
+                    Some(key) => {
+                        let item_path = format!("{path}.{key}");
+                        let v = lua_to_value(&value, &|_| None)
+                            .map_err(|e| LoadError::invalid(script, "", e.at(&item_path)))?;
+                        config.insert(key, v);
+                    }
+                }
+            }
+            let name = name.ok_or_else(|| LoadError::invalid(script, &path, "missing the middleware name at [1]"))?;
+            let config = if config.is_empty() { Value::Nil } else { Value::Map(config) };
+            Ok((MiddlewareSpec::Named { name, config }, None))
+        }
+        other => Err(LoadError::invalid(
+            script,
+            &path,
+            format!("expected a name, a {{ name, key = value }} table or a function, got {}", kind_of(&other)),
+        )),
+    }
+}
+
+fn event(script: &str, index: usize, value: mlua::Value) -> Result<(EventSpec, Option<Function>), LoadError> {
+    let path = format!("events[{index}]");
+    let mlua::Value::Table(t) = value else {
+        return Err(LoadError::invalid(script, &path, format!("expected a table, got {}", kind_of(&value))));
+    };
+    let mut name = None;
+    let mut handler = None;
+    let mut rust = None;
+    let mut extra = Vec::new();
+    for (key, value) in entries(script, &path, &t)? {
+        let Some(key) = key else {
+            return Err(LoadError::invalid(
+                script,
+                &path,
+                "unexpected list entry; expected name = ..., handler = ... or rust = ...",
+            ));
+        };
+        match key.as_str() {
+            "name" => name = Some(string(script, &format!("{path}.name"), &value)?),
+            "rust" => rust = Some(string(script, &format!("{path}.rust"), &value)?),
+            "handler" => match value {
+                mlua::Value::Function(f) => handler = Some(f),
+                other => {
+                    return Err(LoadError::invalid(
+                        script,
+                        format!("{path}.handler"),
+                        format!("expected a function, got {}", kind_of(&other)),
+                    ));
+                }
+            },
+            _ => extra.push((key, value)),
+        }
+    }
+    let name = match name {
+        Some(n) if !n.is_empty() => n,
+        Some(_) => return Err(LoadError::invalid(script, format!("{path}.name"), "must not be empty")),
+        None => return Err(LoadError::invalid(script, &path, "missing `name`")),
+    };
+    match (handler, rust) {
+        (Some(_), Some(_)) => {
+            Err(LoadError::invalid(script, &path, "has both `handler` and `rust`; an event is one or the other"))
+        }
+        (None, None) => Err(LoadError::invalid(script, &path, "missing `handler` or `rust`")),
+        (Some(f), None) => match extra.first() {
+            Some((key, _)) => Err(LoadError::invalid(
+                script,
+                format!("{path}.{key}"),
+                "unknown key (a Lua event takes `name` and `handler`)",
+            )),
+            None => Ok((EventSpec::Lua { name }, Some(f))),
+        },
+        (None, Some(rust)) => {
+            let mut config = Map::default();
+            for (key, value) in extra {
+                let v = lua_to_value(&value, &|_| None)
+                    .map_err(|e| LoadError::invalid(script, "", e.at(&format!("{path}.{key}"))))?;
+                config.insert(key, v);
+            }
+            let config = if config.is_empty() { Value::Nil } else { Value::Map(config) };
+            Ok((EventSpec::Rust { name, rust, config }, None))
+        }
+    }
+}
+
+/// "a string", "nil", ... for messages.
+fn kind_of(value: &mlua::Value) -> &'static str {
+    match value {
+        mlua::Value::Nil => "nil",
+        mlua::Value::Boolean(_) => "a boolean",
+        mlua::Value::Integer(_) | mlua::Value::Number(_) => "a number",
+        mlua::Value::String(_) => "a string",
+        mlua::Value::Table(_) => "a table",
+        mlua::Value::Function(_) => "a function",
+        _ => "a value of another type",
+    }
+}

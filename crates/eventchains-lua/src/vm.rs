@@ -1,0 +1,307 @@
+//! [`Vm`]: one script's Lua VM on one thread, and the calls into it.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::rc::Rc;
+
+use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin, Value};
+use mlua::chunk::ChunkMode;
+use mlua::{AnyUserData, Function, HookTriggers, Lua, Table};
+
+use crate::bridge::{Binding, Bridge, LimitHit};
+use crate::context_proxy::{CtxProxy, resolve_proxy};
+use crate::convert::lua_to_value;
+use crate::error::LoadError;
+use crate::host_fn::HostFn;
+use crate::limits::{HOOK_INTERVAL, Limits};
+use crate::lua_error::{is_memory_error, lua_error_message};
+use crate::sandbox::{LIMIT_PRELUDE, Sandbox};
+use crate::spec::Functions;
+
+/// The compiled script a VM is made from.
+pub(crate) enum Code<'a> {
+    /// Lua source (the first VM; compiled here).
+    Source(&'a str),
+    /// Bytecode dumped by the first VM (every other VM).
+    Bytecode(&'a [u8]),
+}
+
+/// A sandboxed VM with the bridge, `ctx` and `next` installed, but no script functions yet.
+pub(crate) struct VmBase {
+    lua: Lua,
+    bridge: Rc<Bridge>,
+    ctx: AnyUserData,
+    ctx_ptr: *const c_void,
+    next_fn: Function,
+    script: String,
+}
+
+impl VmBase {
+    /// A new VM for `script` with `sandbox`, the host functions and `limits`.
+    pub(crate) fn new(script: &str, sandbox: &Sandbox, host_fns: &[HostFn], limits: Limits) -> Result<Self, LoadError> {
+        let vm_error = |e: mlua::Error| LoadError::Vm { script: script.to_owned(), message: lua_error_message(&e) };
+        let lua = sandbox.new_lua().map_err(vm_error)?;
+        let bridge = Rc::new(Bridge::new(limits));
+        let ctx = lua.create_userdata(CtxProxy::root(bridge.clone())).map_err(vm_error)?;
+        let ctx_ptr = ctx.to_pointer();
+        let next_bridge = bridge.clone();
+        let next_fn = lua
+            .create_function(move |_, arg: mlua::Value| {
+                match &arg {
+                    mlua::Value::Nil => {}
+                    mlua::Value::UserData(ud) if ud.to_pointer() == ctx_ptr => {}
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "next() takes the ctx it was given (or nothing), got a {}",
+                            other.type_name()
+                        )));
+                    }
+                }
+                let (ctx, next) = next_bridge.next_of_current().map_err(mlua::Error::runtime)?;
+                // SAFETY: `ctx` is the context of the innermost frame, the
+                // middleware's own call, which is running right now (it called
+                // us); its guard keeps the borrow alive. Proxies bound to that
+                // frame cannot be used while inner frames run (they are not the
+                // innermost), so this is the only live reference.
+                let result = next.run(unsafe { &mut *ctx });
+                let reply = match &result {
+                    Ok(()) => (true, None),
+                    Err(e) => (false, Some(e.message().to_owned())),
+                };
+                next_bridge.record_next_result(result);
+                Ok(reply)
+            })
+            .map_err(vm_error)?;
+        let hit_bridge = bridge.clone();
+        let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
+        lua.load(LIMIT_PRELUDE).set_name("=limits").call::<()>(limit_hit).map_err(vm_error)?;
+        for host_fn in host_fns {
+            host_fn.install(&lua).map_err(vm_error)?;
+        }
+        let base = VmBase { lua, bridge, ctx, ctx_ptr, next_fn, script: script.to_owned() };
+        base.apply_limits(limits).map_err(vm_error)?;
+        Ok(base)
+    }
+
+    /// Installs `limits`: the count hook (only when a cap needs it) and the memory cap.
+    pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
+        self.bridge.set_limits(limits);
+        if limits.needs_hook() {
+            let bridge = self.bridge.clone();
+            self.lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
+        } else {
+            self.lua.remove_hook();
+        }
+        self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
+        Ok(())
+    }
+
+    /// Compiles (or loads) the script and runs its top-level code under the
+    /// limits. Returns the value it returned and, for source code, its bytecode.
+    pub(crate) fn run_chunk(&self, code: Code<'_>) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
+        let script = self.script.as_str();
+        let chunk = match code {
+            Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
+            Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
+        };
+        let function = chunk.into_function().map_err(|e| match &e {
+            mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
+            other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
+        })?;
+        let bytecode = matches!(code, Code::Source(_)).then(|| function.dump(false));
+        let guard = self.bridge.enter_load();
+        let result = function.call::<mlua::Value>(());
+        let hit = guard.finish();
+        match result {
+            Ok(value) => Ok((value, bytecode)),
+            Err(e) => Err(match hit {
+                Some(hit) => LoadError::Limit { script: script.to_owned(), message: hit.describe() },
+                None if is_memory_error(&e) => {
+                    LoadError::Limit { script: script.to_owned(), message: memory_message(self.bridge_limits(), "") }
+                }
+                None => LoadError::Runtime { script: script.to_owned(), message: lua_error_message(&e) },
+            }),
+        }
+    }
+
+    fn bridge_limits(&self) -> Limits {
+        self.bridge.limits()
+    }
+}
+
+/// One script's VM on one thread, with the script's functions.
+pub(crate) struct Vm {
+    base: VmBase,
+    functions: Functions,
+    /// The `event` tables given to Lua middleware, one per event name.
+    event_tables: RefCell<Vec<(String, Table)>>,
+}
+
+/// What a Lua function returned, as the chain reads it.
+enum Returned {
+    /// Nothing (or a lone `nil`), the ctx itself, or a merged table.
+    Nothing,
+    /// `true`.
+    Success,
+    /// `false`/`nil` with an optional message.
+    Failure(Option<String>),
+}
+
+impl Vm {
+    pub(crate) fn new(base: VmBase, functions: Functions) -> Self {
+        Vm { base, functions, event_tables: RefCell::new(Vec::new()) }
+    }
+
+    /// Runs the handler of event `index` on `ctx`.
+    pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
+        let Some(Some(handler)) = self.functions.handlers.get(index) else {
+            return Err(EventError::new(format!("event `{name}` has no Lua handler in this VM")));
+        };
+        let b = &self.base;
+        let guard = b.bridge.enter(ctx, None);
+        let returned = handler.call::<(mlua::Value, mlua::Value)>(&b.ctx).and_then(|(a, m)| self.interpret(a, m));
+        let outcome = guard.finish();
+        match returned {
+            Ok(Returned::Nothing | Returned::Success) => Ok(()),
+            Ok(Returned::Failure(Some(message))) => Err(EventError::new(message)),
+            Ok(Returned::Failure(None)) => Err(EventError::new("handler returned false")),
+            Err(e) => Err(self.call_error(&e, outcome.hit, &format!("event `{name}`"))),
+        }
+    }
+
+    /// Runs Lua middleware `index` around `event`.
+    pub(crate) fn call_middleware(
+        &self,
+        index: usize,
+        label: &str,
+        event: &dyn ChainableEvent,
+        ctx: &mut EventContext,
+        next: Next<'_>,
+    ) -> EventResult {
+        let Some(Some(function)) = self.functions.middleware.get(index) else {
+            return Err(EventError::middleware(format!("{label} has no Lua function in this VM")));
+        };
+        let event_table = self.event_table(event.name()).map_err(|e| EventError::middleware(lua_error_message(&e)))?;
+        let b = &self.base;
+        let guard = b.bridge.enter(ctx, Some(next));
+        let returned = function
+            .call::<(mlua::Value, mlua::Value)>((event_table, &b.ctx, &b.next_fn))
+            .and_then(|(a, m)| self.interpret(a, m));
+        let outcome = guard.finish();
+        let inner = outcome.next_result;
+        match returned {
+            Ok(Returned::Success) => Ok(()),
+            Ok(Returned::Nothing) => inner.unwrap_or(Ok(())),
+            Ok(Returned::Failure(message)) => match (inner, message) {
+                // Passing on the failure `next` reported keeps its kind and origin.
+                (Some(Err(e)), Some(m)) if e.message() == m => Err(e),
+                (Some(Err(e)), None) => Err(e),
+                (_, Some(m)) => Err(EventError::middleware(m)),
+                (_, None) => Err(EventError::middleware(format!("{label} returned false"))),
+            },
+            Err(e) => Err(self
+                .call_error(&e, outcome.hit, &format!("{label} (around event `{}`)", event.name()))
+                .with_origin(Origin::Middleware)
+                .with_kind_of_if_event()),
+        }
+    }
+
+    /// Reads a call's return values.
+    fn interpret(&self, first: mlua::Value, second: mlua::Value) -> mlua::Result<Returned> {
+        Ok(match (first, second) {
+            (mlua::Value::Nil, mlua::Value::Nil) => Returned::Nothing,
+            (mlua::Value::Boolean(true), _) => Returned::Success,
+            (mlua::Value::Boolean(false) | mlua::Value::Nil, message) => Returned::Failure(match message {
+                mlua::Value::Nil => None,
+                mlua::Value::String(s) => Some(s.to_string_lossy()),
+                other => Some(other.to_string().unwrap_or_else(|_| other.type_name().to_owned())),
+            }),
+            (mlua::Value::UserData(ud), _) if ud.to_pointer() == self.base.ctx_ptr => Returned::Nothing,
+            (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
+                self.merge(&value)?;
+                Returned::Nothing
+            }
+            (other, _) => {
+                return Err(mlua::Error::runtime(format!(
+                    "returned a {}; expected nothing, true, false/nil and a message, or a table to merge into ctx",
+                    other.type_name()
+                )));
+            }
+        })
+    }
+
+    /// Merges a returned table's string keys into the context.
+    fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
+        let converted =
+            lua_to_value(value, &resolve_proxy).map_err(|e| mlua::Error::runtime(e.at("returned table")))?;
+        let map = match converted {
+            Value::Map(map) => map,
+            Value::Array(a) if a.is_empty() => return Ok(()),
+            _ => {
+                return Err(mlua::Error::runtime("returned a list; return a table with string keys to merge into ctx"));
+            }
+        };
+        self.base
+            .bridge
+            .with_ctx(Binding::Current, |ctx| {
+                for (k, v) in map {
+                    if v.is_nil() {
+                        ctx.remove(&k);
+                    } else {
+                        ctx.set(k, v);
+                    }
+                }
+            })
+            .map_err(mlua::Error::runtime)
+    }
+
+    /// The failure for a Lua error raised in a call of `what`.
+    fn call_error(&self, error: &mlua::Error, hit: Option<LimitHit>, what: &str) -> EventError {
+        match hit {
+            Some(hit) => hit.to_error(what),
+            None if is_memory_error(error) => {
+                EventError::limit_exceeded(memory_message(self.base.bridge_limits(), what))
+            }
+            None => EventError::new(lua_error_message(error)),
+        }
+    }
+
+    /// The cached `event` table for a middleware call.
+    fn event_table(&self, name: &str) -> mlua::Result<Table> {
+        if let Some((_, t)) = self.event_tables.borrow().iter().find(|(n, _)| n == name) {
+            return Ok(t.clone());
+        }
+        let t = self.base.lua.create_table()?;
+        t.raw_set("name", name)?;
+        self.event_tables.borrow_mut().push((name.to_owned(), t.clone()));
+        Ok(t)
+    }
+}
+
+/// "memory limit (64 MB) exceeded in `what`".
+fn memory_message(limits: Limits, what: &str) -> String {
+    let size = match limits.memory_bytes {
+        Some(b) if b % (1024 * 1024) == 0 => format!("{} MB", b / (1024 * 1024)),
+        Some(b) => format!("{b} bytes"),
+        None => "available memory".to_owned(),
+    };
+    if what.is_empty() {
+        format!("memory limit ({size}) exceeded")
+    } else {
+        format!("memory limit ({size}) exceeded in {what}")
+    }
+}
+
+/// Middleware errors: a plain Lua error is a middleware failure; limits keep their kind.
+trait MiddlewareKind {
+    fn with_kind_of_if_event(self) -> Self;
+}
+
+impl MiddlewareKind for EventError {
+    fn with_kind_of_if_event(self) -> Self {
+        match self.kind() {
+            eventchains_core::ErrorKind::Event => self.with_kind_of(eventchains_core::ErrorKind::Middleware),
+            _ => self,
+        }
+    }
+}

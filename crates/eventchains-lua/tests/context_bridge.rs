@@ -1,0 +1,201 @@
+//! The context bridge: Lua and Rust share one `EventContext`.
+
+mod common;
+
+use common::{load, one_event, run};
+use eventchains_core::{ChainStatus, EventContext, Value};
+use eventchains_lua::LuaChainBuilder;
+
+#[test]
+fn nested_mutation_is_visible_to_later_rust_and_lua_events() {
+    let chain = load(
+        r#"
+        return {
+          context = { order = { items = { { sku = "tea", qty = 1 }, { sku = "cake", qty = 3 } } }, n = 2 },
+          events = {
+            { name = "bump", handler = function(ctx) ctx.order.items[1].qty = 2 end },
+            { name = "double", rust = "double" },
+            { name = "check", handler = function(ctx)
+                ctx.seen_qty = ctx.order.items[1].qty
+                ctx.seen_n = ctx.n
+              end },
+          },
+        }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    let json = ctx.to_json();
+    assert_eq!(json["order"]["items"][0]["qty"], 2);
+    assert_eq!(json["order"]["items"][1]["qty"], 3);
+    assert_eq!(ctx.get::<i64>("seen_qty"), Some(2));
+    assert_eq!(ctx.get::<i64>("seen_n"), Some(4), "Lua sees what Rust wrote");
+}
+
+#[test]
+fn integers_stay_integers_and_floats_floats() {
+    let chain = load(&one_event(
+        "ctx.i = 3; ctx.f = 3.0; ctx.sum = ctx.a + 1; ctx.fsum = ctx.b + 1; ctx.div = 7 // 2; ctx.types = math.type(ctx.a) .. ',' .. math.type(ctx.b)",
+    ));
+    let mut ctx = EventContext::new();
+    ctx.set("a", 1);
+    ctx.set("b", 1.5);
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert_eq!(ctx.value("i"), Some(&Value::Int(3)));
+    assert_eq!(ctx.value("f"), Some(&Value::Float(3.0)));
+    assert_eq!(ctx.value("sum"), Some(&Value::Int(2)));
+    assert_eq!(ctx.value("fsum"), Some(&Value::Float(2.5)));
+    assert_eq!(ctx.value("div"), Some(&Value::Int(3)));
+    assert_eq!(ctx.get::<&str>("types"), Some("integer,float"));
+}
+
+#[test]
+fn tables_become_arrays_or_maps_and_round_trip() {
+    let chain = load(&one_event(
+        "ctx.list = { 1, 'two', 3.5, { x = 1 } }; ctx.map = { a = { 1, 2 }, b = 'c' }; ctx.empty = {}; ctx.copy = ctx.map",
+    ));
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(
+        ctx.to_json(),
+        serde_json::json!({
+            "list": [1, "two", 3.5, {"x": 1}],
+            "map": {"a": [1, 2], "b": "c"},
+            "empty": {},
+            "copy": {"a": [1, 2], "b": "c"},
+        })
+    );
+}
+
+#[test]
+fn arrays_support_length_append_insert_remove_and_iteration() {
+    let chain = load(&one_event(
+        r#"
+        local items = ctx.items
+        items[#items + 1] = 4
+        table.insert(items, 5)
+        table.remove(items, 1)
+        local sum, keys = 0, {}
+        for i, v in ipairs(items) do sum = sum + v end
+        for k, v in pairs(ctx.m) do keys[#keys + 1] = k .. '=' .. tostring(v) end
+        ctx.sum, ctx.len, ctx.keys = sum, #items, table.concat(keys, ',')
+        ctx.fresh = {}
+        ctx.fresh[1] = 'first'
+        ctx.m.b = nil
+        "#,
+    ));
+    let mut ctx = EventContext::from_json(serde_json::json!({"items": [1, 2, 3], "m": {"a": 1, "b": 2}})).unwrap();
+    let result = chain.execute(&mut ctx);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.to_json()["items"], serde_json::json!([2, 3, 4, 5]));
+    assert_eq!(ctx.get::<i64>("sum"), Some(14));
+    assert_eq!(ctx.get::<i64>("len"), Some(4));
+    assert_eq!(ctx.get::<&str>("keys"), Some("a=1,b=2"));
+    assert_eq!(ctx.to_json()["fresh"], serde_json::json!(["first"]));
+    assert_eq!(ctx.to_json()["m"], serde_json::json!({"a": 1}));
+}
+
+#[test]
+fn setting_nil_removes_and_missing_keys_read_nil() {
+    let chain = load(&one_event("ctx.gone = nil; ctx.missing_is_nil = (ctx.nothing == nil)"));
+    let mut ctx = EventContext::new();
+    ctx.set("gone", 1);
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert!(!ctx.contains("gone"));
+    assert_eq!(ctx.get::<bool>("missing_is_nil"), Some(true));
+}
+
+#[test]
+fn extensions_are_invisible_to_lua() {
+    #[derive(Debug)]
+    struct Pool;
+    let chain = load(&one_event(
+        "local n = 0 for _ in pairs(ctx) do n = n + 1 end ctx.count = n ctx.pool_seen = ctx.Pool ~= nil",
+    ));
+    let mut ctx = EventContext::new();
+    ctx.extensions_mut().insert(Pool);
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert_eq!(ctx.get::<i64>("count"), Some(0));
+    assert_eq!(ctx.get::<bool>("pool_seen"), Some(false));
+    assert!(ctx.extensions().get::<Pool>().is_some());
+}
+
+#[test]
+fn values_without_a_context_form_fail_the_event_with_a_clear_message() {
+    let chain = load(
+        r#"return { fault_tolerance = "lenient", events = {
+            { name = "fn", handler = function(ctx) ctx.f = print end },
+            { name = "nested", handler = function(ctx) ctx.o = { a = { 1, coroutine.create(print) } } end },
+            { name = "nan", handler = function(ctx) ctx.x = 0/0 end },
+            { name = "mixed", handler = function(ctx) ctx.m = { 1, 2, k = 3 } end },
+        } }"#,
+    );
+    let (result, _) = run(&chain);
+    let messages: Vec<(&str, &str)> = result.failures().iter().map(|f| (f.event(), f.message())).collect();
+    assert_eq!(messages[0], ("fn", "test.lua:2: ctx.f: a function has no context value"));
+    assert_eq!(messages[1], ("nested", "test.lua:3: ctx.o.a[2]: a thread has no context value"));
+    assert!(messages[2].1.starts_with("test.lua:4: ctx.x: NaN has no context value"), "{messages:?}");
+    assert!(messages[3].1.contains("ctx.m: table mixes a list (1..2) with the key `k`"), "{messages:?}");
+}
+
+#[test]
+fn a_proxy_kept_after_its_call_is_a_clean_error() {
+    let chain = load(
+        r#"return { fault_tolerance = "lenient", events = {
+            { name = "keep", handler = function(ctx) kept = ctx.order kept_root = ctx end },
+            { name = "use", handler = function(ctx) return kept.id end },
+            { name = "root", handler = function(ctx) ctx.same = rawequal(ctx, kept_root) end },
+        } }"#,
+    );
+    let mut ctx = EventContext::from_json(serde_json::json!({"order": {"id": 1}})).unwrap();
+    let result = chain.execute(&mut ctx);
+    assert_eq!(result.failures().len(), 1, "{result}");
+    assert_eq!(result.failures()[0].event(), "use");
+    assert!(result.failures()[0].message().contains("belongs to a call that is over"), "{result}");
+    assert_eq!(ctx.get::<bool>("same"), Some(true), "the root ctx is one object bound to the running call");
+}
+
+#[test]
+fn ctx_kept_in_a_global_cannot_reach_a_context_after_the_call() {
+    let chain = load(
+        r#"leak = nil
+        return { events = { { name = "keep", handler = function(ctx) leak = ctx end } } }"#,
+    );
+    let (result, _) = run(&chain);
+    assert!(result.is_clean());
+    // Outside any call there is no context; reading errors inside Lua instead of touching freed memory.
+    let probe = load("return { events = {} }");
+    drop(probe);
+    let check = load(&one_event("ctx.ok = true"));
+    let (r, ctx) = run(&check);
+    assert!(r.is_clean());
+    assert_eq!(ctx.get::<bool>("ok"), Some(true));
+}
+
+#[test]
+fn tostring_of_ctx_is_json() {
+    let chain = load(&one_event("ctx.text = tostring(ctx.order)"));
+    let mut ctx = EventContext::from_json(serde_json::json!({"order": {"id": 7, "tags": ["a"]}})).unwrap();
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert_eq!(ctx.get::<&str>("text"), Some(r#"{"id":7,"tags":["a"]}"#));
+}
+
+#[test]
+fn replaced_parent_makes_nested_proxy_report_it() {
+    let chain = load(&one_event("local items = ctx.items ctx.items = 5 return items[1]"));
+    let mut ctx = EventContext::from_json(serde_json::json!({"items": [1]})).unwrap();
+    let r = chain.execute(&mut ctx);
+    assert_eq!(r.status(), ChainStatus::Failed);
+    assert!(r.failures()[0].message().contains("ctx.items no longer exists or is no longer a table"), "{r}");
+}
+
+#[test]
+fn rust_writes_are_seen_by_lua_in_the_same_chain() {
+    let chain = LuaChainBuilder::new()
+        .event_registry(common::events())
+        .load_str("t.lua", "return { events = { { name = 'd', rust = 'double' }, { name = 'l', handler = function(ctx) ctx.seen = ctx.n end } } }")
+        .expect("loads");
+    let mut ctx = EventContext::new();
+    ctx.set("n", 21);
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert_eq!(ctx.get::<i64>("seen"), Some(42));
+}

@@ -1,0 +1,251 @@
+//! Lua middleware, mixed Rust/Lua stacks and the three fault-tolerance modes.
+
+mod common;
+
+use common::{load, log_of, run};
+use eventchains_core::{ChainStatus, ErrorKind, Origin};
+
+const TRACE: &str = r#"
+local function tracer(tag)
+  return function(event, ctx, next)
+    ctx.log[#ctx.log + 1] = tag .. ">" .. event.name
+    local ok, err = next(ctx)
+    ctx.log[#ctx.log + 1] = tag .. "<" .. event.name
+    return ok, err
+  end
+end
+"#;
+
+#[test]
+fn lua_middleware_is_lifo_like_rust_and_mixes_with_it() {
+    let chain = load(&format!(
+        r#"{TRACE}
+        return {{
+          context = {{ log = {{}} }},
+          middleware = {{ tracer("l1"), {{ "tag", tag = "r1" }}, tracer("l2"), {{ "tag", tag = "r2" }} }},
+          events = {{
+            {{ name = "a", handler = function(ctx) ctx.log[#ctx.log + 1] = "a" end }},
+            {{ name = "b", rust = "rust_log", label = "b" }},
+          }},
+        }}"#
+    ));
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(
+        log_of(&ctx),
+        [
+            "r2>", "l2>a", "r1>", "l1>a", "a", "l1<a", "r1<", "l2<a", "r2<", //
+            "r2>", "l2>b", "r1>", "l1>b", "rust:b", "l1<b", "r1<", "l2<b", "r2<",
+        ]
+    );
+}
+
+#[test]
+fn middleware_may_skip_the_event() {
+    let chain = load(
+        r#"return {
+          middleware = { function(event, ctx, next) if event.name == "skipped" then return true end return next(ctx) end },
+          events = {
+            { name = "skipped", handler = function(ctx) ctx.ran_skipped = true end },
+            { name = "runs", handler = function(ctx) ctx.ran = true end },
+          },
+        }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean());
+    assert!(!ctx.contains("ran_skipped"));
+    assert_eq!(ctx.get::<bool>("ran"), Some(true));
+}
+
+#[test]
+fn middleware_may_turn_a_failure_into_success() {
+    let chain = load(
+        r#"return {
+          middleware = { function(event, ctx, next)
+            local ok, err = next(ctx)
+            if not ok then ctx.recovered = err return true end
+          end },
+          events = { { name = "bad", handler = function(ctx) return nil, "boom" end } },
+        }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<&str>("recovered"), Some("boom"));
+}
+
+#[test]
+fn returning_nothing_passes_on_the_result_of_next() {
+    let chain = load(
+        r#"return {
+          middleware = { function(event, ctx, next) next(ctx) end },
+          events = { { name = "bad", handler = function(ctx) return nil, "boom" end } },
+        }"#,
+    );
+    let (result, _) = run(&chain);
+    assert_eq!(result.status(), ChainStatus::Failed);
+    assert_eq!(result.failures()[0].message(), "boom");
+    assert_eq!(result.failures()[0].origin(), Origin::Event);
+}
+
+#[test]
+fn passing_on_a_failure_keeps_its_kind_and_origin() {
+    let chain = load(
+        r#"return {
+          fault_tolerance = "best_effort",
+          middleware = { function(event, ctx, next) local ok, err = next(ctx) return ok, err end },
+          events = {
+            { name = "bad", handler = function(ctx) return nil, "boom" end },
+            { name = "after", handler = function(ctx) ctx.after = true end },
+          },
+        }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert_eq!(result.status(), ChainStatus::CompletedWithWarnings, "an event failure does not stop best effort");
+    assert_eq!(result.failures()[0].kind(), ErrorKind::Event);
+    assert_eq!(ctx.get::<bool>("after"), Some(true));
+}
+
+#[test]
+fn middleware_failures_are_middleware_failures_and_stop_best_effort() {
+    for body in ["return nil, 'rate limited'", "error('rate limited')", "return false"] {
+        let chain = load(&format!(
+            r#"return {{
+              fault_tolerance = "best_effort",
+              middleware = {{ function(event, ctx, next) {body} end }},
+              events = {{
+                {{ name = "a", handler = function(ctx) ctx.a = true end }},
+                {{ name = "b", handler = function(ctx) ctx.b = true end }},
+              }},
+            }}"#
+        ));
+        let (result, ctx) = run(&chain);
+        assert_eq!(result.status(), ChainStatus::Failed, "{body}");
+        assert_eq!(result.events_run(), 1, "{body}");
+        let f = &result.failures()[0];
+        assert_eq!((f.kind(), f.origin()), (ErrorKind::Middleware, Origin::Middleware), "{body}");
+        assert!(f.message().contains("rate limited") || f.message().contains("returned false"), "{}", f.message());
+        assert!(!ctx.contains("a"));
+    }
+}
+
+#[test]
+fn lua_middleware_error_names_the_position() {
+    let chain = load(
+        "return {\n middleware = { function(event, ctx, next)\n error('no quota')\n end },\n events = { { name = 'a', handler = function() end } },\n}",
+    );
+    let (result, _) = run(&chain);
+    assert_eq!(result.failures()[0].message(), "test.lua:3: no quota");
+}
+
+#[test]
+fn next_can_be_called_again_for_a_retry() {
+    let chain = load(
+        r#"return {
+          context = { attempts = 0 },
+          middleware = { function(event, ctx, next)
+            local ok, err
+            for _ = 1, 3 do
+              ok, err = next(ctx)
+              if ok then return true end
+            end
+            return ok, err
+          end },
+          events = { { name = "flaky", handler = function(ctx)
+            ctx.attempts = ctx.attempts + 1
+            if ctx.attempts < 3 then return nil, "try again" end
+          end } },
+        }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<i64>("attempts"), Some(3));
+}
+
+#[test]
+fn next_outside_its_middleware_is_an_error() {
+    let chain = load(
+        r#"return {
+          fault_tolerance = "lenient",
+          middleware = { function(event, ctx, next) saved_next = next return next(ctx) end },
+          events = {
+            { name = "a", handler = function(ctx) end },
+            { name = "b", handler = function(ctx) return saved_next(ctx) end },
+          },
+        }"#,
+    );
+    let (result, _) = run(&chain);
+    assert_eq!(result.failures().len(), 1);
+    assert!(result.failures()[0].message().contains("next() can only be called by the middleware"), "{result}");
+}
+
+#[test]
+fn rust_middleware_failure_stops_best_effort_but_not_lenient() {
+    for (mode, status, ran) in [
+        ("best_effort", ChainStatus::Failed, 1),
+        ("lenient", ChainStatus::CompletedWithWarnings, 2),
+        ("strict", ChainStatus::Failed, 1),
+    ] {
+        let chain = load(&format!(
+            r#"return {{ fault_tolerance = "{mode}", middleware = {{ "broken" }},
+               events = {{ {{ name = "a", handler = function() end }}, {{ name = "b", rust = "rust_log" }} }} }}"#
+        ));
+        let (result, _) = run(&chain);
+        assert_eq!(result.status(), status, "{mode}");
+        assert_eq!(result.events_run(), ran, "{mode}");
+        assert_eq!(result.failures()[0].origin(), Origin::Middleware);
+    }
+}
+
+/// Mixed Rust and Lua events with failures on both sides, in all three modes.
+#[test]
+fn mixed_chains_in_all_three_modes() {
+    let script = |mode: &str| {
+        format!(
+            r#"return {{
+              fault_tolerance = "{mode}",
+              context = {{ n = 1 }},
+              events = {{
+                {{ name = "lua_ok", handler = function(ctx) ctx.n = ctx.n + 1 end }},
+                {{ name = "rust_bad", rust = "rust_fail", message = "rust says no" }},
+                {{ name = "rust_ok", rust = "double" }},
+                {{ name = "lua_bad", handler = function(ctx) return nil, "lua says no" end }},
+                {{ name = "last", handler = function(ctx) ctx.last = ctx.n end }},
+              }},
+            }}"#
+        )
+    };
+    let (strict, ctx) = run(&load(&script("strict")));
+    assert_eq!(strict.status(), ChainStatus::Failed);
+    assert_eq!(strict.events_run(), 2);
+    assert_eq!(ctx.get::<i64>("n"), Some(2));
+
+    for mode in ["lenient", "best_effort"] {
+        let (result, ctx) = run(&load(&script(mode)));
+        assert_eq!(result.status(), ChainStatus::CompletedWithWarnings, "{mode}");
+        let failed: Vec<(&str, &str)> = result.failures().iter().map(|f| (f.event(), f.message())).collect();
+        assert_eq!(failed, [("rust_bad", "rust says no"), ("lua_bad", "lua says no")], "{mode}");
+        assert_eq!(ctx.get::<i64>("last"), Some(4), "{mode}: Lua saw Rust's doubling");
+    }
+}
+
+#[test]
+fn host_functions_are_callable_with_typed_arguments() {
+    let chain = common::builder()
+        .register_fn("price_of", |(sku, qty): (String, i64)| if sku == "tea" { 3.5 * qty as f64 } else { 0.0 })
+        .register_fn("boom", |()| -> i64 { panic!("host exploded") })
+        .load_str(
+            "fns.lua",
+            r#"return { fault_tolerance = "lenient", events = {
+                 { name = "price", handler = function(ctx) ctx.price = price_of("tea", 2) end },
+                 { name = "panics", handler = function(ctx) boom() end },
+                 { name = "caught", handler = function(ctx) ctx.caught = not pcall(boom) end },
+               } }"#,
+        )
+        .expect("loads");
+    let (result, ctx) = run(&chain);
+    assert_eq!(ctx.get::<f64>("price"), Some(7.0));
+    assert_eq!(result.failures().len(), 1, "{result}");
+    assert_eq!(result.failures()[0].event(), "panics");
+    assert!(result.failures()[0].message().contains("host function `boom` panicked: host exploded"), "{result}");
+    assert_eq!(ctx.get::<bool>("caught"), Some(true));
+}
