@@ -114,14 +114,14 @@ pub(super) fn to_markdown(report: &Report) -> String {
         ("Lua chain: build (setup.build_us)", "setup.build_us"),
         ("Lua chain: total (setup.total_us)", "setup.total_us"),
         ("Lua chain: first execution", "setup.first_execution_us"),
+        ("Lua chain: first execution on another thread (builds its VM)", "setup.other_thread_first_execution_us"),
         ("Rust chain: build (hard-coded)", "setup.rust_build_us"),
         ("Rust chain: first execution", "setup.rust_first_execution_us"),
         ("anchor: Lua::new() (safe std libs)", "anchors.lua_new_us"),
         ("anchor: Lua VM without std libs", "anchors.lua_new_bare_us"),
         ("anchor: load + run the seed script on a live VM", "anchors.seed_script_load_us"),
     ] {
-        let detail = format!("measurements.{key}").replace("measurements.anchors.", "measurements.setup.");
-        let s = r.summaries.get(&detail);
+        let s = r.summaries.get(&format!("measurements.{key}"));
         t.row([label.to_owned(), num(r.get(key)), spread(s)]);
     }
     out.push_str(&t.to_markdown());

@@ -10,8 +10,10 @@ mod threads;
 
 use crate::scenario::Scenario;
 
-/// Why the Lua-chain figures are absent from a build without `eventchains-lua`.
-pub const LUA_MISSING: &str = "not measured: eventchains-lua not available";
+/// A Lua chain that does not load is a bug in a scenario's script.
+pub(crate) fn lua_build_error(e: eventchains_lua::LoadError) -> crate::BenchError {
+    crate::BenchError::Build { subject: "lua chain".into(), message: e.to_string() }
+}
 
 /// Every scenario, in run order.
 pub fn all() -> Vec<Scenario> {

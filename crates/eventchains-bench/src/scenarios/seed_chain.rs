@@ -3,10 +3,9 @@
 use crate::error::BenchError;
 use crate::harness::Variant;
 use crate::scenario::{Session, check};
-use crate::scenarios::LUA_MISSING;
 use crate::subjects::{
-    SeedOutcome, config_only, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua, reference::ReferenceSeed,
-    seed_method::SeedMethod,
+    SeedOutcome, config_only, lua_chain, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua,
+    reference::ReferenceSeed, seed_method::SeedMethod,
 };
 
 pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
@@ -18,6 +17,8 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     let raw = RawMlua::new()?;
     let seed_method = SeedMethod::new()?;
     let pure = PureLuaEngine::new()?;
+    let mut lua = lua_chain::seed(eventchains_lua::Limits::default()).map_err(crate::scenarios::lua_build_error)?;
+    check("lua_chain", lua.execute(), &expected)?;
     check("native", native.execute(), &expected)?;
     check("lua_config_only", config.execute(), &expected)?;
     check("event_chains 0.2.1", reference.execute(), &expected)?;
@@ -25,11 +26,9 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     check("seed_method", seed_method.execute()?, &expected)?;
     check("pure_lua_engine", pure.execute()?, &expected)?;
 
-    s.results.missing("per_execution.lua_ns", LUA_MISSING);
-    s.results.missing("options.lua_handlers_ns", LUA_MISSING);
-
     let mut variants = vec![
         Variant::new("native", || native.execute()),
+        Variant::new("lua_chain", || lua.execute()),
         Variant::new("lua_config_only", || config.execute()),
         Variant::new("event_chains_0_2_1", || reference.execute()),
         Variant::new("raw_mlua", || raw.execute()),
@@ -46,6 +45,10 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
         let key = match name.as_str() {
             "native" => {
                 s.results.summary("per_execution.native_ns", *summary);
+                continue;
+            }
+            "lua_chain" => {
+                s.results.summary("per_execution.lua_ns", *summary);
                 continue;
             }
             "lua_config_only" => "options.lua_config_only_ns",

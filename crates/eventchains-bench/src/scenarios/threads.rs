@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::BenchError;
 use crate::scenario::Session;
-use crate::scenarios::LUA_MISSING;
+use crate::scenarios::lua_build_error;
 use crate::stats::Summary;
+use crate::subjects::lua_chain::{self, LuaSeed};
 use crate::subjects::native::NativeSeed;
 
 /// Makes one thread's runner: a closure doing one execution.
@@ -52,7 +53,8 @@ pub(crate) fn measure(s: &mut Session<'_>, prefix: &str, make: MakeRunner<'_>) -
     let mut one = Vec::new();
     let mut two = Vec::new();
     for round in 0..rounds {
-        s.step(&format!("{prefix}: round {}/{rounds}", round + 1));
+        let chain = if prefix.is_empty() { "Lua chain" } else { "Rust chain" };
+        s.step(&format!("{chain}: round {}/{rounds}", round + 1));
         one.push(throughput(1, duration, make)?);
         two.push(throughput(2, duration, make)?);
     }
@@ -70,14 +72,26 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     if cores < 2 {
         s.results.note(format!("threads: only {cores} core available, 2-thread figures are not meaningful"));
     }
+    // One chain shared by every thread, as a host would; each thread has its
+    // own context (and, for Lua, its own VM, built by the warm-up execution).
+    let native_chain = NativeSeed::new().chain().clone();
     let native: MakeRunner<'_> = &|| {
-        let mut seed = NativeSeed::new();
+        let mut seed = NativeSeed::from_chain(native_chain.clone());
+        seed.execute();
         Ok(Box::new(move || {
             std::hint::black_box(seed.execute());
         }) as Box<dyn FnMut()>)
     };
+    let lua_chain = lua_chain::load("seed.lua", crate::subjects::SEED_SCRIPT, eventchains_lua::Limits::default())
+        .map_err(lua_build_error)?;
+    let lua: MakeRunner<'_> = &|| {
+        let mut seed = LuaSeed::from_chain(lua_chain.clone());
+        seed.execute();
+        Ok(Box::new(move || {
+            std::hint::black_box(seed.execute());
+        }) as Box<dyn FnMut()>)
+    };
+    measure(s, "", lua)?;
     measure(s, "native_", native)?;
-    s.results.missing("scaling.threads_1_per_s", LUA_MISSING);
-    s.results.missing("scaling.threads_2_per_s", LUA_MISSING);
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! starts from `counter = 0, message = "start"` and reads both fields back.
 
 pub mod config_only;
+pub mod lua_chain;
 pub mod native;
 pub mod pure_lua;
 pub mod raw_mlua;
