@@ -33,6 +33,9 @@ fn one_tiny_scenario_end_to_end() {
     }
     for key in [
         "per_execution.native_ns.median",
+        "per_execution.lua_ns.median",
+        "per_execution.overhead_ratio",
+        "options.lua_handlers_ns",
         "anchors.event_chains_0_2_1_ns",
         "anchors.raw_mlua_ns",
         "anchors.raw_mlua_call_ns",
