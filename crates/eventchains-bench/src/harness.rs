@@ -101,17 +101,30 @@ impl Harness {
     /// Measures every variant, interleaved, and returns ns per iteration for
     /// each (in the order given). Batch sizes are calibrated per variant.
     pub fn compare(&self, variants: &mut [Variant<'_>]) -> Vec<Summary> {
-        self.warm_up(variants);
-        let batches: Vec<u64> = variants.iter_mut().map(|v| self.calibrate(v)).collect();
-        self.sample(variants, &batches)
+        self.compare_observed(variants, None, &mut |_, _| {})
     }
 
     /// Measures every variant, interleaved, with a fixed batch of `iterations`
     /// per sample (e.g. "100 executions"), returning ns per iteration.
     pub fn compare_fixed(&self, variants: &mut [Variant<'_>], iterations: u64) -> Vec<Summary> {
+        self.compare_observed(variants, Some(iterations), &mut |_, _| {})
+    }
+
+    /// [`compare`](Self::compare) (`fixed: None`) or
+    /// [`compare_fixed`](Self::compare_fixed), calling `observe(done, total)`
+    /// after every round of samples (for progress reports).
+    pub fn compare_observed(
+        &self,
+        variants: &mut [Variant<'_>],
+        fixed: Option<u64>,
+        observe: &mut dyn FnMut(usize, usize),
+    ) -> Vec<Summary> {
         self.warm_up(variants);
-        let batches = vec![iterations.max(1); variants.len()];
-        self.sample(variants, &batches)
+        let batches: Vec<u64> = match fixed {
+            Some(n) => vec![n.max(1); variants.len()],
+            None => variants.iter_mut().map(|v| self.calibrate(v)).collect(),
+        };
+        self.sample(variants, &batches, observe)
     }
 
     /// Measures one variant (see [`compare`](Self::compare)).
@@ -147,7 +160,12 @@ impl Harness {
         }
     }
 
-    fn sample(&self, variants: &mut [Variant<'_>], batches: &[u64]) -> Vec<Summary> {
+    fn sample(
+        &self,
+        variants: &mut [Variant<'_>],
+        batches: &[u64],
+        observe: &mut dyn FnMut(usize, usize),
+    ) -> Vec<Summary> {
         let n = variants.len();
         let mut samples = vec![Vec::with_capacity(self.config.samples); n];
         for round in 0..self.config.samples {
@@ -156,6 +174,7 @@ impl Harness {
                 let took = variants[i].time(batches[i]);
                 samples[i].push(took.as_nanos() as f64 / batches[i] as f64);
             }
+            observe(round + 1, self.config.samples);
         }
         samples.iter().map(|s| Summary::of(s).unwrap_or(ZERO)).collect()
     }
@@ -213,6 +232,9 @@ mod tests {
         // warm-up runs one batch of 1, then 4 samples of 100
         assert_eq!(calls, 1 + 4 * 100);
         assert_eq!(out[0].samples, 4);
+        let mut seen = Vec::new();
+        h.compare_observed(&mut [Variant::new("x", || 1)], Some(2), &mut |done, total| seen.push((done, total)));
+        assert_eq!(seen, [(1, 4), (2, 4), (3, 4), (4, 4)]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::error::BenchError;
 use crate::harness::{Harness, HarnessConfig};
 use crate::results::Results;
+use crate::stats::Summary;
 
 /// A scenario's entry point.
 pub type Runner = fn(&mut Session<'_>) -> Result<(), BenchError>;
@@ -61,6 +62,26 @@ impl<'a> Session<'a> {
     pub fn step(&mut self, message: &str) {
         let line = format!("[{:>6.1}s] {}: {message}", self.started.elapsed().as_secs_f64(), self.scenario);
         (self.progress)(&line);
+    }
+
+    /// Measures `variants` interleaved (see [`Harness::compare`]), reporting
+    /// progress at every quarter of the samples; `fixed` gives a fixed batch size.
+    pub fn compare(&mut self, variants: &mut [crate::harness::Variant<'_>], fixed: Option<u64>) -> Vec<Summary> {
+        let harness = self.harness;
+        let (scenario, started, progress) = (self.scenario, self.started, &mut *self.progress);
+        let mut last_quarter = 0;
+        harness.compare_observed(variants, fixed, &mut |done, total| {
+            let quarter = done * 4 / total.max(1);
+            if quarter > last_quarter && quarter < 4 {
+                last_quarter = quarter;
+                let line = format!(
+                    "[{:>6.1}s] {scenario}:   {}% of {total} samples",
+                    started.elapsed().as_secs_f64(),
+                    quarter * 25
+                );
+                progress(&line);
+            }
+        })
     }
 
     /// Runs `scenarios` in order. A scenario that fails does not stop the

@@ -21,7 +21,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
             Variant::new("lua", || lua.execute()),
             Variant::new("raw_mlua", || raw.execute()),
         ];
-        let out = s.harness().compare_fixed(&mut variants, n);
+        let out = s.compare(&mut variants, Some(n));
         drop(variants);
         s.results.summary(format!("repeated.n{n}.native_ns"), out[0]);
         s.results.summary(format!("repeated.n{n}.lua_ns"), out[1]);

@@ -28,7 +28,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
         Variant::new("raw_off", || off.execute()),
         Variant::new("raw_on", || on.execute()),
     ];
-    let out = s.harness().compare(&mut variants);
+    let out = s.compare(&mut variants, None);
     drop(variants);
     s.results.summary("limits.lua_off_ns", out[0]);
     s.results.summary("limits.lua_on_ns", out[1]);

@@ -26,7 +26,7 @@ fn record(
         variants.push(Variant::new(format!("lua_{p}"), move || lua.execute()));
     }
     s.step(&format!("{} variants interleaved (Rust and Lua at {points:?})", variants.len()));
-    let out = s.harness().compare(&mut variants);
+    let out = s.compare(&mut variants, None);
     drop(variants);
     for (p, pair) in points.iter().zip(out.chunks(2)) {
         s.results.summary(format!("scaling.{dimension}_{p}.native_ns"), pair[0]);

@@ -38,7 +38,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     ];
     let names: Vec<String> = variants.iter().map(|v| v.name().to_owned()).collect();
     s.step(&format!("{} variants interleaved: {}", names.len(), names.join(", ")));
-    let summaries = s.harness().compare(&mut variants);
+    let summaries = s.compare(&mut variants, None);
     drop(variants);
     for (name, summary) in names.iter().zip(&summaries) {
         s.results.summary(format!("measurements.seed_chain.{name}_ns"), *summary);
