@@ -23,32 +23,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "native" => {
             let mut s = NativeSeed::new();
             Box::new(move || {
-                black_box(s.execute());
+                let _ = black_box(s.execute());
             })
         }
         "lua" | "lua_unlimited" => {
             let limits = if subject == "lua" { Limits::default() } else { Limits::UNLIMITED };
             let mut s = lua_chain::seed(limits)?;
             Box::new(move || {
-                black_box(s.execute());
+                let _ = black_box(s.execute());
             })
         }
         "raw_mlua" => {
             let s = RawMlua::new()?;
             Box::new(move || {
-                black_box(s.execute());
+                let _ = black_box(s.execute());
             })
         }
         "seed_method" => {
             let s = SeedMethod::new()?;
             Box::new(move || {
-                black_box(s.execute());
+                let _ = black_box(s.execute());
             })
         }
         "pure_lua_engine" => {
             let s = PureLuaEngine::new()?;
             Box::new(move || {
-                black_box(s.execute());
+                let _ = black_box(s.execute());
             })
         }
         other => return Err(format!("unknown subject `{other}`").into()),
