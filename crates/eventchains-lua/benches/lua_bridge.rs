@@ -1,1 +1,2 @@
+//! Criterion benchmarks of the Lua bridge (written next).
 fn main() {}

@@ -65,11 +65,6 @@ impl Limits {
         }
     }
 
-    /// `true` when no cap needs the instruction hook.
-    pub(crate) fn needs_hook(&self) -> bool {
-        self.instructions.is_some() || self.timeout.is_some()
-    }
-
     /// The instruction cap in hook ticks (rounded up).
     pub(crate) fn max_ticks(&self) -> Option<u64> {
         self.instructions.map(|n| n.div_ceil(u64::from(HOOK_INTERVAL)))
@@ -98,7 +93,6 @@ mod tests {
             Limits { instructions: Some(100), memory_bytes: Some(10), timeout: Some(Duration::from_millis(5)) }
         );
         assert_eq!(Limits::UNLIMITED.lowered_by(&Limits::UNLIMITED), Limits::UNLIMITED);
-        assert!(!Limits::UNLIMITED.needs_hook());
         assert_eq!(Limits { instructions: Some(1001), ..Limits::UNLIMITED }.max_ticks(), Some(2));
     }
 }

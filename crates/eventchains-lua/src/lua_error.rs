@@ -55,6 +55,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    #[allow(clippy::arc_with_non_send_sync)] // mlua's own error type holds the Arc
     fn tracebacks_are_dropped_and_positions_kept() {
         let e = mlua::Error::RuntimeError("a.lua:3: boom\nstack traceback:\n\t[C]: in ?".into());
         assert_eq!(lua_error_message(&e), "a.lua:3: boom");

@@ -43,7 +43,7 @@ impl Sandbox {
     /// `debug` is never loaded.
     #[must_use]
     pub fn allow(mut self, libs: StdLib) -> Self {
-        self.extra = self.extra | libs;
+        self.extra |= libs;
         self
     }
 

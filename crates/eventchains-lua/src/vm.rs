@@ -86,12 +86,11 @@ impl VmBase {
     /// Installs `limits`: the count hook (only when a cap needs it) and the memory cap.
     pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
         self.bridge.set_limits(limits);
-        if limits.needs_hook() {
-            let bridge = self.bridge.clone();
-            self.lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
-        } else {
-            self.lua.remove_hook();
-        }
+        // Always installed: even without caps of its own, a deadline on the
+        // context (a timeout middleware) must be able to stop Lua code.
+        let bridge = self.bridge.clone();
+        self.lua
+            .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
         self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
         Ok(())
     }
