@@ -15,6 +15,13 @@ use eventchains_bench::subjects::{
 };
 use eventchains_lua::Limits;
 
+/// One execution as a boxed step; the result goes through `black_box`.
+fn boxed<T>(mut f: impl FnMut() -> T + 'static) -> Box<dyn FnMut()> {
+    Box::new(move || {
+        black_box(f());
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let subject = args.next().unwrap_or_else(|| "lua".to_owned());
@@ -22,34 +29,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut step: Box<dyn FnMut()> = match subject.as_str() {
         "native" => {
             let mut s = NativeSeed::new();
-            Box::new(move || {
-                let _ = black_box(s.execute());
-            })
+            boxed(move || s.execute())
         }
         "lua" | "lua_unlimited" => {
             let limits = if subject == "lua" { Limits::default() } else { Limits::UNLIMITED };
             let mut s = lua_chain::seed(limits)?;
-            Box::new(move || {
-                let _ = black_box(s.execute());
-            })
+            boxed(move || s.execute())
         }
         "raw_mlua" => {
             let s = RawMlua::new()?;
-            Box::new(move || {
-                let _ = black_box(s.execute());
-            })
+            boxed(move || s.execute())
         }
         "seed_method" => {
             let s = SeedMethod::new()?;
-            Box::new(move || {
-                let _ = black_box(s.execute());
-            })
+            boxed(move || s.execute())
         }
         "pure_lua_engine" => {
             let s = PureLuaEngine::new()?;
-            Box::new(move || {
-                let _ = black_box(s.execute());
-            })
+            boxed(move || s.execute())
         }
         other => return Err(format!("unknown subject `{other}`").into()),
     };

@@ -30,6 +30,16 @@ fn row_of(r: &Results, label: &str, key: &str, unit_key: Option<&str>) -> Vec<St
     ]
 }
 
+/// A table of `label | a | b | b / a` for each `(label, key a, key b)`.
+fn pair_table(r: &Results, headers: [&str; 4], rows: &[(&str, &str, &str)]) -> String {
+    let mut t = Table::new(headers);
+    for (label, a, b) in rows {
+        let (a, b) = (r.get(a), r.get(b));
+        t.row([(*label).to_owned(), num(a), num(b), ratio(b.zip(a).map(|(b, a)| b / a))]);
+    }
+    t.to_markdown()
+}
+
 pub(super) fn to_markdown(report: &Report) -> String {
     let r = &report.results;
     let m = &report.meta;
@@ -164,22 +174,18 @@ pub(super) fn to_markdown(report: &Report) -> String {
     out.push_str(&t.to_markdown());
 
     let _ = writeln!(out, "\n## Threads (executions per second, median of alternating rounds)\n");
-    let mut t = Table::new(["chain", "1 thread", "2 threads", "speed-up"]);
-    for (label, prefix) in [("Lua chain", ""), ("Rust chain", "native_")] {
-        let one = r.get(&format!("scaling.{prefix}threads_1_per_s"));
-        let two = r.get(&format!("scaling.{prefix}threads_2_per_s"));
-        t.row([label.to_owned(), num(one), num(two), ratio(two.zip(one).map(|(a, b)| a / b))]);
-    }
-    out.push_str(&t.to_markdown());
+    let rows = [
+        ("Lua chain", "scaling.threads_1_per_s", "scaling.threads_2_per_s"),
+        ("Rust chain", "scaling.native_threads_1_per_s", "scaling.native_threads_2_per_s"),
+    ];
+    out.push_str(&pair_table(r, ["chain", "1 thread", "2 threads", "speed-up"], &rows));
 
     let _ = writeln!(out, "\n## Limits: instruction hook off versus on (ns per execution)\n");
-    let mut t = Table::new(["subject", "off", "on", "on / off"]);
-    for (label, prefix) in [("Lua chain", "limits.lua"), ("minimal mlua program", "limits.raw_mlua")] {
-        let off = r.get(&format!("{prefix}_off_ns"));
-        let on = r.get(&format!("{prefix}_on_ns"));
-        t.row([label.to_owned(), num(off), num(on), ratio(on.zip(off).map(|(a, b)| a / b))]);
-    }
-    out.push_str(&t.to_markdown());
+    let rows = [
+        ("Lua chain", "limits.lua_off_ns", "limits.lua_on_ns"),
+        ("minimal mlua program", "limits.raw_mlua_off_ns", "limits.raw_mlua_on_ns"),
+    ];
+    out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
 
     let _ = writeln!(out, "\n## The experiment's claims against this run\n");
     let mut t = Table::new(["claim", "experiment", "measured here"]);

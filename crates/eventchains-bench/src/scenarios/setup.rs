@@ -51,18 +51,14 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     s.step(&format!("Lua chain: load_str of the seed script, of an empty script, first execution ({n} samples each)"));
     // Dropped chains' VMs are freed when the thread next looks its VMs up:
     // `thread_vm_count` does that between samples, outside the timed region.
-    let total = sample_ns(n, || {
-        let (chain, ns) = timed(|| lua_chain::load("seed.lua", SEED_SCRIPT, Limits::default()));
+    let load_ns = |name: &str, source: &str| {
+        let (chain, ns) = timed(|| lua_chain::load(name, source, Limits::default()));
         drop(chain.map_err(lua_build_error)?);
         thread_vm_count();
         Ok(ns)
-    })?;
-    let vm_new = sample_ns(n, || {
-        let (chain, ns) = timed(|| lua_chain::load("empty.lua", EMPTY_SCRIPT, Limits::default()));
-        drop(chain.map_err(lua_build_error)?);
-        thread_vm_count();
-        Ok(ns)
-    })?;
+    };
+    let total = sample_ns(n, || load_ns("seed.lua", SEED_SCRIPT))?;
+    let vm_new = sample_ns(n, || load_ns("empty.lua", EMPTY_SCRIPT))?;
     let first = sample_ns(n, || {
         let mut seed =
             LuaSeed::from_chain(lua_chain::load("seed.lua", SEED_SCRIPT, Limits::default()).map_err(lua_build_error)?);

@@ -8,8 +8,8 @@ use crate::error::BenchError;
 use crate::scenario::Session;
 use crate::scenarios::lua_build_error;
 use crate::stats::Summary;
-use crate::subjects::lua_chain::{self, LuaSeed};
-use crate::subjects::native::NativeSeed;
+use crate::subjects::lua_chain;
+use crate::subjects::native::{ChainSeed, RunsChain, seed_chain};
 
 /// Makes one thread's runner: a closure doing one execution.
 pub(crate) type MakeRunner<'a> = &'a (dyn Fn() -> Result<Box<dyn FnMut()>, BenchError> + Sync);
@@ -67,6 +67,16 @@ pub(crate) fn measure(s: &mut Session<'_>, prefix: &str, make: MakeRunner<'_>) -
     Ok(())
 }
 
+/// One thread's runner on a clone of `chain`, warmed up by one execution
+/// (which builds the thread's Lua VM for a Lua chain).
+fn runner<C: RunsChain + Clone + 'static>(chain: &C) -> Box<dyn FnMut()> {
+    let mut seed = ChainSeed::from_chain(chain.clone());
+    seed.execute();
+    Box::new(move || {
+        std::hint::black_box(seed.execute());
+    })
+}
+
 pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores < 2 {
@@ -74,24 +84,10 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     }
     // One chain shared by every thread, as a host would; each thread has its
     // own context (and, for Lua, its own VM, built by the warm-up execution).
-    let native_chain = NativeSeed::new().chain().clone();
-    let native: MakeRunner<'_> = &|| {
-        let mut seed = NativeSeed::from_chain(native_chain.clone());
-        seed.execute();
-        Ok(Box::new(move || {
-            std::hint::black_box(seed.execute());
-        }) as Box<dyn FnMut()>)
-    };
+    let native_chain = seed_chain();
     let lua_chain = lua_chain::load("seed.lua", crate::subjects::SEED_SCRIPT, eventchains_lua::Limits::default())
         .map_err(lua_build_error)?;
-    let lua: MakeRunner<'_> = &|| {
-        let mut seed = LuaSeed::from_chain(lua_chain.clone());
-        seed.execute();
-        Ok(Box::new(move || {
-            std::hint::black_box(seed.execute());
-        }) as Box<dyn FnMut()>)
-    };
-    measure(s, "", lua)?;
-    measure(s, "native_", native)?;
+    measure(s, "", &|| Ok(runner(&lua_chain)))?;
+    measure(s, "native_", &|| Ok(runner(&native_chain)))?;
     Ok(())
 }
