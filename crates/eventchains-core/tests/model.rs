@@ -1,0 +1,216 @@
+//! Property tests: for any sequence of succeeding, failing and panicking events,
+//! any stack of (sometimes failing) middleware and each fault-tolerance mode, the
+//! chain does exactly what a simple reference model says.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use eventchains_core::{
+    ChainStatus, ChainableEvent, ErrorKind, EventChain, EventContext, EventError, EventMiddleware, EventResult,
+    FaultToleranceMode, Next, Origin, Value,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    Ok,
+    Fail,
+    Panic,
+}
+
+#[derive(Clone, Debug)]
+struct MwSpec {
+    /// Indices of the events for which this middleware fails before calling `next`.
+    fails_on: BTreeSet<usize>,
+}
+
+fn push(ctx: &mut EventContext, key: &str, entry: Value) {
+    match ctx.value_mut(key).and_then(Value::as_array_mut) {
+        Some(list) => list.push(entry),
+        None => {
+            ctx.set(key, Value::Array(vec![entry]));
+        }
+    }
+}
+
+struct ModelEvent {
+    index: usize,
+    name: String,
+    outcome: Outcome,
+}
+
+impl ChainableEvent for ModelEvent {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        // What the previous event wrote must be visible here.
+        let previous = ctx.value("last").cloned().unwrap_or(Value::Nil);
+        push(ctx, "seen", previous);
+        push(ctx, "bodies", Value::from(self.index as i64));
+        ctx.set("last", self.index as i64);
+        match self.outcome {
+            Outcome::Ok => Ok(()),
+            Outcome::Fail => Err(EventError::new(format!("event {} failed", self.index))),
+            Outcome::Panic => panic!("event {} panicked", self.index),
+        }
+    }
+}
+
+struct ModelMiddleware {
+    id: usize,
+    spec: MwSpec,
+}
+
+impl EventMiddleware for ModelMiddleware {
+    fn name(&self) -> &str {
+        "model"
+    }
+    fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
+        let index: usize = event.name().trim_start_matches('e').parse().expect("event names are e<index>");
+        push(ctx, "enter", Value::from(format!("m{}:e{index}", self.id)));
+        if self.spec.fails_on.contains(&index) {
+            return Err(EventError::middleware(format!("m{} refused e{index}", self.id)));
+        }
+        let result = next.run(ctx);
+        push(ctx, "leave", Value::from(format!("m{}:e{index}", self.id)));
+        result
+    }
+}
+
+/// What the reference model predicts.
+#[derive(Debug, PartialEq)]
+struct Prediction {
+    status: ChainStatus,
+    events_run: usize,
+    failures: Vec<(usize, ErrorKind, Origin)>,
+    bodies: Vec<i64>,
+    seen: Vec<Value>,
+    enter: Vec<String>,
+    leave: Vec<String>,
+}
+
+fn model(events: &[Outcome], middleware: &[MwSpec], mode: FaultToleranceMode) -> Prediction {
+    let mut p = Prediction {
+        status: ChainStatus::Completed,
+        events_run: 0,
+        failures: vec![],
+        bodies: vec![],
+        seen: vec![],
+        enter: vec![],
+        leave: vec![],
+    };
+    let mut last = Value::Nil;
+    for (i, outcome) in events.iter().enumerate() {
+        p.events_run = i + 1;
+        // Outermost first: the last registered middleware runs first.
+        let mut entered = vec![];
+        let mut failure = None;
+        for (id, spec) in middleware.iter().enumerate().rev() {
+            p.enter.push(format!("m{id}:e{i}"));
+            if spec.fails_on.contains(&i) {
+                failure = Some((i, ErrorKind::Middleware, Origin::Middleware));
+                break;
+            }
+            entered.push(id);
+        }
+        if failure.is_none() {
+            p.seen.push(last.clone());
+            p.bodies.push(i as i64);
+            last = Value::Int(i as i64);
+            failure = match outcome {
+                Outcome::Ok => None,
+                Outcome::Fail => Some((i, ErrorKind::Event, Origin::Event)),
+                Outcome::Panic => Some((i, ErrorKind::Panic, Origin::Event)),
+            };
+        }
+        for id in entered.iter().rev() {
+            p.leave.push(format!("m{id}:e{i}"));
+        }
+        if let Some(f) = failure {
+            p.failures.push(f);
+            // DESIGN.md: Strict stops on any failure, Lenient never, BestEffort on middleware failures.
+            let stops = match mode {
+                FaultToleranceMode::Strict => true,
+                FaultToleranceMode::Lenient => false,
+                FaultToleranceMode::BestEffort => f.2 == Origin::Middleware,
+            };
+            if stops {
+                p.status = ChainStatus::Failed;
+                return p;
+            }
+        }
+    }
+    if !p.failures.is_empty() {
+        p.status = ChainStatus::CompletedWithWarnings;
+    }
+    p
+}
+
+/// The events of this test panic on purpose; keep the default hook's report out of the output.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
+fn strings(ctx: &EventContext, key: &str) -> Vec<String> {
+    ctx.get::<Vec<String>>(key).unwrap_or_default()
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![6 => Just(Outcome::Ok), 3 => Just(Outcome::Fail), 1 => Just(Outcome::Panic)]
+}
+
+fn mode() -> impl Strategy<Value = FaultToleranceMode> {
+    prop_oneof![
+        Just(FaultToleranceMode::Strict),
+        Just(FaultToleranceMode::Lenient),
+        Just(FaultToleranceMode::BestEffort)
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (Vec<Outcome>, Vec<MwSpec>, FaultToleranceMode)> {
+    (0usize..12).prop_flat_map(|n| {
+        let mw = prop::collection::vec(
+            prop::collection::btree_set(0..n.max(1), 0..=n.min(2)).prop_map(|fails_on| MwSpec { fails_on }),
+            0..5,
+        );
+        (prop::collection::vec(outcome(), n), mw, mode())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chain_matches_reference_model((events, middleware, mode) in scenario()) {
+        quiet_panics();
+        let mut chain = EventChain::new().fault_tolerance(mode);
+        for (index, outcome) in events.iter().enumerate() {
+            chain.add_event(ModelEvent { index, name: format!("e{index}"), outcome: *outcome });
+        }
+        for (id, spec) in middleware.iter().enumerate() {
+            chain.add_middleware_arc(Arc::new(ModelMiddleware { id, spec: spec.clone() }));
+        }
+        let expected = model(&events, &middleware, mode);
+
+        // Run twice: a chain is reusable and executions do not leak into each other.
+        for _ in 0..2 {
+            let mut ctx = EventContext::new();
+            let result = chain.execute(&mut ctx);
+            let actual = Prediction {
+                status: result.status(),
+                events_run: result.events_run(),
+                failures: result.failures().iter().map(|f| (f.index(), f.kind(), f.origin())).collect(),
+                bodies: ctx.get::<Vec<i64>>("bodies").unwrap_or_default(),
+                seen: ctx.get::<Vec<Value>>("seen").unwrap_or_default(),
+                enter: strings(&ctx, "enter"),
+                leave: strings(&ctx, "leave"),
+            };
+            prop_assert_eq!(&actual, &expected);
+            for f in result.failures() {
+                prop_assert_eq!(f.event(), format!("e{}", f.index()));
+            }
+        }
+    }
+}
