@@ -47,21 +47,24 @@ pub(crate) fn throughput(threads: usize, duration: Duration, make: MakeRunner<'_
     Ok(total)
 }
 
-/// Alternates 1- and 2-thread rounds and records the median throughputs under `prefix`.
-pub(crate) fn measure(s: &mut Session<'_>, prefix: &str, make: MakeRunner<'_>) -> Result<(), BenchError> {
+/// Rounds of 1 then 2 threads for every subject in turn (so load changes hit
+/// all alike); records the median throughputs under `scaling.<prefix>threads_N_per_s`.
+pub(crate) fn measure(s: &mut Session<'_>, subjects: &[(&str, MakeRunner<'_>)]) -> Result<(), BenchError> {
     let (rounds, duration) = if s.quick() { (3, Duration::from_millis(200)) } else { (7, Duration::from_secs(1)) };
-    let mut one = Vec::new();
-    let mut two = Vec::new();
+    let mut samples = vec![(Vec::new(), Vec::new()); subjects.len()];
     for round in 0..rounds {
-        let chain = if prefix.is_empty() { "Lua chain" } else { "Rust chain" };
-        s.step(&format!("{chain}: round {}/{rounds}", round + 1));
-        one.push(throughput(1, duration, make)?);
-        two.push(throughput(2, duration, make)?);
+        s.step(&format!("round {}/{rounds}: 1 and 2 threads for each subject", round + 1));
+        for ((_, make), (one, two)) in subjects.iter().zip(samples.iter_mut()) {
+            one.push(throughput(1, duration, *make)?);
+            two.push(throughput(2, duration, *make)?);
+        }
     }
-    for (threads, samples) in [(1, one), (2, two)] {
-        if let Some(sum) = Summary::of(&samples) {
-            s.results.summary(format!("measurements.threads.{prefix}threads_{threads}_per_s"), sum);
-            s.results.value(format!("scaling.{prefix}threads_{threads}_per_s"), sum.median);
+    for ((prefix, _), (one, two)) in subjects.iter().zip(samples) {
+        for (threads, samples) in [(1, one), (2, two)] {
+            if let Some(sum) = Summary::of(&samples) {
+                s.results.summary(format!("measurements.threads.{prefix}threads_{threads}_per_s"), sum);
+                s.results.value(format!("scaling.{prefix}threads_{threads}_per_s"), sum.median);
+            }
         }
     }
     Ok(())
@@ -77,6 +80,17 @@ fn runner<C: RunsChain + Clone + 'static>(chain: &C) -> Box<dyn FnMut()> {
     })
 }
 
+/// A CPU-bound step that touches no shared memory (xorshift rounds).
+fn spin() {
+    let mut x = std::hint::black_box(0x9E37_79B9_7F4A_7C15u64);
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+}
+
 pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores < 2 {
@@ -87,7 +101,29 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     let native_chain = seed_chain();
     let lua_chain = lua_chain::load("seed.lua", crate::subjects::SEED_SCRIPT, eventchains_lua::Limits::default())
         .map_err(lua_build_error)?;
-    measure(s, "", &|| Ok(runner(&lua_chain)))?;
-    measure(s, "native_", &|| Ok(runner(&native_chain)))?;
+    let load = crate::report::load_average();
+    // The control, a CPU-bound loop that shares nothing, shows how much a
+    // second thread can gain on this machine right now.
+    measure(
+        s,
+        &[
+            ("", &|| Ok(runner(&lua_chain))),
+            ("native_", &|| Ok(runner(&native_chain))),
+            ("control_", &|| Ok(Box::new(spin))),
+        ],
+    )?;
+    let (one, two) =
+        (s.results.get("scaling.control_threads_1_per_s"), s.results.get("scaling.control_threads_2_per_s"));
+    if let (Some(one), Some(two)) = (one, two) {
+        s.results.value("scaling.control_speedup_2_threads", two / one);
+        if two / one < 1.8 {
+            s.results.note(format!(
+                "threads: a CPU-bound control loop gains only {:.2}x from a second thread here (load average {}): \
+                 the machine is shared, so the 2-thread figures measure competition for the cores, not the chains",
+                two / one,
+                load.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1}"))
+            ));
+        }
+    }
     Ok(())
 }
