@@ -124,3 +124,34 @@ pub fn check<T: PartialEq + std::fmt::Debug>(subject: &str, got: T, expected: &T
         Err(BenchError::WrongResult { subject: subject.to_owned(), detail: format!("{got:?}, expected {expected:?}") })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &mut Session<'_>) -> Result<(), BenchError> {
+        s.results.value("ok.value", 1.0);
+        Ok(())
+    }
+
+    fn broken(_: &mut Session<'_>) -> Result<(), BenchError> {
+        check("broken", 2, &1)
+    }
+
+    #[test]
+    fn a_failing_scenario_is_recorded_and_the_others_still_run() {
+        let mut lines = Vec::new();
+        let mut progress = |l: &str| lines.push(l.to_owned());
+        let mut session = Session::new(HarnessConfig::TINY, true, &mut progress);
+        session.run_all(&[
+            Scenario { name: "broken", about: "fails", run: broken },
+            Scenario { name: "ok", about: "works", run: ok },
+        ]);
+        let results = session.into_results();
+        assert_eq!(results.failed, ["broken"]);
+        assert_eq!(results.get("ok.value"), Some(1.0));
+        assert!(results.notes[0].contains("broken computed the wrong result: 2, expected 1"), "{:?}", results.notes);
+        assert!(lines.iter().any(|l| l.contains("broken: FAILED")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("ok: (2/2) works")), "{lines:?}");
+    }
+}
