@@ -1,2 +1,145 @@
-//! The `eventchains` command (work in progress).
-fn main() {}
+//! # eventchains (CLI)
+//!
+//! The `eventchains` command: `run` a Lua chain script (optionally many times,
+//! printing text or one JSON object) and `check` that a script loads and
+//! builds. Logs go to stderr; exit codes are 0 (completed), 1 (failed) and 2
+//! (invalid script or arguments). See `eventchains --help`.
+
+mod cli;
+mod demo;
+mod host;
+mod report;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use eventchains_core::{ChainStatus, EventContext, Map, Value};
+use eventchains_lua::{LoadError, LuaChain, LuaChainBuilder};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::host::host_registries;
+use crate::report::{RunReport, Timing};
+
+/// Why the CLI could not run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// The script did not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An argument is invalid.
+    #[error("{0}")]
+    Args(String),
+    /// stdout could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let outcome = match &cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { script } => check(script),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn builder() -> LuaChainBuilder {
+    let (middleware, events) = host_registries();
+    LuaChainBuilder::new().middleware_registry(middleware).event_registry(events)
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
+    let caller = caller_context(args)?;
+    let started = Instant::now();
+    let chain = builder().load_file(&args.script)?;
+    let setup = started.elapsed();
+    let initial = chain.context_with(caller);
+    tracing::info!(chain = chain.name(), repeat = args.repeat, "running");
+    let (result, ctx, per_execution) = execute(&chain, &initial, args.repeat);
+    let report = RunReport::new(
+        &result,
+        &ctx,
+        args.repeat,
+        Timing { setup_us: setup.as_secs_f64() * 1e6, per_execution_us: per_execution * 1e6 },
+    );
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer(&mut stdout, &report).map_err(std::io::Error::other)?;
+            writeln!(stdout)?;
+        }
+        Format::Text => write!(stdout, "{}", report.to_text())?,
+    }
+    Ok(if result.status() == ChainStatus::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Runs the chain `repeat` times on fresh copies of `initial`; returns the
+/// last result and context and the mean seconds per execution.
+fn execute(
+    chain: &LuaChain,
+    initial: &EventContext,
+    repeat: u64,
+) -> (eventchains_core::ChainResult, EventContext, f64) {
+    let started = Instant::now();
+    let mut last = None;
+    for _ in 0..repeat {
+        let mut ctx = initial.clone();
+        let result = chain.execute(&mut ctx);
+        last = Some((result, ctx));
+    }
+    let per_execution = started.elapsed().as_secs_f64() / repeat as f64;
+    let (result, ctx) = last.unwrap_or_else(|| {
+        let mut ctx = initial.clone();
+        (chain.execute(&mut ctx), ctx)
+    });
+    (result, ctx, per_execution)
+}
+
+fn caller_context(args: &RunArgs) -> Result<Map, CliError> {
+    let text = match (&args.context, &args.context_file) {
+        (Some(json), _) => json.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::Args(format!("--context-file {}: {e}", path.display())))?,
+        (None, None) => return Ok(Map::default()),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CliError::Args(format!("--context is not valid JSON: {e}")))?;
+    match Value::from_json(json) {
+        Value::Map(map) => Ok(map),
+        other => Err(CliError::Args(format!("--context must be a JSON object, got {}", other.type_name()))),
+    }
+}
+
+fn check(script: &std::path::Path) -> Result<ExitCode, CliError> {
+    let chain = builder().load_file(script)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}: ok ({}, fault tolerance {})", chain.script_name(), chain.name(), chain.mode())?;
+    writeln!(stdout, "events (in execution order):")?;
+    for (i, name) in chain.event_names().iter().enumerate() {
+        writeln!(stdout, "  {}. {name}", i + 1)?;
+    }
+    writeln!(stdout, "middleware (outermost first):")?;
+    for (i, name) in chain.middleware_names().iter().enumerate() {
+        writeln!(stdout, "  {}. {name}", i + 1)?;
+    }
+    let limits = chain.limits();
+    writeln!(
+        stdout,
+        "limits: instructions {}, memory {}, timeout {}",
+        limits.instructions.map_or("none".to_owned(), |n| n.to_string()),
+        limits.memory_bytes.map_or("none".to_owned(), |b| format!("{} bytes", b)),
+        limits.timeout.map_or("none".to_owned(), |t| format!("{} ms", t.as_millis())),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

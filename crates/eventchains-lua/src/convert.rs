@@ -2,7 +2,7 @@
 //!
 //! Integers stay integers and floats stay floats. A Lua table becomes an array
 //! when its keys are exactly `1..n`, a map when every key is a string (an empty
-//! table becomes an empty map). Functions, threads, foreign userdata,
+//! table becomes an empty map; keys are sorted, as Lua has no key order). Functions, threads, foreign userdata,
 //! non-finite floats, invalid UTF-8 and mixed-key tables have no [`Value`]
 //! form and are errors that say where in the value they were found.
 
@@ -152,7 +152,11 @@ fn table_to_value(table: &Table, proxies: ProxyResolver<'_>, depth: usize) -> Re
         .map_err(|e| ConvertError::new(e.to_string()))?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(Value::Map(map)),
+        None => {
+            // Lua's iteration order depends on a per-process hash seed: sort for stable output.
+            map.sort_unstable_keys();
+            Ok(Value::Map(map))
+        }
     }
 }
 

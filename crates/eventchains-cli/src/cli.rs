@@ -1,0 +1,68 @@
+//! The command line: `eventchains run` and `eventchains check`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Run and check Lua chain scripts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "eventchains",
+    version,
+    about = "Run and check eventchains Lua chain scripts",
+    after_help = "Examples:\n  \
+        eventchains run examples/scripts/seed.lua\n  \
+        eventchains run examples/scripts/orders.lua --context '{\"order\": {\"id\": \"B-7\"}}' --format json\n  \
+        eventchains run examples/scripts/seed.lua --repeat 10000 --format json --log info\n  \
+        eventchains check examples/scripts/orders.lua\n\n\
+        Exit codes: 0 the chain completed (with or without warnings), 1 it failed,\n\
+        2 the script or the arguments are invalid."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log level for stderr (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log: String,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the chain and run it on the script's context (merged with --context).
+    Run(RunArgs),
+    /// Load and build the chain without running it; list its events and middleware.
+    Check {
+        /// The chain script (a .lua file returning a table).
+        script: PathBuf,
+    },
+}
+
+/// Arguments of `eventchains run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The chain script (a .lua file returning a table).
+    pub script: PathBuf,
+    /// Initial context values as a JSON object; they win over the script's `context`.
+    #[arg(long, value_name = "JSON", conflicts_with = "context_file")]
+    pub context: Option<String>,
+    /// Like --context, read from a file.
+    #[arg(long, value_name = "FILE")]
+    pub context_file: Option<PathBuf>,
+    /// Run the chain N times, each on a fresh copy of the initial context; the last run is reported.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How `run` prints its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
