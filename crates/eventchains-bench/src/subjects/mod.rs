@@ -14,16 +14,9 @@ pub mod seed_method;
 /// The suffix the seed chain's second event appends.
 pub const SUFFIX: &str = " -> processed";
 
-/// The experiment's seed script, in format v1 (it runs unchanged on `eventchains-lua`).
-pub const SEED_SCRIPT: &str = r#"return {
-  name = "seed",
-  context = { counter = 0, message = "start" },
-  events = {
-    { name = "increment", handler = function(ctx) ctx.counter = ctx.counter + 1; return ctx end },
-    { name = "append", handler = function(ctx) ctx.message = ctx.message .. " -> processed"; return ctx end },
-  },
-}
-"#;
+/// The experiment's seed script in format v1: the project's own
+/// `examples/scripts/seed.lua`, so the suite measures the script users run.
+pub const SEED_SCRIPT: &str = include_str!("../../../../examples/scripts/seed.lua");
 
 /// What one execution of the seed chain leaves behind, read back by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
