@@ -6,6 +6,20 @@ use serde_json::Value;
 
 use super::table::{Table, num};
 
+/// Top-level keys that describe the run, repeat other figures (`measurements`,
+/// `targets`) or are not figures; left out of comparisons.
+const SKIPPED_TOP_LEVEL: [&str; 9] = [
+    "schema_version",
+    "machine",
+    "harness",
+    "started_unix_s",
+    "duration_s",
+    "load_average",
+    "measurements",
+    "targets",
+    "missing",
+];
+
 /// Leaves that describe spread rather than the figure itself; left out of comparisons.
 const SPREAD_LEAVES: [&str; 5] = ["p5", "p95", "min", "max", "samples"];
 
@@ -25,7 +39,10 @@ pub fn flatten_numbers(json: &Value) -> BTreeMap<String, f64> {
             }
             Value::Object(map) => {
                 for (k, v) in map {
-                    if !matches!(k.as_str(), "machine" | "harness" | "started_unix_s" | "schema_version" | "limit") {
+                    if path.is_empty() && SKIPPED_TOP_LEVEL.contains(&k.as_str()) {
+                        continue;
+                    }
+                    if k != "limit" {
                         walk(v, &join(k), out);
                     }
                 }
@@ -68,7 +85,12 @@ pub fn compare(before: &Value, now: &Value) -> String {
     out.push_str(&format!("Comparison: before = {}, now = {}\n\n", commit(before), commit(now)));
     out.push_str(&table.to_markdown());
     let only = |x: &BTreeMap<String, f64>, y: &BTreeMap<String, f64>| {
-        x.keys().filter(|k| !y.contains_key(*k)).cloned().collect::<Vec<_>>().join(", ")
+        let keys: Vec<&String> = x.keys().filter(|k| !y.contains_key(*k)).collect();
+        let mut listed = keys.iter().take(12).map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+        if keys.len() > 12 {
+            listed.push_str(&format!(" (and {} more)", keys.len() - 12));
+        }
+        listed
     };
     let (gone, new) = (only(&a, &b), only(&b, &a));
     if !gone.is_empty() {
@@ -93,6 +115,8 @@ mod tests {
             "per_execution": {"native_ns": {"median": 100.0, "p5": 90.0, "p95": 120.0, "samples": 5}},
             "amortized": [{"executions": 100, "per_execution_us": 5.0}],
             "anchors": {"raw_mlua_ns": 700, "seed_method_lua_ns": null},
+            "measurements": {"seed_chain": {"native_ns": {"median": 100.0}}},
+            "targets": [{"measured": 3.0}],
         });
         let flat = flatten_numbers(&v);
         assert_eq!(
@@ -115,5 +139,8 @@ mod tests {
         assert!(out.contains("| zero   |  0.000 | 3.00 |    n/a |"), "{out}");
         assert!(out.contains("Only before: gone"), "{out}");
         assert!(out.contains("Only now: added"), "{out}");
+        let many: serde_json::Map<String, Value> = (0..20).map(|i| (format!("k{i:02}"), json!(1.0))).collect();
+        let out = compare(&Value::Object(many), &json!({}));
+        assert!(out.contains("Only before: k00, k01,") && out.contains("k11 (and 8 more)"), "{out}");
     }
 }
