@@ -135,6 +135,9 @@ impl Bridge {
     }
 
     fn push(&self, ctx: *mut EventContext, next: Option<Next<'static>>, deadline: Option<Instant>) -> u64 {
+        // A Lua error (e.g. out of memory) raised while `busy` was set skips
+        // its reset; no reference into a context can outlive a call boundary.
+        self.busy.set(false);
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.frames.borrow_mut().push(Frame {
@@ -201,6 +204,21 @@ impl Bridge {
         // (the Lua call is running), and `busy` rules out a second reference
         // made by re-entrant Lua code (finalizers) while `f` runs.
         Ok(f(unsafe { &mut *ptr }))
+    }
+
+    /// The innermost frame's context, if a call is running and no Rust code
+    /// holds a reference into it (the fast path of the root `ctx`).
+    pub(crate) fn current_ctx_ptr(&self) -> Option<*mut EventContext> {
+        if self.busy.get() {
+            return None;
+        }
+        let frames = self.frames.try_borrow().ok()?;
+        frames.last().map(|f| f.ctx).filter(|p| !p.is_null())
+    }
+
+    /// Marks Rust code as holding a reference into the context (see [`Bridge::with_ctx`]).
+    pub(crate) fn set_busy(&self, busy: bool) {
+        self.busy.set(busy);
     }
 
     /// The context and `next` of the innermost frame, for a middleware's `next(ctx)`.

@@ -177,7 +177,9 @@ impl LuaChainBuilder {
             spec,
         });
         let chain = self.build_chain(&script)?;
-        vm_table::insert(&script, Rc::new(Vm::new(base, functions)));
+        let vm =
+            Vm::new(base, functions).map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
+        vm_table::insert(&script, Rc::new(vm));
         Ok(LuaChain::new(script, chain))
     }
 

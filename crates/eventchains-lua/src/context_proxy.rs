@@ -8,14 +8,15 @@
 //! removes the key. `#`, `pairs` and `ipairs` work on proxies, `tostring`
 //! gives JSON. Extensions are not reachable.
 //!
-//! The root `ctx` is one userdata per VM, bound to whichever call is running;
-//! nested proxies are bound to the call that created them. Using either after
+//! The root `ctx` is one light userdata per VM (see [`crate::fast_ctx`]),
+//! bound to whichever call is running; nested proxies are full userdata bound
+//! to the call that created them. Using either after
 //! that call is over is a Lua error, never a dangling pointer.
 
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
-use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods};
+use mlua::{AnyUserData, Function, Lua, MetaMethod, UserData, UserDataMethods};
 
 use crate::bridge::{Binding, Bridge};
 use crate::convert::{lua_to_value, scalar_to_lua};
@@ -62,6 +63,11 @@ impl CtxProxy {
         CtxProxy { bridge, binding: Binding::Current, path: Vec::new() }
     }
 
+    /// Another root proxy on the same bridge.
+    pub(crate) fn clone_root(&self) -> Self {
+        CtxProxy::root(self.bridge.clone())
+    }
+
     /// `ctx.order.items[1]` style name of this proxy's path.
     fn describe(&self) -> String {
         describe_path(&self.path)
@@ -75,15 +81,11 @@ impl CtxProxy {
         result.and_then(|r| r).map_err(mlua::Error::runtime)
     }
 
-    fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s.to_str()?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+    pub(crate) fn index(&self, lua: &Lua, key: mlua::Value) -> mlua::Result<mlua::Value> {
+        with_key(&key, |key| self.index_key(lua, key))
+    }
+
+    fn index_key(&self, lua: &Lua, key: Key<'_>) -> mlua::Result<mlua::Value> {
         let found = self.with_target(|target| {
             let value = match (&target, &key) {
                 (Target::Root(map), Key::Str(k)) => map.get(*k),
@@ -118,27 +120,23 @@ impl CtxProxy {
         lua.create_userdata(proxy).map(mlua::Value::UserData)
     }
 
-    fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
-        let key_str;
-        let key = match &key {
-            mlua::Value::String(s) => {
-                key_str = s.to_str()?;
-                Key::Str(&key_str)
-            }
-            other => key_of(other),
-        };
+    pub(crate) fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
+        with_key(&key, |key| self.new_index_key(&key, &value))
+    }
+
+    fn new_index_key(&self, key: &Key<'_>, value: &mlua::Value) -> mlua::Result<()> {
         // Strings and scalars are stored inside the borrow (reusing the old
         // string's buffer); tables and proxies are converted first.
-        let converted = match &value {
-            mlua::Value::Table(_) | mlua::Value::UserData(_) => {
-                let resolver = |ud: &AnyUserData| resolve_proxy(ud);
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
-                Some(lua_to_value(&value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
+        let converted = match value {
+            mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
+                let resolver = |v: &mlua::Value| self.resolve(v);
+                let at = format!("{}{}", self.describe(), key_suffix(key));
+                Some(lua_to_value(value, &resolver).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
             }
             _ => None,
         };
         let lua_str;
-        let incoming = match (&value, converted) {
+        let incoming = match (value, converted) {
             (_, Some(v)) => Incoming::Value(v),
             (mlua::Value::String(s), None) => match s.to_str() {
                 Ok(text) => {
@@ -149,20 +147,20 @@ impl CtxProxy {
                     return Err(mlua::Error::runtime(format!(
                         "{}{}: string is not valid UTF-8",
                         self.describe(),
-                        key_suffix(&key)
+                        key_suffix(key)
                     )));
                 }
             },
             (other, None) => {
-                let at = format!("{}{}", self.describe(), key_suffix(&key));
+                let at = format!("{}{}", self.describe(), key_suffix(key));
                 Incoming::Value(lua_to_value(other, &|_| None).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
             }
         };
         let name = self.describe();
-        self.with_target(|target| store(target, &key, incoming, &name))
+        self.with_target(|target| store(target, key, incoming, &name))
     }
 
-    fn len(&self) -> mlua::Result<usize> {
+    pub(crate) fn len(&self) -> mlua::Result<usize> {
         self.with_target(|target| {
             Ok(match target {
                 Target::Nested(Value::Array(items)) => items.len(),
@@ -171,7 +169,7 @@ impl CtxProxy {
         })
     }
 
-    fn to_json(&self) -> mlua::Result<String> {
+    pub(crate) fn to_json(&self) -> mlua::Result<String> {
         self.with_target(|target| {
             Ok(match target {
                 Target::Root(map) => Value::Map(map.clone()).to_string(),
@@ -286,6 +284,14 @@ fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, na
     Ok(())
 }
 
+/// Runs `f` with `key` as a proxy understands it.
+fn with_key<R>(key: &mlua::Value, f: impl FnOnce(Key<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+    match key {
+        mlua::Value::String(s) => f(Key::Str(&s.to_str()?)),
+        other => f(key_of(other)),
+    }
+}
+
 fn key_of(value: &mlua::Value) -> Key<'static> {
     match value {
         mlua::Value::Integer(i) => Key::Int(*i),
@@ -332,14 +338,45 @@ fn resolve<'a>(ctx: &'a mut EventContext, path: &[Seg]) -> Option<Target<'a>> {
 
 /// A copy of the value a proxy points at; `None` if `ud` is not a proxy.
 pub(crate) fn resolve_proxy(ud: &AnyUserData) -> Option<Result<Value, String>> {
-    let proxy = ud.borrow::<CtxProxy>().ok()?;
-    let copied = proxy.with_target(|target| {
-        Ok(match target {
-            Target::Root(map) => Value::Map(map.clone()),
-            Target::Nested(v) => v.clone(),
-        })
-    });
-    Some(copied.map_err(|e| e.to_string()))
+    Some(ud.borrow::<CtxProxy>().ok()?.copy())
+}
+
+impl CtxProxy {
+    /// Resolves a proxy value met while converting: the root `ctx` (the VM's
+    /// only light userdata) or a nested proxy.
+    pub(crate) fn resolve(&self, value: &mlua::Value) -> Option<Result<Value, String>> {
+        match value {
+            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy()),
+            mlua::Value::UserData(ud) => resolve_proxy(ud),
+            _ => None,
+        }
+    }
+
+    /// A copy of the value this proxy points at.
+    fn copy(&self) -> Result<Value, String> {
+        let copied = self.with_target(|target| {
+            Ok(match target {
+                Target::Root(map) => Value::Map(map.clone()),
+                Target::Nested(v) => v.clone(),
+            })
+        });
+        copied.map_err(|e| e.to_string())
+    }
+
+    /// The iterator `pairs(proxy)` returns.
+    pub(crate) fn pairs(&self, lua: &Lua) -> mlua::Result<(Function, mlua::Value, mlua::Value)> {
+        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: self.binding, path: self.path.clone() };
+        let position = std::cell::Cell::new(0usize);
+        let iter = lua.create_function(move |lua, _: mlua::MultiValue| {
+            let i = position.get();
+            position.set(i + 1);
+            match proxy.entry(lua, i)? {
+                Some((k, v)) => Ok((k, v)),
+                None => Ok((mlua::Value::Nil, mlua::Value::Nil)),
+            }
+        })?;
+        Ok((iter, mlua::Value::Nil, mlua::Value::Nil))
+    }
 }
 
 impl UserData for CtxProxy {
@@ -350,19 +387,7 @@ impl UserData for CtxProxy {
         });
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| this.to_json());
-        methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| {
-            let proxy = CtxProxy { bridge: this.bridge.clone(), binding: this.binding, path: this.path.clone() };
-            let position = std::cell::Cell::new(0usize);
-            let iter = lua.create_function(move |lua, _: mlua::MultiValue| {
-                let i = position.get();
-                position.set(i + 1);
-                match proxy.entry(lua, i)? {
-                    Some((k, v)) => Ok((k, v)),
-                    None => Ok((mlua::Value::Nil, mlua::Value::Nil)),
-                }
-            })?;
-            Ok((iter, mlua::Value::Nil, mlua::Value::Nil))
-        });
+        methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| this.pairs(lua));
     }
 }
 

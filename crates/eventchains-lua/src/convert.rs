@@ -9,7 +9,7 @@
 use std::fmt;
 
 use eventchains_core::{Map, MapHasher, Value};
-use mlua::{AnyUserData, Lua, Table};
+use mlua::{Lua, Table};
 
 /// Tables nested deeper than this are rejected (this also catches cycles).
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -61,8 +61,9 @@ enum Segment<'a> {
     Index(i64),
 }
 
-/// Resolves one of our context proxies to a copy of the value it points at.
-pub(crate) type ProxyResolver<'a> = &'a dyn Fn(&AnyUserData) -> Option<Result<Value, String>>;
+/// Resolves one of our context proxies (a userdata, or the root `ctx`, a
+/// light userdata) to a copy of the value it points at.
+pub(crate) type ProxyResolver<'a> = &'a dyn Fn(&mlua::Value) -> Option<Result<Value, String>>;
 
 /// Converts a Lua value to a context [`Value`].
 pub(crate) fn lua_to_value(value: &mlua::Value, proxies: ProxyResolver<'_>) -> Result<Value, ConvertError> {
@@ -86,7 +87,7 @@ fn convert(value: &mlua::Value, proxies: ProxyResolver<'_>, depth: usize) -> Res
             }
             table_to_value(t, proxies, depth + 1)?
         }
-        mlua::Value::UserData(ud) => match proxies(ud) {
+        mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => match proxies(value) {
             Some(Ok(v)) => v,
             Some(Err(message)) => return Err(ConvertError::new(message)),
             None => return Err(ConvertError::new("userdata has no context value")),
@@ -212,7 +213,7 @@ pub(crate) fn value_to_lua(lua: &Lua, value: &Value) -> mlua::Result<mlua::Value
 mod tests {
     use super::*;
 
-    fn no_proxies(_: &AnyUserData) -> Option<Result<Value, String>> {
+    fn no_proxies(_: &mlua::Value) -> Option<Result<Value, String>> {
         None
     }
 

@@ -59,6 +59,7 @@ mod chain;
 mod context_proxy;
 mod convert;
 mod error;
+mod fast_ctx;
 mod host_fn;
 mod limits;
 mod lua_error;

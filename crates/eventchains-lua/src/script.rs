@@ -41,7 +41,7 @@ impl Script {
         let base = VmBase::new(&self.name, &self.sandbox, &self.host_fns, self.limits)?;
         let (value, _) = base.run_chunk(Code::Bytecode(&self.bytecode))?;
         let functions = spec::extract(&self.name, value, &self.spec)?;
-        Ok(Vm::new(base, functions))
+        Vm::new(base, functions).map_err(|e| LoadError::Vm { script: self.name.clone(), message: e.to_string() })
     }
 }
 

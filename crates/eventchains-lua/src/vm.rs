@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin, Value};
 use mlua::chunk::ChunkMode;
-use mlua::{AnyUserData, Function, HookTriggers, Lua, Table};
+use mlua::{Function, HookTriggers, LightUserData, Lua, Table};
 
 use crate::bridge::{Binding, Bridge, LimitHit};
-use crate::context_proxy::{CtxProxy, resolve_proxy};
+use crate::context_proxy::resolve_proxy;
 use crate::convert::lua_to_value;
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
@@ -30,7 +30,8 @@ pub(crate) enum Code<'a> {
 pub(crate) struct VmBase {
     lua: Lua,
     bridge: Rc<Bridge>,
-    ctx: AnyUserData,
+    /// The root `ctx` (a light userdata, see [`crate::fast_ctx`]).
+    ctx: LightUserData,
     ctx_ptr: *const c_void,
     next_fn: Function,
     script: String,
@@ -42,14 +43,15 @@ impl VmBase {
         let vm_error = |e: mlua::Error| LoadError::Vm { script: script.to_owned(), message: lua_error_message(&e) };
         let lua = sandbox.new_lua().map_err(vm_error)?;
         let bridge = Rc::new(Bridge::new(limits));
-        let ctx = lua.create_userdata(CtxProxy::root(bridge.clone())).map_err(vm_error)?;
-        let ctx_ptr = ctx.to_pointer();
+        lua.set_app_data(bridge.clone());
+        let ctx = crate::fast_ctx::install_root(&lua).map_err(vm_error)?;
+        let ctx_ptr = ctx.0.cast_const();
         let next_bridge = bridge.clone();
         let next_fn = lua
             .create_function(move |_, arg: mlua::Value| {
                 match &arg {
                     mlua::Value::Nil => {}
-                    mlua::Value::UserData(ud) if ud.to_pointer() == ctx_ptr => {}
+                    mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
                     other => {
                         return Err(mlua::Error::runtime(format!(
                             "next() takes the ctx it was given (or nothing), got a {}",
@@ -147,8 +149,9 @@ enum Returned {
 }
 
 impl Vm {
-    pub(crate) fn new(base: VmBase, functions: Functions) -> Self {
-        Vm { base, functions, event_tables: RefCell::new(Vec::new()) }
+    /// A VM running `functions`.
+    pub(crate) fn new(base: VmBase, functions: Functions) -> mlua::Result<Self> {
+        Ok(Vm { base, functions, event_tables: RefCell::new(Vec::new()) })
     }
 
     /// Runs the handler of event `index` on `ctx`.
@@ -158,7 +161,7 @@ impl Vm {
         };
         let b = &self.base;
         let guard = b.bridge.enter(ctx, None);
-        let returned = handler.call::<(mlua::Value, mlua::Value)>(&b.ctx).and_then(|(a, m)| self.interpret(a, m));
+        let returned = handler.call::<(mlua::Value, mlua::Value)>(b.ctx).and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),
@@ -184,7 +187,7 @@ impl Vm {
         let b = &self.base;
         let guard = b.bridge.enter(ctx, Some(next));
         let returned = function
-            .call::<(mlua::Value, mlua::Value)>((event_table, &b.ctx, &b.next_fn))
+            .call::<(mlua::Value, mlua::Value)>((event_table, b.ctx, &b.next_fn))
             .and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         let inner = outcome.next_result;
@@ -215,7 +218,7 @@ impl Vm {
                 mlua::Value::String(s) => Some(s.to_string_lossy()),
                 other => Some(other.to_string().unwrap_or_else(|_| other.type_name().to_owned())),
             }),
-            (mlua::Value::UserData(ud), _) if ud.to_pointer() == self.base.ctx_ptr => Returned::Nothing,
+            (mlua::Value::LightUserData(ud), _) if ud.0.cast_const() == self.base.ctx_ptr => Returned::Nothing,
             (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
                 self.merge(&value)?;
                 Returned::Nothing
@@ -229,10 +232,21 @@ impl Vm {
         })
     }
 
+    /// Resolves the root `ctx` and nested proxies inside a returned value.
+    fn resolve(&self, value: &mlua::Value) -> Option<Result<Value, String>> {
+        match value {
+            mlua::Value::LightUserData(_) => {
+                Some(self.base.bridge.with_ctx(Binding::Current, |ctx| Value::Map(ctx.values().clone())))
+            }
+            mlua::Value::UserData(ud) => resolve_proxy(ud),
+            _ => None,
+        }
+    }
+
     /// Merges a returned table's string keys into the context.
     fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
         let converted =
-            lua_to_value(value, &resolve_proxy).map_err(|e| mlua::Error::runtime(e.at("returned table")))?;
+            lua_to_value(value, &|v| self.resolve(v)).map_err(|e| mlua::Error::runtime(e.at("returned table")))?;
         let map = match converted {
             Value::Map(map) => map,
             Value::Array(a) if a.is_empty() => return Ok(()),

@@ -70,11 +70,14 @@ pub(crate) fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
 
 /// Registers `vm` as the calling thread's VM for `script` (the VM it was loaded in).
 pub(crate) fn insert(script: &Arc<Script>, vm: Rc<Vm>) {
+    let mut dead = Vec::new();
     let _ = VMS.try_with(|table| {
         if let Ok(mut table) = table.try_borrow_mut() {
+            dead = table.purge();
             table.entries.push(Entry { id: script.id, script: Arc::downgrade(script), vm });
         }
     });
+    drop(dead);
 }
 
 /// How many Lua VMs the calling thread holds, after dropping those of

@@ -199,3 +199,26 @@ fn rust_writes_are_seen_by_lua_in_the_same_chain() {
     assert!(chain.execute(&mut ctx).is_clean());
     assert_eq!(ctx.get::<i64>("seen"), Some(42));
 }
+
+#[test]
+fn the_root_ctx_metatable_is_hidden_and_fixed() {
+    let chain = load(&one_event(
+        "ctx.kind = type(ctx) ctx.meta = getmetatable(ctx) ctx.cannot = not pcall(setmetatable, ctx, {}) ctx.n = #ctx",
+    ));
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<&str>("kind"), Some("userdata"));
+    assert_eq!(ctx.get::<&str>("meta"), Some("ctx"));
+    assert_eq!(ctx.get::<bool>("cannot"), Some(true));
+    assert_eq!(ctx.get::<i64>("n"), Some(0));
+}
+
+#[test]
+fn root_ctx_copies_and_merges_resolve_to_values() {
+    let chain = load(&one_event("ctx.snapshot = ctx return { again = ctx.a }"));
+    let mut ctx = EventContext::new();
+    ctx.set("a", 1);
+    let result = chain.execute(&mut ctx);
+    assert!(result.is_clean(), "{result} {:?}", result.failures());
+    assert_eq!(ctx.to_json(), serde_json::json!({"a": 1, "snapshot": {"a": 1}, "again": 1}));
+}

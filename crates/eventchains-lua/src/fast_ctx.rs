@@ -1,0 +1,188 @@
+//! The root `ctx`: a light userdata with raw C `__index` / `__newindex`.
+//!
+//! The root `ctx` is a *light* userdata (the VM's bridge pointer): passing it
+//! to a handler and getting it back (`return ctx`) then needs no mlua
+//! reference (a full userdata result costs ~70 ns more per call). Light
+//! userdata share one metatable per VM; scripts cannot create light userdata,
+//! so `ctx` is the only one they see, and `__metatable` hides the metatable.
+//!
+//! A call into Rust through mlua's userdata machinery costs ~100+ ns (argument
+//! references, userdata borrow, protected call); the experiment's handlers do
+//! four context accesses per execution, so that alone would exceed the speed
+//! targets. The root `ctx` therefore uses plain C functions (with the VM's
+//! [`Bridge`] as a light-userdata upvalue) for the common case: a string key
+//! whose value is nil, a boolean, a number or a string. Everything else (nested
+//! tables, non-string keys, conversions that fail, a missing frame) calls the
+//! full mlua implementation of [`CtxProxy`] kept as the second upvalue, which
+//! also raises the errors.
+//!
+//! No Rust value with a destructor is alive when Lua may raise an error (which
+//! unwinds with `longjmp`), and nothing here can panic.
+
+use std::ffi::{c_int, c_void};
+use std::rc::Rc;
+
+use eventchains_core::Value;
+use mlua::{Function, LightUserData, Lua, ffi};
+
+use crate::bridge::Bridge;
+use crate::context_proxy::CtxProxy;
+
+/// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
+/// installs its metatable.
+pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
+    let (bridge, root) = bridge_and_slow_path(lua)?;
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", index_function(lua)?)?;
+    meta.raw_set("__newindex", newindex_function(lua)?)?;
+    let r = root.clone_root();
+    meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
+    let r = root.clone_root();
+    meta.raw_set("__tostring", lua.create_function(move |_, _: mlua::MultiValue| r.to_json())?)?;
+    meta.raw_set("__pairs", lua.create_function(move |lua, _: mlua::MultiValue| root.pairs(lua))?)?;
+    meta.raw_set("__metatable", "ctx")?;
+    let ctx = LightUserData(bridge);
+    // SAFETY: the closure gets `[ctx, meta]`, sets the metatable of light
+    // userdata and leaves nothing on the stack.
+    unsafe {
+        lua.exec_raw::<()>((ctx, meta), |state| {
+            ffi::lua_setmetatable(state, 1);
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    Ok(ctx)
+}
+
+/// Creates the `__index` C closure of the root `ctx` of `lua`.
+fn index_function(lua: &Lua) -> mlua::Result<Function> {
+    let (bridge, slow) = bridge_and_slow_path(lua)?;
+    let fallback = lua.create_function(move |lua, (_ud, key): (mlua::Value, mlua::Value)| slow.index(lua, key))?;
+    closure(lua, bridge, fallback, fast_index)
+}
+
+/// Creates the `__newindex` C closure of the root `ctx` of `lua`.
+fn newindex_function(lua: &Lua) -> mlua::Result<Function> {
+    let (bridge, slow) = bridge_and_slow_path(lua)?;
+    let fallback = lua.create_function(move |_, (_ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
+        slow.new_index(key, value)
+    })?;
+    closure(lua, bridge, fallback, fast_newindex)
+}
+
+fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
+    let bridge = lua
+        .app_data_ref::<Rc<Bridge>>()
+        .ok_or_else(|| mlua::Error::runtime("the ctx bridge is not installed in this VM"))?;
+    // The `Rc` in the app data lives as long as the Lua state, and with it this closure.
+    Ok((Rc::as_ptr(&bridge) as *mut c_void, CtxProxy::root((*bridge).clone())))
+}
+
+fn closure(lua: &Lua, bridge: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
+    // SAFETY: the closure runs with `fallback` at index 1 and leaves exactly
+    // one value, the new C closure, on its stack.
+    unsafe {
+        lua.exec_raw::<Function>(fallback, |state| {
+            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushvalue(state, 1);
+            ffi::lua_pushcclosure(state, f, 2);
+            ffi::lua_replace(state, 1);
+        })
+    }
+}
+
+/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call.
+unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -> c_int {
+    // SAFETY (caller): a C function of this module with its two upvalues.
+    unsafe {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        for i in 1..=nargs {
+            ffi::lua_pushvalue(state, i);
+        }
+        ffi::lua_call(state, nargs, nresults);
+    }
+    nresults
+}
+
+/// The key at index 2 as UTF-8 text, if it is a string.
+unsafe fn string_key<'a>(state: *mut ffi::lua_State) -> Option<&'a str> {
+    // SAFETY (caller): index 2 exists. Lua strings stay alive while on the stack.
+    unsafe {
+        if ffi::lua_type(state, 2) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let ptr = ffi::lua_tolstring(state, 2, &mut len);
+        std::str::from_utf8(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).ok()
+    }
+}
+
+unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: upvalue 1 is the VM's bridge (alive as long as the VM); the
+    // context pointer is the innermost frame's, valid during the call.
+    unsafe {
+        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let Some(key) = string_key(state) else { return slow_path(state, 2, 1) };
+        let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
+        match (*ctx).value(key) {
+            None | Some(Value::Nil) => ffi::lua_pushnil(state),
+            Some(Value::Bool(b)) => ffi::lua_pushboolean(state, c_int::from(*b)),
+            Some(Value::Int(i)) => ffi::lua_pushinteger(state, *i),
+            Some(Value::Float(f)) => ffi::lua_pushnumber(state, *f),
+            Some(Value::String(s)) => {
+                // Copying may run the GC (and finalizers): keep them off the context meanwhile.
+                let (ptr, len) = (s.as_ptr(), s.len());
+                bridge.set_busy(true);
+                ffi::lua_pushlstring(state, ptr.cast(), len);
+                bridge.set_busy(false);
+            }
+            Some(Value::Array(_) | Value::Map(_)) => return slow_path(state, 2, 1),
+        }
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
+    unsafe {
+        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let Some(key) = string_key(state) else { return slow_path(state, 3, 0) };
+        let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
+        let ctx = &mut *ctx;
+        let value = match ffi::lua_type(state, 3) {
+            ffi::LUA_TNIL => {
+                ctx.remove(key);
+                return 0;
+            }
+            ffi::LUA_TBOOLEAN => Value::Bool(ffi::lua_toboolean(state, 3) != 0),
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, 3) != 0 => Value::Int(ffi::lua_tointeger(state, 3)),
+            ffi::LUA_TNUMBER => {
+                let f = ffi::lua_tonumber(state, 3);
+                if !f.is_finite() {
+                    return slow_path(state, 3, 0);
+                }
+                Value::Float(f)
+            }
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let ptr = ffi::lua_tolstring(state, 3, &mut len);
+                let Ok(text) = std::str::from_utf8(std::slice::from_raw_parts(ptr.cast::<u8>(), len)) else {
+                    return slow_path(state, 3, 0);
+                };
+                if let Some(Value::String(old)) = ctx.value_mut(key) {
+                    old.clear();
+                    old.push_str(text);
+                    return 0;
+                }
+                Value::String(text.to_owned())
+            }
+            _ => return slow_path(state, 3, 0),
+        };
+        match ctx.value_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                ctx.set(key, value);
+            }
+        }
+        0
+    }
+}
