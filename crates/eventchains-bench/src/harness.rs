@@ -196,7 +196,7 @@ impl Harness {
     }
 }
 
-const ZERO: Summary = Summary { median: 0.0, p5: 0.0, p95: 0.0, min: 0.0, max: 0.0, samples: 0 };
+const ZERO: Summary = Summary { median: 0.0, p5: 0.0, p95: 0.0, min: 0.0, max: 0.0, mean: 0.0, samples: 0 };
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,8 @@ pub struct Summary {
     pub min: f64,
     /// The largest sample.
     pub max: f64,
+    /// The arithmetic mean (sensitive to rare slow samples, which the median ignores).
+    pub mean: f64,
     /// How many samples the summary is made of.
     pub samples: usize,
 }
@@ -41,6 +43,7 @@ impl Summary {
             p95: percentile_sorted(&sorted, 95.0),
             min: sorted[0],
             max: sorted[sorted.len() - 1],
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
             samples: sorted.len(),
         })
     }
@@ -54,6 +57,7 @@ impl Summary {
             p95: self.p95 * factor,
             min: self.min * factor,
             max: self.max * factor,
+            mean: self.mean * factor,
             samples: self.samples,
         }
     }
@@ -152,6 +156,7 @@ mod tests {
         let b = Summary::of(&[1.0, 2.0, 3.0, 4.0]).expect("summary");
         assert_eq!(a, b);
         assert_eq!(a.median, 2.5);
+        assert_eq!(a.mean, 2.5);
         assert_eq!((a.min, a.max, a.samples), (1.0, 4.0, 4));
         assert!(a.p5 >= a.min && a.p5 <= a.median && a.p95 <= a.max && a.p95 >= a.median);
         assert!(Summary::of(&[1.0, f64::NAN]).is_none());
@@ -162,7 +167,9 @@ mod tests {
     fn median_resists_outliers() {
         let mut s = vec![100.0; 99];
         s.push(1e9);
-        assert_eq!(Summary::of(&s).expect("summary").median, 100.0);
+        let summary = Summary::of(&s).expect("summary");
+        assert_eq!(summary.median, 100.0);
+        assert!(summary.mean > 1e7, "the mean shows the outlier");
     }
 
     #[test]

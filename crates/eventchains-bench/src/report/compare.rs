@@ -21,7 +21,7 @@ const SKIPPED_TOP_LEVEL: [&str; 9] = [
 ];
 
 /// Leaves that describe spread rather than the figure itself; left out of comparisons.
-const SPREAD_LEAVES: [&str; 5] = ["p5", "p95", "min", "max", "samples"];
+const SPREAD_LEAVES: [&str; 6] = ["p5", "p95", "min", "max", "mean", "samples"];
 
 /// Every numeric leaf of `json` by dotted path (array items by index, or by
 /// their `executions` field when they have one), spread leaves excluded.

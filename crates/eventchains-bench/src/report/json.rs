@@ -86,7 +86,7 @@ pub(super) fn to_json(report: &Report) -> Value {
             &mut root,
             key,
             json!({"median": number(s.median), "p5": number(s.p5), "p95": number(s.p95),
-                   "min": number(s.min), "max": number(s.max), "samples": s.samples}),
+                   "min": number(s.min), "max": number(s.max), "mean": number(s.mean), "samples": s.samples}),
         );
     }
     root.insert("amortized".into(), json!(report.amortized));

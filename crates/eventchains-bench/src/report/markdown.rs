@@ -26,6 +26,7 @@ fn row_of(r: &Results, label: &str, key: &str, unit_key: Option<&str>) -> Vec<St
         label.to_owned(),
         num(s.map(|s| s.median).or_else(|| r.get(key))),
         spread(s),
+        num(s.map(|s| s.mean)),
         ratio(s.map(|s| s.median).zip(base).map(|(a, b)| a / b)),
     ]
 }
@@ -88,7 +89,7 @@ pub(super) fn to_markdown(report: &Report) -> String {
     out.push_str(&t.to_markdown());
 
     let _ = writeln!(out, "\n## Per execution: the seed chain (increment + append), ns\n");
-    let mut t = Table::new(["subject", "median ns", "p5–p95", "vs ours (Rust)"]);
+    let mut t = Table::new(["subject", "median ns", "p5–p95", "mean", "vs ours (Rust)"]);
     for (label, name) in SUBJECTS {
         t.row(row_of(r, label, &format!("measurements.seed_chain.{name}_ns"), Some("per_execution.native_ns")));
     }
