@@ -47,35 +47,41 @@ impl Table {
                     .unwrap_or(1)
             })
             .collect();
-        let line = |cells: &[String], first_left: bool| {
+        // A column is right-aligned when every cell reads as a figure.
+        let numeric: Vec<bool> = (0..self.headers.len()).map(|i| self.rows.iter().all(|r| is_figure(&r[i]))).collect();
+        let line = |cells: &[String]| {
             let mut out = String::from("|");
-            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                let pad = w - cell.chars().count();
-                if i == 0 && first_left {
-                    out.push_str(&format!(" {cell}{} |", " ".repeat(pad)));
+            for ((cell, w), right) in cells.iter().zip(&widths).zip(&numeric) {
+                let pad = " ".repeat(w - cell.chars().count());
+                if *right {
+                    out.push_str(&format!(" {pad}{cell} |"));
                 } else {
-                    out.push_str(&format!(" {}{cell} |", " ".repeat(pad)));
+                    out.push_str(&format!(" {cell}{pad} |"));
                 }
             }
             out.push('\n');
             out
         };
-        let first_left = self.rows.iter().any(|r| r.first().is_some_and(|c| c.parse::<f64>().is_err()));
-        let mut out = line(&self.headers, first_left);
+        let mut out = line(&self.headers);
         out.push('|');
-        for (i, w) in widths.iter().enumerate() {
-            if i == 0 && first_left {
-                out.push_str(&format!(":{}|", "-".repeat(w + 1)));
-            } else {
+        for (w, right) in widths.iter().zip(&numeric) {
+            if *right {
                 out.push_str(&format!("{}:|", "-".repeat(w + 1)));
+            } else {
+                out.push_str(&format!(":{}|", "-".repeat(w + 1)));
             }
         }
         out.push('\n');
         for r in &self.rows {
-            out.push_str(&line(r, first_left));
+            out.push_str(&line(r));
         }
         out
     }
+}
+
+/// `true` for an empty cell, `n/a`, or a cell that starts like a number (`12`, `-3%`, `1.2x`, `3–5`).
+fn is_figure(cell: &str) -> bool {
+    cell.is_empty() || cell == "n/a" || cell.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
 }
 
 /// A number with 3 significant digits (at least), or `n/a`.
@@ -125,5 +131,8 @@ mod tests {
         assert!(md.starts_with("| name   |   ns |\n|:-------|-----:|\n| native | 12.5 |\n"), "{md}");
         assert!(md.ends_with("| x      |      |\n"), "{md}");
         assert!(!t.is_empty());
+        let mut t = Table::new(["target", "verdict"]);
+        t.row(["a", "met"]).row(["b", "1.5x"]);
+        assert!(t.to_markdown().contains("|:-------|:--------|"), "{}", t.to_markdown());
     }
 }
