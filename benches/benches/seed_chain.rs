@@ -1,6 +1,6 @@
 //! The experiment's seed chain (increment + append) on every subject of the
-//! report, as criterion benchmarks: our chain with Rust events, Lua config
-//! only, the `event_chains` 0.2.1 crate, a pure-Lua engine, the experiment's
+//! report, as criterion benchmarks: our chain with Rust events, our Lua chain
+//! (`eventchains-lua`), Lua config only, the `event_chains` 0.2.1 crate, a pure-Lua engine, the experiment's
 //! method, and the physical floor (minimal mlua program, bare call).
 //!
 //! `cargo xtask bench` measures the same subjects with its own interleaving
@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use eventchains_bench::subjects::{
-    config_only, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua, reference::ReferenceSeed,
+    config_only, lua_chain, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua, reference::ReferenceSeed,
     seed_method::SeedMethod,
 };
 
@@ -19,6 +19,8 @@ fn seed_chain(c: &mut Criterion) {
     let mut group = c.benchmark_group("seed_chain");
     let mut native = NativeSeed::new();
     group.bench_function("native", |b| b.iter(|| black_box(native.execute())));
+    let mut lua = lua_chain::seed(eventchains_lua::Limits::default()).expect("seed script loads");
+    group.bench_function("lua_chain", |b| b.iter(|| black_box(lua.execute())));
     let mut config = config_only::seed().expect("config script builds");
     group.bench_function("lua_config_only", |b| b.iter(|| black_box(config.execute())));
     let mut reference = ReferenceSeed::new();
