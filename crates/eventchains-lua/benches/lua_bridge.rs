@@ -23,8 +23,14 @@ const SEED: &str = include_str!("../../../examples/scripts/seed.lua");
 
 const NOOP: &str = "return { events = { { name = 'noop', handler = function(ctx) end } } }";
 
+/// Resets the two fields in place (what a Rust event would do).
 fn reset(ctx: &mut EventContext) {
-    ctx.set("counter", 0);
+    match ctx.value_mut("counter") {
+        Some(v) => *v = Value::Int(0),
+        None => {
+            ctx.set("counter", 0);
+        }
+    }
     match ctx.value_mut("message") {
         Some(Value::String(s)) => {
             s.clear();

@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use eventchains_core::{EventContext, EventError, EventResult, Next};
+use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
 use mlua::VmState;
 
 use crate::limits::Limits;
@@ -59,6 +59,19 @@ impl LimitHit {
     }
 }
 
+/// How many recently used context keys the fast path remembers.
+const KEY_SLOTS: usize = 32;
+
+/// Where a key is in a context map.
+pub(crate) enum KeyLookup {
+    /// At this index.
+    Found(usize),
+    /// Not in the map (the key is valid UTF-8).
+    Missing,
+    /// The key is not valid UTF-8 (it cannot be in the map).
+    NotUtf8,
+}
+
 /// One running Lua call.
 struct Frame {
     id: u64,
@@ -91,6 +104,11 @@ pub(crate) struct Bridge {
     /// finalizers re-entering the proxy during an allocation).
     busy: Cell<bool>,
     limits: Cell<Limits>,
+    /// Lua string pointer -> index of that key in the last context map it was
+    /// found in. Scripts use the same key strings (interned constants) on
+    /// every execution, and contexts of one chain usually have the same key
+    /// order, so this skips hashing; every hit is verified by comparing keys.
+    key_slots: [Cell<(usize, usize)>; KEY_SLOTS],
 }
 
 impl Bridge {
@@ -101,6 +119,7 @@ impl Bridge {
             hit: Cell::new(None),
             busy: Cell::new(false),
             limits: Cell::new(limits),
+            key_slots: std::array::from_fn(|_| Cell::new((0, 0))),
         }
     }
 
@@ -214,6 +233,31 @@ impl Bridge {
         }
         let frames = self.frames.try_borrow().ok()?;
         frames.last().map(|f| f.ctx).filter(|p| !p.is_null())
+    }
+
+    /// Finds `key` (the bytes of the Lua string at `key_ptr`) in `map`.
+    pub(crate) fn find_key(&self, map: &Map, key_ptr: *const u8, key: &[u8]) -> KeyLookup {
+        let slot = &self.key_slots[(key_ptr as usize >> 4) % KEY_SLOTS];
+        let (ptr, index) = slot.get();
+        if ptr == key_ptr as usize
+            && let Some((k, _)) = map.get_index(index)
+            && k.as_bytes() == key
+        {
+            return KeyLookup::Found(index);
+        }
+        let Ok(text) = std::str::from_utf8(key) else { return KeyLookup::NotUtf8 };
+        match map.get_index_of(text) {
+            Some(index) => {
+                slot.set((key_ptr as usize, index));
+                KeyLookup::Found(index)
+            }
+            None => KeyLookup::Missing,
+        }
+    }
+
+    /// Remembers that the key at `key_ptr` is at `index`.
+    pub(crate) fn remember_key(&self, key_ptr: *const u8, index: usize) {
+        self.key_slots[(key_ptr as usize >> 4) % KEY_SLOTS].set((key_ptr as usize, index));
     }
 
     /// Marks Rust code as holding a reference into the context (see [`Bridge::with_ctx`]).
@@ -366,6 +410,26 @@ mod tests {
         assert!(bridge.tick().is_err(), "keeps failing until the frame is popped");
         assert_eq!(guard.finish().hit, Some(LimitHit::Instructions(2000)));
         assert!(!bridge.limit_hit());
+    }
+
+    #[test]
+    fn key_slots_are_verified_and_survive_index_shifts() {
+        let bridge = Bridge::new(Limits::UNLIMITED);
+        let mut map = Map::default();
+        map.insert("a".into(), eventchains_core::Value::Int(1));
+        map.insert("b".into(), eventchains_core::Value::Int(2));
+        let b_ptr = "b".as_ptr();
+        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)));
+        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)), "cached");
+        map.shift_remove("a");
+        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(0)), "stale slot re-resolved");
+        assert!(matches!(bridge.find_key(&map, "zz".as_ptr(), b"zz"), KeyLookup::Missing));
+        assert!(matches!(bridge.find_key(&map, "x".as_ptr(), &[0xff]), KeyLookup::NotUtf8));
+        // A slot pointing at another key with the same pointer is not trusted.
+        bridge.remember_key(b_ptr, 0);
+        map.insert("c".into(), eventchains_core::Value::Int(3));
+        map.swap_indices(0, 1);
+        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use eventchains_core::Value;
 use mlua::{Function, LightUserData, Lua, ffi};
 
-use crate::bridge::Bridge;
+use crate::bridge::{Bridge, KeyLookup};
 use crate::context_proxy::CtxProxy;
 
 /// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
@@ -103,16 +103,16 @@ unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -
     nresults
 }
 
-/// The key at index 2 as UTF-8 text, if it is a string.
-unsafe fn string_key<'a>(state: *mut ffi::lua_State) -> Option<&'a str> {
-    // SAFETY (caller): index 2 exists. Lua strings stay alive while on the stack.
+/// The bytes of the string at `idx`, if it is a string (not a number).
+unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+    // SAFETY (caller): `idx` exists. Lua strings stay alive while on the stack.
     unsafe {
-        if ffi::lua_type(state, 2) != ffi::LUA_TSTRING {
+        if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
             return None;
         }
         let mut len = 0usize;
-        let ptr = ffi::lua_tolstring(state, 2, &mut len);
-        std::str::from_utf8(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).ok()
+        let ptr = ffi::lua_tolstring(state, idx, &mut len);
+        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
     }
 }
 
@@ -121,9 +121,15 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     // context pointer is the innermost frame's, valid during the call.
     unsafe {
         let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
-        let Some(key) = string_key(state) else { return slow_path(state, 2, 1) };
+        let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
-        match (*ctx).value(key) {
+        let map = (*ctx).values();
+        let value = match bridge.find_key(map, key.as_ptr(), key) {
+            KeyLookup::Found(i) => map.get_index(i).map(|(_, v)| v),
+            KeyLookup::Missing => None,
+            KeyLookup::NotUtf8 => return slow_path(state, 2, 1),
+        };
+        match value {
             None | Some(Value::Nil) => ffi::lua_pushnil(state),
             Some(Value::Bool(b)) => ffi::lua_pushboolean(state, c_int::from(*b)),
             Some(Value::Int(i)) => ffi::lua_pushinteger(state, *i),
@@ -145,12 +151,19 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
     unsafe {
         let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
-        let Some(key) = string_key(state) else { return slow_path(state, 3, 0) };
+        let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
-        let ctx = &mut *ctx;
+        let map = (*ctx).values_mut();
+        let found = match bridge.find_key(map, key.as_ptr(), key) {
+            KeyLookup::Found(i) => Some(i),
+            KeyLookup::Missing => None,
+            KeyLookup::NotUtf8 => return slow_path(state, 3, 0),
+        };
         let value = match ffi::lua_type(state, 3) {
             ffi::LUA_TNIL => {
-                ctx.remove(key);
+                if let Some(i) = found {
+                    map.shift_remove_index(i);
+                }
                 return 0;
             }
             ffi::LUA_TBOOLEAN => Value::Bool(ffi::lua_toboolean(state, 3) != 0),
@@ -163,12 +176,10 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                 Value::Float(f)
             }
             ffi::LUA_TSTRING => {
-                let mut len = 0usize;
-                let ptr = ffi::lua_tolstring(state, 3, &mut len);
-                let Ok(text) = std::str::from_utf8(std::slice::from_raw_parts(ptr.cast::<u8>(), len)) else {
+                let Some(text) = string_at(state, 3).and_then(|b| std::str::from_utf8(b).ok()) else {
                     return slow_path(state, 3, 0);
                 };
-                if let Some(Value::String(old)) = ctx.value_mut(key) {
+                if let Some(Value::String(old)) = found.and_then(|i| map.get_index_mut(i)).map(|(_, v)| v) {
                     old.clear();
                     old.push_str(text);
                     return 0;
@@ -177,10 +188,13 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             }
             _ => return slow_path(state, 3, 0),
         };
-        match ctx.value_mut(key) {
-            Some(slot) => *slot = value,
+        match found.and_then(|i| map.get_index_mut(i)) {
+            Some((_, slot)) => *slot = value,
             None => {
-                ctx.set(key, value);
+                // Valid UTF-8: `find_key` said so.
+                let key = std::str::from_utf8_unchecked(key);
+                let (index, _) = map.insert_full(key.to_owned(), value);
+                bridge.remember_key(key.as_ptr(), index);
             }
         }
         0

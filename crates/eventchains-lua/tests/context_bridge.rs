@@ -222,3 +222,47 @@ fn root_ctx_copies_and_merges_resolve_to_values() {
     assert!(result.is_clean(), "{result} {:?}", result.failures());
     assert_eq!(ctx.to_json(), serde_json::json!({"a": 1, "snapshot": {"a": 1}, "again": 1}));
 }
+
+#[test]
+fn a_host_function_may_run_another_chain_from_inside_a_handler() {
+    let inner = load(&one_event("ctx.inner = (ctx.inner or 0) + 1"));
+    let runner = inner.clone();
+    let outer = common::builder()
+        .register_fn("run_inner", move |start: i64| {
+            let mut ctx = EventContext::new();
+            ctx.set("inner", start);
+            runner.execute(&mut ctx);
+            ctx.get::<i64>("inner").unwrap_or(-1)
+        })
+        .load_str("outer.lua", "return { events = { { name = 'o', handler = function(ctx) ctx.got = run_inner(41) ctx.after = ctx.got + 1 end } } }")
+        .expect("loads");
+    let (result, ctx) = run(&outer);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<i64>("got"), Some(42));
+    assert_eq!(ctx.get::<i64>("after"), Some(43));
+    let (again, _) = run(&inner);
+    assert!(again.is_clean());
+}
+
+#[test]
+fn contexts_with_different_key_orders_read_and_write_the_right_keys() {
+    let chain = load(&one_event("ctx.b = ctx.a + 1 ctx.gone = nil ctx.s = ctx.s .. '!'"));
+    let shapes = [
+        serde_json::json!({"a": 1, "b": 0, "s": "x", "gone": 1}),
+        serde_json::json!({"gone": 1, "s": "y", "b": 0, "a": 10}),
+        serde_json::json!({"x": 5, "s": "", "a": 100}),
+        serde_json::json!({"s": "z", "a": -1, "gone": true, "b": "text"}),
+    ];
+    for round in 0..3 {
+        for shape in &shapes {
+            let mut ctx = EventContext::from_json(shape.clone()).expect("object");
+            let result = chain.execute(&mut ctx);
+            assert!(result.is_clean(), "{result}");
+            let a = shape["a"].as_i64().expect("a");
+            assert_eq!(ctx.get::<i64>("b"), Some(a + 1), "round {round}: {shape}");
+            assert!(!ctx.contains("gone"));
+            assert_eq!(ctx.get::<String>("s"), Some(format!("{}!", shape["s"].as_str().expect("s"))));
+            assert_eq!(ctx.get::<i64>("x"), shape["x"].as_i64());
+        }
+    }
+}
