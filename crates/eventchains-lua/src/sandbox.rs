@@ -9,7 +9,9 @@ use mlua::{Lua, LuaOptions, StdLib};
 /// crash the interpreter), `string`, `table`, `math`, `utf8`, `coroutine`, and
 /// `os` reduced to `clock`, `time` and `date`. There is no `io`, `debug`,
 /// `package` or `require`. `print` writes to the `tracing` log (target
-/// `eventchains_lua::script`), never to stdout.
+/// `eventchains_lua::script`), never to stdout. `collectgarbage` only accepts
+/// `"collect"`, `"count"` and `"step"` (a script must not stop the collector of
+/// a VM that later executions reuse).
 ///
 /// A host can opt in to more with [`Sandbox::allow`]:
 ///
@@ -76,6 +78,13 @@ dofile, loadfile = nil, nil
 load = function(chunk, name, mode, ...)
   if select('#', ...) > 0 then return rawload(chunk, name, "t", ...) end
   return rawload(chunk, name, "t")
+end
+local rawcollect = collectgarbage
+collectgarbage = function(option, ...)
+  if option == nil or option == "collect" or option == "count" or option == "step" then
+    return rawcollect(option, ...)
+  end
+  error("collectgarbage('" .. tostring(option) .. "') is not allowed in the sandbox", 2)
 end
 if os and not full_os then
   os = { clock = os.clock, time = os.time, date = os.date }

@@ -172,3 +172,18 @@ fn print_goes_to_the_log_not_stdout() {
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<bool>("ok"), Some(true));
 }
+
+#[test]
+fn scripts_cannot_stop_the_garbage_collector() {
+    let chain = limited(
+        Limits::default(),
+        r#"return { fault_tolerance = "lenient", events = {
+            { name = "stop", handler = function(ctx) collectgarbage("stop") end },
+            { name = "count", handler = function(ctx) ctx.kb = collectgarbage("count") collectgarbage() end },
+        } }"#,
+    );
+    let (result, ctx) = run(&chain);
+    assert_eq!(result.failures().len(), 1, "{result}");
+    assert!(result.failures()[0].message().contains("collectgarbage('stop') is not allowed"), "{result}");
+    assert!(ctx.get::<f64>("kb").is_some_and(|kb| kb > 0.0));
+}
