@@ -119,7 +119,8 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
         if two / one < 1.8 {
             s.results.note(format!(
                 "threads: a CPU-bound control loop gains only {:.2}x from a second thread here (load average {}): \
-                 the machine is shared, so the 2-thread figures measure competition for the cores, not the chains",
+                 the machine cannot run two threads at full speed (other processes, or vCPUs that share a core), \
+                 so the 2-thread figures say little about the chains",
                 two / one,
                 load.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.1}"))
             ));
