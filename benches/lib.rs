@@ -3,7 +3,7 @@
 //!
 //! This library holds the small fixtures they share.
 
-use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, Next};
+use eventchains_core::{ChainableEvent, EventContext, EventResult};
 
 /// An event that does nothing: what is measured around it is the chain's own cost.
 #[derive(Debug)]
@@ -18,15 +18,6 @@ impl ChainableEvent for NoopEvent {
     }
 }
 
-/// A middleware that only calls `next`: the cost of one layer of dispatch.
-#[derive(Debug)]
-pub struct PassThrough;
-
-impl EventMiddleware for PassThrough {
-    fn name(&self) -> &str {
-        "pass_through"
-    }
-    fn handle(&self, _event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        next.run(ctx)
-    }
-}
+/// A middleware that only calls `next`: the cost of one layer of dispatch
+/// (shared with the measurement suite's scaling scenarios).
+pub use eventchains_bench::subjects::native::PassThrough;

@@ -2,7 +2,14 @@
 //!
 //! - `cargo xtask ci`: what CI runs, in one command (format check, clippy with
 //!   `-D warnings`, every feature of the middleware crate alone, the test suite).
+//! - `cargo xtask bench [--quick] [--filter NAME] [--compare FILE]`: the
+//!   measurement suite. It builds and runs the `eventchains-bench` binary with
+//!   `cargo run --release`: xtask itself is built in the dev profile (the
+//!   `cargo xtask` alias is a plain `cargo run`), so linking the measured code
+//!   into xtask would measure unoptimized code. The report lands in
+//!   `target/bench-report/` (`report.md`, `report.json`, `amortized.svg`).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -20,11 +27,27 @@ struct Cli {
 enum Cmd {
     /// Run what CI runs: `cargo fmt --check`, clippy with `-D warnings`, and `cargo test --workspace`.
     Ci,
+    /// Run the measurement suite (built in release mode) and write target/bench-report/.
+    Bench {
+        /// Short run for CI smoke tests (< 2 minutes after the build); the same method, fewer samples.
+        #[arg(long)]
+        quick: bool,
+        /// Run only the scenario NAME (`cargo xtask bench --list` shows them).
+        #[arg(long, value_name = "NAME")]
+        filter: Option<String>,
+        /// Also print the change of every figure against an earlier report.json.
+        #[arg(long, value_name = "FILE")]
+        compare: Option<PathBuf>,
+        /// List the scenarios and exit.
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Ci => ci(),
+        Cmd::Bench { quick, filter, compare, list } => bench(quick, filter, compare, list),
     }
 }
 
@@ -53,4 +76,29 @@ fn ci() -> Result<()> {
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     cargo(&["test", "--workspace"])?;
     Ok(())
+}
+
+fn bench(quick: bool, filter: Option<String>, compare: Option<PathBuf>, list: bool) -> Result<()> {
+    let root = workspace_root();
+    let out_dir = root.join("target").join("bench-report");
+    let mut args: Vec<String> =
+        ["run", "--release", "--quiet", "-p", "eventchains-bench", "--bin", "eventchains-bench", "--"]
+            .map(str::to_owned)
+            .into();
+    if list {
+        args.push("--list".into());
+    }
+    if quick {
+        args.push("--quick".into());
+    }
+    if let Some(name) = filter {
+        args.extend(["--filter".into(), name]);
+    }
+    if let Some(file) = compare {
+        // cargo runs from the workspace root: make the path independent of it.
+        let file = std::fs::canonicalize(&file).with_context(|| format!("--compare {}", file.display()))?;
+        args.extend(["--compare".into(), file.display().to_string()]);
+    }
+    args.extend(["--out-dir".into(), out_dir.display().to_string()]);
+    cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }

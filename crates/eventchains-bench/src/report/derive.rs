@@ -1,0 +1,219 @@
+//! Figures computed from the measurements: overheads and ratios, the
+//! break-even point, the amortized cost, and the project's targets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::Results;
+use crate::stats::{CostModel, break_even_executions};
+
+/// The execution counts of the amortized-cost table (the experiment's 100, 1,000, 10,000 among them).
+pub const AMORTIZED_EXECUTIONS: [u64; 6] = [1, 10, 100, 1_000, 10_000, 100_000];
+
+/// Events in the seed chain (for per-event overhead).
+const SEED_EVENTS: f64 = 2.0;
+
+/// Adds the derived figures to `r` (only those whose inputs were measured).
+pub(crate) fn derive(r: &mut Results) {
+    let native = r.get("per_execution.native_ns");
+    let lua = r.get("per_execution.lua_ns");
+    if let (Some(native), Some(lua)) = (native, lua) {
+        r.value("per_execution.overhead_ns", lua - native);
+        r.value("per_execution.overhead_ratio", lua / native);
+        r.value("per_execution.per_event_overhead_ns", (lua - native) / SEED_EVENTS);
+        r.value("options.lua_handlers_ns", lua);
+    }
+    for n in crate::scenarios::EXECUTIONS {
+        let native = r.get(&format!("repeated.n{n}.native_ns"));
+        let lua = r.get(&format!("repeated.n{n}.lua_ns"));
+        if let (Some(native), Some(lua)) = (native, lua) {
+            r.value(format!("repeated.n{n}.overhead_ns"), lua - native);
+            r.value(format!("repeated.n{n}.per_event_overhead_ns"), (lua - native) / SEED_EVENTS);
+            r.value(format!("repeated.n{n}.ratio"), lua / native);
+        }
+    }
+    let parts = ["setup.vm_new_us", "setup.parse_us", "setup.build_us"].map(|k| r.get(k));
+    if r.get("setup.total_us").is_none()
+        && let [Some(a), Some(b), Some(c)] = parts
+    {
+        r.value("setup.total_us", a + b + c);
+    }
+    if let (Some(setup), Some(lua)) = (r.get("setup.total_us"), lua)
+        && let Some(be) = break_even_executions(setup * 1e3, lua)
+    {
+        r.value("break_even_executions", be);
+    }
+    if let (Some(setup), Some(native)) = (r.get("setup.rust_build_us"), native)
+        && let Some(be) = break_even_executions(setup * 1e3, native)
+    {
+        r.value("rust_break_even_executions", be);
+    }
+}
+
+/// The cost model of the Lua chain, if its inputs were measured.
+pub(crate) fn lua_model(r: &Results) -> Option<CostModel> {
+    Some(CostModel {
+        setup_ns: r.get("setup.total_us")? * 1e3,
+        first_execution_ns: r.get("setup.first_execution_us")? * 1e3,
+        per_execution_ns: r.get("per_execution.lua_ns")?,
+    })
+}
+
+/// The cost model of the hard-coded Rust chain, if its inputs were measured.
+pub(crate) fn rust_model(r: &Results) -> Option<CostModel> {
+    Some(CostModel {
+        setup_ns: r.get("setup.rust_build_us")? * 1e3,
+        first_execution_ns: r.get("setup.rust_first_execution_us")? * 1e3,
+        per_execution_ns: r.get("per_execution.native_ns")?,
+    })
+}
+
+/// One row of the amortized-cost table.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AmortizedPoint {
+    /// Number of executions of one built chain.
+    pub executions: u64,
+    /// Lua chain: (setup + first + (n-1) × per execution) / n, in µs; `None` if not measured.
+    pub per_execution_us: Option<f64>,
+    /// The hard-coded Rust chain, same formula, in µs; `None` if not measured.
+    pub rust_per_execution_us: Option<f64>,
+}
+
+/// The amortized cost per execution at [`AMORTIZED_EXECUTIONS`].
+pub fn amortized(r: &Results) -> Vec<AmortizedPoint> {
+    let (lua, rust) = (lua_model(r), rust_model(r));
+    AMORTIZED_EXECUTIONS
+        .iter()
+        .map(|&n| AmortizedPoint {
+            executions: n,
+            per_execution_us: lua.map(|m| m.amortized_ns(n) / 1e3),
+            rust_per_execution_us: rust.map(|m| m.amortized_ns(n) / 1e3),
+        })
+        .collect()
+}
+
+/// One of the project's goals, read against the measurements.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// Short identifier.
+    pub name: String,
+    /// The goal in words.
+    pub goal: String,
+    /// The measured value, in the goal's unit.
+    pub measured: Option<f64>,
+    /// The limit it is read against.
+    pub limit: Option<f64>,
+    /// Met (`true`), missed (`false`), or not measurable in this run (`None`).
+    pub met: Option<bool>,
+    /// Why the verdict may not say much about the code (e.g. a busy machine).
+    pub caveat: Option<String>,
+}
+
+/// The project's targets (issue 6), each met, missed or unknown.
+pub fn targets(r: &Results) -> Vec<Target> {
+    let lua = r.get("per_execution.lua_ns");
+    let t = |name: &str, goal: &str, measured: Option<f64>, limit: Option<f64>, at_most: bool| {
+        let met = match (measured, limit) {
+            (Some(m), Some(l)) => Some(if at_most { m <= l } else { m >= l }),
+            _ => None,
+        };
+        Target { name: name.to_owned(), goal: goal.to_owned(), measured, limit, met, caveat: None }
+    };
+    let t1 = r.get("scaling.threads_1_per_s");
+    let mut threads = t(
+        "threads",
+        "2 threads at least 1.8x the throughput of 1 (executions/s)",
+        r.get("scaling.threads_2_per_s"),
+        t1.map(|x| x * 1.8),
+        false,
+    );
+    if let Some(control) = r.get("scaling.control_speedup_2_threads").filter(|c| *c < 1.8) {
+        threads.caveat = Some(format!(
+            "inconclusive: a CPU-bound control loop reached only {control:.2}x with 2 threads on this machine during the run"
+        ));
+    }
+    vec![
+        t(
+            "lua_vs_floor",
+            "Lua chain per execution at most 1.3x anchors.raw_mlua_ns (ns)",
+            lua,
+            r.get("anchors.raw_mlua_ns").map(|x| x * 1.3),
+            true,
+        ),
+        t(
+            "lua_vs_seed_method",
+            "Lua chain per execution below anchors.seed_method_lua_ns (ns)",
+            lua,
+            r.get("anchors.seed_method_lua_ns"),
+            true,
+        ),
+        t("setup", "setup.total_us at most 150 µs", r.get("setup.total_us"), Some(150.0), true),
+        t(
+            "native_vs_reference",
+            "per_execution.native_ns at most half of anchors.event_chains_0_2_1_ns (ns)",
+            r.get("per_execution.native_ns"),
+            r.get("anchors.event_chains_0_2_1_ns").map(|x| x / 2.0),
+            true,
+        ),
+        threads,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Summary;
+
+    fn full() -> Results {
+        let mut r = Results::default();
+        r.summary("per_execution.native_ns", Summary::of(&[100.0]).expect("s"));
+        r.summary("per_execution.lua_ns", Summary::of(&[500.0]).expect("s"));
+        r.value("setup.vm_new_us", 30.0);
+        r.value("setup.parse_us", 20.0);
+        r.value("setup.build_us", 10.0);
+        r.value("setup.first_execution_us", 2.0);
+        r.value("setup.rust_build_us", 0.5);
+        r.value("setup.rust_first_execution_us", 0.2);
+        r.value("anchors.raw_mlua_ns", 400.0);
+        r.value("anchors.seed_method_lua_ns", 900.0);
+        r.value("anchors.event_chains_0_2_1_ns", 150.0);
+        r.value("scaling.threads_1_per_s", 1000.0);
+        r.value("scaling.threads_2_per_s", 1900.0);
+        r
+    }
+
+    #[test]
+    fn derives_overheads_break_even_and_amortized() {
+        let mut r = full();
+        derive(&mut r);
+        assert_eq!(r.get("per_execution.overhead_ratio"), Some(5.0));
+        assert_eq!(r.get("per_execution.per_event_overhead_ns"), Some(200.0));
+        assert_eq!(r.get("options.lua_handlers_ns"), Some(500.0));
+        assert_eq!(r.get("setup.total_us"), Some(60.0));
+        assert_eq!(r.get("break_even_executions"), Some(120.0));
+        let a = amortized(&r);
+        assert_eq!(a.len(), AMORTIZED_EXECUTIONS.len());
+        assert_eq!(a[0].per_execution_us, Some(62.0));
+        let hundred = a.iter().find(|p| p.executions == 100).expect("100");
+        assert!((hundred.per_execution_us.expect("lua") - (60.0 + 2.0 + 99.0 * 0.5) / 100.0).abs() < 1e-9);
+        assert!(hundred.rust_per_execution_us.expect("rust") < hundred.per_execution_us.expect("lua"));
+    }
+
+    #[test]
+    fn targets_are_met_missed_or_unknown() {
+        let mut r = full();
+        derive(&mut r);
+        let t = targets(&r);
+        let met = |n: &str| t.iter().find(|t| t.name == n).and_then(|t| t.met);
+        assert_eq!(met("lua_vs_floor"), Some(true));
+        assert_eq!(met("lua_vs_seed_method"), Some(true));
+        assert_eq!(met("setup"), Some(true));
+        assert_eq!(met("native_vs_reference"), Some(false));
+        assert_eq!(met("threads"), Some(true));
+        r.value("scaling.control_speedup_2_threads", 1.1);
+        let caveat = targets(&r).into_iter().find(|t| t.name == "threads").and_then(|t| t.caveat);
+        assert!(caveat.is_some_and(|c| c.contains("1.10x")));
+        let empty = targets(&Results::default());
+        assert!(empty.iter().all(|t| t.met.is_none()));
+        assert!(amortized(&Results::default()).iter().all(|p| p.per_execution_us.is_none()));
+    }
+}

@@ -1,0 +1,244 @@
+//! `report.md` (and the terminal tables): the report as Markdown.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use super::table::{Table, num, ratio, spread};
+use crate::results::Results;
+use crate::scenarios::EXECUTIONS;
+
+/// The seed-chain subjects: label and the variant name under `measurements.seed_chain`.
+const SUBJECTS: [(&str, &str); 8] = [
+    ("ours, Rust events (per_execution.native_ns)", "native"),
+    ("ours, Lua handlers (per_execution.lua_ns, option 3)", "lua_chain"),
+    ("option 1: pure-Lua engine", "pure_lua_engine"),
+    ("option 2: Lua config only, Rust events", "lua_config_only"),
+    ("anchor: event_chains 0.2.1", "event_chains_0_2_1"),
+    ("anchor: the experiment's method", "seed_method"),
+    ("floor: minimal mlua program", "raw_mlua"),
+    ("floor: bare stored-function call", "raw_mlua_call"),
+];
+
+fn row_of(r: &Results, label: &str, key: &str, unit_key: Option<&str>) -> Vec<String> {
+    let s = r.summaries.get(key);
+    let base = unit_key.and_then(|k| r.get(k));
+    vec![
+        label.to_owned(),
+        num(s.map(|s| s.median).or_else(|| r.get(key))),
+        spread(s),
+        num(s.map(|s| s.mean)),
+        ratio(s.map(|s| s.median).zip(base).map(|(a, b)| a / b)),
+    ]
+}
+
+/// A table of `label | a | b | b / a` for each `(label, key a, key b)`.
+fn pair_table(r: &Results, headers: [&str; 4], rows: &[(&str, &str, &str)]) -> String {
+    let mut t = Table::new(headers);
+    for (label, a, b) in rows {
+        let (a, b) = (r.get(a), r.get(b));
+        t.row([(*label).to_owned(), num(a), num(b), ratio(b.zip(a).map(|(b, a)| b / a))]);
+    }
+    t.to_markdown()
+}
+
+pub(super) fn to_markdown(report: &Report) -> String {
+    let r = &report.results;
+    let m = &report.meta;
+    let mut out = String::new();
+    let _ = writeln!(out, "# eventchains benchmark report\n");
+    let _ =
+        writeln!(out, "- machine: {} ({} cores, {}, {})", m.machine.cpu, m.machine.cores, m.machine.arch, m.machine.os);
+    let _ = writeln!(out, "- engine: {}", m.engine);
+    let _ = writeln!(out, "- commit: {}", m.commit);
+    let _ = writeln!(
+        out,
+        "- profile: {}; mode: {}{}",
+        m.profile,
+        m.mode,
+        m.filter.as_ref().map_or(String::new(), |f| format!("; filter: {f}"))
+    );
+    let _ = writeln!(
+        out,
+        "- harness: warm-up {} ms per variant, {} samples per variant of about {} µs each, variants interleaved; run took {:.1} s",
+        num(Some(m.warmup_ms)),
+        m.samples,
+        num(Some(m.sample_target_us)),
+        m.duration_s
+    );
+    let _ = writeln!(
+        out,
+        "- load average (1 min) at start / end: {} / {} (other processes share the cores)\n",
+        num(m.load_start),
+        num(m.load_end)
+    );
+
+    let _ = writeln!(out, "## Targets\n");
+    let mut t = Table::new(["target", "measured", "limit", "verdict"]);
+    for target in &report.targets {
+        let verdict = match target.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        let verdict = match &target.caveat {
+            Some(caveat) => format!("{verdict} ({caveat})"),
+            None => verdict.to_owned(),
+        };
+        t.row([target.goal.clone(), num(target.measured), num(target.limit), verdict]);
+    }
+    out.push_str(&t.to_markdown());
+
+    let _ = writeln!(out, "\n## Per execution: the seed chain (increment + append), ns\n");
+    let mut t = Table::new(["subject", "median ns", "p5–p95", "mean", "vs ours (Rust)"]);
+    for (label, name) in SUBJECTS {
+        t.row(row_of(r, label, &format!("measurements.seed_chain.{name}_ns"), Some("per_execution.native_ns")));
+    }
+    out.push_str(&t.to_markdown());
+    let _ = writeln!(
+        out,
+        "\nLua chain over Rust chain: {} ns per execution, {} ns per event, ratio {}.",
+        num(r.get("per_execution.overhead_ns")),
+        num(r.get("per_execution.per_event_overhead_ns")),
+        ratio(r.get("per_execution.overhead_ratio"))
+    );
+
+    let _ = writeln!(out, "\n## Repeated execution, chain reused (ns per execution)\n");
+    let mut t =
+        Table::new(["executions", "Rust", "p5–p95", "Lua", "p5–p95", "overhead", "per event", "ratio", "raw mlua"]);
+    for n in EXECUTIONS {
+        let k = |s: &str| format!("repeated.n{n}.{s}");
+        t.row([
+            n.to_string(),
+            num(r.get(&k("native_ns"))),
+            spread(r.summaries.get(&k("native_ns"))),
+            num(r.get(&k("lua_ns"))),
+            spread(r.summaries.get(&k("lua_ns"))),
+            num(r.get(&k("overhead_ns"))),
+            num(r.get(&k("per_event_overhead_ns"))),
+            ratio(r.get(&k("ratio"))),
+            num(r.get(&k("raw_mlua_ns"))),
+        ]);
+    }
+    out.push_str(&t.to_markdown());
+
+    let _ = writeln!(out, "\n## Setup, one shot on fresh state (µs)\n");
+    let mut t = Table::new(["phase", "median µs", "p5–p95"]);
+    for (label, key) in [
+        ("Lua chain: VM creation (setup.vm_new_us)", "setup.vm_new_us"),
+        ("Lua chain: parse (setup.parse_us)", "setup.parse_us"),
+        ("Lua chain: build (setup.build_us)", "setup.build_us"),
+        ("Lua chain: total (setup.total_us)", "setup.total_us"),
+        ("Lua chain: first execution", "setup.first_execution_us"),
+        ("Lua chain: first execution on another thread (builds its VM)", "setup.other_thread_first_execution_us"),
+        ("Rust chain: build (hard-coded)", "setup.rust_build_us"),
+        ("Rust chain: first execution", "setup.rust_first_execution_us"),
+        ("anchor: Lua::new() (safe std libs)", "anchors.lua_new_us"),
+        ("anchor: Lua VM without std libs", "anchors.lua_new_bare_us"),
+        ("anchor: load + run the seed script on a live VM", "anchors.seed_script_load_us"),
+    ] {
+        let s = r.summaries.get(&format!("measurements.{key}"));
+        t.row([label.to_owned(), num(r.get(key)), spread(s)]);
+    }
+    out.push_str(&t.to_markdown());
+
+    let _ = writeln!(out, "\n## Cost analysis\n");
+    let _ = writeln!(
+        out,
+        "Break-even (setup.total_us / per_execution.lua_ns, the experiment's definition): {} executions. \
+         Rust chain (build / per execution): {} executions.\n",
+        num(r.get("break_even_executions")),
+        num(r.get("rust_break_even_executions"))
+    );
+    let mut t = Table::new(["executions", "Lua µs per execution", "Rust µs per execution", "Lua / Rust"]);
+    for p in &report.amortized {
+        t.row([
+            p.executions.to_string(),
+            num(p.per_execution_us),
+            num(p.rust_per_execution_us),
+            ratio(p.per_execution_us.zip(p.rust_per_execution_us).map(|(a, b)| a / b)),
+        ]);
+    }
+    out.push_str(&t.to_markdown());
+
+    let _ = writeln!(out, "\n## Scaling (ns per execution)\n");
+    let mut t = Table::new(["dimension", "Rust", "p5–p95", "Lua", "p5–p95", "Lua / Rust"]);
+    for (dim, points) in [("events", [1, 10, 100]), ("middleware", [0, 1, 4]), ("context", [2, 20, 200])] {
+        for p in points {
+            let k = |s: &str| format!("scaling.{dim}_{p}.{s}");
+            let (rust, lua) = (r.get(&k("native_ns")), r.get(&k("lua_ns")));
+            t.row([
+                format!("{dim} = {p}"),
+                num(rust),
+                spread(r.summaries.get(&k("native_ns"))),
+                num(lua),
+                spread(r.summaries.get(&k("lua_ns"))),
+                ratio(lua.zip(rust).map(|(a, b)| a / b)),
+            ]);
+        }
+    }
+    out.push_str(&t.to_markdown());
+
+    let _ = writeln!(out, "\n## Threads (executions per second, median of alternating rounds)\n");
+    let rows = [
+        ("Lua chain", "scaling.threads_1_per_s", "scaling.threads_2_per_s"),
+        ("Rust chain", "scaling.native_threads_1_per_s", "scaling.native_threads_2_per_s"),
+        (
+            "control: CPU-bound loop (what the machine allows)",
+            "scaling.control_threads_1_per_s",
+            "scaling.control_threads_2_per_s",
+        ),
+    ];
+    out.push_str(&pair_table(r, ["chain", "1 thread", "2 threads", "speed-up"], &rows));
+
+    let _ = writeln!(out, "\n## Limits: instruction hook off versus on (ns per execution)\n");
+    let rows = [
+        ("Lua chain", "limits.lua_off_ns", "limits.lua_on_ns"),
+        ("minimal mlua program", "limits.raw_mlua_off_ns", "limits.raw_mlua_on_ns"),
+    ];
+    out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
+
+    let _ = writeln!(out, "\n## The experiment's claims against this run\n");
+    let mut t = Table::new(["claim", "experiment", "measured here"]);
+    t.row([
+        "Lua overhead per execution".to_owned(),
+        "0.00% (3.00 µs vs 3.00 µs)".to_owned(),
+        format!(
+            "{} ({} ns Lua vs {} ns Rust)",
+            r.get("per_execution.overhead_ratio")
+                .map_or_else(|| "n/a".to_owned(), |x| format!("{:+.0}%", (x - 1.0) * 100.0)),
+            num(r.get("per_execution.lua_ns")),
+            num(r.get("per_execution.native_ns"))
+        ),
+    ]);
+    t.row(["setup (parse + build)".to_owned(), "492.1 µs".to_owned(), format!("{} µs", num(r.get("setup.total_us")))]);
+    t.row(["parse".to_owned(), "458.3 µs".to_owned(), format!("{} µs", num(r.get("setup.parse_us")))]);
+    t.row(["build".to_owned(), "33.8 µs".to_owned(), format!("{} µs", num(r.get("setup.build_us")))]);
+    t.row([
+        "first execution".to_owned(),
+        "15.4 µs".to_owned(),
+        format!("{} µs", num(r.get("setup.first_execution_us"))),
+    ]);
+    t.row([
+        "break-even".to_owned(),
+        "about 164 executions".to_owned(),
+        format!("{} executions", num(r.get("break_even_executions"))),
+    ]);
+    out.push_str(&t.to_markdown());
+
+    if !r.missing.is_empty() {
+        let _ = writeln!(out, "\n## Not measured in this run\n");
+        for m in &r.missing {
+            let _ = writeln!(out, "- `{}`: {}", m.key, m.reason);
+        }
+    }
+    if !r.failed.is_empty() {
+        let _ = writeln!(out, "\n## Failed scenarios\n\n{}", r.failed.join(", "));
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(out, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+    }
+    out
+}

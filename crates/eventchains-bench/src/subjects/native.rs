@@ -1,0 +1,161 @@
+//! The seed chain on our own [`EventChain`]: Rust events, the hard-coded baseline.
+
+use eventchains_core::{
+    ChainResult, ChainableEvent, EventChain, EventContext, EventError, EventMiddleware, EventResult, Next, Value,
+};
+
+use super::{SUFFIX, SeedOutcome};
+
+/// Adds 1 to `counter`.
+#[derive(Debug, Clone, Copy)]
+pub struct Increment;
+
+impl ChainableEvent for Increment {
+    fn name(&self) -> &str {
+        "increment"
+    }
+    fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        let n: i64 = ctx.try_get("counter")?;
+        ctx.set("counter", n + 1);
+        Ok(())
+    }
+}
+
+/// Appends `" -> processed"` to `message`, in place.
+#[derive(Debug, Clone, Copy)]
+pub struct Append;
+
+impl ChainableEvent for Append {
+    fn name(&self) -> &str {
+        "append"
+    }
+    fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        match ctx.value_mut("message") {
+            Some(Value::String(s)) => {
+                s.push_str(SUFFIX);
+                Ok(())
+            }
+            _ => Err(EventError::new("`message` is not a string")),
+        }
+    }
+}
+
+/// A middleware that only calls `next`: one layer of dispatch.
+#[derive(Debug, Clone, Copy)]
+pub struct PassThrough;
+
+impl EventMiddleware for PassThrough {
+    fn name(&self) -> &str {
+        "pass_through"
+    }
+    fn handle(&self, _event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
+        next.run(ctx)
+    }
+}
+
+/// Something that runs a chain on a context: our [`EventChain`], and the Lua chain.
+pub trait RunsChain {
+    /// Runs the chain once on `ctx`.
+    fn run(&self, ctx: &mut EventContext) -> ChainResult;
+}
+
+impl RunsChain for EventChain {
+    fn run(&self, ctx: &mut EventContext) -> ChainResult {
+        self.execute(ctx)
+    }
+}
+
+/// A chain doing the seed chain's work, built once, with a reused context.
+#[derive(Debug, Clone)]
+pub struct ChainSeed<C> {
+    chain: C,
+    ctx: EventContext,
+}
+
+/// The seed chain built from Rust events: the hard-coded baseline.
+pub type NativeSeed = ChainSeed<EventChain>;
+
+impl ChainSeed<EventChain> {
+    /// The two-event seed chain.
+    pub fn new() -> Self {
+        Self::from_chain(seed_chain())
+    }
+}
+
+impl Default for ChainSeed<EventChain> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: RunsChain> ChainSeed<C> {
+    /// Wraps any chain that does the seed chain's work.
+    pub fn from_chain(chain: C) -> Self {
+        ChainSeed { chain, ctx: seed_context() }
+    }
+
+    /// Gives the context `extra` more keys (`k0`, `k1`, ...) beside the seed's two.
+    pub fn with_extra_keys(mut self, extra: usize) -> Self {
+        for i in 0..extra {
+            self.ctx.set(format!("k{i}"), i as i64);
+        }
+        self
+    }
+
+    /// Resets `counter`/`message` in place, runs the chain, reads both back.
+    pub fn execute(&mut self) -> SeedOutcome {
+        match self.ctx.value_mut("counter") {
+            Some(v) => *v = Value::Int(0),
+            None => {
+                self.ctx.set("counter", 0);
+            }
+        }
+        match self.ctx.value_mut("message") {
+            Some(Value::String(s)) => {
+                s.clear();
+                s.push_str("start");
+            }
+            _ => {
+                self.ctx.set("message", "start");
+            }
+        }
+        let result = self.chain.run(&mut self.ctx);
+        debug_assert!(result.is_success(), "{result:?}");
+        SeedOutcome {
+            counter: self.ctx.get_or("counter", -1),
+            message_len: self.ctx.get::<&str>("message").map_or(0, str::len),
+        }
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &C {
+        &self.chain
+    }
+}
+
+/// The seed chain: `increment` then `append`.
+pub fn seed_chain() -> EventChain {
+    EventChain::new().named("seed").event(Increment).event(Append)
+}
+
+/// `counter = 0, message = "start"`.
+pub fn seed_context() -> EventContext {
+    let mut ctx = EventContext::new();
+    ctx.set("counter", 0);
+    ctx.set("message", "start");
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_the_seed_chain_repeatedly() {
+        let mut s = NativeSeed::new().with_extra_keys(3);
+        for _ in 0..3 {
+            assert_eq!(s.execute(), SeedOutcome::expected());
+        }
+        assert_eq!(s.chain().len(), 2);
+    }
+}
