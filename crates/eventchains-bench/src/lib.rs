@@ -91,3 +91,19 @@ pub fn read_report_json(path: &Path) -> Result<serde_json::Value, BenchError> {
         std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.display().to_string(), source })?;
     serde_json::from_str(&text).map_err(|source| BenchError::Json { path: path.display().to_string(), source })
 }
+
+/// The README's quick starts (Rust chain; Lua + Rust + named middleware),
+/// compiled and run as doctests here, the crate that sees every layer.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
+/// The Rust examples of `docs/lua-scripts.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/lua-scripts.md")]
+struct LuaScriptsDoctests;
+
+/// The Rust examples of `docs/middleware.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/middleware.md")]
+struct MiddlewareDoctests;
