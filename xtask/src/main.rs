@@ -1,7 +1,8 @@
 //! `cargo xtask`: project automation for the eventchains workspace.
 //!
-//! - `cargo xtask ci`: what CI runs, in one command (format check, clippy with
-//!   `-D warnings`, every feature of the middleware crate alone, the test suite).
+//! - `cargo xtask ci`: what CI runs, in one command: it runs `.ci/run` (format
+//!   check, clippy with `-D warnings`, every feature of the middleware crate
+//!   alone, the test suite, the Lua crate on LuaJIT, `cargo xtask bench --quick`).
 //! - `cargo xtask bench [--quick] [--filter NAME] [--compare FILE]`: the
 //!   measurement suite. It builds and runs the `eventchains-bench` binary with
 //!   `cargo run --release`: xtask itself is built in the dev profile (the
@@ -25,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run what CI runs: `cargo fmt --check`, clippy with `-D warnings`, and `cargo test --workspace`.
+    /// Run what CI runs (`.ci/run`): fmt check, clippy -D warnings, feature checks, tests, LuaJIT tests, quick bench.
     Ci,
     /// Run the measurement suite (built in release mode) and write target/bench-report/.
     Bench {
@@ -71,10 +72,18 @@ fn workspace_root() -> std::path::PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
+/// Runs `.ci/run`, so that `cargo xtask ci` and CI can never drift apart.
 fn ci() -> Result<()> {
-    cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cargo(&["test", "--workspace"])?;
+    let root = workspace_root();
+    eprintln!("xtask: bash .ci/run");
+    let status = Command::new("bash")
+        .arg(root.join(".ci").join("run"))
+        .current_dir(&root)
+        .status()
+        .context("could not start `bash .ci/run`")?;
+    if !status.success() {
+        bail!("`.ci/run` failed ({status})");
+    }
     Ok(())
 }
 
