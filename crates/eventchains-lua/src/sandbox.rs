@@ -49,7 +49,7 @@ impl Sandbox {
         self
     }
 
-    #[cfg(not(feature = "luajit"))]
+    #[cfg(not(any(feature = "luajit", feature = "luau")))]
     fn base_libs() -> StdLib {
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS
     }
@@ -61,9 +61,18 @@ impl Sandbox {
         StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::BIT
     }
 
+    /// Luau: no bitwise operators, so `bit32` stands in for them (as `bit` on
+    /// LuaJIT). Luau has no `io` or `package`; `os` has only `clock`, `date`,
+    /// `difftime` and `time`.
+    #[cfg(feature = "luau")]
+    fn base_libs() -> StdLib {
+        StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS | StdLib::BIT
+    }
+
     /// A new VM with these libraries, the restricted globals installed.
     pub(crate) fn new_lua(&self) -> mlua::Result<Lua> {
-        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE;
+        // Luau counts `debug` as safe; the sandbox never loads it.
+        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
         let lua = Lua::new_with(libs, LuaOptions::default())?;
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
@@ -81,8 +90,24 @@ impl Sandbox {
 const PRELUDE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select
+-- Luau has no `load`: it is built on mlua's `loadstring`, which compiles text only.
+if rawload == nil and loadstring and setfenv then
+  local loadstring, setfenv, pcall, type = loadstring, setfenv, pcall, type
+  rawload = function(chunk, name, mode, env)
+    if type(chunk) ~= "string" then return nil, "load: the chunk must be a string" end
+    local ok, f = pcall(loadstring, chunk, name)
+    if not ok then return nil, f end
+    if env ~= nil then setfenv(f, env) end
+    return f
+  end
+end
 print = print_to_log
 dofile, loadfile = nil, nil
+-- `loadstring` (LuaJIT: loads binary chunks; Luau: global environment) and the
+-- environment functions of Lua 5.1 and Luau (`getfenv(0)` is the VM's real globals).
+loadstring, getfenv, setfenv = nil, nil, nil
+-- mlua's Luau installs a file-system `require` of its own; elsewhere it comes with `package`.
+if package == nil then require = nil end
 load = function(chunk, name, mode, ...)
   if select('#', ...) > 0 then return rawload(chunk, name, "t", ...) end
   return rawload(chunk, name, "t")
@@ -180,6 +205,7 @@ local function read_only(lib, name)
     __newindex = function(_, k) error(("%s is read-only (cannot set `%s`)"):format(name, tostring(k)), 2) end,
     __pairs = function() return next, lib, nil end,
     __len = function() return #lib end,
+    __iter = function() return next, lib, nil end, -- Luau's generalized iteration
     __metatable = false,
   })
   protected[view] = true
