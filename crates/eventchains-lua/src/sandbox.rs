@@ -17,16 +17,17 @@ use mlua::{Lua, LuaOptions, StdLib};
 ///
 /// ```
 /// use eventchains_lua::{LuaChainBuilder, Sandbox, StdLib};
-/// let script = "return { events = { { name = 'e', handler = function(ctx) ctx.has_io = io ~= nil end } } }";
+/// // `os.difftime` is in the full `os` library (on every engine), not in the sandbox's.
+/// let script = "return { events = { { name = 'e', handler = function(ctx) ctx.full_os = os.difftime ~= nil end } } }";
 /// let chain = LuaChainBuilder::new().load_str("s.lua", script).unwrap();
 /// let mut ctx = chain.new_context();
 /// chain.execute(&mut ctx);
-/// assert_eq!(ctx.get::<bool>("has_io"), Some(false));
+/// assert_eq!(ctx.get::<bool>("full_os"), Some(false));
 ///
-/// let trusted = LuaChainBuilder::new().sandbox(Sandbox::default().allow(StdLib::IO)).load_str("s.lua", script).unwrap();
+/// let trusted = LuaChainBuilder::new().sandbox(Sandbox::default().allow(StdLib::OS)).load_str("s.lua", script).unwrap();
 /// let mut ctx = trusted.new_context();
 /// trusted.execute(&mut ctx);
-/// assert_eq!(ctx.get::<bool>("has_io"), Some(true));
+/// assert_eq!(ctx.get::<bool>("full_os"), Some(true));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sandbox {
@@ -42,7 +43,8 @@ impl Default for Sandbox {
 impl Sandbox {
     /// The default sandbox plus the libraries in `libs` (e.g. `StdLib::IO`,
     /// `StdLib::OS` for the full `os`, `StdLib::PACKAGE` for `require`).
-    /// `debug` is never loaded.
+    /// `debug` is never loaded. On Luau there is no `io` or `package`, and
+    /// `require` is never offered (mlua's Luau `require` reads files).
     #[must_use]
     pub fn allow(mut self, libs: StdLib) -> Self {
         self.extra |= libs;
@@ -92,11 +94,11 @@ local print_to_log, full_os = ...
 local rawload, select = load, select
 -- Luau has no `load`: it is built on mlua's `loadstring`, which compiles text only.
 if rawload == nil and loadstring and setfenv then
-  local loadstring, setfenv, pcall, type = loadstring, setfenv, pcall, type
+  local loadstring, setfenv, pcall, type, tostring = loadstring, setfenv, pcall, type, tostring
   rawload = function(chunk, name, mode, env)
     if type(chunk) ~= "string" then return nil, "load: the chunk must be a string" end
-    local ok, f = pcall(loadstring, chunk, name)
-    if not ok then return nil, f end
+    local ok, f = pcall(loadstring, chunk, name or "=(load)")
+    if not ok then return nil, tostring(f) end -- mlua raises an error object
     if env ~= nil then setfenv(f, env) end
     return f
   end
@@ -302,16 +304,28 @@ mod tests {
     fn default_sandbox_hides_dangerous_globals() {
         let lua = Sandbox::default().new_lua().expect("vm");
         let absent: Vec<bool> = lua
-            .load("return { io == nil, debug == nil, require == nil, package == nil, dofile == nil, loadfile == nil, os.execute == nil, os.getenv == nil, os.clock ~= nil }")
+            .load("return { io == nil, debug == nil, require == nil, package == nil, dofile == nil, loadfile == nil, os.execute == nil, os.getenv == nil, os.clock ~= nil, loadstring == nil, getfenv == nil, setfenv == nil }")
             .eval::<Vec<bool>>()
             .expect("runs");
         assert!(absent.iter().all(|b| *b), "{absent:?}");
-        let binary: (Option<mlua::Function>, Option<String>) =
-            lua.load("return load(string.dump(function() return 1 end))").eval().expect("runs");
-        assert!(binary.0.is_none());
-        let message = binary.1.unwrap_or_default();
-        // Lua 5.4: "attempt to load a binary chunk"; LuaJIT: "attempt to load chunk with wrong mode".
-        assert!(message.contains("binary") || message.contains("mode"), "binary chunks are refused: {message}");
+        #[cfg(not(feature = "luau"))]
+        {
+            let binary: (Option<mlua::Function>, Option<String>) =
+                lua.load("return load(string.dump(function() return 1 end))").eval().expect("runs");
+            assert!(binary.0.is_none());
+            let message = binary.1.unwrap_or_default();
+            // Lua 5.4: "attempt to load a binary chunk"; LuaJIT: "attempt to load chunk with wrong mode".
+            assert!(message.contains("binary") || message.contains("mode"), "binary chunks are refused: {message}");
+        }
+        // Luau has no `string.dump`, but a script could carry bytecode in a string: `load` compiles text only.
+        #[cfg(feature = "luau")]
+        {
+            let bytecode = mlua::chunk::Compiler::new().compile("return 1").expect("compiles");
+            let bytecode = lua.create_string(&bytecode).expect("string");
+            let binary: (Option<mlua::Function>, Option<String>) =
+                lua.load("return load(...)").call(bytecode).expect("runs");
+            assert!(binary.0.is_none(), "bytecode is not loaded: {:?}", binary.1);
+        }
         let text: i64 = lua.load("return load('return 1 + 1')()").eval().expect("text chunks load");
         assert_eq!(text, 2);
         let env: i64 = lua.load("return load('return x', 'c', 'b', { x = 5 })()").eval().expect("env kept");

@@ -97,10 +97,10 @@ impl VmBase {
         // context (a timeout middleware) must be able to stop Lua code.
         let bridge = self.bridge.clone();
         #[cfg(not(feature = "luau"))]
-        self.lua.set_global_hook(
-            mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL),
-            move |_, _| bridge.tick(),
-        )?;
+        self.lua
+            .set_global_hook(mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL), move |_, _| {
+                bridge.tick()
+            })?;
         // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
         #[cfg(feature = "luau")]
         self.lua.set_interrupt(move |_| bridge.tick());
