@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventchains_core::{EventChain, EventContext, FnEvent};
 use eventchains_lua::{Limits, LuaChain, LuaChainBuilder, ReloadableChain};
-use mlua::{HookTriggers, Lua, VmState};
+use mlua::{Lua, VmState};
 
 mod common;
 use common::{read_back, reset};
@@ -232,10 +232,7 @@ fn limits_cost(c: &mut Criterion) {
     let f: mlua::Function = lua.load("return function(t) end").eval().expect("function");
     let table = lua.create_table().expect("table");
     g.bench_function("mlua_call_no_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
-    lua.set_global_hook(HookTriggers::new().every_nth_instruction(eventchains_lua::HOOK_INTERVAL), |_, _| {
-        Ok(VmState::Continue)
-    })
-    .expect("hook");
+    install_limit_callback(&lua);
     g.bench_function("mlua_call_count_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
 
     let rust = EventChain::new().event(FnEvent::new("noop", |_| Ok(())));
@@ -249,6 +246,21 @@ fn limits_cost(c: &mut Criterion) {
     }
     g.finish();
     eprintln!("load average at the end: {}", load_average().trim());
+}
+
+/// The callback the crate's limits use: a count hook every `HOOK_INTERVAL`
+/// instructions (on Luau, which has no hooks, the VM interrupt).
+#[cfg(not(feature = "luau"))]
+fn install_limit_callback(lua: &Lua) {
+    lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(eventchains_lua::HOOK_INTERVAL), |_, _| {
+        Ok(VmState::Continue)
+    })
+    .expect("hook");
+}
+
+#[cfg(feature = "luau")]
+fn install_limit_callback(lua: &Lua) {
+    lua.set_interrupt(|_| Ok(VmState::Continue));
 }
 
 criterion_group! {
