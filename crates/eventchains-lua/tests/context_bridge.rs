@@ -137,6 +137,25 @@ fn luau_generalized_iteration_over_ctx() {
     assert_eq!(ctx.get::<bool>("has_libs"), Some(true));
 }
 
+/// What docs/lua-engines.md promises Luau scripts: `//`, compound assignment,
+/// `bit32`, integral numbers stored as integers, no `math.type`.
+#[test]
+#[cfg(feature = "luau")]
+fn luau_numbers_and_operators() {
+    let chain = load(&one_event(
+        "local n = 7 n += 1 ctx.div = 7 // 2 ctx.n = n ctx.band = bit32.band(6, 3) ctx.f = 3.0 ctx.h = 2.5 \
+         ctx.no_math_type = math.type == nil",
+    ));
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.value("div"), Some(&eventchains_core::Value::Int(3)));
+    assert_eq!(ctx.value("n"), Some(&eventchains_core::Value::Int(8)));
+    assert_eq!(ctx.value("band"), Some(&eventchains_core::Value::Int(2)));
+    assert_eq!(ctx.value("f"), Some(&eventchains_core::Value::Int(3)), "no integer subtype");
+    assert_eq!(ctx.value("h"), Some(&eventchains_core::Value::Float(2.5)));
+    assert_eq!(ctx.get::<bool>("no_math_type"), Some(true));
+}
+
 #[test]
 fn setting_nil_removes_and_missing_keys_read_nil() {
     let chain = load(&one_event("ctx.gone = nil; ctx.missing_is_nil = (ctx.nothing == nil)"));
