@@ -335,7 +335,7 @@ impl Bridge {
         }
         if hit.is_none()
             && (frame.deadline.is_some() || limits.timeout.is_some())
-            && (frame.ticks - 1) % CLOCK_EVERY_TICKS == 0
+            && (frame.ticks - 1).is_multiple_of(CLOCK_EVERY_TICKS)
         {
             let now = Instant::now();
             if !frame.timer_started {
