@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the eventchains-lua test suite on each Lua engine CI covers:
-# lua54 (the default) and luajit; set ENGINES to choose others (e.g. ENGINES="lua54 luajit lua55").
+# lua54 (the default) and luajit; set ENGINES to choose others, from
+# lua54, lua55, luajit and luau (e.g. ENGINES="lua54 luajit lua55 luau").
+# A first Luau build takes about two minutes (it compiles Luau's C++ sources).
 # Usage: scripts/test-engines.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."

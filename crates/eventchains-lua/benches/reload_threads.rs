@@ -12,7 +12,8 @@
 //! - `vm_setup`: the cost of a second VM (first execution of a chain on a new
 //!   thread) with the bytecode cache (loads bytecode) and without (compiles the
 //!   source); and loading a second chain from the same source, cached or not.
-//! - `limits_cost`: a stored Lua function call with and without the count hook
+//! - `limits_cost`: a stored Lua function call, and a 1,000-iteration loop,
+//!   with and without the count hook (the interrupt on Luau)
 //!   (raw mlua), and the no-op Lua event with the default caps vs no caps.
 //!
 //! The load average is printed to stderr at the start and the end.
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventchains_core::{EventChain, EventContext, FnEvent};
 use eventchains_lua::{Limits, LuaChain, LuaChainBuilder, ReloadableChain};
-use mlua::{HookTriggers, Lua, VmState};
+use mlua::{Lua, VmState};
 
 mod common;
 use common::{read_back, reset};
@@ -231,12 +232,14 @@ fn limits_cost(c: &mut Criterion) {
     let lua = Lua::new();
     let f: mlua::Function = lua.load("return function(t) end").eval().expect("function");
     let table = lua.create_table().expect("table");
+    // A loop: 1,000 back-edges (Luau's interrupt runs at each one).
+    let looping: mlua::Function =
+        lua.load("return function() local s = 0 for i = 1, 1000 do s = s + i end return s end").eval().expect("loop");
     g.bench_function("mlua_call_no_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
-    lua.set_global_hook(HookTriggers::new().every_nth_instruction(eventchains_lua::HOOK_INTERVAL), |_, _| {
-        Ok(VmState::Continue)
-    })
-    .expect("hook");
+    g.bench_function("mlua_loop_1000_no_hook", |b| b.iter(|| looping.call::<f64>(()).expect("call")));
+    install_limit_callback(&lua);
     g.bench_function("mlua_call_count_hook", |b| b.iter(|| f.call::<()>(&table).expect("call")));
+    g.bench_function("mlua_loop_1000_count_hook", |b| b.iter(|| looping.call::<f64>(()).expect("call")));
 
     let rust = EventChain::new().event(FnEvent::new("noop", |_| Ok(())));
     let mut ctx = EventContext::new();
@@ -249,6 +252,21 @@ fn limits_cost(c: &mut Criterion) {
     }
     g.finish();
     eprintln!("load average at the end: {}", load_average().trim());
+}
+
+/// The callback the crate's limits use: a count hook every `HOOK_INTERVAL`
+/// instructions (on Luau, which has no hooks, the VM interrupt).
+#[cfg(not(feature = "luau"))]
+fn install_limit_callback(lua: &Lua) {
+    lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(eventchains_lua::HOOK_INTERVAL), |_, _| {
+        Ok(VmState::Continue)
+    })
+    .expect("hook");
+}
+
+#[cfg(feature = "luau")]
+fn install_limit_callback(lua: &Lua) {
+    lua.set_interrupt(|_| Ok(VmState::Continue));
 }
 
 criterion_group! {

@@ -8,7 +8,8 @@
 //! middleware and the event (possibly Lua again) inside its own call.
 //!
 //! The bridge also enforces the per-call limits: the VM's count hook calls
-//! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions.
+//! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions
+//! (on Luau, the VM interrupt calls it at every function call and loop iteration).
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
 use mlua::VmState;
 
-use crate::limits::{Limits, describe_bytes};
+use crate::limits::{CLOCK_EVERY_TICKS, Limits, describe_bytes};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +333,10 @@ impl Bridge {
         {
             hit = Some(LimitHit::Instructions(limits.instructions.unwrap_or_default()));
         }
-        if hit.is_none() && (frame.deadline.is_some() || limits.timeout.is_some()) {
+        if hit.is_none()
+            && (frame.deadline.is_some() || limits.timeout.is_some())
+            && (frame.ticks - 1).is_multiple_of(CLOCK_EVERY_TICKS)
+        {
             let now = Instant::now();
             if !frame.timer_started {
                 frame.timer_started = true;
@@ -430,7 +434,8 @@ mod tests {
 
     #[test]
     fn instruction_limit_trips_and_is_cleared_on_pop() {
-        let bridge = Bridge::new(Limits { instructions: Some(2000), ..Limits::UNLIMITED });
+        let cap = 2 * u64::from(crate::HOOK_INTERVAL);
+        let bridge = Bridge::new(Limits { instructions: Some(cap), ..Limits::UNLIMITED });
         let mut ctx = EventContext::new();
         let guard = bridge.enter(&mut ctx, None);
         assert!(bridge.tick().is_ok());
@@ -438,7 +443,7 @@ mod tests {
         assert!(bridge.tick().is_err());
         assert!(bridge.limit_hit());
         assert!(bridge.tick().is_err(), "keeps failing until the frame is popped");
-        assert_eq!(guard.finish().hit, Some(LimitHit::Instructions(2000)));
+        assert_eq!(guard.finish().hit, Some(LimitHit::Instructions(cap)));
         assert!(!bridge.limit_hit());
     }
 

@@ -438,11 +438,40 @@ impl UserData for CtxProxy {
         });
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| this.to_json());
+        #[cfg(not(feature = "luau"))]
         methods.add_meta_method(MetaMethod::Pairs, |lua, this, ()| this.pairs(lua));
+        // Luau has no `__pairs`: `__iter` serves `for k, v in proxy do`, and
+        // `pairs`/`ipairs` are replaced (see `install_luau_iteration`).
+        #[cfg(feature = "luau")]
+        methods.add_meta_method(MetaMethod::Iter, |lua, this, ()| this.pairs(lua));
         // LuaJIT's `ipairs` does not go through `__index`; on an array proxy `pairs` yields 1..n in order.
         #[cfg(feature = "luajit")]
         methods.add_meta_method(MetaMethod::IPairs, |lua, this, ()| this.pairs(lua));
     }
+}
+
+/// Luau's `pairs` and `ipairs` accept only tables (it has no `__pairs` or
+/// `__ipairs`): these replacements give `ctx` and its nested views their
+/// iterator (in order; on an array view that is 1..n) and pass anything else
+/// to the original function.
+#[cfg(feature = "luau")]
+pub(crate) fn install_luau_iteration(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
+    use mlua::IntoLuaMulti;
+    let globals = lua.globals();
+    for name in ["pairs", "ipairs"] {
+        let original: Function = globals.get(name)?;
+        let root = CtxProxy::root(bridge.clone());
+        let replacement = lua.create_function(move |lua, args: mlua::MultiValue| match args.front() {
+            // Scripts cannot create light userdata: the only one they see is the root `ctx`.
+            Some(mlua::Value::LightUserData(_)) => root.pairs(lua)?.into_lua_multi(lua),
+            Some(mlua::Value::UserData(ud)) if ud.is::<CtxProxy>() => {
+                ud.borrow::<CtxProxy>()?.pairs(lua)?.into_lua_multi(lua)
+            }
+            _ => original.call::<mlua::MultiValue>(args),
+        })?;
+        globals.raw_set(name, replacement)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

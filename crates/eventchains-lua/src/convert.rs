@@ -291,7 +291,7 @@ mod tests {
         let lua = Lua::new();
         assert_eq!(eval(&lua, "3").unwrap(), Value::Int(3));
         // LuaJIT has no integer subtype: an integral float comes back as an integer.
-        let three = if cfg!(feature = "luajit") { Value::Int(3) } else { Value::Float(3.0) };
+        let three = if cfg!(any(feature = "luajit", feature = "luau")) { Value::Int(3) } else { Value::Float(3.0) };
         assert_eq!(eval(&lua, "3.0").unwrap(), three);
         assert_eq!(eval(&lua, "{1, 'a', true}").unwrap(), Value::from(vec![Value::Int(1), "a".into(), true.into()]));
         let map = eval(&lua, "{ b = 1, a = { 2.5 } }").unwrap();

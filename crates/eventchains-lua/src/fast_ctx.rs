@@ -40,7 +40,10 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
     let r = root.clone_root();
     meta.raw_set("__tostring", lua.create_function(move |_, _: mlua::MultiValue| r.to_json())?)?;
-    meta.raw_set("__pairs", lua.create_function(move |lua, _: mlua::MultiValue| root.pairs(lua))?)?;
+    let pairs = lua.create_function(move |lua, _: mlua::MultiValue| root.pairs(lua))?;
+    meta.raw_set("__pairs", &pairs)?;
+    // Luau's generalized iteration (`for k, v in ctx do`); unused elsewhere.
+    meta.raw_set("__iter", pairs)?;
     meta.raw_set("__metatable", "ctx")?;
     let ctx = LightUserData(bridge);
     // SAFETY: the closure gets `[ctx, meta]`, sets the metatable of light

@@ -56,9 +56,9 @@
 //! assert_eq!(result.failures()[0].message(), "card declined");
 //! ```
 
-#[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit")))]
+#[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit", feature = "luau")))]
 compile_error!(
-    "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55` or `luajit` (see docs/lua-engines.md)"
+    "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
 );
 
 mod bridge;

@@ -4,7 +4,26 @@ use std::time::Duration;
 
 /// How often (in Lua VM instructions) the limit hook runs. Instruction limits
 /// are enforced with this granularity.
+///
+/// On Luau there are no instruction hooks: the limits run in the VM's
+/// interrupt, which Luau calls at every function call and loop iteration
+/// (back-edge). There the instruction cap counts those *ticks*, each one
+/// "instruction" (interval 1), so a cap of 1,000 allows about 1,000 calls plus
+/// loop iterations (several VM instructions each).
+#[cfg(not(feature = "luau"))]
 pub const HOOK_INTERVAL: u32 = 1000;
+/// On Luau: one tick (a function call or a loop iteration) counts as one
+/// instruction (see the other engines' documentation of this constant).
+#[cfg(feature = "luau")]
+pub const HOOK_INTERVAL: u32 = 1;
+
+/// How many ticks pass between two reads of the clock (timeouts, deadlines).
+/// Luau ticks are much more frequent than the 1,000-instruction hook, so the
+/// clock is read on the first and then on every 64th tick.
+#[cfg(not(feature = "luau"))]
+pub(crate) const CLOCK_EVERY_TICKS: u64 = 1;
+#[cfg(feature = "luau")]
+pub(crate) const CLOCK_EVERY_TICKS: u64 = 64;
 
 /// Caps on what Lua code may use.
 ///
@@ -16,7 +35,9 @@ pub const HOOK_INTERVAL: u32 = 1000;
 ///   middleware (and to the script's top-level code while loading); both are
 ///   checked every [`HOOK_INTERVAL`] instructions. The timeout counts from the
 ///   first check, and a deadline set on the context (e.g. by a timeout
-///   middleware) is honoured as well.
+///   middleware) is honoured as well. On Luau they are checked in the VM
+///   interrupt instead, and `instructions` counts function calls and loop
+///   iterations (see [`HOOK_INTERVAL`]).
 /// - `memory_bytes` caps the whole Lua VM (one per script per thread).
 ///
 /// ```
@@ -102,6 +123,7 @@ mod tests {
             Limits { instructions: Some(100), memory_bytes: Some(10), timeout: Some(Duration::from_millis(5)) }
         );
         assert_eq!(Limits::UNLIMITED.lowered_by(&Limits::UNLIMITED), Limits::UNLIMITED);
-        assert_eq!(Limits { instructions: Some(1001), ..Limits::UNLIMITED }.max_ticks(), Some(2));
+        let interval = u64::from(HOOK_INTERVAL);
+        assert_eq!(Limits { instructions: Some(interval + 1), ..Limits::UNLIMITED }.max_ticks(), Some(2));
     }
 }

@@ -17,16 +17,17 @@ use mlua::{Lua, LuaOptions, StdLib};
 ///
 /// ```
 /// use eventchains_lua::{LuaChainBuilder, Sandbox, StdLib};
-/// let script = "return { events = { { name = 'e', handler = function(ctx) ctx.has_io = io ~= nil end } } }";
+/// // `os.difftime` is in the full `os` library (on every engine), not in the sandbox's.
+/// let script = "return { events = { { name = 'e', handler = function(ctx) ctx.full_os = os.difftime ~= nil end } } }";
 /// let chain = LuaChainBuilder::new().load_str("s.lua", script).unwrap();
 /// let mut ctx = chain.new_context();
 /// chain.execute(&mut ctx);
-/// assert_eq!(ctx.get::<bool>("has_io"), Some(false));
+/// assert_eq!(ctx.get::<bool>("full_os"), Some(false));
 ///
-/// let trusted = LuaChainBuilder::new().sandbox(Sandbox::default().allow(StdLib::IO)).load_str("s.lua", script).unwrap();
+/// let trusted = LuaChainBuilder::new().sandbox(Sandbox::default().allow(StdLib::OS)).load_str("s.lua", script).unwrap();
 /// let mut ctx = trusted.new_context();
 /// trusted.execute(&mut ctx);
-/// assert_eq!(ctx.get::<bool>("has_io"), Some(true));
+/// assert_eq!(ctx.get::<bool>("full_os"), Some(true));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sandbox {
@@ -42,14 +43,15 @@ impl Default for Sandbox {
 impl Sandbox {
     /// The default sandbox plus the libraries in `libs` (e.g. `StdLib::IO`,
     /// `StdLib::OS` for the full `os`, `StdLib::PACKAGE` for `require`).
-    /// `debug` is never loaded.
+    /// `debug` is never loaded. On Luau there is no `io` or `package`, and
+    /// `require` is never offered (mlua's Luau `require` reads files).
     #[must_use]
     pub fn allow(mut self, libs: StdLib) -> Self {
         self.extra |= libs;
         self
     }
 
-    #[cfg(not(feature = "luajit"))]
+    #[cfg(not(any(feature = "luajit", feature = "luau")))]
     fn base_libs() -> StdLib {
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS
     }
@@ -61,9 +63,18 @@ impl Sandbox {
         StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::BIT
     }
 
+    /// Luau: no bitwise operators, so `bit32` stands in for them (as `bit` on
+    /// LuaJIT). Luau has no `io` or `package`; `os` has only `clock`, `date`,
+    /// `difftime` and `time`.
+    #[cfg(feature = "luau")]
+    fn base_libs() -> StdLib {
+        StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS | StdLib::BIT
+    }
+
     /// A new VM with these libraries, the restricted globals installed.
     pub(crate) fn new_lua(&self) -> mlua::Result<Lua> {
-        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE;
+        // Luau counts `debug` as safe; the sandbox never loads it.
+        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
         let lua = Lua::new_with(libs, LuaOptions::default())?;
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
@@ -81,8 +92,24 @@ impl Sandbox {
 const PRELUDE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select
+-- Luau has no `load`: it is built on mlua's `loadstring`, which compiles text only.
+if rawload == nil and loadstring and setfenv then
+  local loadstring, setfenv, pcall, type, tostring = loadstring, setfenv, pcall, type, tostring
+  rawload = function(chunk, name, mode, env)
+    if type(chunk) ~= "string" then return nil, "load: the chunk must be a string" end
+    local ok, f = pcall(loadstring, chunk, name or "=(load)")
+    if not ok then return nil, tostring(f) end -- mlua raises an error object
+    if env ~= nil then setfenv(f, env) end
+    return f
+  end
+end
 print = print_to_log
 dofile, loadfile = nil, nil
+-- `loadstring` (LuaJIT: loads binary chunks; Luau: global environment) and the
+-- environment functions of Lua 5.1 and Luau (`getfenv(0)` is the VM's real globals).
+loadstring, getfenv, setfenv = nil, nil, nil
+-- mlua's Luau installs a file-system `require` of its own; elsewhere it comes with `package`.
+if package == nil then require = nil end
 load = function(chunk, name, mode, ...)
   if select('#', ...) > 0 then return rawload(chunk, name, "t", ...) end
   return rawload(chunk, name, "t")
@@ -180,6 +207,7 @@ local function read_only(lib, name)
     __newindex = function(_, k) error(("%s is read-only (cannot set `%s`)"):format(name, tostring(k)), 2) end,
     __pairs = function() return next, lib, nil end,
     __len = function() return #lib end,
+    __iter = function() return next, lib, nil end, -- Luau's generalized iteration
     __metatable = false,
   })
   protected[view] = true
@@ -276,16 +304,28 @@ mod tests {
     fn default_sandbox_hides_dangerous_globals() {
         let lua = Sandbox::default().new_lua().expect("vm");
         let absent: Vec<bool> = lua
-            .load("return { io == nil, debug == nil, require == nil, package == nil, dofile == nil, loadfile == nil, os.execute == nil, os.getenv == nil, os.clock ~= nil }")
+            .load("return { io == nil, debug == nil, require == nil, package == nil, dofile == nil, loadfile == nil, os.execute == nil, os.getenv == nil, os.clock ~= nil, loadstring == nil, getfenv == nil, setfenv == nil }")
             .eval::<Vec<bool>>()
             .expect("runs");
         assert!(absent.iter().all(|b| *b), "{absent:?}");
-        let binary: (Option<mlua::Function>, Option<String>) =
-            lua.load("return load(string.dump(function() return 1 end))").eval().expect("runs");
-        assert!(binary.0.is_none());
-        let message = binary.1.unwrap_or_default();
-        // Lua 5.4: "attempt to load a binary chunk"; LuaJIT: "attempt to load chunk with wrong mode".
-        assert!(message.contains("binary") || message.contains("mode"), "binary chunks are refused: {message}");
+        #[cfg(not(feature = "luau"))]
+        {
+            let binary: (Option<mlua::Function>, Option<String>) =
+                lua.load("return load(string.dump(function() return 1 end))").eval().expect("runs");
+            assert!(binary.0.is_none());
+            let message = binary.1.unwrap_or_default();
+            // Lua 5.4: "attempt to load a binary chunk"; LuaJIT: "attempt to load chunk with wrong mode".
+            assert!(message.contains("binary") || message.contains("mode"), "binary chunks are refused: {message}");
+        }
+        // Luau has no `string.dump`, but a script could carry bytecode in a string: `load` compiles text only.
+        #[cfg(feature = "luau")]
+        {
+            let bytecode = mlua::chunk::Compiler::new().compile("return 1").expect("compiles");
+            let bytecode = lua.create_string(&bytecode).expect("string");
+            let binary: (Option<mlua::Function>, Option<String>) =
+                lua.load("return load(...)").call(bytecode).expect("runs");
+            assert!(binary.0.is_none(), "bytecode is not loaded: {:?}", binary.1);
+        }
         let text: i64 = lua.load("return load('return 1 + 1')()").eval().expect("text chunks load");
         assert_eq!(text, 2);
         let env: i64 = lua.load("return load('return x', 'c', 'b', { x = 5 })()").eval().expect("env kept");

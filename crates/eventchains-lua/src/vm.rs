@@ -6,14 +6,14 @@ use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin, Value};
 use mlua::chunk::ChunkMode;
-use mlua::{Function, HookTriggers, LightUserData, Lua, Table};
+use mlua::{Function, LightUserData, Lua, Table};
 
 use crate::bridge::{Binding, Bridge, LimitHit};
 use crate::context_proxy::CtxProxy;
 use crate::convert::{ConvertError, lua_to_value_capped};
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
-use crate::limits::{HOOK_INTERVAL, Limits, describe_bytes};
+use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::sandbox::{CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, close_attribute_line, lock_down};
 use crate::spec::Functions;
@@ -48,6 +48,8 @@ impl VmBase {
         lua.set_app_data(bridge.clone());
         let ctx = crate::fast_ctx::install_root(&lua).map_err(vm_error)?;
         let ctx_ptr = ctx.0.cast_const();
+        #[cfg(feature = "luau")]
+        crate::context_proxy::install_luau_iteration(&lua, &bridge).map_err(vm_error)?;
         let next_bridge = bridge.clone();
         let next_fn = lua
             .create_function(move |_, arg: mlua::Value| {
@@ -88,14 +90,20 @@ impl VmBase {
         Ok(base)
     }
 
-    /// Installs `limits`: the count hook (only when a cap needs it) and the memory cap.
+    /// Installs `limits`: the count hook (the interrupt on Luau) and the memory cap.
     pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
         self.bridge.set_limits(limits);
         // Always installed: even without caps of its own, a deadline on the
         // context (a timeout middleware) must be able to stop Lua code.
         let bridge = self.bridge.clone();
+        #[cfg(not(feature = "luau"))]
         self.lua
-            .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_INTERVAL), move |_, _| bridge.tick())?;
+            .set_global_hook(mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL), move |_, _| {
+                bridge.tick()
+            })?;
+        // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
+        #[cfg(feature = "luau")]
+        self.lua.set_interrupt(move |_| bridge.tick());
         self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
         Ok(())
     }
@@ -110,20 +118,33 @@ impl VmBase {
         {
             return Err(LoadError::Syntax { script: script.to_owned(), line, message: CLOSE_REFUSED.to_owned() });
         }
+        // Luau compiles before loading (it cannot dump a loaded function).
+        let precompiled = match code {
+            Code::Source(src) if dump => precompile(src),
+            _ => None,
+        };
+        let code = match &precompiled {
+            Some(bytecode) => Code::Bytecode(bytecode),
+            None => code,
+        };
         let env = self.env.env.clone();
         let chunk = match code {
             Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
             Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
         }
         .set_environment(env);
-        let is_source = matches!(code, Code::Source(_));
+        let is_source = matches!(code, Code::Source(_)) || precompiled.is_some();
         let function = chunk.into_function().map_err(|e| match &e {
             mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
             // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
             other if is_source => LoadError::syntax(script, &lua_error_message(other)),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
-        let bytecode = (dump && matches!(code, Code::Source(_))).then(|| function.dump(false));
+        let bytecode = match precompiled {
+            Some(bytecode) => Some(bytecode),
+            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
+            None => None,
+        };
         let guard = self.bridge.enter_load();
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
@@ -312,6 +333,32 @@ impl Vm {
         self.event_tables.borrow_mut().push((name.to_owned(), t.clone()));
         Ok(t)
     }
+}
+
+/// The bytecode of a loaded function, with line information (every engine but Luau).
+#[cfg(not(feature = "luau"))]
+fn dump_function(function: &Function) -> Option<Vec<u8>> {
+    Some(function.dump(false))
+}
+
+/// Luau cannot dump a loaded function: its bytecode comes from [`precompile`].
+#[cfg(feature = "luau")]
+fn dump_function(_: &Function) -> Option<Vec<u8>> {
+    None
+}
+
+/// Luau: `src` compiled to bytecode (with line information) by the Luau
+/// compiler, as `Lua::load` would compile it. `None` on a syntax error: loading
+/// the text then reports it with the script's name and line.
+#[cfg(feature = "luau")]
+fn precompile(src: &str) -> Option<Vec<u8>> {
+    mlua::chunk::Compiler::new().compile(src).ok()
+}
+
+/// Other engines dump the loaded function instead (see [`dump_function`]).
+#[cfg(not(feature = "luau"))]
+fn precompile(_: &str) -> Option<Vec<u8>> {
+    None
 }
 
 /// "memory limit (64 MB) exceeded in `what`".

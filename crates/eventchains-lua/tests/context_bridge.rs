@@ -32,7 +32,8 @@ fn nested_mutation_is_visible_to_later_rust_and_lua_events() {
 }
 
 #[test]
-#[cfg(not(feature = "luajit"))] // LuaJIT (Lua 5.1) has no integer subtype, `//` or `math.type`
+// LuaJIT (Lua 5.1) has no integer subtype, `//` or `math.type`; Luau has no integer subtype or `math.type`.
+#[cfg(not(any(feature = "luajit", feature = "luau")))]
 fn integers_stay_integers_and_floats_floats() {
     let chain = load(&one_event(
         "ctx.i = 3; ctx.f = 3.0; ctx.sum = ctx.a + 1; ctx.fsum = ctx.b + 1; ctx.div = 7 // 2; ctx.types = math.type(ctx.a) .. ',' .. math.type(ctx.b)",
@@ -68,7 +69,9 @@ fn tables_become_arrays_or_maps_and_round_trip() {
 }
 
 #[test]
-#[cfg(not(feature = "luajit"))] // LuaJIT's table.insert/remove need real tables (Lua 5.1 raw access)
+// LuaJIT's and Luau's table.insert/remove need real tables (raw access); see
+// `arrays_and_maps_iterate_on_every_engine` for what works everywhere.
+#[cfg(not(any(feature = "luajit", feature = "luau")))]
 fn arrays_support_length_append_insert_remove_and_iteration() {
     let chain = load(&one_event(
         r#"
@@ -94,6 +97,63 @@ fn arrays_support_length_append_insert_remove_and_iteration() {
     assert_eq!(ctx.get::<&str>("keys"), Some("a=1,b=2"));
     assert_eq!(ctx.to_json()["fresh"], serde_json::json!(["first"]));
     assert_eq!(ctx.to_json()["m"], serde_json::json!({"a": 1}));
+}
+
+#[test]
+fn arrays_and_maps_iterate_on_every_engine() {
+    let chain = load(&one_event(
+        r#"
+        local items = ctx.items
+        items[#items + 1] = 4
+        local sum, keys, n = 0, {}, 0
+        for i, v in ipairs(items) do sum = sum + i * v end
+        for k, v in pairs(ctx.m) do keys[#keys + 1] = k .. '=' .. tostring(v) end
+        for _ in pairs(ctx) do n = n + 1 end
+        ctx.sum, ctx.len, ctx.keys, ctx.n = sum, #items, table.concat(keys, ','), n
+        "#,
+    ));
+    let mut ctx = EventContext::from_json(serde_json::json!({"items": [1, 2, 3], "m": {"a": 1, "b": 2}})).unwrap();
+    let result = chain.execute(&mut ctx);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.to_json()["items"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(ctx.get::<i64>("sum"), Some(1 + 4 + 9 + 16));
+    assert_eq!(ctx.get::<i64>("len"), Some(4));
+    assert_eq!(ctx.get::<&str>("keys"), Some("a=1,b=2"));
+    assert_eq!(ctx.get::<i64>("n"), Some(2), "items and m (the results are written after counting)");
+}
+
+/// Luau's generalized iteration (`for k, v in t do`) goes through `__iter`.
+#[test]
+#[cfg(feature = "luau")]
+fn luau_generalized_iteration_over_ctx() {
+    let chain = load(&one_event(
+        "local s = '' for k, v in ctx.m do s = s .. k .. v end for i, v in ctx.items do s = s .. i .. v end \
+         local libs = 0 for _ in string do libs = libs + 1 end ctx.s = s ctx.has_libs = libs > 0",
+    ));
+    let mut ctx = EventContext::from_json(serde_json::json!({"items": [7, 8], "m": {"a": 1}})).unwrap();
+    let result = chain.execute(&mut ctx);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<&str>("s"), Some("a11728"));
+    assert_eq!(ctx.get::<bool>("has_libs"), Some(true));
+}
+
+/// What docs/lua-engines.md promises Luau scripts: `//`, compound assignment,
+/// `bit32`, integral numbers stored as integers, no `math.type`.
+#[test]
+#[cfg(feature = "luau")]
+fn luau_numbers_and_operators() {
+    let chain = load(&one_event(
+        "local n = 7 n += 1 ctx.div = 7 // 2 ctx.n = n ctx.band = bit32.band(6, 3) ctx.f = 3.0 ctx.h = 2.5 \
+         ctx.no_math_type = math.type == nil",
+    ));
+    let (result, ctx) = run(&chain);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.value("div"), Some(&eventchains_core::Value::Int(3)));
+    assert_eq!(ctx.value("n"), Some(&eventchains_core::Value::Int(8)));
+    assert_eq!(ctx.value("band"), Some(&eventchains_core::Value::Int(2)));
+    assert_eq!(ctx.value("f"), Some(&eventchains_core::Value::Int(3)), "no integer subtype");
+    assert_eq!(ctx.value("h"), Some(&eventchains_core::Value::Float(2.5)));
+    assert_eq!(ctx.get::<bool>("no_math_type"), Some(true));
 }
 
 #[test]

@@ -43,9 +43,11 @@ fn error_carries_message_and_script_position() {
         "return { events = {\n  { name = 'e', handler = function(ctx)\n    local x = nil\n    return x.field\n  end },\n} }",
     );
     let (result, _) = run(&chain);
-    // Lua 5.4: "attempt to index a nil value (local 'x')"; LuaJIT: "attempt to index local 'x' (a nil value)".
+    // Lua 5.4: "attempt to index a nil value (local 'x')"; LuaJIT: "attempt to index local 'x' (a nil value)";
+    // Luau: "attempt to index nil with 'field'".
     let message = result.failures()[0].message();
-    assert!(message.starts_with("test.lua:4: attempt to index") && message.contains("local 'x'"), "{message}");
+    let named = if cfg!(feature = "luau") { "nil with 'field'" } else { "local 'x'" };
+    assert!(message.starts_with("test.lua:4: attempt to index") && message.contains(named), "{message}");
     assert_eq!(result.failures()[0].origin(), Origin::Event);
 }
 

@@ -6,14 +6,14 @@ use common::load;
 use eventchains_core::{EventContext, Map, Value};
 use proptest::prelude::*;
 
-/// LuaJIT has no integer subtype: integers are exact only up to 2^53, and an
+/// LuaJIT and Luau have no integer subtype: integers are exact only up to 2^53, and an
 /// integral float comes back as an integer (see docs/lua-engines.md).
-#[cfg(feature = "luajit")]
+#[cfg(any(feature = "luajit", feature = "luau"))]
 fn int() -> impl Strategy<Value = i64> {
     -(1i64 << 53)..(1i64 << 53)
 }
 
-#[cfg(not(feature = "luajit"))]
+#[cfg(not(any(feature = "luajit", feature = "luau")))]
 fn int() -> impl Strategy<Value = i64> {
     any::<i64>()
 }
@@ -23,7 +23,9 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         int().prop_map(Value::Int),
         (-1.0e12..1.0e12f64)
-            .prop_filter("LuaJIT: integral floats become integers", |f| !cfg!(feature = "luajit") || f.fract() != 0.0)
+            .prop_filter("LuaJIT, Luau: integral floats become integers", |f| {
+                !cfg!(any(feature = "luajit", feature = "luau")) || f.fract() != 0.0
+            })
             .prop_map(Value::Float),
         ".{0,12}".prop_map(Value::String),
     ]
