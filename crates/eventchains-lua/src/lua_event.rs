@@ -5,7 +5,7 @@ use std::sync::Arc;
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult};
 
 use crate::script::Script;
-use crate::vm_table::vm_for;
+use crate::vm_table::with_vm;
 
 /// An event of a script whose `handler` is a Lua function. It runs in the
 /// calling thread's VM of the script, on the chain's context.
@@ -21,7 +21,7 @@ impl ChainableEvent for LuaEvent {
     }
 
     fn execute(&self, ctx: &mut EventContext) -> EventResult {
-        let vm = vm_for(&self.script).map_err(|e| EventError::new(format!("no Lua VM on this thread: {e}")))?;
-        vm.call_handler(self.index, &self.name, ctx)
+        with_vm(&self.script, |vm| vm.call_handler(self.index, &self.name, ctx))
+            .map_err(|e| EventError::new(format!("no Lua VM on this thread: {e}")))?
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventMiddleware, EventResult, Next};
 
 use crate::script::Script;
-use crate::vm_table::vm_for;
+use crate::vm_table::with_vm;
 
 /// A Lua function in a script's `middleware` list. It takes part in the
 /// chain's LIFO stack like any Rust middleware.
@@ -22,7 +22,7 @@ impl EventMiddleware for LuaMiddleware {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        let vm = vm_for(&self.script).map_err(|e| EventError::middleware(format!("no Lua VM on this thread: {e}")))?;
-        vm.call_middleware(self.index, &self.label, event, ctx, next)
+        with_vm(&self.script, |vm| vm.call_middleware(self.index, &self.label, event, ctx, next))
+            .map_err(|e| EventError::middleware(format!("no Lua VM on this thread: {e}")))?
     }
 }

@@ -15,6 +15,7 @@ use crate::error::LoadError;
 use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
+use crate::raw_call::{RawHandlers, RawReturn};
 use crate::sandbox::{CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, close_attribute_line, lock_down};
 use crate::spec::Functions;
 
@@ -170,6 +171,8 @@ impl VmBase {
 pub(crate) struct Vm {
     base: VmBase,
     functions: Functions,
+    /// The handlers, called through the C API.
+    raw: RawHandlers,
     /// The `event` tables given to Lua middleware, one per event name.
     event_tables: RefCell<Vec<(String, Table)>>,
 }
@@ -187,17 +190,23 @@ enum Returned {
 impl Vm {
     /// A VM running `functions`.
     pub(crate) fn new(base: VmBase, functions: Functions) -> mlua::Result<Self> {
-        Ok(Vm { base, functions, event_tables: RefCell::new(Vec::new()) })
+        let raw = RawHandlers::new(&base.lua, &functions.handlers)?;
+        Ok(Vm { base, functions, raw, event_tables: RefCell::new(Vec::new()) })
     }
 
     /// Runs the handler of event `index` on `ctx`.
     pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
-        let Some(Some(handler)) = self.functions.handlers.get(index) else {
+        if !self.raw.has(index) {
             return Err(EventError::new(format!("event `{name}` has no Lua handler in this VM")));
-        };
+        }
         let b = &self.base;
         let guard = b.bridge.enter(ctx, None);
-        let returned = handler.call::<(mlua::Value, mlua::Value)>(b.ctx).and_then(|(a, m)| self.interpret(a, m));
+        let returned = match self.raw.call(&b.lua, index, b.ctx_ptr) {
+            RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
+            RawReturn::Failure(message) => Ok(Returned::Failure(message)),
+            RawReturn::Values(a, m) => self.interpret(a, m),
+            RawReturn::Error(e) => Err(e),
+        };
         let outcome = guard.finish();
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),

@@ -7,7 +7,7 @@
 //! global counter changes and each thread purges its dead entries on its next
 //! lookup, so a long-running process does not keep VMs of dropped scripts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -42,18 +42,56 @@ impl VmTable {
     }
 }
 
+impl Drop for VmTable {
+    fn drop(&mut self) {
+        // The VMs go away with the table: the cached pointer must not outlive them.
+        let _ = LAST.try_with(|last| last.set(NO_LAST));
+    }
+}
+
+/// No cached VM (script ids start at 1).
+const NO_LAST: (u64, u64, *const Vm) = (0, 0, std::ptr::null());
+
 thread_local! {
     static VMS: RefCell<VmTable> = RefCell::new(VmTable::default());
+    /// The last VM looked up: `(script id, drop count seen by the table, VM)`. The VM is owned by its entry
+    /// in `VMS`, which is only removed once its script is dropped (or when
+    /// the table itself is destroyed, which resets this cache).
+    static LAST: Cell<(u64, u64, *const Vm)> = const { Cell::new(NO_LAST) };
+}
+
+/// Runs `f` on the calling thread's VM for `script` (built on first use).
+///
+/// The common case (the same script as the last lookup on this thread, and no
+/// script dropped since) costs a thread-local read and an atomic load: no
+/// table borrow, no search, no `Rc` clone. A dropped script sends the next
+/// lookup through the table, which purges dead VMs as before.
+pub(crate) fn with_vm<R>(script: &Arc<Script>, f: impl FnOnce(&Vm) -> R) -> Result<R, LoadError> {
+    let (id, drops, ptr) = LAST.try_with(Cell::get).unwrap_or(NO_LAST);
+    if id == script.id && drops == DROPPED.load(Ordering::Acquire) && !ptr.is_null() {
+        // SAFETY: `ptr` was taken from the `Rc<Vm>` of the entry of script
+        // `id` in this thread's table. Entries are removed only by `purge`,
+        // which keeps the entries of live scripts (and `script`, an `Arc`
+        // borrowed for this whole call, is alive), or when the table is
+        // destroyed, which resets `LAST`. So the VM outlives `f`. Script ids
+        // are never reused.
+        return Ok(f(unsafe { &*ptr }));
+    }
+    // `vm_for` sets `LAST` once the VM is in the table.
+    let vm = vm_for(script)?;
+    Ok(f(&vm))
 }
 
 /// The calling thread's VM for `script`, built on first use.
-pub(crate) fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
+fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
     let mut dead = Vec::new();
     let found = VMS
         .try_with(|table| {
             let mut table = table.try_borrow_mut().ok()?;
             dead = table.purge();
-            table.entries.iter().find(|e| e.id == script.id).map(|e| e.vm.clone())
+            let vm = table.entries.iter().find(|e| e.id == script.id).map(|e| e.vm.clone())?;
+            remember(script.id, table.seen_drops, &vm);
+            Some(vm)
         })
         .ok()
         .flatten();
@@ -68,12 +106,18 @@ pub(crate) fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
     Ok(vm)
 }
 
+/// Caches `vm`, which is in the table, as the last VM looked up (see [`with_vm`]).
+fn remember(id: u64, drops: u64, vm: &Rc<Vm>) {
+    let _ = LAST.try_with(|last| last.set((id, drops, Rc::as_ptr(vm))));
+}
+
 /// Registers `vm` as the calling thread's VM for `script` (the VM it was loaded in).
 pub(crate) fn insert(script: &Arc<Script>, vm: Rc<Vm>) {
     let mut dead = Vec::new();
     let _ = VMS.try_with(|table| {
         if let Ok(mut table) = table.try_borrow_mut() {
             dead = table.purge();
+            remember(script.id, table.seen_drops, &vm);
             table.entries.push(Entry { id: script.id, script: Arc::downgrade(script), vm });
         }
     });

@@ -1,0 +1,67 @@
+//! A loop for instruction counts of the seed chain (see docs/architecture.md):
+//! `seed_loop chain|unlimited|minimal [ITERATIONS]` runs the experiment's
+//! 2-event chain through `LuaChain` (default or no limits), or the
+//! hand-written minimal mlua loop of `benches/lua_bridge.rs`, ITERATIONS times.
+//! Run it under `valgrind --tool=callgrind` at two iteration counts and divide
+//! the difference.
+use eventchains_core::{EventContext, Value};
+use eventchains_lua::{Limits, LuaChainBuilder};
+use mlua::{Function, Lua};
+use std::hint::black_box;
+const SEED: &str = include_str!("../../../examples/scripts/seed.lua");
+const SEED_FUNCTIONS: &str = r#"
+return function(ctx) ctx.counter = ctx.counter + 1 return ctx end,
+       function(ctx) ctx.message = ctx.message .. " -> processed" return ctx end
+"#;
+fn reset(ctx: &mut EventContext) {
+    match ctx.value_mut("counter") {
+        Some(v) => *v = Value::Int(0),
+        None => {
+            ctx.set("counter", 0);
+        }
+    }
+    match ctx.value_mut("message") {
+        Some(Value::String(s)) => {
+            s.clear();
+            s.push_str("start");
+        }
+        _ => {
+            ctx.set("message", "start");
+        }
+    }
+}
+fn read_back(ctx: &EventContext) -> (i64, usize) {
+    (ctx.get::<i64>("counter").unwrap_or_default(), ctx.get::<&str>("message").map_or(0, str::len))
+}
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    match mode.as_str() {
+        "chain" | "unlimited" => {
+            let limits = if mode == "chain" { Limits::default() } else { Limits::UNLIMITED };
+            let chain = LuaChainBuilder::new().limits(limits).load_str("seed.lua", SEED).unwrap();
+            let mut ctx = chain.new_context();
+            for _ in 0..n {
+                reset(&mut ctx);
+                black_box(chain.execute(&mut ctx));
+                black_box(read_back(&ctx));
+            }
+            assert_eq!(read_back(&ctx), (1, "start -> processed".len()));
+        }
+        "minimal" => {
+            let lua = Lua::new();
+            let (inc, append): (Function, Function) = lua.load(SEED_FUNCTIONS).eval().unwrap();
+            let table = lua.create_table().unwrap();
+            for _ in 0..n {
+                table.set("counter", 0).unwrap();
+                table.set("message", "start").unwrap();
+                inc.call::<()>(&table).unwrap();
+                append.call::<()>(&table).unwrap();
+                let counter: i64 = table.get("counter").unwrap();
+                let message: mlua::LuaString = table.get("message").unwrap();
+                black_box((counter, message.as_bytes().len()));
+            }
+        }
+        _ => panic!("usage: seed_loop chain|unlimited|minimal [ITERATIONS]"),
+    }
+}
