@@ -75,6 +75,7 @@ mod lua_error;
 mod lua_event;
 mod lua_middleware;
 mod named_event;
+mod prelude;
 mod raw_call;
 mod reload;
 mod sandbox;

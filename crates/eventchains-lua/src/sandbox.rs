@@ -2,6 +2,8 @@
 
 use mlua::{Lua, LuaOptions, StdLib};
 
+use crate::prelude::Prelude;
+
 /// The libraries a script's VM gets.
 ///
 /// The default is the sandbox of the design: the base library without
@@ -83,13 +85,14 @@ impl Sandbox {
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
             Ok(())
         })?;
-        lua.load(PRELUDE).set_name("=sandbox").call::<()>((print, full_os))?;
+        PRELUDE.load(&lua).call::<()>((print, full_os))?;
         Ok(lua)
     }
 }
 
 /// Restricts the globals. Gets `print` (logging) and whether `os` stays whole.
-const PRELUDE: &str = r#"
+static PRELUDE: Prelude = Prelude::new("=sandbox", PRELUDE_SOURCE);
+const PRELUDE_SOURCE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select
 -- Luau has no `load`: it is built on mlua's `loadstring`, which compiles text only.
@@ -129,7 +132,8 @@ end
 /// Makes `pcall`, `xpcall` and `coroutine.resume` re-raise a limit error, so a
 /// script cannot catch its way past a limit. Gets a function telling whether
 /// the running call has hit a limit.
-pub(crate) const LIMIT_PRELUDE: &str = r#"
+pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
+const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit = ...
 local rawpcall, rawxpcall, error = pcall, xpcall, error
 local function pass(ok, ...)
@@ -164,8 +168,7 @@ pub(crate) struct ScriptEnv {
 /// and `setmetatable` refuses `__gc` (finalizers run with hooks disabled, so
 /// the limits could not stop them).
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
-    let (env, freeze) =
-        lua.load(LOCKDOWN_PRELUDE).set_name("=lockdown").call::<(mlua::Table, mlua::Function)>(CLOSE_REFUSED)?;
+    let (env, freeze) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function)>(CLOSE_REFUSED)?;
     Ok(ScriptEnv { env, freeze })
 }
 
@@ -193,7 +196,9 @@ pub(crate) fn close_attribute_line(source: &str) -> Option<u32> {
     None
 }
 
-const LOCKDOWN_PRELUDE: &str = r##"
+/// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`].
+static LOCKDOWN_PRELUDE: Prelude = Prelude::new("=lockdown", LOCKDOWN_PRELUDE_SOURCE);
+const LOCKDOWN_PRELUDE_SOURCE: &str = r##"
 local G = _G
 local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =
   rawget, rawset, setmetatable, error, next, type, tostring, select, getmetatable

@@ -81,7 +81,7 @@ impl VmBase {
             .map_err(vm_error)?;
         let hit_bridge = bridge.clone();
         let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
-        lua.load(LIMIT_PRELUDE).set_name("=limits").call::<()>(limit_hit).map_err(vm_error)?;
+        LIMIT_PRELUDE.load(&lua).call::<()>(limit_hit).map_err(vm_error)?;
         for host_fn in host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
