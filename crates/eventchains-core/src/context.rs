@@ -129,8 +129,15 @@ impl EventContext {
     }
 
     /// Stores `value` at `key`, returning the previous value.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.values.insert(key.into(), value.into())
+    ///
+    /// Overwriting an existing key allocates nothing for the key: the owned
+    /// `String` is only made when the key is new.
+    pub fn set<K: AsRef<str> + Into<String>>(&mut self, key: K, value: impl Into<Value>) -> Option<Value> {
+        let value = value.into();
+        if let Some(slot) = self.values.get_mut(key.as_ref()) {
+            return Some(std::mem::replace(slot, value));
+        }
+        self.values.insert(key.into(), value)
     }
 
     /// Removes `key`, returning its value. The order of the other keys is kept.
@@ -308,6 +315,15 @@ mod tests {
         let a: &str = ctx.get("s").expect("string");
         let b: &str = ctx.get("s").expect("string");
         assert!(std::ptr::eq(a, b));
+    }
+
+    #[test]
+    fn overwriting_keeps_the_key_position_and_returns_the_old_value() {
+        let mut ctx: EventContext = [("a", 1), ("b", 2)].into_iter().collect();
+        assert_eq!(ctx.set("a", "x"), Some(Value::Int(1)));
+        assert_eq!(ctx.set(String::from("c"), 3), None);
+        assert_eq!(ctx.keys().collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(ctx.get::<&str>("a"), Some("x"));
     }
 
     #[test]
