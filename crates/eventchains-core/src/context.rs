@@ -11,6 +11,7 @@ use crate::value::{Map, Value};
 
 /// Why a typed context read or a conversion failed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The key is not in the context.
     #[error("context key `{key}` is missing")]

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 /// What an event (or a middleware around it) returns. An alias of `Result`, so
 /// `?` works inside events.
 ///
-/// Any `std::error::Error + Send + Sync + 'static` converts into an
-/// [`EventError`] of kind [`ErrorKind::Event`] with `?`, keeping it as the source.
+/// The common standard errors (io, parsing, `serde_json`, the core's own
+/// errors) convert into an [`EventError`] of kind [`ErrorKind::Event`] with
+/// `?`, keeping the error as the source; see [`EventError`] for the rest.
 ///
 /// ```
 /// use eventchains_core::{EventContext, EventResult};
@@ -33,6 +34,9 @@ pub type EventResult<T = ()> = Result<T, EventError>;
 /// Which part of the chain a failure belongs to. The fault-tolerance mode
 /// decides on it: [`FaultToleranceMode::BestEffort`](crate::FaultToleranceMode)
 /// goes on after event failures but stops on middleware failures.
+///
+/// Exhaustive on purpose: the fault-tolerance modes are defined over exactly
+/// these two origins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
@@ -44,8 +48,11 @@ pub enum Origin {
 
 /// What kind of failure an [`EventError`] is. Serialized in `snake_case`
 /// (`"event"`, `"middleware"`, `"timeout"`, `"limit_exceeded"`, `"panic"`, `"cancelled"`).
+///
+/// New kinds may be added in minor releases (`#[non_exhaustive]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The event returned an error.
     Event,
@@ -62,6 +69,40 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in [`index`](Self::index) order.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::Event,
+        ErrorKind::Middleware,
+        ErrorKind::Timeout,
+        ErrorKind::LimitExceeded,
+        ErrorKind::Panic,
+        ErrorKind::Cancelled,
+    ];
+
+    /// How many kinds there are (`ALL.len()`), for tables indexed by kind.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// A dense index in `0..COUNT`, the position in [`ALL`](Self::ALL): for
+    /// per-kind counters in an array and kind sets as bit masks.
+    ///
+    /// ```
+    /// use eventchains_core::ErrorKind;
+    /// for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+    ///     assert_eq!(kind.index(), i);
+    /// }
+    /// ```
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            ErrorKind::Event => 0,
+            ErrorKind::Middleware => 1,
+            ErrorKind::Timeout => 2,
+            ErrorKind::LimitExceeded => 3,
+            ErrorKind::Panic => 4,
+            ErrorKind::Cancelled => 5,
+        }
+    }
+
     /// The `snake_case` name, as in JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,9 +133,12 @@ impl fmt::Display for ErrorKind {
 /// The error of an event or a middleware: a kind, an origin, a message and an
 /// optional source error.
 ///
-/// Like `anyhow::Error`, `EventError` does not itself implement
-/// `std::error::Error`, so that every error type converts into it with `?`; it
-/// converts into `Box<dyn Error + Send + Sync>` when one is needed.
+/// `EventError` implements [`std::error::Error`] (its [`source`](StdError::source)
+/// is the attached error), so it converts into `Box<dyn Error + Send + Sync>`
+/// (`tower::BoxError`) and back. `?` converts the common standard errors
+/// (io, number and UTF-8 parsing, `serde_json`, the core's own errors, boxed
+/// errors, `String` and `&str` messages) into it; other error types use
+/// [`EventError::from_error`] or [`ResultExt::event_err`].
 ///
 /// ```
 /// use eventchains_core::{ErrorKind, EventError, Origin};
@@ -150,8 +194,10 @@ impl EventError {
         Self::with_kind(ErrorKind::Cancelled, message)
     }
 
-    /// An event failure whose message is the source's `Display`.
-    pub fn from_source(source: impl StdError + Send + Sync + 'static) -> Self {
+    /// An event failure whose message is the error's `Display`, keeping the
+    /// error as the source: `.map_err(EventError::from_error)` for error types
+    /// `?` does not convert by itself.
+    pub fn from_error(source: impl StdError + Send + Sync + 'static) -> Self {
         let message = source.to_string();
         EventError::new(message).with_source(source)
     }
@@ -228,31 +274,103 @@ impl fmt::Debug for EventError {
     }
 }
 
-impl<E: StdError + Send + Sync + 'static> From<E> for EventError {
-    fn from(source: E) -> Self {
-        EventError::from_source(source)
-    }
-}
-
-/// The standard-error view of an [`EventError`], for `Box<dyn Error>` users.
-#[derive(Debug)]
-struct StdEventError(EventError);
-
-impl fmt::Display for StdEventError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for StdEventError {
+impl StdError for EventError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
     }
 }
 
-impl From<EventError> for Box<dyn StdError + Send + Sync + 'static> {
-    fn from(e: EventError) -> Self {
-        Box::new(StdEventError(e))
+/// `?` on the standard errors events meet most: each becomes an event failure
+/// ([`ErrorKind::Event`]) whose message is the error's `Display` and whose
+/// source is the error. For other error types use [`EventError::from_error`]
+/// or [`ResultExt::event_err`].
+macro_rules! from_std_errors {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for EventError {
+            fn from(source: $t) -> Self {
+                EventError::from_error(source)
+            }
+        }
+    )*};
+}
+from_std_errors!(
+    std::io::Error,
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::num::TryFromIntError,
+    std::str::ParseBoolError,
+    std::char::ParseCharError,
+    std::str::Utf8Error,
+    std::string::FromUtf8Error,
+    std::net::AddrParseError,
+    std::time::SystemTimeError,
+    std::fmt::Error,
+    serde_json::Error,
+    crate::context::ContextError,
+    crate::registry::RegistryError,
+    crate::fault_tolerance::UnknownModeError,
+);
+
+impl From<Box<dyn StdError + Send + Sync + 'static>> for EventError {
+    /// A boxed error (`tower::BoxError`, `anyhow`'s `into()`): an `EventError`
+    /// that was boxed comes back unchanged; anything else becomes an event
+    /// failure with the box as its source.
+    fn from(boxed: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        match boxed.downcast::<EventError>() {
+            Ok(event_error) => *event_error,
+            Err(other) => {
+                let message = other.to_string();
+                EventError { source: Some(Arc::from(other)), ..EventError::new(message) }
+            }
+        }
+    }
+}
+
+impl From<String> for EventError {
+    /// An event failure with this message (`Err("no stock".to_owned())?`).
+    fn from(message: String) -> Self {
+        EventError::new(message)
+    }
+}
+
+impl From<&str> for EventError {
+    /// An event failure with this message (`Err("no stock")?`).
+    fn from(message: &str) -> Self {
+        EventError::new(message.to_owned())
+    }
+}
+
+/// `.event_err()` on any `Result` whose error is a standard error: the error
+/// becomes an event failure ([`EventError::from_error`]) keeping it as the
+/// source. For the common std errors, `?` alone does this.
+///
+/// ```
+/// use eventchains_core::{EventResult, ResultExt};
+/// #[derive(Debug)]
+/// struct Declined;
+/// impl std::fmt::Display for Declined {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("card declined") }
+/// }
+/// impl std::error::Error for Declined {}
+///
+/// fn charge() -> Result<(), Declined> { Err(Declined) }
+/// fn event() -> EventResult {
+///     charge().event_err()?;
+///     Ok(())
+/// }
+/// let e = event().unwrap_err();
+/// assert_eq!(e.message(), "card declined");
+/// assert!(std::error::Error::source(&e).is_some());
+/// ```
+pub trait ResultExt<T> {
+    /// Converts the error into an [`EventError`] of kind [`ErrorKind::Event`].
+    fn event_err(self) -> EventResult<T>;
+}
+
+impl<T, E: StdError + Send + Sync + 'static> ResultExt<T> for Result<T, E> {
+    #[inline]
+    fn event_err(self) -> EventResult<T> {
+        self.map_err(EventError::from_error)
     }
 }
 
@@ -285,6 +403,61 @@ mod tests {
         let boxed: Box<dyn StdError + Send + Sync> = EventError::new("write failed").with_source(inner).into();
         assert_eq!(boxed.to_string(), "event: write failed");
         assert_eq!(boxed.source().map(|s| s.to_string()), Some("disk".to_owned()));
+        let back = EventError::from(boxed);
+        assert_eq!((back.kind(), back.message()), (ErrorKind::Event, "write failed"), "unboxed, not wrapped");
+    }
+
+    #[test]
+    fn boxed_foreign_errors_become_event_failures_with_their_source() {
+        let boxed: Box<dyn StdError + Send + Sync> = Box::new(std::io::Error::other("socket closed"));
+        let e = EventError::from(boxed);
+        assert_eq!(e.kind(), ErrorKind::Event);
+        assert_eq!(e.message(), "socket closed");
+        assert_eq!(StdError::source(&e).map(|s| s.to_string()).as_deref(), Some("socket closed"));
+    }
+
+    #[test]
+    fn question_mark_converts_std_errors_and_messages() {
+        fn io() -> EventResult {
+            Err(std::io::Error::other("eof"))?
+        }
+        fn float() -> EventResult<f64> {
+            Ok("x".parse::<f64>()?)
+        }
+        fn utf8() -> EventResult<String> {
+            Ok(String::from_utf8(vec![0xff])?)
+        }
+        fn json() -> EventResult<i64> {
+            Ok(serde_json::from_str("{")?)
+        }
+        fn context() -> EventResult<i64> {
+            Ok(crate::EventContext::new().try_get::<i64>("k")?)
+        }
+        fn text() -> EventResult {
+            Err("no stock")?
+        }
+        fn owned() -> EventResult {
+            Err(format!("{} left", 0))?
+        }
+        assert_eq!(io().unwrap_err().message(), "eof");
+        assert!(float().unwrap_err().source().is_some());
+        assert!(utf8().unwrap_err().message().contains("invalid utf-8"));
+        assert!(json().is_err());
+        assert_eq!(context().unwrap_err().message(), "context key `k` is missing");
+        assert_eq!(text().unwrap_err().message(), "no stock");
+        assert!(text().unwrap_err().source().is_none());
+        assert_eq!(owned().unwrap_err().message(), "0 left");
+    }
+
+    #[test]
+    fn event_error_is_a_send_sync_std_error() {
+        fn check<E: StdError + Send + Sync + 'static>() {}
+        check::<EventError>();
+        let e = EventError::timeout("late").with_source(std::fmt::Error);
+        let dyn_e: &dyn StdError = &e;
+        assert_eq!(dyn_e.to_string(), "timeout: late");
+        assert!(dyn_e.source().is_some());
+        assert!(StdError::source(&EventError::new("plain")).is_none());
     }
 
     #[test]

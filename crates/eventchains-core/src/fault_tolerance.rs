@@ -24,6 +24,7 @@ use crate::error::Origin;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FaultToleranceMode {
     /// The first failure stops the chain.
     #[default]

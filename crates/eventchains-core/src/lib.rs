@@ -31,6 +31,8 @@
 //! assert_eq!(ctx.get::<i64>("calls"), Some(1));
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod chain;
 mod context;
 mod error;
@@ -46,7 +48,7 @@ mod value;
 
 pub use chain::EventChain;
 pub use context::{ContextError, EventContext};
-pub use error::{ErrorKind, EventError, EventResult, Origin};
+pub use error::{ErrorKind, EventError, EventResult, Origin, ResultExt};
 pub use event::{ChainableEvent, FnEvent};
 pub use extensions::Extensions;
 pub use fault_tolerance::{FaultToleranceMode, UnknownModeError};

@@ -13,6 +13,7 @@ use crate::value::Value;
 
 /// Why a registry could not build what was asked for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// No factory is registered under that name.
     #[error("unknown {kind} `{name}`; registered: {}", list(.registered))]

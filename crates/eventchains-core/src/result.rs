@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::error::{ErrorKind, EventError, Origin};
 
 /// How a chain execution ended. Serialized as `"completed"`,
-/// `"completed_with_warnings"` or `"failed"`.
+/// `"completed_with_warnings"` or `"failed"`. New statuses may be added in
+/// minor releases (`#[non_exhaustive]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ChainStatus {
     /// Every event ran and nothing failed.
     Completed,

@@ -134,6 +134,7 @@ fn model(events: &[Outcome], middleware: &[MwSpec], mode: FaultToleranceMode) ->
                 FaultToleranceMode::Strict => true,
                 FaultToleranceMode::Lenient => false,
                 FaultToleranceMode::BestEffort => f.2 == Origin::Middleware,
+                other => panic!("the model does not know mode {other}: extend it"),
             };
             if stops {
                 p.status = ChainStatus::Failed;

@@ -25,6 +25,7 @@ use crate::config::{ConfigError, setters};
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ChaosConfig {
     /// Which [`Handles`](crate::Handles) entry keeps the stats when built from
     /// the registry (default `"chaos"`).
@@ -60,6 +61,9 @@ setters!(ChaosConfig {
     latency_ms: u64,
     /// Restricts chaos to these events.
     events: Option<Vec<String>>,
+} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
 });
 
 /// Injects faults; see [`ChaosConfig`].
@@ -175,6 +179,7 @@ struct ChaosShared {
 
 /// Counters of a [`ChaosHandle`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChaosStats {
     /// Executions that chaos considered.
     pub calls: u64,

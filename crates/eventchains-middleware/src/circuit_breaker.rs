@@ -56,6 +56,7 @@ impl CircuitState {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct CircuitBreakerConfig {
     /// Which [`Handles`](crate::Handles) entry holds the circuits when built from
     /// the registry (default `"circuit_breaker"`).
@@ -96,6 +97,9 @@ setters!(CircuitBreakerConfig {
     half_open_max_calls: u32,
     /// Sets the error kinds that count.
     trip_on: Vec<ErrorKind>,
+} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
 });
 
 /// A circuit breaker per event name; see the [module docs](self).

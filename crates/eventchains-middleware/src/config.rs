@@ -5,6 +5,7 @@
 /// probability above 1). The registry reports it as an invalid config.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{middleware}: {message}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The middleware's registry name.
     pub middleware: &'static str,

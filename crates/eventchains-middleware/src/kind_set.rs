@@ -5,25 +5,15 @@ use eventchains_core::ErrorKind;
 
 /// Every error kind, in index order.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const ALL_KINDS: [ErrorKind; 6] = [
-    ErrorKind::Event,
-    ErrorKind::Middleware,
-    ErrorKind::Timeout,
-    ErrorKind::LimitExceeded,
-    ErrorKind::Panic,
-    ErrorKind::Cancelled,
-];
+pub(crate) const ALL_KINDS: &[ErrorKind] = ErrorKind::ALL;
+
+// A `KindSet` is a `u8` bit mask.
+const _: () = assert!(ErrorKind::COUNT <= 8);
 
 /// The position of `kind` in [`ALL_KINDS`].
+#[inline]
 pub(crate) fn kind_index(kind: ErrorKind) -> usize {
-    match kind {
-        ErrorKind::Event => 0,
-        ErrorKind::Middleware => 1,
-        ErrorKind::Timeout => 2,
-        ErrorKind::LimitExceeded => 3,
-        ErrorKind::Panic => 4,
-        ErrorKind::Cancelled => 5,
-    }
+    kind.index()
 }
 
 /// A set of error kinds as a bit mask: membership is one AND.

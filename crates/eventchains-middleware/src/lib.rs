@@ -48,6 +48,9 @@
 //! assert_eq!(snapshot.event("greet").map(|m| m.executions), Some(1));
 //! ```
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(any(
     feature = "metrics",
     feature = "retry",
@@ -64,6 +67,7 @@ mod kind_set;
 mod registration;
 
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub mod chaos;
 #[cfg(feature = "circuit_breaker")]
 pub mod circuit_breaker;
@@ -86,6 +90,7 @@ pub use handles::Handles;
 pub use registration::{enabled_names, register_all, register_all_with};
 
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use chaos::{Chaos, ChaosConfig, ChaosHandle, ChaosStats};
 #[cfg(feature = "circuit_breaker")]
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerHandle, CircuitState};

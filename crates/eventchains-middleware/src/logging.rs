@@ -12,6 +12,7 @@ use crate::config::setters;
 /// A `tracing` level, as written in a config (`"trace"` ... `"error"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LogLevel {
     /// `TRACE`
     Trace,
@@ -49,6 +50,7 @@ impl LogLevel {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LoggingConfig {
     /// Level of the span and of the log event of a successful execution (default `info`).
     pub level: LogLevel,

@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{SharedClock, system_clock};
+use crate::config::setters;
 use crate::kind_set::{ALL_KINDS, kind_index};
 
 /// Significant figures of the latency histograms (1% precision).
@@ -27,11 +28,17 @@ const MAX_DEFAULT_SHARDS: usize = 16;
 /// Config of [`Metrics`] (registry name `metrics`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Which [`Handles`](crate::Handles) entry records the figures when built
     /// from the registry (default `"metrics"`); ignored by [`Metrics::new`].
     pub id: Option<String>,
 }
+
+setters!(MetricsConfig {} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
+});
 
 /// Records every event execution into a [`MetricsHandle`].
 ///

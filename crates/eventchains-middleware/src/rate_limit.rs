@@ -15,6 +15,7 @@ use crate::config::{ConfigError, setters};
 /// What [`RateLimit`] does when no token is left.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RateLimitStrategy {
     /// Refuse the event at once: a failure of kind `limit_exceeded` with origin
     /// middleware (so `best_effort` chains stop, as for any infrastructure failure).
@@ -33,6 +34,7 @@ pub enum RateLimitStrategy {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RateLimitConfig {
     /// Which [`Handles`](crate::Handles) entry holds the buckets when built from
     /// the registry (default `"rate_limit"`): middleware with the same id share them.
@@ -73,6 +75,9 @@ setters!(RateLimitConfig {
     max_wait_ms: Option<u64>,
     /// Switches to one bucket per event name.
     per_event: bool,
+} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
 });
 
 /// Limits how often events run.
@@ -231,6 +236,7 @@ struct LimiterShared {
 
 /// Counters of a [`RateLimiterHandle`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RateLimitStats {
     /// Events let through (including those that waited).
     pub allowed: u64,

@@ -20,6 +20,7 @@ use crate::config::{ConfigError, setters};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TimeoutConfig {
     /// The time an event may take, in milliseconds (default 1000).
     pub timeout_ms: u64,

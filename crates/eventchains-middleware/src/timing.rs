@@ -22,6 +22,7 @@ pub const DEFAULT_KEY: &str = "timing_us";
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TimingConfig {
     /// Events slower than this many milliseconds emit a `WARN` log event (default: none).
     pub slow_ms: Option<u64>,

@@ -68,11 +68,10 @@ proptest! {
         calls in prop::collection::vec((0u32..8, 0u64..800), 1..40),
         budget in prop::option::of((0u32..=10, 0u32..3, 1u32..5)),
     ) {
-        let budget_config = budget.map(|(tenths, min_per_sec, max_saved)| BudgetConfig {
-            ratio: f64::from(tenths) / 10.0,
-            min_per_sec: f64::from(min_per_sec),
-            max_saved,
-        });
+        let budget_config = budget.map(|(tenths, min_per_sec, max_saved)| BudgetConfig::default()
+            .ratio(f64::from(tenths) / 10.0)
+            .min_per_sec(f64::from(min_per_sec))
+            .max_saved(max_saved));
         let mut model = budget_config.as_ref().map(|c| BudgetModel {
             balance: 0,
             deposit: (c.ratio * 1000.0).round() as i64,

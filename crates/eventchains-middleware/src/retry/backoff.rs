@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// How the delay grows from one retry to the next (before the cap and jitter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Backoff {
     /// No delay.
     None,
@@ -23,6 +24,7 @@ pub enum Backoff {
 /// Randomisation of the delay, to spread out retries of many callers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Jitter {
     /// The delay as computed.
     #[default]

@@ -22,6 +22,7 @@ const RETRY_COST: i64 = 1000;
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BudgetConfig {
     /// Retries allowed per first attempt: each call deposits this fraction of
     /// a retry (default `0.2`, i.e. at most one retry per five calls).

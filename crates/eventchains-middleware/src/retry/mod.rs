@@ -42,6 +42,7 @@ use crate::kind_set::KindSet;
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Which [`Handles`](crate::Handles) entry keeps the stats (and the budget)
     /// when built from the registry (default `"retry"`).
@@ -107,6 +108,9 @@ setters!(RetryConfig {
     restore_context: bool,
     /// Sets the retry budget.
     budget: Option<BudgetConfig>,
+} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
 });
 
 type Predicate = Arc<dyn Fn(&EventError) -> bool + Send + Sync>;
@@ -331,6 +335,7 @@ struct RetryShared {
 
 /// Counters of a [`RetryHandle`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RetryStats {
     /// Retries made (attempts after the first).
     pub retries: u64,
