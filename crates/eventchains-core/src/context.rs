@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::extensions::Extensions;
-use crate::from_value::FromValue;
+use crate::from_value::{FromValue, OutOfRange};
 use crate::value::{Map, Value};
 
 /// Why a typed context read or a conversion failed.
@@ -28,6 +28,18 @@ pub enum ContextError {
         expected: &'static str,
         /// The type of the stored value.
         found: &'static str,
+    },
+    /// The key holds a number out of the range of the type asked for.
+    #[error("context key `{key}` holds {found}, out of range for {target} ({range})")]
+    OutOfRange {
+        /// The key that was read.
+        key: String,
+        /// The stored number with its type, e.g. `integer 300`.
+        found: String,
+        /// The type the caller asked for, e.g. `u8`.
+        target: &'static str,
+        /// That type's range, e.g. `0..=255`.
+        range: String,
     },
     /// A serde conversion of a user type failed.
     #[error("context key `{key}`: {message}")]
@@ -107,10 +119,14 @@ impl EventContext {
     /// Reads `key` as `T`, with an error that says what was missing or wrong.
     pub fn try_get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Result<T, ContextError> {
         let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
-        T::from_value(value).ok_or_else(|| ContextError::WrongType {
-            key: key.to_owned(),
-            expected: T::EXPECTED,
-            found: value.type_name(),
+        T::from_value(value).ok_or_else(|| match T::out_of_range(value) {
+            Some(OutOfRange { target, range }) => ContextError::OutOfRange {
+                key: key.to_owned(),
+                found: format!("{} {value}", value.type_name()),
+                target,
+                range,
+            },
+            None => ContextError::WrongType { key: key.to_owned(), expected: T::EXPECTED, found: value.type_name() },
         })
     }
 
@@ -307,6 +323,37 @@ mod tests {
             Err(ContextError::WrongType { key: "n".into(), expected: "string", found: "integer" })
         );
         assert_eq!(ctx.get::<String>("n"), None);
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_range() {
+        let mut ctx = EventContext::new();
+        ctx.set("n", 300);
+        ctx.set("f", 1e39);
+        ctx.set("half", 2.5);
+        ctx.set("big", 1e300);
+        assert_eq!(
+            ctx.try_get::<u8>("n").unwrap_err().to_string(),
+            "context key `n` holds integer 300, out of range for u8 (0..=255)"
+        );
+        assert!(matches!(ctx.try_get::<u8>("n"), Err(ContextError::OutOfRange { target: "u8", .. })));
+        assert_eq!(
+            ctx.try_get::<Option<i8>>("n").unwrap_err().to_string(),
+            "context key `n` holds integer 300, out of range for i8 (-128..=127)"
+        );
+        assert_eq!(
+            ctx.try_get::<f32>("f").unwrap_err().to_string(),
+            "context key `f` holds float 1e+39, out of range for f32 (-3.4028235e38..=3.4028235e38)"
+        );
+        assert!(matches!(ctx.try_get::<u64>("big"), Err(ContextError::OutOfRange { target: "u64", .. })));
+        assert_eq!(
+            ctx.try_get::<i64>("half"),
+            Err(ContextError::WrongType { key: "half".into(), expected: "integer", found: "float" })
+        );
+        assert_eq!(
+            ctx.try_get::<u8>("half").unwrap_err().to_string(),
+            "context key `half` holds float, expected integer"
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub use error::{ErrorKind, EventError, EventResult, Origin, ResultExt};
 pub use event::{ChainableEvent, FnEvent};
 pub use extensions::Extensions;
 pub use fault_tolerance::{FaultToleranceMode, UnknownModeError};
-pub use from_value::FromValue;
+pub use from_value::{FromValue, OutOfRange};
 pub use middleware::{EventMiddleware, FnMiddleware, Next};
 pub use panic_guard::panic_message;
 pub use registry::{EventRegistry, MiddlewareRegistry, Registry, RegistryError, decode_config};
