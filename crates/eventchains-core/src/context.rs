@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
+use serde::Deserialize;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+
+use crate::decode::decode;
 
 use crate::extensions::Extensions;
 use crate::from_value::{FromValue, OutOfRange};
@@ -189,11 +191,13 @@ impl EventContext {
         }
     }
 
-    /// Reads `key` into any `Deserialize` type.
-    pub fn get_serde<T: DeserializeOwned>(&self, key: &str) -> Result<T, ContextError> {
+    /// Reads `key` into any `Deserialize` type, straight from the stored value
+    /// (no JSON detour; strings may borrow) with the rules of
+    /// [`decode`](crate::decode): integral floats read as integers, an empty
+    /// map or array reads as either, and errors name the path inside the value.
+    pub fn get_serde<'a, T: Deserialize<'a>>(&'a self, key: &str) -> Result<T, ContextError> {
         let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
-        serde_json::from_value(value.to_json())
-            .map_err(|e| ContextError::Serde { key: key.to_owned(), message: e.to_string() })
+        decode(value).map_err(|e| ContextError::Serde { key: key.to_owned(), message: e.to_string() })
     }
 
     /// Iterates over `(key, value)` pairs in insertion order.
@@ -311,6 +315,8 @@ impl<'a> IntoIterator for &'a EventContext {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -432,5 +438,18 @@ mod tests {
         ctx.set("n", "text");
         let err = ctx.get_serde::<u32>("n").unwrap_err();
         assert!(matches!(err, ContextError::Serde { ref key, .. } if key == "n"), "{err}");
+        ctx.set("order", [("qty", Value::Float(2.0)), ("id", Value::from("a1"))].into_iter().collect::<Value>());
+        #[derive(serde::Deserialize)]
+        struct Order<'a> {
+            qty: u32,
+            id: &'a str,
+        }
+        let order: Order<'_> = ctx.get_serde("order").expect("integral float reads as u32");
+        assert_eq!((order.qty, order.id), (2, "a1"));
+        ctx.set("order", [("qty", Value::Float(2.5))].into_iter().collect::<Value>());
+        assert_eq!(
+            ctx.get_serde::<BTreeMap<String, u32>>("order").unwrap_err().to_string(),
+            "context key `order`: qty: invalid type: floating point `2.5`, expected u32"
+        );
     }
 }

@@ -35,6 +35,7 @@
 
 mod chain;
 mod context;
+mod decode;
 mod error;
 mod event;
 mod extensions;
@@ -48,6 +49,7 @@ mod value;
 
 pub use chain::EventChain;
 pub use context::{ContextError, EventContext};
+pub use decode::{DecodeError, decode};
 pub use error::{ErrorKind, EventError, EventResult, Origin, ResultExt};
 pub use event::{ChainableEvent, FnEvent};
 pub use extensions::Extensions;

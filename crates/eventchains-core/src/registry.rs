@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::decode::{DecodeError, decode};
 use crate::event::ChainableEvent;
 use crate::middleware::EventMiddleware;
-use crate::value::Value;
+use crate::value::{Map, Value};
 
 /// Why a registry could not build what was asked for.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -150,13 +151,15 @@ impl<T: ?Sized> Registry<T> {
     }
 }
 
-/// Deserializes a typed config from a config value (`nil` reads as an empty map).
-pub fn decode_config<C: DeserializeOwned>(config: &Value) -> Result<C, String> {
-    let json = match config {
-        Value::Nil => serde_json::Value::Object(serde_json::Map::new()),
-        other => other.to_json(),
-    };
-    serde_json::from_value(json).map_err(|e| e.to_string())
+/// Deserializes a typed config from a config value with the rules of
+/// [`decode`] (integral floats read as integers, Lua's empty table reads as an
+/// empty list or map, errors name the key path); `nil` reads as an empty map,
+/// so every field takes its default.
+pub fn decode_config<C: DeserializeOwned>(config: &Value) -> Result<C, DecodeError> {
+    match config {
+        Value::Nil => decode(&Value::Map(Map::default())),
+        other => decode(other),
+    }
 }
 
 impl Registry<dyn EventMiddleware> {
@@ -178,7 +181,7 @@ impl Registry<dyn EventMiddleware> {
         E: fmt::Display,
     {
         self.register_raw(name, move |config| {
-            let config = decode_config::<C>(config)?;
+            let config = decode_config::<C>(config).map_err(|e| e.to_string())?;
             build(config).map(|m| Arc::new(m) as Arc<dyn EventMiddleware>).map_err(|e| e.to_string())
         })
     }
@@ -202,7 +205,7 @@ impl Registry<dyn ChainableEvent> {
         E: fmt::Display,
     {
         self.register_raw(name, move |config| {
-            let config = decode_config::<C>(config)?;
+            let config = decode_config::<C>(config).map_err(|e| e.to_string())?;
             build(config).map(|v| Arc::new(v) as Arc<dyn ChainableEvent>).map_err(|e| e.to_string())
         })
     }

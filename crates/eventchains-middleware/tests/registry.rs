@@ -51,6 +51,50 @@ fn script_style_configs_build_and_bad_values_explain_themselves() {
 }
 
 #[test]
+fn lua_style_configs_decode_with_the_core_rules() {
+    let mut registry = MiddlewareRegistry::new();
+    register_all(&mut registry);
+    let empty_table = || Value::Map(Default::default());
+    // `timeout_ms = 100 * 1.5` is 150.0 in Lua: an integral float reads as an integer.
+    let timeout = map(&[("timeout_ms", Value::Float(150.0)), ("per_event", empty_table())]);
+    let t = registry.build("timeout", &timeout).expect("integral float and empty table");
+    assert_eq!(t.name(), "timeout");
+    // `retry_on = {}`: Lua's one empty table reads as the empty list the field expects.
+    let retry = map(&[
+        ("max_attempts", Value::Float(3.0)),
+        ("initial_ms", Value::Float(5.0)),
+        ("retry_on", empty_table()),
+        ("budget", Value::Array(vec![])),
+    ]);
+    registry.build("retry", &retry).expect("floats and empty tables");
+    let breaker = map(&[("failure_threshold", Value::Float(2.0)), ("trip_on", empty_table())]);
+    registry.build("circuit_breaker", &breaker).expect("breaker");
+    let limit = map(&[("burst", Value::Float(4.0)), ("rate_per_sec", Value::Int(5))]);
+    registry.build("rate_limit", &limit).expect("rate limit");
+
+    let err = registry.build("timeout", &map(&[("timeout_ms", Value::Float(150.5))])).err().expect("fraction");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for middleware `timeout`: timeout_ms: invalid type: floating point `150.5`, expected u64"
+    );
+    let err = registry.build("retry", &map(&[("max_attempts", Value::Float(1e12))])).err().expect("too big");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for middleware `retry`: max_attempts: float 1000000000000.0 out of range for u32 (0..=4294967295)"
+    );
+    let err = registry.build("retry", &map(&[("budget", map(&[("ratio", "lots".into())]))])).err().expect("wrong type");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for middleware `retry`: budget.ratio: invalid type: string \"lots\", expected f64"
+    );
+    let err = registry
+        .build("retry", &map(&[("retry_on", Value::Array(vec!["event".into(), "boom".into()]))]))
+        .err()
+        .expect("bad kind");
+    assert!(err.to_string().contains("retry_on[1]: unknown variant `boom`"), "{err}");
+}
+
+#[test]
 fn handles_share_state_by_id_and_use_the_injected_clock() {
     let clock = ManualClock::new();
     let handles = Handles::with_clock(clock.shared());
