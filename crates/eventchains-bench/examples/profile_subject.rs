@@ -50,7 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown subject `{other}`").into()),
     };
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let until = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .and_then(|d| Instant::now().checked_add(d))
+        .ok_or_else(|| format!("bad duration `{seconds}` s: expected a non-negative number of seconds"))?;
     let start = Instant::now();
     let mut n = 0u64;
     while Instant::now() < until {

@@ -1,6 +1,6 @@
 //! [`EventContext`]: the shared context that flows through a chain.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde::Serialize;
@@ -273,6 +273,32 @@ impl EventContext {
         std::mem::replace(&mut self.deadline, deadline)
     }
 
+    /// Narrows the deadline to `limit` after `start`, keeping an earlier one
+    /// already set, and returns the previous deadline so that the caller can
+    /// restore it when its scope ends. A limit that reaches past the range of
+    /// [`Instant`] (`Duration::MAX`, "no cap") sets no deadline of its own: it
+    /// never overflows.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use eventchains_core::EventContext;
+    /// let mut ctx = EventContext::new();
+    /// let start = Instant::now();
+    /// let previous = ctx.narrow_deadline(start, Duration::from_millis(100));
+    /// assert_eq!(ctx.deadline(), Some(start + Duration::from_millis(100)));
+    /// ctx.narrow_deadline(start, Duration::MAX); // no cap: the earlier deadline stays
+    /// assert_eq!(ctx.deadline(), Some(start + Duration::from_millis(100)));
+    /// ctx.set_deadline(previous);
+    /// assert_eq!(ctx.deadline(), None);
+    /// ```
+    pub fn narrow_deadline(&mut self, start: Instant, limit: Duration) -> Option<Instant> {
+        let previous = self.deadline;
+        if let Some(ours) = start.checked_add(limit) {
+            self.deadline = Some(previous.map_or(ours, |outer| outer.min(ours)));
+        }
+        previous
+    }
+
     /// `true` if a deadline is set and has passed.
     pub fn deadline_passed(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -430,6 +456,19 @@ mod tests {
         assert_eq!(ctx.set_deadline(Some(past)), None);
         assert!(ctx.deadline_passed());
         assert_eq!(ctx.set_deadline(None), Some(past));
+    }
+
+    #[test]
+    fn narrowing_never_overflows_and_keeps_the_earlier_deadline() {
+        let mut ctx = EventContext::new();
+        let start = Instant::now();
+        assert_eq!(ctx.narrow_deadline(start, Duration::MAX), None);
+        assert_eq!(ctx.deadline(), None, "a limit past the range of Instant is no deadline");
+        ctx.narrow_deadline(start, Duration::from_secs(10));
+        ctx.narrow_deadline(start, Duration::from_secs(20));
+        assert_eq!(ctx.deadline(), Some(start + Duration::from_secs(10)));
+        ctx.narrow_deadline(start, Duration::from_secs(5));
+        assert_eq!(ctx.deadline(), Some(start + Duration::from_secs(5)));
     }
 
     #[test]

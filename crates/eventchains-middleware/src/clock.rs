@@ -86,9 +86,10 @@ impl ManualClock {
         }
     }
 
-    /// Moves the time forward by `duration`.
+    /// Moves the time forward by `duration` (saturating at `u64::MAX`
+    /// nanoseconds, about 584 years, after the clock's creation).
     pub fn advance(&self, duration: Duration) {
-        self.inner.offset_ns.fetch_add(nanos(duration), Ordering::SeqCst);
+        saturating_add(&self.inner.offset_ns, nanos(duration));
     }
 
     /// How far the clock has moved since it was created.
@@ -119,8 +120,17 @@ impl Default for ManualClock {
 }
 
 impl Clock for ManualClock {
+    /// The creation instant plus [`elapsed`](ManualClock::elapsed), checked:
+    /// on a platform whose `Instant` cannot reach that far, the latest instant
+    /// it can (to within a factor of two of the offset).
     fn now(&self) -> Instant {
-        self.inner.base + self.elapsed()
+        let mut offset = self.elapsed();
+        loop {
+            if let Some(now) = self.inner.base.checked_add(offset) {
+                return now;
+            }
+            offset /= 2;
+        }
     }
 
     fn sleep(&self, duration: Duration) {
@@ -128,9 +138,13 @@ impl Clock for ManualClock {
             return;
         }
         self.inner.sleeps.fetch_add(1, Ordering::SeqCst);
-        self.inner.slept_ns.fetch_add(nanos(duration), Ordering::SeqCst);
+        saturating_add(&self.inner.slept_ns, nanos(duration));
         self.advance(duration);
     }
+}
+
+fn saturating_add(counter: &AtomicU64, add: u64) {
+    let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_add(add)));
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -151,6 +165,17 @@ mod tests {
         b.sleep(Duration::from_secs(2));
         assert_eq!(a.now() - t0, Duration::from_secs(2));
         assert_eq!(a.elapsed(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn huge_advances_saturate_instead_of_wrapping_or_panicking() {
+        let clock = ManualClock::new();
+        let t0 = clock.now();
+        clock.advance(Duration::MAX);
+        clock.sleep(Duration::MAX);
+        assert_eq!(clock.elapsed(), Duration::from_nanos(u64::MAX));
+        assert_eq!(clock.slept(), Duration::from_nanos(u64::MAX));
+        assert!(clock.now() > t0);
     }
 
     #[test]

@@ -115,13 +115,8 @@ impl EventMiddleware for Timeout {
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let limit = if self.config.per_event.is_empty() { self.limit } else { self.config.limit_for(event.name()) };
         let start = self.clock.now();
-        let previous = ctx.deadline();
         // A limit too large for an `Instant` sets no deadline of its own.
-        let deadline = match (previous, start.checked_add(limit)) {
-            (Some(outer), Some(ours)) => Some(outer.min(ours)),
-            (outer, ours) => outer.or(ours),
-        };
-        ctx.set_deadline(deadline);
+        let previous = ctx.narrow_deadline(start, limit);
         let result = next.run(ctx);
         ctx.set_deadline(previous);
         let elapsed = self.clock.now().saturating_duration_since(start);
