@@ -8,28 +8,52 @@ use eventchains_core::{ChainableEvent, EventContext, EventError, EventMiddleware
 use eventchains_middleware::{Backoff, BudgetConfig, ManualClock, Retry, RetryConfig, RetryHandle};
 use proptest::prelude::*;
 
-/// The budget as a plain model: milli-tokens saved, and a reserve refilled at
-/// `min_per_sec` (up to `min_per_sec`) on the manual clock.
+/// The budget as a plain model, in exact integers: billionths of a retry
+/// saved (a deposit never above the cap), and a reserve refilled at
+/// `min_per_sec` up to `max(min_per_sec, 1)` retries on the manual clock.
 struct BudgetModel {
-    balance: i64,
-    deposit: i64,
-    cap: i64,
+    balance: i128,
+    deposit: i128,
+    cap: i128,
     min_per_sec: f64,
     reserve: f64,
+    reserve_cap: f64,
     refilled_ms: u64,
 }
 
+const UNIT: i128 = 1_000_000_000;
+
 impl BudgetModel {
+    fn new(c: &BudgetConfig) -> Self {
+        let cap = i128::from(c.max_saved) * UNIT;
+        let wanted = (c.ratio * UNIT as f64).round();
+        let deposit = if wanted >= cap as f64 { cap } else { wanted as i128 };
+        let reserve_cap = if c.min_per_sec > 0.0 { c.min_per_sec.max(1.0) } else { 0.0 };
+        BudgetModel {
+            balance: 0,
+            deposit,
+            cap,
+            min_per_sec: c.min_per_sec,
+            reserve: reserve_cap,
+            reserve_cap,
+            refilled_ms: 0,
+        }
+    }
+
+    fn deposit(&mut self) {
+        self.balance = (self.balance + self.deposit).min(self.cap);
+    }
+
     fn withdraw(&mut self, now_ms: u64) -> bool {
-        if self.balance >= 1000 {
-            self.balance -= 1000;
+        if self.balance >= UNIT {
+            self.balance -= UNIT;
             return true;
         }
         if self.min_per_sec <= 0.0 {
             return false;
         }
         let secs = Duration::from_millis(now_ms - self.refilled_ms).as_secs_f64();
-        self.reserve = (self.reserve + secs * self.min_per_sec).min(self.min_per_sec);
+        self.reserve = (self.reserve + secs * self.min_per_sec).min(self.reserve_cap);
         self.refilled_ms = now_ms;
         if self.reserve >= 1.0 {
             self.reserve -= 1.0;
@@ -43,7 +67,7 @@ impl BudgetModel {
 /// Attempts the model expects for a call that fails `failures` times before succeeding.
 fn model_attempts(failures: u32, max: u32, budget: &mut Option<BudgetModel>, now_ms: u64) -> u32 {
     if let Some(b) = budget {
-        b.balance = (b.balance + b.deposit).min(b.cap);
+        b.deposit();
     }
     let mut attempts = 1;
     loop {
@@ -59,27 +83,43 @@ fn model_attempts(failures: u32, max: u32, budget: &mut Option<BudgetModel>, now
     }
 }
 
+/// Every kind of accepted ratio: none, the smallest, tenths, fractions, large
+/// and absurd ones (which must saturate at `max_saved`, not overflow).
+fn ratio() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(1e-9),
+        (1u32..=10).prop_map(|t| f64::from(t) / 10.0),
+        1e-9f64..1.0,
+        1.0f64..1e6,
+        Just(1e300),
+        Just(f64::MAX),
+    ]
+}
+
+/// Reserve rates: none, fractional (below one per second), whole, absurd.
+fn min_per_sec() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.0), 0.01f64..1.0, Just(0.5), (1u32..4).prop_map(f64::from), 1.0f64..5.0, Just(1e300)]
+}
+
+fn max_saved() -> impl Strategy<Value = u32> {
+    prop_oneof![1u32..5, Just(u32::MAX)]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn attempts_follow_max_attempts_and_the_budget(
         max in 1u32..6,
-        calls in prop::collection::vec((0u32..8, 0u64..800), 1..40),
-        budget in prop::option::of((0u32..=10, 0u32..3, 1u32..5)),
+        calls in prop::collection::vec((0u32..8, 0u64..3000), 1..40),
+        budget in prop::option::of((ratio(), min_per_sec(), max_saved())),
     ) {
-        let budget_config = budget.map(|(tenths, min_per_sec, max_saved)| BudgetConfig::default()
-            .ratio(f64::from(tenths) / 10.0)
-            .min_per_sec(f64::from(min_per_sec))
+        let budget_config = budget.map(|(ratio, min_per_sec, max_saved)| BudgetConfig::default()
+            .ratio(ratio)
+            .min_per_sec(min_per_sec)
             .max_saved(max_saved));
-        let mut model = budget_config.as_ref().map(|c| BudgetModel {
-            balance: 0,
-            deposit: (c.ratio * 1000.0).round() as i64,
-            cap: i64::from(c.max_saved) * 1000,
-            min_per_sec: c.min_per_sec,
-            reserve: c.min_per_sec,
-            refilled_ms: 0,
-        });
+        let mut model = budget_config.as_ref().map(BudgetModel::new);
         let clock = ManualClock::new(); // moved only between calls, by the test
         let config = RetryConfig::default().max_attempts(max).backoff(Backoff::None).budget(budget_config);
         let retry = Retry::with_parts(config, RetryHandle::new(), clock.shared()).expect("valid");

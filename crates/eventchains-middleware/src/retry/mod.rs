@@ -254,19 +254,20 @@ impl Retry {
             tracing::debug!(event, attempts = attempt, error = %error, "retry: attempts exhausted");
             return None;
         }
-        if let Some(budget) = &self.budget
-            && !budget.try_withdraw()
-        {
-            stats.budget_denied.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
-            return None;
-        }
         let delay = self.delay(attempt);
         if let Some(deadline) = ctx.deadline()
             && self.clock.now().checked_add(delay).is_none_or(|resume| resume >= deadline)
         {
             stats.deadline_stops.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(event, attempts = attempt, "retry: deadline leaves no room for another attempt");
+            return None;
+        }
+        // Last: only a retry that will really be made withdraws from the budget.
+        if let Some(budget) = &self.budget
+            && !budget.try_withdraw()
+        {
+            stats.budget_denied.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
             return None;
         }
         Some(delay)
@@ -466,6 +467,25 @@ mod tests {
         assert!(run(retry, &failing(ErrorKind::Event, calls.clone()), &mut ctx).is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 2, "first retry fits, second would end after the deadline");
         assert_eq!(handle.stats().deadline_stops, 1);
+    }
+
+    #[test]
+    fn a_retry_refused_by_the_deadline_leaves_the_budget_alone() {
+        let clock = ManualClock::new();
+        let config = RetryConfig::default()
+            .backoff(Backoff::Fixed)
+            .initial_ms(50)
+            .budget(Some(BudgetConfig::default().ratio(0.0).min_per_sec(1.0)));
+        let retry = Retry::with_parts(config, RetryHandle::new(), clock.shared()).expect("valid");
+        let handle = retry.handle();
+        let mut ctx = EventContext::new();
+        ctx.set_deadline(Some(clock.now() + Duration::from_millis(10)));
+        let calls = Arc::new(AtomicU32::new(0));
+        assert!(run(retry, &failing(ErrorKind::Event, calls.clone()), &mut ctx).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!((handle.stats().deadline_stops, handle.stats().budget_denied), (1, 0));
+        let budget = handle.budget().expect("configured");
+        assert!(budget.try_withdraw(), "the reserve's one retry was not spent on the refused retry");
     }
 
     #[test]
