@@ -143,7 +143,17 @@ impl EventMiddleware for Chaos {
         s.calls.fetch_add(1, Ordering::Relaxed);
         if delay && self.config.latency_ms > 0 {
             s.latencies.fetch_add(1, Ordering::Relaxed);
-            self.clock.sleep(Duration::from_millis(self.config.latency_ms));
+            let latency = Duration::from_millis(self.config.latency_ms);
+            // Never past the event's deadline: stop there, as a slow dependency would time out.
+            let room = ctx.deadline().map(|d| d.saturating_duration_since(self.clock.now()));
+            if let Some(room) = room.filter(|room| *room < latency) {
+                self.clock.sleep(room);
+                return Err(EventError::timeout(format!(
+                    "chaos: injected latency of {} ms around `{name}` reached the event's deadline",
+                    latency.as_millis()
+                )));
+            }
+            self.clock.sleep(latency);
         }
         let c = &self.config;
         if fault < c.skip_rate {
@@ -214,7 +224,7 @@ mod tests {
     use eventchains_core::{ErrorKind, FnEvent};
 
     use super::*;
-    use crate::ManualClock;
+    use crate::{Clock, ManualClock};
 
     fn run_many(config: ChaosConfig, n: u32) -> (ChaosStats, u32, Vec<ErrorKind>, ManualClock) {
         let clock = ManualClock::new();
@@ -249,6 +259,28 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == ErrorKind::Middleware).count() as u64, stats.middleware_failures);
         assert_eq!(clock.slept(), Duration::from_millis(3 * stats.latencies));
         assert!(stats.skips > 0 && stats.event_failures > 0 && stats.latencies > 0);
+    }
+
+    #[test]
+    fn latency_stops_at_the_deadline_with_a_timeout() {
+        let clock = ManualClock::new();
+        let config = ChaosConfig::default().seed(Some(1)).latency_rate(1.0).latency_ms(5000);
+        let chaos = Chaos::new(config).expect("valid").with_clock(clock.shared());
+        let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(chaos)];
+        let ran = Arc::new(AtomicU32::new(0));
+        let r = ran.clone();
+        let event = FnEvent::new("e", move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        let mut ctx = EventContext::new();
+        ctx.set_deadline(Some(clock.now() + Duration::from_secs(1)));
+        let err = Next::new(&event, &stack).run(&mut ctx).expect_err("latency passes the deadline");
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(clock.slept(), Duration::from_secs(1));
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        Next::new(&event, &stack).run(&mut EventContext::new()).expect("no deadline: the whole latency");
+        assert_eq!(clock.slept(), Duration::from_secs(6));
     }
 
     #[test]

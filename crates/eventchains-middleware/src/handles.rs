@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::caps::Caps;
 use crate::clock::{SharedClock, system_clock};
 
 /// The shared state behind registry-built middleware, by id.
@@ -23,9 +24,13 @@ use crate::clock::{SharedClock, system_clock};
 /// The clock given to [`Handles::with_clock`] is used by every middleware the
 /// registry builds, so tests of scripts can drive time with a
 /// [`ManualClock`](crate::ManualClock).
+///
+/// The [`Caps`] given to [`Handles::with_caps`] (default: [`Caps::default`])
+/// bound what scripts may configure on the middleware the registry builds.
 #[derive(Clone, Debug, Default)]
 pub struct Handles {
     inner: Arc<HandlesInner>,
+    caps: Caps,
 }
 
 impl Handles {
@@ -35,8 +40,22 @@ impl Handles {
     }
 
     /// Empty handles whose middleware read time from `clock`.
+    #[allow(clippy::needless_update)] // the update fills the books of the enabled stateful middleware
     pub fn with_clock(clock: SharedClock) -> Self {
-        Handles { inner: Arc::new(HandlesInner { clock, ..HandlesInner::default() }) }
+        Handles { inner: Arc::new(HandlesInner { clock, ..HandlesInner::default() }), caps: Caps::default() }
+    }
+
+    /// These handles (sharing their state) with `caps` as the host's maximums
+    /// for script configs; pass them to [`register_all_with`](crate::register_all_with).
+    #[must_use]
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The host's maximums for script configs.
+    pub fn caps(&self) -> &Caps {
+        &self.caps
     }
 
     /// The clock of the middleware built with these handles.

@@ -59,6 +59,7 @@
     feature = "chaos"
 ))]
 mod book;
+mod caps;
 mod clock;
 mod config;
 mod handles;
@@ -84,6 +85,7 @@ pub mod timeout;
 #[cfg(feature = "timing")]
 pub mod timing;
 
+pub use caps::Caps;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock};
 pub use config::ConfigError;
 pub use handles::Handles;

@@ -144,8 +144,10 @@ impl RateLimit {
         &self.config
     }
 
-    /// Takes a token: `Ok(wait)` to go ahead after `wait`, `Err(wait)` when refused.
-    fn acquire(&self, bucket: &Mutex<Bucket>) -> Result<Duration, Duration> {
+    /// Takes a token: `Ok(wait)` to go ahead after `wait`, `Err(wait)` when
+    /// refused. With `wait`, a token is reserved only if it is due within
+    /// `max_wait_ms` and before `deadline`.
+    fn acquire(&self, bucket: &Mutex<Bucket>, deadline: Option<Instant>) -> Result<Duration, Refusal> {
         let rate = self.config.rate_per_sec;
         let burst = f64::from(self.config.burst);
         let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
@@ -162,13 +164,14 @@ impl RateLimit {
             return Ok(Duration::ZERO);
         }
         let wait = Duration::try_from_secs_f64((1.0 - b.tokens) / rate).unwrap_or(Duration::MAX);
-        match self.config.strategy {
-            RateLimitStrategy::Wait if self.max_wait.is_none_or(|max| wait <= max) => {
-                b.tokens -= 1.0; // a reservation: later callers wait behind it
-                Ok(wait)
-            }
-            _ => Err(wait),
+        if self.config.strategy != RateLimitStrategy::Wait || self.max_wait.is_some_and(|max| wait > max) {
+            return Err(Refusal { wait, past_deadline: false });
         }
+        if deadline.is_some_and(|d| now.checked_add(wait).is_none_or(|due| due >= d)) {
+            return Err(Refusal { wait, past_deadline: true });
+        }
+        b.tokens -= 1.0; // a reservation: later callers wait behind it
+        Ok(wait)
     }
 }
 
@@ -179,10 +182,11 @@ impl EventMiddleware for RateLimit {
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let shared = &*self.handle.inner;
+        let deadline = ctx.deadline();
         let acquired = if self.config.per_event {
-            self.acquire(&self.handle.bucket(event.name()))
+            self.acquire(&self.handle.bucket(event.name()), deadline)
         } else {
-            self.acquire(&shared.global)
+            self.acquire(&shared.global, deadline)
         };
         match acquired {
             Ok(wait) => {
@@ -194,10 +198,11 @@ impl EventMiddleware for RateLimit {
                 shared.allowed.fetch_add(1, Ordering::Relaxed);
                 next.run(ctx)
             }
-            Err(wait) => {
+            Err(Refusal { wait, past_deadline }) => {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
+                let why = if past_deadline { ", after the event's deadline" } else { "" };
                 Err(EventError::limit_exceeded(format!(
-                    "rate limit exceeded for `{}`: {} per second, burst {}; next token in {} ms",
+                    "rate limit exceeded for `{}`: {} per second, burst {}; next token in {} ms{why}",
                     event.name(),
                     self.config.rate_per_sec,
                     self.config.burst,
@@ -207,6 +212,13 @@ impl EventMiddleware for RateLimit {
             }
         }
     }
+}
+
+/// Why no token was taken: the wait it would need, and whether the event's
+/// deadline (rather than the strategy or `max_wait_ms`) refused it.
+struct Refusal {
+    wait: Duration,
+    past_deadline: bool,
 }
 
 #[derive(Debug, Default)]
@@ -289,7 +301,7 @@ mod tests {
     use eventchains_core::{ErrorKind, FnEvent};
 
     use super::*;
-    use crate::ManualClock;
+    use crate::{Clock, ManualClock};
 
     fn run(limit: &Arc<dyn EventMiddleware>, name: &str) -> EventResult {
         let event = FnEvent::new(name, |_| Ok(()));
@@ -341,6 +353,29 @@ mod tests {
         handle.reset();
         run(&limit, "a").expect("refilled");
         assert_eq!(handle.stats().allowed, 1);
+    }
+
+    #[test]
+    fn a_wait_past_the_deadline_is_refused_without_sleeping_or_reserving() {
+        let clock = ManualClock::new();
+        let config = RateLimitConfig::default().rate_per_sec(0.1).burst(1).strategy(RateLimitStrategy::Wait);
+        let limit = RateLimit::new(config).expect("valid").with_clock(clock.shared());
+        let handle = limit.handle();
+        let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(limit)];
+        let event = FnEvent::new("e", |_| Ok(()));
+        let with_deadline = |secs| {
+            let mut ctx = EventContext::new();
+            ctx.set_deadline(Some(clock.now() + Duration::from_secs(secs)));
+            Next::new(&event, &stack).run(&mut ctx)
+        };
+        with_deadline(5).expect("the burst token");
+        let err = with_deadline(5).expect_err("the next token is 10 s away, the deadline 5 s");
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded);
+        assert!(err.message().ends_with("next token in 10000 ms, after the event's deadline"), "{}", err.message());
+        assert_eq!(clock.slept(), Duration::ZERO);
+        with_deadline(11).expect("a deadline after the token: waits for it");
+        assert_eq!(clock.slept(), Duration::from_secs(10), "the refused call reserved nothing");
+        assert_eq!((handle.stats().allowed, handle.stats().rejected), (2, 1));
     }
 
     #[test]

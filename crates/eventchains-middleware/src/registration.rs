@@ -42,7 +42,8 @@ pub fn enabled_names() -> Vec<&'static str> {
 ///
 /// A script's `{ "retry", max_attempts = 3 }` reaches the `retry` factory as
 /// the map `{max_attempts = 3}`; a plain `"logging"` as nil, read as `{}`, so
-/// every field has its default. Unknown keys are errors.
+/// every field has its default. Unknown keys are errors, and so are values
+/// above the host's [`Caps`](crate::Caps) (taken from the handles).
 ///
 /// ```
 /// use eventchains_core::{MiddlewareRegistry, Value};
@@ -88,6 +89,7 @@ pub fn register_all_with(registry: &mut MiddlewareRegistry, handles: &Handles) {
     {
         let handles = handles.clone();
         registry.register("retry", move |config: crate::retry::RetryConfig| {
+            handles.caps().check_retry(&config)?;
             let handle = handles.retry(config.id.as_deref().unwrap_or("retry"));
             crate::retry::Retry::with_parts(config, handle, handles.clock())
         });
@@ -96,6 +98,7 @@ pub fn register_all_with(registry: &mut MiddlewareRegistry, handles: &Handles) {
     {
         let handles = handles.clone();
         registry.register("rate_limit", move |config: crate::rate_limit::RateLimitConfig| {
+            let config = handles.caps().check_rate_limit(config)?;
             let handle = handles.rate_limit(config.id.as_deref().unwrap_or("rate_limit"));
             crate::rate_limit::RateLimit::with_parts(config, handle, handles.clock())
         });
@@ -119,6 +122,7 @@ pub fn register_all_with(registry: &mut MiddlewareRegistry, handles: &Handles) {
     {
         let handles = handles.clone();
         registry.register("chaos", move |config: crate::chaos::ChaosConfig| {
+            handles.caps().check_chaos(&config)?;
             let handle = handles.chaos(config.id.as_deref().unwrap_or("chaos"));
             crate::chaos::Chaos::with_parts(config, handle, handles.clock())
         });

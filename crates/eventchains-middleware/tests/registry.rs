@@ -9,7 +9,9 @@ use eventchains_core::{
     ChainStatus, ErrorKind, EventChain, EventContext, EventError, FaultToleranceMode, FnEvent, MiddlewareRegistry,
     Value,
 };
-use eventchains_middleware::{CircuitState, Handles, ManualClock, enabled_names, register_all, register_all_with};
+use eventchains_middleware::{
+    Caps, CircuitState, Handles, ManualClock, enabled_names, register_all, register_all_with,
+};
 
 fn map(pairs: &[(&str, Value)]) -> Value {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
@@ -92,6 +94,63 @@ fn lua_style_configs_decode_with_the_core_rules() {
         .err()
         .expect("bad kind");
     assert!(err.to_string().contains("retry_on[1]: unknown variant `boom`"), "{err}");
+}
+
+#[test]
+fn script_configs_stay_inside_the_host_caps() {
+    let mut registry = MiddlewareRegistry::new();
+    register_all(&mut registry);
+    let refused = |name: &str, config: Value| registry.build(name, &config).err().map(|e| e.to_string());
+    let err = refused("retry", map(&[("initial_ms", Value::Int(3_600_000))])).expect("an hour of backoff");
+    assert!(err.contains("initial_ms = 3600000 is above the host's cap of 60000 ms"), "{err}");
+    assert!(refused("retry", map(&[("max_attempts", Value::Int(1000))])).is_some());
+    let err = refused("rate_limit", map(&[("rate_per_sec", Value::Float(1e-6)), ("strategy", "wait".into())]))
+        .expect("11 days per token");
+    assert!(err.contains("rate_per_sec = 0.000001 with strategy \"wait\""), "{err}");
+    assert!(refused("rate_limit", map(&[("rate_per_sec", Value::Float(1e-6))])).is_none(), "fail_fast is fine");
+
+    // A host raises or lowers the caps through its handles.
+    let caps = Caps::default().retry_max_attempts(100).max_wait(Duration::from_secs(3600));
+    let mut generous = MiddlewareRegistry::new();
+    register_all_with(&mut generous, &Handles::new().with_caps(caps));
+    let long = map(&[
+        ("max_attempts", Value::Int(100)),
+        ("initial_ms", Value::Int(3_600_000)),
+        ("max_ms", Value::Int(3_600_000)),
+    ]);
+    generous.build("retry", &long).expect("within the raised caps");
+    let mut strict = MiddlewareRegistry::new();
+    register_all_with(&mut strict, &Handles::new().with_caps(Caps::default().max_wait(Duration::from_millis(100))));
+    let err = strict.build("retry", &Value::Nil).err().expect("default max_ms 1000 > 100").to_string();
+    assert!(err.contains("max_ms = 1000 is above the host's cap of 100 ms (retry_max_delay)"), "{err}");
+}
+
+#[test]
+fn a_timeout_outside_bounds_retries_of_a_script_config() {
+    let clock = ManualClock::new();
+    let handles = Handles::with_clock(clock.shared());
+    let mut registry = MiddlewareRegistry::new();
+    register_all_with(&mut registry, &handles);
+    let retry = map(&[
+        ("max_attempts", Value::Int(10)),
+        ("backoff", "fixed".into()),
+        ("initial_ms", Value::Int(30_000)),
+        ("max_ms", Value::Int(30_000)),
+    ]);
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let chain = EventChain::new()
+        .middleware_arc(registry.build("retry", &retry).expect("within the caps"))
+        .middleware_arc(registry.build("timeout", &map(&[("timeout_ms", Value::Int(100_000))])).expect("timeout"))
+        .event(FnEvent::new("flaky", move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            Err(EventError::new("down"))
+        }));
+    let result = chain.execute(&mut EventContext::new());
+    assert_eq!(result.status(), ChainStatus::Failed);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "three 30 s waits fit in 100 s, a fourth would not");
+    assert_eq!(clock.slept(), Duration::from_secs(90));
+    assert_eq!(handles.retry("retry").stats().deadline_stops, 1);
 }
 
 #[test]
