@@ -226,17 +226,23 @@ mod tests {
     use super::*;
     use crate::{Clock, ManualClock};
 
-    fn run_many(config: ChaosConfig, n: u32) -> (ChaosStats, u32, Vec<ErrorKind>, ManualClock) {
-        let clock = ManualClock::new();
-        let chaos = Chaos::new(config).expect("valid").with_clock(clock.shared());
-        let handle = chaos.handle();
-        let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(chaos)];
+    /// An event that succeeds and counts its runs.
+    fn counting_event() -> (impl ChainableEvent, Arc<AtomicU32>) {
         let ran = Arc::new(AtomicU32::new(0));
         let r = ran.clone();
         let event = FnEvent::new("e", move |_| {
             r.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
+        (event, ran)
+    }
+
+    fn run_many(config: ChaosConfig, n: u32) -> (ChaosStats, u32, Vec<ErrorKind>, ManualClock) {
+        let clock = ManualClock::new();
+        let chaos = Chaos::new(config).expect("valid").with_clock(clock.shared());
+        let handle = chaos.handle();
+        let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(chaos)];
+        let (event, ran) = counting_event();
         let kinds = (0..n)
             .filter_map(|_| Next::new(&event, &stack).run(&mut EventContext::new()).err().map(|e| e.kind()))
             .collect();
@@ -267,12 +273,7 @@ mod tests {
         let config = ChaosConfig::default().seed(Some(1)).latency_rate(1.0).latency_ms(5000);
         let chaos = Chaos::new(config).expect("valid").with_clock(clock.shared());
         let stack: Vec<Arc<dyn EventMiddleware>> = vec![Arc::new(chaos)];
-        let ran = Arc::new(AtomicU32::new(0));
-        let r = ran.clone();
-        let event = FnEvent::new("e", move |_| {
-            r.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        });
+        let (event, ran) = counting_event();
         let mut ctx = EventContext::new();
         ctx.set_deadline(Some(clock.now() + Duration::from_secs(1)));
         let err = Next::new(&event, &stack).run(&mut ctx).expect_err("latency passes the deadline");
