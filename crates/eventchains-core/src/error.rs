@@ -250,10 +250,45 @@ impl EventError {
         self.source.as_deref()
     }
 
+    /// This error with a message of at most `max` bytes (cut on a character
+    /// boundary, then `… [truncated, N bytes]` with N the full length) and
+    /// without a source whose text is longer than `max` bytes, so that the
+    /// error holds no large buffer. Short messages are kept as they are.
+    #[must_use]
+    pub(crate) fn bounded(mut self, max: usize) -> Self {
+        if self.message.len() > max {
+            let mut end = max;
+            while !self.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            let full = self.message.len();
+            // A fresh string: truncating the old one would keep its whole buffer.
+            self.message = Cow::Owned(format!("{}… [truncated, {full} bytes]", &self.message[..end]));
+        }
+        if self.source.as_deref().is_some_and(|s| longer_than(s, max)) {
+            self.source = None;
+        }
+        self
+    }
+
     /// `true` for panics.
     pub fn is_panic(&self) -> bool {
         self.kind == ErrorKind::Panic
     }
+}
+
+/// Whether `item` displays as more than `max` bytes, found without building the text.
+fn longer_than(item: &dyn fmt::Display, max: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl fmt::Write for Counter {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.left = self.left.checked_sub(s.len()).ok_or(fmt::Error)?;
+            Ok(())
+        }
+    }
+    fmt::write(&mut Counter { left: max }, format_args!("{item}")).is_err()
 }
 
 impl fmt::Display for EventError {

@@ -42,6 +42,19 @@ impl fmt::Display for ChainStatus {
 /// One recorded failure: which event (name and position) and the error.
 ///
 /// Serializes as `{"event", "index", "kind", "origin", "message"}`.
+///
+/// A recorded message is at most [`MAX_MESSAGE_BYTES`](Self::MAX_MESSAGE_BYTES)
+/// (4 KiB) plus a marker: a longer one is cut on a character boundary and ends
+/// with `… [truncated, N bytes]` (N: its full length), and a source error whose
+/// text is longer is dropped, so that a chain recording many failures (a
+/// `lenient` chain whose events fail with 25 MB messages) keeps a few KiB each.
+///
+/// ```
+/// use eventchains_core::{EventError, EventFailure};
+/// let failure = EventFailure::new("load", 0, EventError::new("x".repeat(10_000)));
+/// assert_eq!(failure.message().len(), EventFailure::MAX_MESSAGE_BYTES + "… [truncated, 10000 bytes]".len());
+/// assert!(failure.message().ends_with("xx… [truncated, 10000 bytes]"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct EventFailure {
     event: String,
@@ -50,9 +63,13 @@ pub struct EventFailure {
 }
 
 impl EventFailure {
-    /// A failure of the event at `index` called `event`.
+    /// The most bytes of a recorded message before the truncation marker.
+    pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+    /// A failure of the event at `index` called `event` (its message bounded
+    /// to [`MAX_MESSAGE_BYTES`](Self::MAX_MESSAGE_BYTES)).
     pub fn new(event: impl Into<String>, index: usize, error: EventError) -> Self {
-        EventFailure { event: event.into(), index, error }
+        EventFailure { event: event.into(), index, error: error.bounded(Self::MAX_MESSAGE_BYTES) }
     }
 
     /// The name of the event during which the failure happened.
@@ -207,5 +224,42 @@ impl fmt::Display for ChainResult {
             write!(f, ", {} failure(s)", self.failures.len())?;
         }
         f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary_with_a_marker() {
+        // 'é' is two bytes: 4095 ASCII bytes then 'é' straddles the cap.
+        let message = format!("{}é{}", "a".repeat(4095), "b".repeat(100));
+        let failure = EventFailure::new("e", 0, EventError::timeout(message.clone()));
+        assert_eq!(failure.message(), format!("{}… [truncated, {} bytes]", "a".repeat(4095), message.len()));
+        assert_eq!(failure.kind(), ErrorKind::Timeout, "kind and origin are kept");
+        let exact = "z".repeat(EventFailure::MAX_MESSAGE_BYTES);
+        assert_eq!(EventFailure::new("e", 0, EventError::new(exact.clone())).message(), exact, "at the cap: unchanged");
+    }
+
+    #[test]
+    fn twenty_huge_failures_keep_about_eighty_kib() {
+        let huge = "x".repeat(25 << 20);
+        let failures: Vec<EventFailure> =
+            (0..20).map(|i| EventFailure::new("big", i, EventError::new(huge.clone()))).collect();
+        drop(huge);
+        let kept: usize = failures.iter().map(|f| f.message().len()).sum();
+        assert!(kept <= 20 * (EventFailure::MAX_MESSAGE_BYTES + 64), "{kept} bytes kept");
+        assert!(failures.iter().all(|f| f.message().ends_with(&format!("[truncated, {} bytes]", 25 << 20))));
+    }
+
+    #[test]
+    fn large_sources_are_dropped_small_ones_kept() {
+        let big = std::io::Error::other("y".repeat(5000));
+        let failure = EventFailure::new("e", 0, EventError::new("write failed").with_source(big));
+        assert!(failure.error().source().is_none());
+        let small = std::io::Error::other("disk full");
+        let failure = EventFailure::new("e", 0, EventError::new("write failed").with_source(small));
+        assert_eq!(failure.error().source().map(|s| s.to_string()).as_deref(), Some("disk full"));
     }
 }
