@@ -10,6 +10,8 @@
 //!   into xtask would measure unoptimized code. The report lands in
 //!   `target/bench-report/` (`report.md`, `report.json`, `amortized.svg`).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -20,6 +20,8 @@
 //! assert!(json["per_execution"]["native_ns"]["median"].is_null()); // filtered out
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod harness;
 pub mod report;

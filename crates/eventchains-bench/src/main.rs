@@ -1,6 +1,8 @@
 //! `eventchains-bench`: runs the measurement suite and writes the report.
 //! Normally started by `cargo xtask bench`, which builds it in release mode.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 use std::path::PathBuf;
 

@@ -5,6 +5,8 @@
 //! builds. Logs go to stderr; exit codes are 0 (completed), 1 (failed) and 2
 //! (invalid script or arguments). See `eventchains --help`.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod demo;
 mod host;

@@ -56,6 +56,8 @@
 //! assert_eq!(result.failures()[0].message(), "card declined");
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(not(any(feature = "lua54", feature = "lua55", feature = "luajit", feature = "luau")))]
 compile_error!(
     "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
@@ -85,6 +87,7 @@ mod value_size;
 mod vm;
 mod vm_table;
 #[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 mod watch;
 
 pub use builder::LuaChainBuilder;
@@ -97,4 +100,5 @@ pub use reload::{ChainVersion, ReloadableChain};
 pub use sandbox::Sandbox;
 pub use vm_table::thread_vm_count;
 #[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use watch::ChainWatcher;

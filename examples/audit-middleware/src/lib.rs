@@ -29,6 +29,8 @@
 //! assert_eq!(entries[1].error.as_deref(), Some("insufficient funds"));
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::sync::{Arc, Mutex, PoisonError};
 
 use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, MiddlewareRegistry, Next};
