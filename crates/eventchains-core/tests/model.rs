@@ -129,7 +129,7 @@ fn model(events: &[Outcome], middleware: &[MwSpec], mode: FaultToleranceMode) ->
         }
         if let Some(f) = failure {
             p.failures.push(f);
-            // DESIGN.md: Strict stops on any failure, Lenient never, BestEffort on middleware failures.
+            // docs/design.md: Strict stops on any failure, Lenient never, BestEffort on middleware failures.
             let stops = match mode {
                 FaultToleranceMode::Strict => true,
                 FaultToleranceMode::Lenient => false,

@@ -1,4 +1,4 @@
-//! The three fault-tolerance modes, end to end, with the exact semantics of DESIGN.md.
+//! The three fault-tolerance modes, end to end, with the exact semantics of docs/design.md.
 
 use eventchains_core::{
     ChainStatus, ErrorKind, EventChain, EventContext, EventError, FaultToleranceMode, FnEvent, FnMiddleware, Origin,
