@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::context::EventContext;
 use crate::event::ChainableEvent;
@@ -49,6 +50,8 @@ pub struct EventChain {
     /// In registration order; the last one is the outermost.
     middleware: Vec<Arc<dyn EventMiddleware>>,
     mode: FaultToleranceMode,
+    /// A deadline for each event, its middleware included (see `event_time_limit`).
+    event_time_limit: Option<Duration>,
 }
 
 impl EventChain {
@@ -109,6 +112,48 @@ impl EventChain {
     pub fn fault_tolerance(mut self, mode: FaultToleranceMode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// Gives every event, its middleware included, a deadline `limit` after it
+    /// starts: before running an event's middleware stack the chain narrows
+    /// the context's deadline ([`EventContext::narrow_deadline`]; an earlier
+    /// deadline the caller set wins, and a limit past the range of `Instant`
+    /// is no limit) and restores it afterwards.
+    ///
+    /// The chain does not pre-empt anything: code that honours the deadline
+    /// stops at it (the Lua layer's handlers; retry backoff, rate-limit waits
+    /// and injected latency of the middleware crate). Use a `timeout`
+    /// middleware to also report overruns. A host or script loader sets this
+    /// to bound, by its own time cap, everything a script configured around
+    /// an event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eventchains_core::{EventChain, EventContext, FnEvent};
+    /// let chain = EventChain::new().event_time_limit(Duration::from_secs(2)).event(FnEvent::new("e", |ctx| {
+    ///     assert!(ctx.deadline().is_some());
+    ///     Ok(())
+    /// }));
+    /// let mut ctx = EventContext::new();
+    /// assert!(chain.execute(&mut ctx).is_clean());
+    /// assert_eq!(ctx.deadline(), None); // restored after each event
+    /// ```
+    #[must_use]
+    pub fn event_time_limit(mut self, limit: Duration) -> Self {
+        self.event_time_limit = Some(limit);
+        self
+    }
+
+    /// Sets or clears the per-event deadline of an existing chain (see
+    /// [`event_time_limit`](Self::event_time_limit)).
+    pub fn set_event_time_limit(&mut self, limit: Option<Duration>) -> &mut Self {
+        self.event_time_limit = limit;
+        self
+    }
+
+    /// The per-event deadline, if one is set.
+    pub fn time_limit(&self) -> Option<Duration> {
+        self.event_time_limit
     }
 
     /// Adds an event at the end of an existing chain.
@@ -188,7 +233,17 @@ impl EventChain {
         let total = self.events.len();
         let mut failures = Vec::new();
         for (index, event) in self.events.iter().enumerate() {
-            if let Err(error) = Next::new(&**event, &self.middleware).run(ctx) {
+            let next = Next::new(&**event, &self.middleware);
+            let outcome = match self.event_time_limit {
+                None => next.run(ctx),
+                Some(limit) => {
+                    let previous = ctx.narrow_deadline(Instant::now(), limit);
+                    let outcome = next.run(ctx);
+                    ctx.set_deadline(previous);
+                    outcome
+                }
+            };
+            if let Err(error) = outcome {
                 let stop = self.mode.stops_on(error.origin());
                 failures.push(EventFailure::new(event.name(), index, error));
                 if stop {
@@ -208,6 +263,7 @@ impl fmt::Debug for EventChain {
             .field("mode", &self.mode)
             .field("events", &self.event_names().collect::<Vec<_>>())
             .field("middleware", &self.middleware_names().collect::<Vec<_>>())
+            .field("event_time_limit", &self.event_time_limit)
             .finish()
     }
 }
@@ -321,6 +377,36 @@ mod tests {
         assert_eq!(chain.len(), 2);
         let r = chain.execute(&mut EventContext::new());
         assert_eq!(r.fatal_failure().map(EventFailure::event), Some("b"));
+    }
+
+    #[test]
+    fn event_time_limit_narrows_each_events_deadline_and_restores_it() {
+        let chain = EventChain::new()
+            .event_time_limit(Duration::from_secs(10))
+            .middleware(FnMiddleware::new("sees", |_, ctx, next| {
+                ctx.set("seen_by_middleware", ctx.deadline().is_some());
+                next.run(ctx)
+            }))
+            .event(FnEvent::new("a", |ctx| {
+                let left = ctx.deadline().map(|d| d.saturating_duration_since(Instant::now()));
+                ctx.set("within", left.is_some_and(|l| l <= Duration::from_secs(10)));
+                Ok(())
+            }));
+        let mut ctx = EventContext::new();
+        assert!(chain.execute(&mut ctx).is_clean());
+        assert_eq!(ctx.get::<bool>("seen_by_middleware"), Some(true));
+        assert_eq!(ctx.get::<bool>("within"), Some(true));
+        assert_eq!(ctx.deadline(), None);
+        // An earlier deadline of the caller wins and is restored; Duration::MAX is no limit.
+        let early = Instant::now() + Duration::from_millis(1);
+        ctx.set_deadline(Some(early));
+        let check = EventChain::new().event_time_limit(Duration::MAX).event(FnEvent::new("b", move |ctx| {
+            assert_eq!(ctx.deadline(), Some(early));
+            Ok(())
+        }));
+        assert!(check.execute(&mut ctx).is_clean());
+        assert_eq!(ctx.deadline(), Some(early));
+        assert_eq!(check.time_limit(), Some(Duration::MAX));
     }
 
     #[test]

@@ -125,32 +125,49 @@ fn script_configs_stay_inside_the_host_caps() {
     assert!(err.contains("max_ms = 1000 is above the host's cap of 100 ms (retry_max_delay)"), "{err}");
 }
 
-#[test]
-fn a_timeout_outside_bounds_retries_of_a_script_config() {
+/// Runs a script-style retry (1000 s fixed backoff, up to 10 attempts, within
+/// raised caps) around an always-failing event, in a chain that `bound` gives
+/// a 3500 s deadline. (A deadline the chain takes from the system clock is
+/// compared with the manual clock's time: they agree to within the real time
+/// the test takes, far below the 500 s margin.)
+fn retries_within(bound: impl FnOnce(EventChain, &MiddlewareRegistry) -> EventChain) {
     let clock = ManualClock::new();
-    let handles = Handles::with_clock(clock.shared());
+    let handles = Handles::with_clock(clock.shared()).with_caps(Caps::default().max_wait(Duration::from_secs(3600)));
     let mut registry = MiddlewareRegistry::new();
     register_all_with(&mut registry, &handles);
     let retry = map(&[
         ("max_attempts", Value::Int(10)),
         ("backoff", "fixed".into()),
-        ("initial_ms", Value::Int(30_000)),
-        ("max_ms", Value::Int(30_000)),
+        ("initial_ms", Value::Int(1_000_000)),
+        ("max_ms", Value::Int(1_000_000)),
     ]);
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
-    let chain = EventChain::new()
-        .middleware_arc(registry.build("retry", &retry).expect("within the caps"))
-        .middleware_arc(registry.build("timeout", &map(&[("timeout_ms", Value::Int(100_000))])).expect("timeout"))
-        .event(FnEvent::new("flaky", move |_| {
+    let chain = EventChain::new().middleware_arc(registry.build("retry", &retry).expect("within the caps")).event(
+        FnEvent::new("flaky", move |_| {
             c.fetch_add(1, Ordering::SeqCst);
             Err(EventError::new("down"))
-        }));
-    let result = chain.execute(&mut EventContext::new());
+        }),
+    );
+    let result = bound(chain, &registry).execute(&mut EventContext::new());
     assert_eq!(result.status(), ChainStatus::Failed);
-    assert_eq!(calls.load(Ordering::SeqCst), 4, "three 30 s waits fit in 100 s, a fourth would not");
-    assert_eq!(clock.slept(), Duration::from_secs(90));
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "three 1000 s waits fit in 3500 s, a fourth would not");
+    assert_eq!(clock.slept(), Duration::from_secs(3000));
     assert_eq!(handles.retry("retry").stats().deadline_stops, 1);
+}
+
+#[test]
+fn a_timeout_outside_bounds_retries_of_a_script_config() {
+    retries_within(|chain, registry| {
+        let timeout = map(&[("timeout_ms", Value::Int(3_500_000))]);
+        chain.middleware_arc(registry.build("timeout", &timeout).expect("timeout"))
+    });
+}
+
+#[test]
+fn the_chains_event_time_limit_bounds_retries_of_a_script_config() {
+    // What a script loader does with its own time cap: no timeout middleware needed.
+    retries_within(|chain, _| chain.event_time_limit(Duration::from_secs(3500)));
 }
 
 #[test]
