@@ -188,7 +188,7 @@ impl EventChain {
         let total = self.events.len();
         let mut failures = Vec::new();
         for (index, event) in self.events.iter().enumerate() {
-            if let Err(error) = Next::new(&**event, &self.middleware).run(ctx) {
+            if let Err(error) = Next::new(&**event, &self.middleware).in_chain(self.name.as_deref()).run(ctx) {
                 let stop = self.mode.stops_on(error.origin());
                 failures.push(EventFailure::new(event.name(), index, error));
                 if stop {

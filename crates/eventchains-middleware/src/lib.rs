@@ -62,6 +62,7 @@ mod handles;
 #[cfg(any(feature = "metrics", feature = "retry", feature = "circuit_breaker"))]
 mod kind_set;
 mod registration;
+pub mod telemetry;
 
 #[cfg(feature = "chaos")]
 pub mod chaos;
