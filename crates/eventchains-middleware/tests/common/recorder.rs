@@ -1,5 +1,6 @@
 //! Test helpers: read what the middleware emitted through the `metrics`
 //! facade, from `metrics-util`'s debugging recorder installed locally.
+#![allow(dead_code)] // each test file uses a part of these helpers
 
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
