@@ -191,6 +191,14 @@ impl EventMiddleware for RateLimit {
             }
             Err(wait) => {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
+                let id = self.config.id.as_deref().unwrap_or("rate_limit");
+                crate::telemetry::rejection(
+                    crate::telemetry::names::RATE_LIMIT_REJECTIONS,
+                    id,
+                    next.chain_name(),
+                    event.name(),
+                    None,
+                );
                 Err(EventError::limit_exceeded(format!(
                     "rate limit exceeded for `{}`: {} per second, burst {}; next token in {} ms",
                     event.name(),

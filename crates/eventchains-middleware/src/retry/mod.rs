@@ -240,7 +240,8 @@ impl Retry {
     }
 
     /// Decides whether failure number `attempt` gets a retry; `Some(delay)` if so.
-    fn plan_retry(&self, event: &str, attempt: u32, error: &EventError, ctx: &EventContext) -> Option<Duration> {
+    fn plan_retry(&self, next: Next<'_>, attempt: u32, error: &EventError, ctx: &EventContext) -> Option<Duration> {
+        let event = next.event().name();
         let stats = &self.handle.inner;
         if !self.retryable(error) {
             return None;
@@ -254,6 +255,7 @@ impl Retry {
             && !budget.try_withdraw()
         {
             stats.budget_denied.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::retry(next.chain_name(), event, true);
             tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
             return None;
         }
@@ -299,7 +301,7 @@ impl EventMiddleware for Retry {
                 }
                 Err(error) => error,
             };
-            let Some(delay) = self.plan_retry(event.name(), attempt, &error, ctx) else {
+            let Some(delay) = self.plan_retry(next, attempt, &error, ctx) else {
                 return Err(error);
             };
             tracing::debug!(event = event.name(), attempt, delay_us = delay.as_micros() as u64, error = %error, "retrying");
@@ -308,6 +310,7 @@ impl EventMiddleware for Retry {
                 *ctx = snapshot.clone();
             }
             self.handle.inner.retries.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::retry(next.chain_name(), event.name(), false);
             attempt += 1;
         }
     }
