@@ -258,3 +258,31 @@ fn metrics_prometheus_prints_the_exposition_after_the_report() {
     let out = run(&["run", &script, "--metrics", "statsd"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_failure_rate_breaker_from_a_script_opens_on_an_alternating_pattern() {
+    let script = temp_script(
+        "alternating.lua",
+        r#"local calls = 0
+        return {
+          middleware = { { "circuit_breaker", failure_rate = 0.5, window = 10, minimum_calls = 10 } },
+          events = {
+            { name = "flaky", handler = function(ctx)
+                calls = calls + 1
+                ctx.calls = calls
+                if calls % 2 == 0 then return nil, "down" end
+              end },
+          },
+        }"#,
+    );
+    let script = script.to_string_lossy().into_owned();
+    // Ten calls, five failed: the circuit opens; the eleventh is refused
+    // without running the handler (its count stays at 10).
+    let out = run(&["run", &script, "--repeat", "11", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["failures"][0]["kind"], "cancelled", "{json}");
+    assert!(json["failures"][0]["message"].as_str().is_some_and(|m| m.starts_with("circuit breaker open")), "{json}");
+    let out = run(&["run", &script, "--repeat", "10", "--format", "json"]);
+    assert_eq!(json_of(&out)["failures"][0]["kind"], "event", "the tenth call ran and failed");
+}
