@@ -66,6 +66,10 @@ pub struct RetryConfig {
     pub restore_context: bool,
     /// A retry budget (default: none, only `max_attempts` bounds retries).
     pub budget: Option<BudgetConfig>,
+    /// Wait at least as long as a failure's
+    /// [`retry_after`](EventError::retry_after) hint before the next attempt,
+    /// even beyond `max_ms` (default `true`); the deadline still bounds it.
+    pub honor_retry_after: bool,
 }
 
 impl Default for RetryConfig {
@@ -82,6 +86,7 @@ impl Default for RetryConfig {
             retry_on: vec![ErrorKind::Event],
             restore_context: false,
             budget: None,
+            honor_retry_after: true,
         }
     }
 }
@@ -107,6 +112,8 @@ setters!(RetryConfig {
     restore_context: bool,
     /// Sets the retry budget.
     budget: Option<BudgetConfig>,
+    /// Turns the use of retry-after hints on or off.
+    honor_retry_after: bool,
 });
 
 type Predicate = Arc<dyn Fn(&EventError) -> bool + Send + Sync>;
@@ -259,7 +266,12 @@ impl Retry {
             tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
             return None;
         }
-        let delay = self.delay(attempt);
+        let mut delay = self.delay(attempt);
+        if self.config.honor_retry_after
+            && let Some(after) = error.retry_after()
+        {
+            delay = delay.max(after);
+        }
         if let Some(deadline) = ctx.deadline()
             && self.clock.now().checked_add(delay).is_none_or(|resume| resume >= deadline)
         {
