@@ -7,7 +7,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-features=(logging timing metrics retry rate_limit circuit_breaker timeout chaos full)
+features=(logging timing metrics retry rate_limit circuit_breaker concurrency_limit timeout chaos full)
 
 check() {
     echo "check-features: cargo check -p eventchains-middleware $*"

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
         eventchains run examples/scripts/orders.lua --context '{\"order\": {\"id\": \"B-7\"}}' --format json\n  \
         eventchains run examples/scripts/seed.lua --repeat 10000 --format json --log info\n  \
         eventchains run examples/scripts/seed.lua --watch   (re-runs on every save; Ctrl-C stops)\n  \
+        eventchains run examples/scripts/orders.lua --repeat 100 --metrics prometheus\n  \
         eventchains check examples/scripts/orders.lua\n\n\
         Exit codes: 0 the chain completed (with or without warnings), 1 it failed,\n\
         2 the script or the arguments are invalid."
@@ -63,6 +64,18 @@ pub struct RunArgs {
     /// Runs until interrupted (Ctrl-C).
     #[arg(long)]
     pub watch: bool,
+    /// Print the metrics of the run (what the `metrics` middleware, breakers, limits and
+    /// retries report) after the report: with --format text after a `metrics:` line, with
+    /// --format json as the string key `metrics`.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub metrics: Option<MetricsFormat>,
+}
+
+/// How `run --metrics` prints the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MetricsFormat {
+    /// The Prometheus text exposition format.
+    Prometheus,
 }
 
 /// How `run` prints its result.

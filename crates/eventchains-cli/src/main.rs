@@ -10,6 +10,7 @@
 mod cli;
 mod demo;
 mod host;
+mod metrics_export;
 mod report;
 mod watch_mode;
 
@@ -69,6 +70,9 @@ fn builder() -> LuaChainBuilder {
 
 fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
     let caller = caller_context(args)?;
+    if let Some(format) = args.metrics {
+        metrics_export::install(format)?;
+    }
     if args.watch {
         return watch_mode::run_watch(args, &caller);
     }
@@ -89,12 +93,13 @@ fn run_and_print(
     let initial = chain.context_with(caller);
     tracing::info!(chain = chain.name(), repeat = args.repeat, "running");
     let (result, ctx, per_execution) = execute(chain, &initial, args.repeat);
-    let report = RunReport::new(
+    let mut report = RunReport::new(
         &result,
         &ctx,
         args.repeat,
         Timing { setup_us: setup.as_secs_f64() * 1e6, per_execution_us: per_execution * 1e6 },
     );
+    report.metrics = metrics_export::render();
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Json => {

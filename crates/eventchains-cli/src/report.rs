@@ -18,6 +18,10 @@ pub struct RunReport {
     pub executions: u64,
     /// Where the time went.
     pub timing: Timing,
+    /// With `--metrics prometheus`: the exposition text of the metrics recorded
+    /// since the process started (all executions of this run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// One failure.
@@ -57,6 +61,7 @@ impl RunReport {
             context: ctx.to_json(),
             executions,
             timing,
+            metrics: None,
         }
     }
 
@@ -77,6 +82,10 @@ impl RunReport {
             "executions: {} (setup {:.1} us, {:.2} us per execution)",
             self.executions, self.timing.setup_us, self.timing.per_execution_us
         );
+        if let Some(metrics) = &self.metrics {
+            let _ = writeln!(out, "metrics:");
+            out.push_str(metrics);
+        }
         out
     }
 }

@@ -203,3 +203,86 @@ fn named_middleware_config_typos_are_load_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("typo.lua") && stderr.contains("max_attempt"), "{stderr}");
 }
+
+/// The value of the Prometheus sample `name{...}` whose labels include all of `labels`.
+fn sample(exposition: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        let set: Vec<&str> = set.split(',').collect();
+        labels.iter().all(|l| set.contains(l)).then(|| value.trim().parse().ok())?
+    })
+}
+
+#[test]
+fn metrics_prometheus_prints_the_exposition_after_the_report() {
+    let script = temp_script(
+        "metrics.lua",
+        r#"return {
+          name = "shop",
+          fault_tolerance = "lenient",
+          middleware = { "metrics", { "circuit_breaker", failure_rate = 0.5, window = 4, minimum_calls = 4 } },
+          events = {
+            { name = "ok", handler = function(ctx) end },
+            { name = "bad", handler = function(ctx) return nil, "no" end },
+          },
+        }"#,
+    );
+    let script = script.to_string_lossy().into_owned();
+    let out = run(&["run", &script, "--repeat", "6", "--format", "json", "--metrics", "prometheus"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    let text = json["metrics"].as_str().expect("metrics is the exposition text");
+    let executions = "eventchains_event_executions_total";
+    assert_eq!(sample(text, executions, &[r#"event="ok""#, r#"outcome="success""#, r#"chain="shop""#]), Some(6.0));
+    // `bad` failed 4 times, then its circuit (outside `metrics`) opened and
+    // refused the last 2 runs before they reached `metrics`.
+    let failed = [r#"event="bad""#, r#"outcome="failure""#, r#"error_kind="event""#];
+    assert_eq!(sample(text, executions, &failed), Some(4.0), "{text}");
+    let refused = [r#"event="bad""#, r#"breaker="circuit_breaker""#];
+    assert_eq!(sample(text, "eventchains_circuit_breaker_rejected_calls_total", &refused), Some(2.0), "{text}");
+    let open = [r#"event="bad""#, r#"state="open""#];
+    assert_eq!(sample(text, "eventchains_circuit_breaker_state", &open), Some(1.0), "{text}");
+    assert_eq!(sample(text, "eventchains_event_duration_seconds_count", &[r#"event="ok""#]), Some(6.0), "{text}");
+    assert!(text.contains("# TYPE eventchains_event_executions_total counter"), "{text}");
+
+    // Text format: the exposition follows a `metrics:` line after the report.
+    let out = run(&["run", &script, "--metrics", "prometheus"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (report, exposition) = stdout.split_once("\nmetrics:\n").expect("a metrics section");
+    assert!(report.starts_with("status: completed_with_warnings"), "{stdout}");
+    assert_eq!(sample(exposition, executions, &[r#"event="ok""#, r#"outcome="success""#]), Some(1.0), "{stdout}");
+    // Without the flag, no metrics key.
+    let out = run(&["run", &script, "--format", "json"]);
+    assert!(json_of(&out).get("metrics").is_none());
+    let out = run(&["run", &script, "--metrics", "statsd"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_failure_rate_breaker_from_a_script_opens_on_an_alternating_pattern() {
+    let script = temp_script(
+        "alternating.lua",
+        r#"local calls = 0
+        return {
+          middleware = { { "circuit_breaker", failure_rate = 0.5, window = 10, minimum_calls = 10 } },
+          events = {
+            { name = "flaky", handler = function(ctx)
+                calls = calls + 1
+                ctx.calls = calls
+                if calls % 2 == 0 then return nil, "down" end
+              end },
+          },
+        }"#,
+    );
+    let script = script.to_string_lossy().into_owned();
+    // Ten calls, five failed: the circuit opens; the eleventh is refused
+    // without running the handler (its count stays at 10).
+    let out = run(&["run", &script, "--repeat", "11", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["failures"][0]["kind"], "cancelled", "{json}");
+    assert!(json["failures"][0]["message"].as_str().is_some_and(|m| m.starts_with("circuit breaker open")), "{json}");
+    let out = run(&["run", &script, "--repeat", "10", "--format", "json"]);
+    assert_eq!(json_of(&out)["failures"][0]["kind"], "event", "the tenth call ran and failed");
+}

@@ -233,7 +233,7 @@ impl EventChain {
         let total = self.events.len();
         let mut failures = Vec::new();
         for (index, event) in self.events.iter().enumerate() {
-            let next = Next::new(&**event, &self.middleware);
+            let next = Next::new(&**event, &self.middleware).in_chain(self.name.as_deref());
             let outcome = match self.event_time_limit {
                 None => next.run(ctx),
                 Some(limit) => {

@@ -155,13 +155,16 @@ pub struct EventError {
     origin: Origin,
     message: Cow<'static, str>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+    /// "Retry in N ms", if the failure knows (kept in milliseconds so that it
+    /// fits beside `kind` and `origin` without growing the error).
+    retry_after_ms: Option<std::num::NonZeroU32>,
 }
 
 impl EventError {
     /// An error of `kind` with its default origin (middleware for
     /// [`ErrorKind::Middleware`] and [`ErrorKind::Cancelled`], event otherwise).
     pub fn with_kind(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        EventError { kind, origin: kind.default_origin(), message: message.into(), source: None }
+        EventError { kind, origin: kind.default_origin(), message: message.into(), source: None, retry_after_ms: None }
     }
 
     /// An event failure with a message.
@@ -221,6 +224,30 @@ impl EventError {
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// Says when a retry may succeed ("retry in 200 ms", as an HTTP
+    /// `Retry-After` or a gRPC push-back): a `retry` middleware waits at least
+    /// that long before the next attempt. Kept in whole milliseconds (rounded
+    /// up, at most `u32::MAX` ms); a zero duration clears the hint.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eventchains_core::EventError;
+    /// let e = EventError::new("busy").with_retry_after(Duration::from_micros(1500));
+    /// assert_eq!(e.retry_after(), Some(Duration::from_millis(2)));
+    /// assert_eq!(EventError::new("down").retry_after(), None);
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        let ms = after.as_nanos().div_ceil(1_000_000);
+        self.retry_after_ms = std::num::NonZeroU32::new(u32::try_from(ms).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// The retry hint set by [`with_retry_after`](Self::with_retry_after), if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after_ms.map(|ms| std::time::Duration::from_millis(u64::from(ms.get())))
     }
 
     /// Prefixes the message with `context: `.
@@ -304,6 +331,9 @@ impl fmt::Debug for EventError {
         d.field("kind", &self.kind).field("origin", &self.origin).field("message", &self.message);
         if let Some(source) = &self.source {
             d.field("source", source);
+        }
+        if let Some(after) = self.retry_after() {
+            d.field("retry_after", &after);
         }
         d.finish()
     }

@@ -47,6 +47,8 @@ pub struct Next<'a> {
     event: &'a dyn ChainableEvent,
     /// Middleware still to run, in registration order: the last is the next outermost.
     inner: &'a [Arc<dyn EventMiddleware>],
+    /// The name of the chain running the event, if it has one.
+    chain: Option<&'a str>,
 }
 
 impl<'a> Next<'a> {
@@ -54,7 +56,36 @@ impl<'a> Next<'a> {
     /// last one runs first). This is how the chain runs each event; it is
     /// public so that custom executors and tests can do the same.
     pub fn new(event: &'a dyn ChainableEvent, middleware: &'a [Arc<dyn EventMiddleware>]) -> Self {
-        Next { event, inner: middleware }
+        Next { event, inner: middleware, chain: None }
+    }
+
+    /// The same `Next`, telling the middleware that the event runs in the
+    /// chain named `chain` ([`EventChain::execute`](crate::EventChain::execute)
+    /// sets it from [`EventChain::named`](crate::EventChain::named)).
+    ///
+    /// ```
+    /// use eventchains_core::{EventChain, EventContext, FnEvent, FnMiddleware};
+    /// let chain = EventChain::new()
+    ///     .named("orders")
+    ///     .middleware(FnMiddleware::new("label", |_event, ctx, next| {
+    ///         ctx.set("chain", next.chain_name().unwrap_or("?"));
+    ///         next.run(ctx)
+    ///     }))
+    ///     .event(FnEvent::new("a", |_| Ok(())));
+    /// let mut ctx = EventContext::new();
+    /// chain.execute(&mut ctx);
+    /// assert_eq!(ctx.get::<&str>("chain"), Some("orders"));
+    /// ```
+    #[must_use]
+    pub fn in_chain(mut self, chain: Option<&'a str>) -> Self {
+        self.chain = chain;
+        self
+    }
+
+    /// The name of the chain running the event, for labels in logs and
+    /// metrics; `None` for an unnamed chain or a `Next` built without one.
+    pub fn chain_name(&self) -> Option<&'a str> {
+        self.chain
     }
 
     /// Runs the inner middleware and then the event.
@@ -65,7 +96,7 @@ impl<'a> Next<'a> {
     pub fn run(self, ctx: &mut EventContext) -> EventResult {
         match self.inner.split_last() {
             Some((middleware, rest)) => {
-                let next = Next { event: self.event, inner: rest };
+                let next = Next { event: self.event, inner: rest, chain: self.chain };
                 guard(Origin::Middleware, || middleware.name(), || middleware.handle(self.event, ctx, next))
             }
             None => guard(Origin::Event, || self.event.name(), || self.event.execute(ctx)),
@@ -88,6 +119,7 @@ impl fmt::Debug for Next<'_> {
         f.debug_struct("Next")
             .field("event", &self.event.name())
             .field("remaining_middleware", &self.inner.len())
+            .field("chain", &self.chain)
             .finish()
     }
 }

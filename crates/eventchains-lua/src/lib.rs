@@ -75,6 +75,7 @@ mod host_fn;
 mod limits;
 mod lua_error;
 mod lua_event;
+pub mod lua_metrics;
 mod lua_middleware;
 mod named_event;
 mod prelude;

@@ -320,6 +320,7 @@ impl Vm {
 
     /// The failure for a Lua error raised in a call of `what`.
     fn call_error(&self, error: &mlua::Error, hit: Option<LimitHit>, what: &str) -> EventError {
+        crate::lua_metrics::count_limit_hit(hit, || is_memory_error(error));
         match hit {
             Some(hit) => hit.to_error(what),
             None if is_memory_error(error) => {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use eventchains_core::{ChainableEvent, EventChain, EventContext, EventMiddleware, EventResult, FnMiddleware};
 use eventchains_middleware::{
-    BudgetConfig, CircuitBreaker, CircuitBreakerConfig, Logging, Metrics, MetricsHandle, RateLimit, RateLimitConfig,
-    Retry, RetryConfig, Timeout, TimeoutConfig, Timing, TimingConfig,
+    BudgetConfig, CircuitBreaker, CircuitBreakerConfig, ConcurrencyLimit, ConcurrencyLimitConfig, Logging, Metrics,
+    MetricsHandle, RateLimit, RateLimitConfig, Retry, RetryConfig, Timeout, TimeoutConfig, Timing, TimingConfig,
 };
 
 struct Noop;
@@ -45,6 +45,21 @@ fn stacks() -> Vec<(&'static str, Vec<Arc<dyn EventMiddleware>>)> {
         ("rate_limit", vec![Arc::new(RateLimit::new(unlimited.clone()).expect("valid"))]),
         ("rate_limit_per_event", vec![Arc::new(RateLimit::new(unlimited.per_event(true)).expect("valid"))]),
         ("circuit_breaker", vec![Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default()).expect("valid"))]),
+        (
+            "circuit_breaker_rate",
+            vec![Arc::new(
+                CircuitBreaker::new(CircuitBreakerConfig::default().failure_rate(Some(0.5)).window(Some(100)))
+                    .expect("valid"),
+            )],
+        ),
+        (
+            "circuit_breaker_slow_rate",
+            vec![Arc::new(
+                CircuitBreaker::new(CircuitBreakerConfig::default().slow_call_rate(Some(0.5)).window_ms(Some(10_000)))
+                    .expect("valid"),
+            )],
+        ),
+        ("concurrency_limit", vec![Arc::new(ConcurrencyLimit::new(ConcurrencyLimitConfig::default()).expect("valid"))]),
         ("timeout", vec![Arc::new(Timeout::new(TimeoutConfig::default()).expect("valid"))]),
     ]
 }

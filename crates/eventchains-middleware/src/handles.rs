@@ -112,5 +112,6 @@ books! {
     "retry" => retry, retry_ids: crate::retry::RetryHandle, "retry stats and budget";
     "rate_limit" => rate_limit, rate_limit_ids: crate::rate_limit::RateLimiterHandle, "rate-limit buckets";
     "circuit_breaker" => circuit_breaker, circuit_breaker_ids: crate::circuit_breaker::CircuitBreakerHandle, "circuits";
+    "concurrency_limit" => concurrency_limit, concurrency_limit_ids: crate::concurrency_limit::ConcurrencyLimitHandle, "concurrency limits";
     "chaos" => chaos, chaos_ids: crate::chaos::ChaosHandle, "chaos stats";
 }

@@ -7,10 +7,11 @@
 //! | --- | --- | --- |
 //! | `logging` | `Logging` | a `tracing` span per event with outcome and duration |
 //! | `timing` | `Timing` | duration per event, slow-event warnings, optional context entry |
-//! | `metrics` | `Metrics` | counts, failures by kind, latency percentiles (hdrhistogram), JSON snapshot |
+//! | `metrics` | `Metrics` | counts, failures by kind, latency percentiles (hdrhistogram), JSON snapshot; the same through the `metrics` facade ([`telemetry`]) |
 //! | `retry` | `Retry` | attempts, backoff with cap and seedable jitter, error predicate, retry budget |
 //! | `rate_limit` | `RateLimit` | token bucket with burst; fail fast or wait |
-//! | `circuit_breaker` | `CircuitBreaker` | closed / open / half-open per event name |
+//! | `circuit_breaker` | `CircuitBreaker` | closed / open / half-open per event name; consecutive failures or failure / slow-call rates over a sliding window |
+//! | `concurrency_limit` | `ConcurrencyLimit` | bulkhead: at most N executions at once, wait (bounded by the deadline) or shed |
 //! | `timeout` | `Timeout` | a deadline per event in the context; overruns are timeouts |
 //! | `chaos` | `Chaos` | seeded fault injection for tests (off by default) |
 //!
@@ -56,6 +57,7 @@
     feature = "retry",
     feature = "rate_limit",
     feature = "circuit_breaker",
+    feature = "concurrency_limit",
     feature = "chaos"
 ))]
 mod book;
@@ -66,12 +68,15 @@ mod handles;
 #[cfg(any(feature = "metrics", feature = "retry", feature = "circuit_breaker"))]
 mod kind_set;
 mod registration;
+pub mod telemetry;
 
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub mod chaos;
 #[cfg(feature = "circuit_breaker")]
 pub mod circuit_breaker;
+#[cfg(feature = "concurrency_limit")]
+pub mod concurrency_limit;
 #[cfg(feature = "logging")]
 pub mod logging;
 #[cfg(feature = "metrics")]
@@ -96,6 +101,10 @@ pub use registration::{enabled_names, register_all, register_all_with};
 pub use chaos::{Chaos, ChaosConfig, ChaosHandle, ChaosStats};
 #[cfg(feature = "circuit_breaker")]
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerHandle, CircuitState};
+#[cfg(feature = "concurrency_limit")]
+pub use concurrency_limit::{
+    ConcurrencyLimit, ConcurrencyLimitConfig, ConcurrencyLimitHandle, ConcurrencyLimitStats, ConcurrencyScope,
+};
 #[cfg(feature = "logging")]
 pub use logging::{LogLevel, Logging, LoggingConfig};
 #[cfg(feature = "metrics")]

@@ -74,11 +74,18 @@ setters!(LoggingConfig {
 /// Logs every event execution through `tracing`.
 ///
 /// Each execution runs inside a span named `event` (tracing span names are
-/// static) whose `event` field is the event's name; when it ends, the span's
+/// static) whose `event` field is the event's name and `chain` field the
+/// chain's ([`Next::chain_name`], `""` when unnamed); when it ends, the span's
 /// `outcome` (`"success"` / `"failure"`), `duration_us` and, on failure,
 /// `error_kind` fields are recorded, and a log event is emitted at the success
 /// or failure level with the same fields (and the error message). Nothing is
 /// printed: install a `tracing` subscriber to see it.
+///
+/// The span also carries the fields that `tracing-opentelemetry` maps onto an
+/// OpenTelemetry span: `otel.name` (`"event <name>"`), `otel.status_code`
+/// (`"ok"` / `"error"`), `otel.status_message` (the error, on failure) and
+/// `error.type` (the error kind, the OpenTelemetry semantic convention's
+/// attribute); `chain`, `event`, `outcome` and `error_kind` become attributes.
 ///
 /// ```
 /// use eventchains_core::{EventChain, EventContext, FnEvent};
@@ -134,9 +141,21 @@ impl EventMiddleware for Logging {
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let name = event.name();
+        let chain = next.chain_name().unwrap_or("");
         let span = at_level!(
             self.config.level,
-            span!("event", event = name, outcome = Empty, duration_us = Empty, error_kind = Empty)
+            span!(
+                "event",
+                chain,
+                event = name,
+                outcome = Empty,
+                duration_us = Empty,
+                error_kind = Empty,
+                otel.name = Empty,
+                otel.status_code = Empty,
+                otel.status_message = Empty,
+                error.type = Empty
+            )
         );
         if span.is_disabled() && !enabled(self.config.level) && !enabled(self.config.failure_level) {
             // Nobody listens: skip the clock reads.
@@ -146,16 +165,25 @@ impl EventMiddleware for Logging {
         let result = span.in_scope(|| next.run(ctx));
         let duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("duration_us", duration_us);
+        if !span.is_disabled() {
+            span.record("otel.name", format!("event {name}"));
+        }
         let _entered = span.enter();
         match &result {
             Ok(()) => {
                 span.record("outcome", "success");
+                span.record("otel.status_code", "ok");
                 at_level!(self.config.level, event!(event = name, outcome = "success", duration_us, "event succeeded"));
             }
             Err(error) => {
                 let kind = error.kind().as_str();
                 span.record("outcome", "failure");
                 span.record("error_kind", kind);
+                span.record("otel.status_code", "error");
+                span.record("error.type", kind);
+                if !span.is_disabled() {
+                    span.record("otel.status_message", error.to_string());
+                }
                 at_level!(
                     self.config.failure_level,
                     event!(event = name, outcome = "failure", duration_us, error_kind = kind, error = %error, "event failed")

@@ -6,6 +6,19 @@
 //! per core by default, at most 16), each a mutex-guarded map from event name
 //! to counters and a histogram. Threads running the same chain therefore
 //! rarely touch the same lock or cache line; a snapshot merges the shards.
+//!
+//! The same figures go to the [`metrics`](https://docs.rs/metrics) facade, so
+//! whatever recorder the application installs (Prometheus, OpenTelemetry,
+//! statsd) sees them: the counter
+//! [`eventchains_event_executions_total`](crate::telemetry::names::EVENT_EXECUTIONS)
+//! by `chain`, `event`, `outcome` and `error_kind`, and the histogram
+//! [`eventchains_event_duration_seconds`](crate::telemetry::names::EVENT_DURATION)
+//! by `chain` and `event`. Each shard registers its facade handles on the
+//! first execution of a (chain, event) pair and reuses them, so with no
+//! recorder installed the facade costs a few branches per event. Install the
+//! recorder before the first execution (or [`reset`](MetricsHandle::reset) the
+//! handle after installing it): handles registered before stay with the
+//! recorder that was current then.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{SharedClock, system_clock};
 use crate::config::setters;
 use crate::kind_set::{ALL_KINDS, kind_index};
+use crate::telemetry::names;
 
 /// Significant figures of the latency histograms (1% precision).
 const SIGNIFICANT_FIGURES: u8 = 2;
@@ -108,7 +122,7 @@ impl EventMiddleware for Metrics {
         let start = self.clock.now();
         let result = next.run(ctx);
         let elapsed = self.clock.now().saturating_duration_since(start);
-        self.handle.record(event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
+        self.handle.record_in(next.chain_name(), event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
         result
     }
 }
@@ -145,6 +159,55 @@ struct Stats {
     min_ns: u64,
     max_ns: u64,
     histogram: Histogram<u64>,
+    /// The facade handles of this event, one entry per chain seen (usually one).
+    series: Vec<Series>,
+}
+
+/// The `metrics` facade handles of one (chain, event) pair.
+struct Series {
+    chain: Option<Box<str>>,
+    successes: metrics::Counter,
+    /// Registered on the first failure of each kind.
+    failures: [Option<metrics::Counter>; 6],
+    duration: metrics::Histogram,
+}
+
+impl Series {
+    fn new(chain: Option<&str>, event: &str) -> Self {
+        let (chain_label, event_label) = (chain.unwrap_or("").to_owned(), event.to_owned());
+        Series {
+            chain: chain.map(Into::into),
+            successes: metrics::counter!(
+                names::EVENT_EXECUTIONS,
+                names::CHAIN => chain_label.clone(),
+                names::EVENT => event_label.clone(),
+                names::OUTCOME => "success"
+            ),
+            failures: Default::default(),
+            duration: metrics::histogram!(names::EVENT_DURATION, names::CHAIN => chain_label, names::EVENT => event_label),
+        }
+    }
+
+    fn record(&mut self, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
+        match failure {
+            None => self.successes.increment(1),
+            Some(kind) => {
+                let chain = &self.chain;
+                self.failures[kind_index(kind)]
+                    .get_or_insert_with(|| {
+                        metrics::counter!(
+                            names::EVENT_EXECUTIONS,
+                            names::CHAIN => chain.as_deref().unwrap_or("").to_owned(),
+                            names::EVENT => event.to_owned(),
+                            names::OUTCOME => "failure",
+                            names::ERROR_KIND => kind.as_str()
+                        )
+                    })
+                    .increment(1);
+            }
+        }
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 impl Stats {
@@ -157,7 +220,20 @@ impl Stats {
             min_ns: u64::MAX,
             max_ns: 0,
             histogram: Histogram::new(SIGNIFICANT_FIGURES).expect("2 significant figures are valid"),
+            series: Vec::new(),
         }
+    }
+
+    /// The facade handles for `chain` (registered on first use).
+    fn series(&mut self, chain: Option<&str>, event: &str) -> &mut Series {
+        let index = match self.series.iter().position(|s| s.chain.as_deref() == chain) {
+            Some(index) => index,
+            None => {
+                self.series.push(Series::new(chain, event));
+                self.series.len() - 1
+            }
+        };
+        &mut self.series[index]
     }
 
     fn merge(&mut self, other: &Stats) {
@@ -229,8 +305,15 @@ impl MetricsHandle {
     }
 
     /// Records one execution of `event` that took `elapsed` and failed with
-    /// `failure` (`None` for a success). [`Metrics`] calls this; hosts can too.
+    /// `failure` (`None` for a success), in an unnamed chain.
     pub fn record(&self, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
+        self.record_in(None, event, elapsed, failure);
+    }
+
+    /// Records one execution of `event` in the chain named `chain` that took
+    /// `elapsed` and failed with `failure` (`None` for a success), here and
+    /// through the `metrics` facade. [`Metrics`] calls this; hosts can too.
+    pub fn record_in(&self, chain: Option<&str>, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         // The shard count is a power of two: a mask picks the thread's shard.
         let shard = &self.shards[thread_slot() & (self.shards.len() - 1)];
@@ -251,6 +334,7 @@ impl MetricsHandle {
             // Beyond what an auto-resizing histogram tracks (centuries): clamp.
             stats.histogram.saturating_record(ns);
         }
+        stats.series(chain, event).record(event, elapsed, failure);
     }
 
     /// The figures so far, per event name.
@@ -271,7 +355,8 @@ impl MetricsHandle {
         MetricsSnapshot { events: merged.into_iter().map(|(name, stats)| (name, stats.to_metrics())).collect() }
     }
 
-    /// Forgets every figure.
+    /// Forgets every figure (and the facade handles, which are registered
+    /// again with the current recorder on the next execution).
     pub fn reset(&self) {
         for shard in self.shards.iter() {
             shard.lock().clear();

@@ -201,6 +201,14 @@ impl EventMiddleware for RateLimit {
             Err(Refusal { wait, past_deadline }) => {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
                 let why = if past_deadline { ", after the event's deadline" } else { "" };
+                let id = self.config.id.as_deref().unwrap_or("rate_limit");
+                crate::telemetry::rejection(
+                    crate::telemetry::names::RATE_LIMIT_REJECTIONS,
+                    id,
+                    next.chain_name(),
+                    event.name(),
+                    None,
+                );
                 Err(EventError::limit_exceeded(format!(
                     "rate limit exceeded for `{}`: {} per second, burst {}; next token in {} ms{why}",
                     event.name(),

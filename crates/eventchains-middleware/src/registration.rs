@@ -18,6 +18,8 @@ pub fn enabled_names() -> Vec<&'static str> {
         "chaos",
         #[cfg(feature = "circuit_breaker")]
         "circuit_breaker",
+        #[cfg(feature = "concurrency_limit")]
+        "concurrency_limit",
         #[cfg(feature = "logging")]
         "logging",
         #[cfg(feature = "metrics")]
@@ -37,7 +39,7 @@ pub fn enabled_names() -> Vec<&'static str> {
 
 /// Registers every enabled middleware in `registry` under its snake_case name
 /// (`logging`, `timing`, `metrics`, `retry`, `rate_limit`, `circuit_breaker`,
-/// `timeout`, and `chaos` with that feature), and returns the [`Handles`]
+/// `concurrency_limit`, `timeout`, and `chaos` with that feature), and returns the [`Handles`]
 /// holding their state. Ignore the handles if you do not need them.
 ///
 /// A script's `{ "retry", max_attempts = 3 }` reaches the `retry` factory as
@@ -109,6 +111,14 @@ pub fn register_all_with(registry: &mut MiddlewareRegistry, handles: &Handles) {
         registry.register("circuit_breaker", move |config: crate::circuit_breaker::CircuitBreakerConfig| {
             let handle = handles.circuit_breaker(config.id.as_deref().unwrap_or("circuit_breaker"));
             crate::circuit_breaker::CircuitBreaker::with_parts(config, handle, handles.clock())
+        });
+    }
+    #[cfg(feature = "concurrency_limit")]
+    {
+        let handles = handles.clone();
+        registry.register("concurrency_limit", move |config: crate::concurrency_limit::ConcurrencyLimitConfig| {
+            let handle = handles.concurrency_limit(config.id.as_deref().unwrap_or("concurrency_limit"));
+            crate::concurrency_limit::ConcurrencyLimit::with_parts(config, handle, handles.clock())
         });
     }
     #[cfg(feature = "timeout")]

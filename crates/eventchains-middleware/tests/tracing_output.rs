@@ -13,6 +13,7 @@ use tracing::Level;
 fn logging_opens_one_span_per_execution_with_outcome_and_duration() {
     let capture = Capture::default();
     let chain = EventChain::new()
+        .named("checkout")
         .fault_tolerance(FaultToleranceMode::Lenient)
         .middleware(Logging::new(LoggingConfig::default().level(LogLevel::Debug).failure_level(LogLevel::Error)))
         .event(FnEvent::new("reserve", |_| {
@@ -33,6 +34,14 @@ fn logging_opens_one_span_per_execution_with_outcome_and_duration() {
     assert_eq!(spans[1].field("event"), Some("charge"));
     assert_eq!(spans[1].field("outcome"), Some("failure"));
     assert_eq!(spans[1].field("error_kind"), Some("event"));
+    // Fields that tracing-opentelemetry maps onto OpenTelemetry spans.
+    assert_eq!(spans[0].field("otel.status_code"), Some("ok"));
+    assert_eq!(spans[0].field("otel.name"), Some("event reserve"));
+    assert_eq!(spans[0].field("error.type"), None);
+    assert_eq!(spans[1].field("otel.status_code"), Some("error"));
+    assert_eq!(spans[1].field("error.type"), Some("event"));
+    assert_eq!(spans[1].field("otel.status_message"), Some("event: card declined"));
+    assert!(spans.iter().all(|s| s.field("chain") == Some("checkout")), "{spans:#?}");
 
     let inner = records.iter().find(|r| r.field("message") == Some("inside reserve")).expect("event's own log");
     assert_eq!(inner.parent.as_deref(), Some("event"), "the event's logs are inside its span");

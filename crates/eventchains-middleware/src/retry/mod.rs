@@ -67,6 +67,10 @@ pub struct RetryConfig {
     pub restore_context: bool,
     /// A retry budget (default: none, only `max_attempts` bounds retries).
     pub budget: Option<BudgetConfig>,
+    /// Wait at least as long as a failure's
+    /// [`retry_after`](EventError::retry_after) hint before the next attempt,
+    /// even beyond `max_ms` (default `true`); the deadline still bounds it.
+    pub honor_retry_after: bool,
 }
 
 impl Default for RetryConfig {
@@ -83,6 +87,7 @@ impl Default for RetryConfig {
             retry_on: vec![ErrorKind::Event],
             restore_context: false,
             budget: None,
+            honor_retry_after: true,
         }
     }
 }
@@ -108,6 +113,8 @@ setters!(RetryConfig {
     restore_context: bool,
     /// Sets the retry budget.
     budget: Option<BudgetConfig>,
+    /// Turns the use of retry-after hints on or off.
+    honor_retry_after: bool,
 } into {
     /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
     id: Option<String>,
@@ -244,7 +251,8 @@ impl Retry {
     }
 
     /// Decides whether failure number `attempt` gets a retry; `Some(delay)` if so.
-    fn plan_retry(&self, event: &str, attempt: u32, error: &EventError, ctx: &EventContext) -> Option<Duration> {
+    fn plan_retry(&self, next: Next<'_>, attempt: u32, error: &EventError, ctx: &EventContext) -> Option<Duration> {
+        let event = next.event().name();
         let stats = &self.handle.inner;
         if !self.retryable(error) {
             return None;
@@ -254,7 +262,12 @@ impl Retry {
             tracing::debug!(event, attempts = attempt, error = %error, "retry: attempts exhausted");
             return None;
         }
-        let delay = self.delay(attempt);
+        let mut delay = self.delay(attempt);
+        if self.config.honor_retry_after
+            && let Some(after) = error.retry_after()
+        {
+            delay = delay.max(after);
+        }
         if let Some(deadline) = ctx.deadline()
             && self.clock.now().checked_add(delay).is_none_or(|resume| resume >= deadline)
         {
@@ -267,6 +280,7 @@ impl Retry {
             && !budget.try_withdraw()
         {
             stats.budget_denied.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::retry(next.chain_name(), event, true);
             tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
             return None;
         }
@@ -304,7 +318,7 @@ impl EventMiddleware for Retry {
                 }
                 Err(error) => error,
             };
-            let Some(delay) = self.plan_retry(event.name(), attempt, &error, ctx) else {
+            let Some(delay) = self.plan_retry(next, attempt, &error, ctx) else {
                 return Err(error);
             };
             tracing::debug!(event = event.name(), attempt, delay_us = delay.as_micros() as u64, error = %error, "retrying");
@@ -313,6 +327,7 @@ impl EventMiddleware for Retry {
                 *ctx = snapshot.clone();
             }
             self.handle.inner.retries.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::retry(next.chain_name(), event.name(), false);
             attempt += 1;
         }
     }

@@ -1,13 +1,29 @@
 //! [`CircuitBreaker`]: stops calling an event that keeps failing, per event
 //! name, and probes it again after a while.
 //!
-//! States: **closed** (events run; consecutive counted failures are tallied),
-//! **open** (events are refused with a `cancelled` failure until `open_ms`
-//! passed), **half-open** (up to `half_open_max_calls` trial calls at a time;
-//! `success_threshold` successes close the circuit, one counted failure opens
-//! it again). Only errors whose kind is in `trip_on` count as failures; other
-//! errors change nothing. The closed state costs a map lookup and two atomic
-//! loads per event; locks are only taken on failures and in the other states.
+//! States: **closed** (events run and their outcomes are judged), **open**
+//! (events are refused with a `cancelled` failure until `open_ms` passed),
+//! **half-open** (trial calls run; the rest are refused). The first call after
+//! the wait moves an open circuit to half-open by itself
+//! ([`CircuitBreaker::state`] shows it too). Only errors whose kind is in
+//! `trip_on` count as failures; other errors are ignored (neither success nor
+//! failure). Two ways to judge a closed circuit:
+//!
+//! | mode | chosen by | opens when | half-open |
+//! | --- | --- | --- | --- |
+//! | consecutive (default) | neither rate set | `failure_threshold` counted failures in a row | up to `half_open_max_calls` trials at a time; `success_threshold` successes close, one failure reopens |
+//! | rate (resilience4j) | `failure_rate` and/or `slow_call_rate` set | over a sliding window (`window` calls, or `window_ms` of time) holding at least `minimum_calls` calls, the failure rate reaches `failure_rate` or the rate of calls slower than `slow_call_ms` reaches `slow_call_rate` | exactly `half_open_max_calls` trials; when all ended, the same rates over them reopen or close |
+//!
+//! A consecutive-mode closed circuit costs a map lookup and two atomic loads
+//! per event; locks are only taken on failures and in the other states. A
+//! rate-mode circuit takes its lock once per call (and reads the clock twice
+//! when slow calls are judged). Every state change goes to the `metrics`
+//! facade ([`telemetry`](crate::telemetry)): the gauge
+//! `eventchains_circuit_breaker_state` and the counter
+//! `eventchains_circuit_breaker_transitions_total`, labelled by `breaker` (the
+//! config's `id`) and `event`.
+
+mod window;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -20,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{SharedClock, system_clock};
 use crate::config::{ConfigError, setters};
 use crate::kind_set::KindSet;
+use crate::telemetry;
+use window::{SlidingWindow, Tally};
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
@@ -38,6 +56,15 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
+    /// The state's name in configs, logs and metric labels (`closed`, `open`, `half_open`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
     fn from_u8(state: u8) -> Self {
         match state {
             OPEN => CircuitState::Open,
@@ -47,14 +74,19 @@ impl CircuitState {
     }
 }
 
-/// Config of [`CircuitBreaker`] (registry name `circuit_breaker`).
+/// Config of [`CircuitBreaker`] (registry name `circuit_breaker`); see the
+/// [module docs](self) for the two modes.
 ///
 /// ```
 /// use eventchains_middleware::CircuitBreakerConfig;
 /// let c: CircuitBreakerConfig = serde_json::from_str(r#"{"failure_threshold": 3, "open_ms": 500}"#).unwrap();
 /// assert_eq!(c, CircuitBreakerConfig::default().failure_threshold(3).open_ms(500));
+/// // resilience4j style: open when half of the last 10 calls failed.
+/// let r: CircuitBreakerConfig =
+///     serde_json::from_str(r#"{"failure_rate": 0.5, "window": 10, "minimum_calls": 10}"#).unwrap();
+/// assert_eq!(r, CircuitBreakerConfig::default().failure_rate(Some(0.5)).window(Some(10)).minimum_calls(Some(10)));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct CircuitBreakerConfig {
@@ -71,6 +103,25 @@ pub struct CircuitBreakerConfig {
     pub half_open_max_calls: u32,
     /// Error kinds that count as failures (default `["event", "timeout", "panic"]`).
     pub trip_on: Vec<ErrorKind>,
+    /// Rate mode: the failure rate (0 < rate <= 1) over the window that opens
+    /// the circuit (default: none).
+    pub failure_rate: Option<f64>,
+    /// Rate mode: the rate of slow calls (0 < rate <= 1) over the window that
+    /// opens the circuit (default: none).
+    pub slow_call_rate: Option<f64>,
+    /// Rate mode: a call that took at least this long is slow, whatever its
+    /// outcome (default 60000).
+    pub slow_call_ms: u64,
+    /// Rate mode: a count-based window of this many calls (default 100 when
+    /// `window_ms` is not set either).
+    pub window: Option<u32>,
+    /// Rate mode: a time-based window of this many milliseconds, kept in ten
+    /// buckets (default: none; exclusive with `window`).
+    pub window_ms: Option<u64>,
+    /// Rate mode: calls the window must hold before a rate is judged (default:
+    /// the window's size for a count window, 10 for a time window; capped at
+    /// the size of a count window).
+    pub minimum_calls: Option<u32>,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -82,6 +133,12 @@ impl Default for CircuitBreakerConfig {
             open_ms: 30_000,
             half_open_max_calls: 1,
             trip_on: vec![ErrorKind::Event, ErrorKind::Timeout, ErrorKind::Panic],
+            failure_rate: None,
+            slow_call_rate: None,
+            slow_call_ms: 60_000,
+            window: None,
+            window_ms: None,
+            minimum_calls: None,
         }
     }
 }
@@ -97,10 +154,105 @@ setters!(CircuitBreakerConfig {
     half_open_max_calls: u32,
     /// Sets the error kinds that count.
     trip_on: Vec<ErrorKind>,
+    /// Sets the failure rate that opens the circuit (rate mode).
+    failure_rate: Option<f64>,
+    /// Sets the slow-call rate that opens the circuit (rate mode).
+    slow_call_rate: Option<f64>,
+    /// Sets the duration from which a call is slow, in milliseconds.
+    slow_call_ms: u64,
+    /// Sets a count-based window.
+    window: Option<u32>,
+    /// Sets a time-based window in milliseconds.
+    window_ms: Option<u64>,
+    /// Sets the calls needed before a rate is judged.
+    minimum_calls: Option<u32>,
 } into {
     /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
     id: Option<String>,
 });
+
+/// The rate mode's settings, checked.
+#[derive(Clone, Debug)]
+struct RatePolicy {
+    failure_rate: Option<f64>,
+    slow_rate: Option<f64>,
+    /// `None` when slow calls are not judged (no clock reads then).
+    slow_after: Option<Duration>,
+    minimum_calls: u32,
+    window: WindowSpec,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WindowSpec {
+    Count(u32),
+    Time(Duration),
+}
+
+impl RatePolicy {
+    fn from_config(config: &CircuitBreakerConfig) -> Result<Option<Self>, ConfigError> {
+        if config.failure_rate.is_none() && config.slow_call_rate.is_none() {
+            for (key, set) in [
+                ("window", config.window.is_some()),
+                ("window_ms", config.window_ms.is_some()),
+                ("minimum_calls", config.minimum_calls.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        "circuit_breaker",
+                        format!("{key} needs failure_rate or slow_call_rate (the rate mode)"),
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        for (key, rate) in [("failure_rate", config.failure_rate), ("slow_call_rate", config.slow_call_rate)] {
+            if let Some(rate) = rate
+                && !(rate > 0.0 && rate <= 1.0)
+            {
+                return Err(ConfigError::new("circuit_breaker", format!("{key} must be in (0, 1], got {rate}")));
+            }
+        }
+        let window = match (config.window, config.window_ms) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("circuit_breaker", "set window (calls) or window_ms (time), not both"));
+            }
+            (Some(0), _) | (_, Some(0)) => {
+                return Err(ConfigError::new("circuit_breaker", "the window must be at least 1"));
+            }
+            (Some(calls), None) => WindowSpec::Count(calls),
+            (None, Some(ms)) => WindowSpec::Time(Duration::from_millis(ms)),
+            (None, None) => WindowSpec::Count(100),
+        };
+        let minimum_calls = match (config.minimum_calls, window) {
+            (Some(0), _) => return Err(ConfigError::new("circuit_breaker", "minimum_calls must be at least 1")),
+            (Some(n), WindowSpec::Count(size)) => n.min(size),
+            (Some(n), WindowSpec::Time(_)) => n,
+            (None, WindowSpec::Count(size)) => size,
+            (None, WindowSpec::Time(_)) => 10,
+        };
+        Ok(Some(RatePolicy {
+            failure_rate: config.failure_rate,
+            slow_rate: config.slow_call_rate,
+            slow_after: config.slow_call_rate.map(|_| Duration::from_millis(config.slow_call_ms)),
+            minimum_calls,
+            window,
+        }))
+    }
+
+    fn new_window(&self) -> SlidingWindow {
+        match self.window {
+            WindowSpec::Count(size) => SlidingWindow::count(size),
+            WindowSpec::Time(window) => SlidingWindow::time(window),
+        }
+    }
+
+    /// `true` when `tally` (of at least `minimum` calls) breaks a threshold.
+    fn trips(&self, tally: &Tally, minimum: u32) -> bool {
+        tally.calls >= minimum
+            && (self.failure_rate.is_some_and(|r| tally.failure_rate() >= r)
+                || self.slow_rate.is_some_and(|r| tally.slow_rate() >= r))
+    }
+}
 
 /// A circuit breaker per event name; see the [module docs](self).
 ///
@@ -126,6 +278,9 @@ setters!(CircuitBreakerConfig {
 #[derive(Clone, Debug)]
 pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
+    /// The `breaker` label of its metrics: the config's id, or `circuit_breaker`.
+    id: Arc<str>,
+    rate: Option<RatePolicy>,
     open_for: Duration,
     trip_kinds: KindSet,
     handle: CircuitBreakerHandle,
@@ -139,11 +294,22 @@ enum Admission {
 }
 
 /// What a call's result means to the breaker.
-#[derive(PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 enum Outcome {
     Success,
     Failure,
     Ignored,
+}
+
+impl Outcome {
+    /// `Some(failed)` for a judged call.
+    fn judged(self) -> Option<bool> {
+        match self {
+            Outcome::Success => Some(false),
+            Outcome::Failure => Some(true),
+            Outcome::Ignored => None,
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -168,6 +334,8 @@ impl CircuitBreaker {
             }
         }
         Ok(CircuitBreaker {
+            id: config.id.as_deref().unwrap_or("circuit_breaker").into(),
+            rate: RatePolicy::from_config(&config)?,
             open_for: Duration::from_millis(config.open_ms),
             trip_kinds: KindSet::of(&config.trip_on),
             config,
@@ -193,6 +361,19 @@ impl CircuitBreaker {
         &self.config
     }
 
+    /// The state of `event`'s circuit now: an open circuit whose wait is
+    /// over is moved to half-open (as the next call would do).
+    pub fn state(&self, event: &str) -> CircuitState {
+        let circuit = self.handle.circuit(event, &self.id);
+        if circuit.state.load(Ordering::Acquire) == OPEN {
+            let mut slow = circuit.lock();
+            if circuit.state.load(Ordering::Acquire) == OPEN && self.wait_left(&slow).is_none() {
+                self.half_open(&circuit, &mut slow, event);
+            }
+        }
+        CircuitState::from_u8(circuit.state.load(Ordering::Acquire))
+    }
+
     fn outcome(&self, result: &EventResult) -> Outcome {
         match result {
             Ok(()) => Outcome::Success,
@@ -201,15 +382,62 @@ impl CircuitBreaker {
         }
     }
 
-    fn open(&self, circuit: &Circuit, slow: &mut Slow, name: &str) {
-        circuit.state.store(OPEN, Ordering::Release);
+    /// Moves `circuit` to `to`, with its log line and metrics.
+    fn transition(&self, circuit: &Circuit, slow: &mut Slow, name: &str, to: u8) {
+        let from = CircuitState::from_u8(circuit.state.swap(to, Ordering::AcqRel));
         circuit.failures.store(0, Ordering::Relaxed);
-        slow.opened_at = self.clock.now();
-        self.handle.inner.opened.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(event = name, open_ms = self.config.open_ms, "circuit breaker opened");
+        slow.successes = 0;
+        slow.trial = Tally::default();
+        if let Some(window) = &mut slow.window {
+            window.clear();
+        }
+        let to = CircuitState::from_u8(to);
+        match to {
+            CircuitState::Open => {
+                slow.opened_at = self.clock.now();
+                self.handle.inner.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event = name, open_ms = self.config.open_ms, "circuit breaker opened");
+            }
+            CircuitState::HalfOpen => {
+                slow.in_flight = 0;
+                tracing::info!(event = name, "circuit breaker half-open");
+            }
+            CircuitState::Closed => tracing::info!(event = name, "circuit breaker closed"),
+        }
+        telemetry::breaker_transition(&self.id, name, from.as_str(), to.as_str());
     }
 
-    fn after_closed_call(&self, circuit: &Circuit, name: &str, outcome: Outcome) {
+    fn open(&self, circuit: &Circuit, slow: &mut Slow, name: &str) {
+        self.transition(circuit, slow, name, OPEN);
+    }
+
+    fn half_open(&self, circuit: &Circuit, slow: &mut Slow, name: &str) {
+        self.transition(circuit, slow, name, HALF_OPEN);
+    }
+
+    fn after_closed_call(&self, circuit: &Circuit, name: &str, outcome: Outcome, slow_call: bool) {
+        if let Some(rate) = &self.rate {
+            let Some(failed) = outcome.judged() else { return };
+            let mut slow = circuit.lock();
+            if circuit.state.load(Ordering::Acquire) != CLOSED {
+                return; // opened meanwhile by another call
+            }
+            let now = self.clock.now();
+            let window = slow.window.get_or_insert_with(|| rate.new_window());
+            window.record(now, failed, slow_call);
+            let tally = window.totals(now);
+            if rate.trips(&tally, rate.minimum_calls) {
+                tracing::debug!(
+                    event = name,
+                    calls = tally.calls,
+                    failure_rate = tally.failure_rate(),
+                    slow_call_rate = tally.slow_rate(),
+                    "circuit breaker: rate threshold reached"
+                );
+                self.open(circuit, &mut slow, name);
+            }
+            return;
+        }
         match outcome {
             Outcome::Success => {
                 if circuit.failures.load(Ordering::Relaxed) != 0 {
@@ -229,54 +457,70 @@ impl CircuitBreaker {
         }
     }
 
+    /// How long an open circuit still waits; `None` when the wait is over.
+    fn wait_left(&self, slow: &Slow) -> Option<Option<Duration>> {
+        // An open time too large for an `Instant` keeps the circuit open.
+        let Some(until) = slow.opened_at.checked_add(self.open_for) else { return Some(None) };
+        let now = self.clock.now();
+        (now < until).then(|| Some(until.duration_since(now)))
+    }
+
     fn admit(&self, circuit: &Circuit, name: &str) -> Result<Admission, EventError> {
         let mut slow = circuit.lock();
         let mut state = circuit.state.load(Ordering::Acquire);
         if state == OPEN {
-            // An open time too large for an `Instant` keeps the circuit open.
-            let until = slow.opened_at.checked_add(self.open_for);
-            let now = self.clock.now();
-            if until.is_none_or(|until| now < until) {
-                let next_trial = match until {
-                    Some(until) => format!("next trial in {} ms", until.duration_since(now).as_millis().max(1)),
+            if let Some(left) = self.wait_left(&slow) {
+                let next_trial = match left {
+                    Some(left) => format!("next trial in {} ms", left.as_millis().max(1)),
                     None => "no trial scheduled".to_owned(),
                 };
-                return Err(self.reject(format!("circuit breaker open for `{name}`; {next_trial}")));
+                return Err(self.reject(name, format!("circuit breaker open for `{name}`; {next_trial}")));
             }
-            circuit.state.store(HALF_OPEN, Ordering::Release);
-            slow.in_flight = 0;
-            slow.successes = 0;
+            self.half_open(circuit, &mut slow, name);
             state = HALF_OPEN;
-            tracing::info!(event = name, "circuit breaker half-open");
         }
         if state == CLOSED {
             return Ok(Admission::Closed);
         }
-        if slow.in_flight >= self.config.half_open_max_calls {
-            return Err(self.reject(format!("circuit breaker half-open for `{name}`; trial calls in progress")));
+        // Consecutive mode: trials at a time; rate mode: trials in all.
+        let taken = match self.rate {
+            Some(_) => slow.in_flight + slow.trial.calls,
+            None => slow.in_flight,
+        };
+        if taken >= self.config.half_open_max_calls {
+            return Err(self.reject(name, format!("circuit breaker half-open for `{name}`; trial calls in progress")));
         }
         slow.in_flight += 1;
         Ok(Admission::Trial)
     }
 
-    fn reject(&self, message: String) -> EventError {
+    fn reject(&self, name: &str, message: String) -> EventError {
         self.handle.inner.rejected.fetch_add(1, Ordering::Relaxed);
+        telemetry::breaker_rejection(&self.id, name);
         EventError::cancelled(message)
     }
 
-    fn after_trial(&self, circuit: &Circuit, name: &str, outcome: Outcome) {
+    fn after_trial(&self, circuit: &Circuit, name: &str, outcome: Outcome, slow_call: bool) {
         let mut slow = circuit.lock();
         slow.in_flight = slow.in_flight.saturating_sub(1);
         if circuit.state.load(Ordering::Acquire) != HALF_OPEN {
             return; // reset or reopened meanwhile
         }
+        if let Some(rate) = &self.rate {
+            let Some(failed) = outcome.judged() else { return };
+            slow.trial.add(failed, slow_call);
+            let permitted = self.config.half_open_max_calls;
+            if slow.trial.calls >= permitted {
+                let to = if rate.trips(&slow.trial, permitted) { OPEN } else { CLOSED };
+                self.transition(circuit, &mut slow, name, to);
+            }
+            return;
+        }
         match outcome {
             Outcome::Success => {
                 slow.successes += 1;
                 if slow.successes >= self.config.success_threshold {
-                    circuit.failures.store(0, Ordering::Relaxed);
-                    circuit.state.store(CLOSED, Ordering::Release);
-                    tracing::info!(event = name, "circuit breaker closed");
+                    self.transition(circuit, &mut slow, name, CLOSED);
                 }
             }
             Outcome::Failure => self.open(circuit, &mut slow, name),
@@ -292,17 +536,23 @@ impl EventMiddleware for CircuitBreaker {
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let name = event.name();
-        let circuit = self.handle.circuit(name);
+        let circuit = self.handle.circuit(name, &self.id);
         let admission = if circuit.state.load(Ordering::Acquire) == CLOSED {
             Admission::Closed
         } else {
             self.admit(&circuit, name)?
         };
+        let slow_after = self.rate.as_ref().and_then(|r| r.slow_after);
+        let start = slow_after.map(|_| self.clock.now());
         let result = next.run(ctx);
+        let slow_call = match (start, slow_after) {
+            (Some(start), Some(after)) => self.clock.now().saturating_duration_since(start) >= after,
+            _ => false,
+        };
         let outcome = self.outcome(&result);
         match admission {
-            Admission::Closed => self.after_closed_call(&circuit, name, outcome),
-            Admission::Trial => self.after_trial(&circuit, name, outcome),
+            Admission::Closed => self.after_closed_call(&circuit, name, outcome, slow_call),
+            Admission::Trial => self.after_trial(&circuit, name, outcome, slow_call),
         }
         result
     }
@@ -320,7 +570,12 @@ struct Circuit {
 struct Slow {
     opened_at: Instant,
     in_flight: u32,
+    /// Consecutive mode: successful trials while half-open.
     successes: u32,
+    /// Rate mode: the closed state's recent calls (created on first use).
+    window: Option<SlidingWindow>,
+    /// Rate mode: the outcomes of the trials while half-open.
+    trial: Tally,
 }
 
 impl Circuit {
@@ -328,7 +583,13 @@ impl Circuit {
         Circuit {
             state: AtomicU8::new(CLOSED),
             failures: AtomicU32::new(0),
-            slow: Mutex::new(Slow { opened_at: Instant::now(), in_flight: 0, successes: 0 }),
+            slow: Mutex::new(Slow {
+                opened_at: Instant::now(),
+                in_flight: 0,
+                successes: 0,
+                window: None,
+                trial: Tally::default(),
+            }),
         }
     }
 
@@ -358,12 +619,19 @@ impl CircuitBreakerHandle {
         Self::default()
     }
 
-    fn circuit(&self, event: &str) -> Arc<Circuit> {
+    /// `event`'s circuit, created closed (and reported so to the metrics as
+    /// breaker `id`) on first use.
+    fn circuit(&self, event: &str, id: &str) -> Arc<Circuit> {
         if let Some(c) = self.inner.circuits.read().unwrap_or_else(PoisonError::into_inner).get(event) {
             return c.clone();
         }
         let mut map = self.inner.circuits.write().unwrap_or_else(PoisonError::into_inner);
-        map.entry(event.into()).or_insert_with(|| Arc::new(Circuit::new())).clone()
+        map.entry(event.into())
+            .or_insert_with(|| {
+                telemetry::breaker_transition(id, event, "closed", "closed");
+                Arc::new(Circuit::new())
+            })
+            .clone()
     }
 
     /// The state of `event`'s circuit (closed if it never ran).
@@ -390,6 +658,10 @@ impl CircuitBreakerHandle {
         if let Some(c) = map.get(event) {
             let mut slow = c.lock();
             slow.successes = 0;
+            slow.trial = Tally::default();
+            if let Some(window) = &mut slow.window {
+                window.clear();
+            }
             c.failures.store(0, Ordering::Relaxed);
             c.state.store(CLOSED, Ordering::Release);
         }
