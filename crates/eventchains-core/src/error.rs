@@ -45,6 +45,7 @@ pub enum Origin {
 /// What kind of failure an [`EventError`] is. Serialized in `snake_case`
 /// (`"event"`, `"middleware"`, `"timeout"`, `"limit_exceeded"`, `"panic"`, `"cancelled"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The event returned an error.

@@ -32,6 +32,7 @@
 //! ```
 
 mod chain;
+mod config_schema;
 mod context;
 mod error;
 mod event;
@@ -45,6 +46,7 @@ mod result;
 mod value;
 
 pub use chain::EventChain;
+pub use config_schema::{ConfigField, ConfigMismatch, ConfigSchema, closest_name};
 pub use context::{ContextError, EventContext};
 pub use error::{ErrorKind, EventError, EventResult, Origin};
 pub use event::{ChainableEvent, FnEvent};

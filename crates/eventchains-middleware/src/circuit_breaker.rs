@@ -54,7 +54,7 @@ impl CircuitState {
 /// let c: CircuitBreakerConfig = serde_json::from_str(r#"{"failure_threshold": 3, "open_ms": 500}"#).unwrap();
 /// assert_eq!(c, CircuitBreakerConfig::default().failure_threshold(3).open_ms(500));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CircuitBreakerConfig {
     /// Which [`Handles`](crate::Handles) entry holds the circuits when built from

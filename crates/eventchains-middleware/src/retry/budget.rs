@@ -20,7 +20,7 @@ const RETRY_COST: i64 = 1000;
 /// let c: BudgetConfig = serde_json::from_str(r#"{"ratio": 0.1}"#).unwrap();
 /// assert_eq!(c, BudgetConfig::default().ratio(0.1));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     /// Retries allowed per first attempt: each call deposits this fraction of
