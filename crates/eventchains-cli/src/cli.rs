@@ -1,4 +1,4 @@
-//! The command line: `eventchains run` and `eventchains check`.
+//! The command line: `eventchains run`, `check`, `schema` and `types`.
 
 use std::path::PathBuf;
 
@@ -15,7 +15,9 @@ use clap::{Parser, Subcommand, ValueEnum};
         eventchains run examples/scripts/orders.lua --context '{\"order\": {\"id\": \"B-7\"}}' --format json\n  \
         eventchains run examples/scripts/seed.lua --repeat 10000 --format json --log info\n  \
         eventchains run examples/scripts/seed.lua --watch   (re-runs on every save; Ctrl-C stops)\n  \
-        eventchains check examples/scripts/orders.lua\n\n\
+        eventchains check examples/scripts/orders.lua\n  \
+        eventchains schema retry       (JSON Schema of a named part's config; no name: the script format)\n  \
+        eventchains types --out .types (editor definitions; see docs/editor-setup.md)\n\n\
         Exit codes: 0 the chain completed (with or without warnings), 1 it failed,\n\
         2 the script or the arguments are invalid."
 )]
@@ -37,6 +39,18 @@ pub enum Command {
     Check {
         /// The chain script (a .lua file returning a table).
         script: PathBuf,
+    },
+    /// Print the JSON Schema of the script format, or of one named middleware's or event's config.
+    Schema {
+        /// A registered middleware or event name (e.g. `retry`); none for the whole script format.
+        name: Option<String>,
+    },
+    /// Print (or write into DIR) Lua language-server definitions of the script format,
+    /// the sandbox, the host functions and every named part (for editors and analyzers).
+    Types {
+        /// Write `eventchains.d.lua` into this directory instead of printing it.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 

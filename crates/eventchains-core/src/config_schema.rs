@@ -171,15 +171,24 @@ impl ConfigSchema {
     }
 
     /// `config` with every absent top-level key that has a default filled in
-    /// (`nil` reads as an empty table): the config the part really runs with.
+    /// (`nil` reads as an empty table), in schema order: the config the part
+    /// really runs with.
     pub fn with_defaults(&self, config: &Value) -> Value {
-        let mut map = match config {
+        let given = match config {
             Value::Map(m) => m.clone(),
             _ => Default::default(),
         };
+        let mut map = crate::value::Map::default();
         for field in self.fields() {
-            if let (false, Some(default)) = (map.contains_key(field.name), field.default) {
-                map.insert(field.name.to_owned(), Value::from_json(default.clone()));
+            match (given.get(field.name), field.default) {
+                (Some(v), _) => map.insert(field.name.to_owned(), v.clone()),
+                (None, Some(default)) => map.insert(field.name.to_owned(), Value::from_json(default.clone())),
+                (None, None) => None,
+            };
+        }
+        for (k, v) in given {
+            if !map.contains_key(&k) {
+                map.insert(k, v);
             }
         }
         Value::Map(map)
