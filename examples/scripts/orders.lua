@@ -10,7 +10,10 @@
 local COUPONS = { WELCOME10 = 10, VIP = 25 }
 local REVIEW_ABOVE = 1000
 
-return {
+-- The annotation lets editors check the table against the host's definitions
+-- (`eventchains types`, see docs/editor-setup.md).
+---@type eventchains.Script
+local script = {
   name = "orders",
   fault_tolerance = "best_effort",   -- event failures are recorded, middleware failures stop the chain
 
@@ -80,3 +83,5 @@ return {
       end },
   },
 }
+
+return script

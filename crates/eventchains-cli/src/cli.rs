@@ -17,7 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
         eventchains run examples/scripts/seed.lua --watch   (re-runs on every save; Ctrl-C stops)\n  \
         eventchains check examples/scripts/orders.lua\n  \
         eventchains schema retry       (JSON Schema of a named part's config; no name: the script format)\n  \
-        eventchains types --out .types (editor definitions; see docs/editor-setup.md)\n\n\
+        eventchains types --out .types (editor definitions; see docs/editor-setup.md)\n  \
+        eventchains test examples/scripts (runs the *.test.lua files; see docs/script-testing.md)\n\n\
         Exit codes: 0 the chain completed (with or without warnings), 1 it failed,\n\
         2 the script or the arguments are invalid."
 )]
@@ -45,6 +46,9 @@ pub enum Command {
         /// A registered middleware or event name (e.g. `retry`); none for the whole script format.
         name: Option<String>,
     },
+    /// Run Lua test files (`NAME.test.lua` next to `NAME.lua`) against their scripts.
+    /// Exit 0 when every case passed, 1 when one failed, 2 when a test file is invalid.
+    Test(TestArgs),
     /// Print (or write into DIR) Lua language-server definitions of the script format,
     /// the sandbox, the host functions and every named part (for editors and analyzers).
     Types {
@@ -77,6 +81,31 @@ pub struct RunArgs {
     /// Runs until interrupted (Ctrl-C).
     #[arg(long)]
     pub watch: bool,
+}
+
+/// Arguments of `eventchains test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Test files, or directories searched for `*.test.lua` (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Run only the cases whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
+    /// Run again whenever a test file or its script changes (polls every 300 ms; Ctrl-C stops).
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// How `test` prints its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// One line per case, the differences of failed cases, `N passed, M failed`.
+    Text,
+    /// JUnit XML on stdout (for CI systems).
+    Junit,
 }
 
 /// How `run` prints its result.

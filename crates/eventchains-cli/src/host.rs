@@ -18,6 +18,12 @@ pub fn host_registries() -> (MiddlewareRegistry, EventRegistry) {
 /// `lookup_price`.
 pub fn builder() -> LuaChainBuilder {
     let (middleware, events) = host_registries();
+    builder_with(middleware, events)
+}
+
+/// The builder with these registries (a test replaces some of their entries)
+/// and the host functions.
+pub fn builder_with(middleware: MiddlewareRegistry, events: EventRegistry) -> LuaChainBuilder {
     LuaChainBuilder::new()
         .middleware_registry(middleware)
         .event_registry(events)

@@ -11,6 +11,7 @@ mod demo;
 mod describe;
 mod host;
 mod report;
+mod script_test;
 mod watch_mode;
 
 use std::io::Write as _;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Check { script } => check::check(script),
         Command::Schema { name } => describe::schema(name.as_deref()),
         Command::Types { out } => describe::types(out.as_deref()),
+        Command::Test(args) => script_test::run(args),
     };
     match outcome {
         Ok(code) => code,
