@@ -7,6 +7,10 @@
 --   eventchains run examples/scripts/orders.lua --context '{"order": {"id": "B-7", "coupon": "NONE",
 --       "items": [{"sku": "piano", "qty": 1, "price": 2500}]}}'
 
+-- Keys the Rust event compute_total sets (for `eventchains check`, which
+-- cannot see inside Rust events):
+--! ctx: subtotal, tax, total
+
 local COUPONS = { WELCOME10 = 10, VIP = 25 }
 local REVIEW_ABOVE = 1000
 

@@ -36,10 +36,14 @@ pub struct Cli {
 pub enum Command {
     /// Build the chain and run it on the script's context (merged with --context).
     Run(RunArgs),
-    /// Load and build the chain without running it; list its events and middleware.
+    /// Load and build the chain without running it; list its events and middleware (with
+    /// their effective configs) and warn about `ctx` keys read but never set.
     Check {
         /// The chain script (a .lua file returning a table).
         script: PathBuf,
+        /// Exit 1 when there are warnings (exit 0 otherwise).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Print the JSON Schema of the script format, or of one named middleware's or event's config.
     Schema {

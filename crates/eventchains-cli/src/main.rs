@@ -7,6 +7,7 @@
 
 mod check;
 mod cli;
+mod ctx_scan;
 mod demo;
 mod describe;
 mod host;
@@ -36,6 +37,9 @@ enum CliError {
     /// An argument is invalid.
     #[error("{0}")]
     Args(String),
+    /// `check` found the script invalid (the message says where and what may help).
+    #[error("{0}")]
+    Check(String),
     /// stdout could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
         .init();
     let outcome = match &cli.command {
         Command::Run(args) => run(args),
-        Command::Check { script } => check::check(script),
+        Command::Check { script, deny_warnings } => check::check(script, *deny_warnings),
         Command::Schema { name } => describe::schema(name.as_deref()),
         Command::Types { out } => describe::types(out.as_deref()),
         Command::Test(args) => script_test::run(args),

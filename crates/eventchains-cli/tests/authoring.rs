@@ -118,3 +118,53 @@ fn types_writes_the_definitions_of_this_host() {
     let out = run(&["types", "--out", "/proc/no/such/dir"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_warns_about_ctx_keys_nothing_sets_and_fails_on_them_only_when_asked() {
+    let script = temp_script(
+        "warn.lua",
+        "--! ctx: from_caller\nreturn { context = { seed = 1 }, events = {\n  { name = 'a', handler = function(ctx)\n    ctx.out = ctx.seed + ctx.from_caller + (ctx.missing or 0)\n  end },\n  { name = 'b', handler = function(ctx) return ctx.out end },\n} }\n",
+    );
+    let out = run(&["check", &script]);
+    assert_eq!(out.status.code(), Some(0), "warnings alone do not fail: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("warning: warn.lua:4: `ctx.missing` is read, but"), "{err}");
+    assert_eq!(err.matches("warning:").count(), 1, "seed, from_caller and out are set: {err}");
+    assert!(stdout(&out).ends_with("1 warning\n"), "{}", stdout(&out));
+    let denied = run(&["check", &script, "--deny-warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+    for example in ["orders.lua", "pricing.lua", "seed.lua"] {
+        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", "scripts", example].iter().collect();
+        let out = run(&["check", &path.to_string_lossy(), "--deny-warnings"]);
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn check_points_at_syntax_errors_and_suggests_registered_names() {
+    let script = temp_script(
+        "syntax.lua",
+        "return {\n  events = {\n    { name = 'a', handler = function(ctx) ctx.x = = 1 end },\n  },\n}\n",
+    );
+    let out = run(&["check", &script]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("error: syntax.lua:3:51: syntax error: unexpected symbol near '='"),
+        "{}",
+        stderr(&out)
+    );
+    let script = temp_script(
+        "unknown.lua",
+        "return { middleware = { 'loging' }, events = { { name = 'v', rust = 'validate_ordr' } } }",
+    );
+    let out = run(&["check", &script]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown middleware `loging`; registered: circuit_breaker, logging,"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("(did you mean `logging`?)"), "{}", stderr(&out));
+    let script = temp_script("unknown_event.lua", "return { events = { { name = 'v', rust = 'validate_ordr' } } }");
+    assert!(stderr(&run(&["check", &script])).contains("(did you mean `validate_order`?)"));
+}

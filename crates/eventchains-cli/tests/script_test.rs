@@ -140,7 +140,13 @@ return { cases = {
 
 #[test]
 fn invalid_test_files_and_arguments_exit_2() {
-    let dir = dir_with("invalid", &[("x.lua", SCRIPT), ("x.test.lua", "return { cases = { { name = 'a', expect = { stauts = 'completed' } } } }")]);
+    let dir = dir_with(
+        "invalid",
+        &[
+            ("x.lua", SCRIPT),
+            ("x.test.lua", "return { cases = { { name = 'a', expect = { stauts = 'completed' } } } }"),
+        ],
+    );
     let out = run(&["test", &dir]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
