@@ -228,7 +228,7 @@ impl ConfigSchema {
         match ty {
             "integer" => match (node.get("minimum").and_then(Json::as_f64), node.get("maximum").and_then(Json::as_f64))
             {
-                (Some(min), _) if min == 0.0 => "a non-negative integer".to_owned(),
+                (Some(0.0), _) => "a non-negative integer".to_owned(),
                 (Some(min), Some(max)) => format!("an integer from {min} to {max}"),
                 (Some(min), None) => format!("an integer >= {min}"),
                 _ => "an integer".to_owned(),
@@ -434,8 +434,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

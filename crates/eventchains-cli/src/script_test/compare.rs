@@ -25,32 +25,29 @@ pub fn differences(
     // Unexpected failures are reported when the case says which it expects,
     // or expects a clean run.
     let expects_clean = expect.status.as_deref() == Some("completed");
-    match &expect.failures {
-        Some(wanted) => {
-            if wanted.len() != failures.len() {
-                out.push(format!("failures: expected {}, got {}", wanted.len(), failures.len()));
+    if let Some(wanted) = &expect.failures {
+        if wanted.len() != failures.len() {
+            out.push(format!("failures: expected {}, got {}", wanted.len(), failures.len()));
+        }
+        for (i, w) in wanted.iter().enumerate() {
+            let at = format!("failures[{}]", i + 1);
+            let Some(got) = failures.get(i) else { continue };
+            if let Some(event) = &w.event
+                && event != got.event()
+            {
+                out.push(format!("{at}.event: expected {event:?}, got {:?}", got.event()));
             }
-            for (i, w) in wanted.iter().enumerate() {
-                let at = format!("failures[{}]", i + 1);
-                let Some(got) = failures.get(i) else { continue };
-                if let Some(event) = &w.event
-                    && event != got.event()
-                {
-                    out.push(format!("{at}.event: expected {event:?}, got {:?}", got.event()));
-                }
-                if let Some(kind) = &w.kind
-                    && kind != got.kind().as_str()
-                {
-                    out.push(format!("{at}.kind: expected {kind:?}, got {:?}", got.kind().as_str()));
-                }
-                if let Some(pattern) = &w.message
-                    && !matches(got.message(), pattern)
-                {
-                    out.push(format!("{at}.message: expected to match {pattern:?}, got {:?}", got.message()));
-                }
+            if let Some(kind) = &w.kind
+                && kind != got.kind().as_str()
+            {
+                out.push(format!("{at}.kind: expected {kind:?}, got {:?}", got.kind().as_str()));
+            }
+            if let Some(pattern) = &w.message
+                && !matches(got.message(), pattern)
+            {
+                out.push(format!("{at}.message: expected to match {pattern:?}, got {:?}", got.message()));
             }
         }
-        None => {}
     }
     if (expect.failures.is_some() || expects_clean) && failures.len() > expect.failures.as_ref().map_or(0, Vec::len) {
         for (i, f) in failures.iter().enumerate().skip(expect.failures.as_ref().map_or(0, Vec::len)) {
