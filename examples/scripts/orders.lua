@@ -7,10 +7,17 @@
 --   eventchains run examples/scripts/orders.lua --context '{"order": {"id": "B-7", "coupon": "NONE",
 --       "items": [{"sku": "piano", "qty": 1, "price": 2500}]}}'
 
+-- Keys the Rust event compute_total sets (for `eventchains check`, which
+-- cannot see inside Rust events):
+--! ctx: subtotal, tax, total
+
 local COUPONS = { WELCOME10 = 10, VIP = 25 }
 local REVIEW_ABOVE = 1000
 
-return {
+-- The annotation lets editors check the table against the host's definitions
+-- (`eventchains types`, see docs/editor-setup.md).
+---@type eventchains.Script
+local script = {
   name = "orders",
   fault_tolerance = "best_effort",   -- event failures are recorded, middleware failures stop the chain
 
@@ -80,3 +87,5 @@ return {
       end },
   },
 }
+
+return script

@@ -11,9 +11,10 @@ struct ValidateOrder {
 }
 
 /// Config of `validate_order`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateConfig {
+    /// The most items an order may have.
     #[serde(default = "default_max_items")]
     max_items: usize,
 }
@@ -56,10 +57,12 @@ struct ComputeTotal {
 }
 
 /// Config of `compute_total`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TotalConfig {
+    /// The tax rate applied to the subtotal, from 0 to 1.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     tax_rate: f64,
 }
 
@@ -94,10 +97,23 @@ impl ChainableEvent for ComputeTotal {
     }
 }
 
+/// The price of a product in the demo catalogue (`nil` for an unknown SKU):
+/// the host function `lookup_price(sku)` that scripts run by the CLI can call.
+pub fn lookup_price(sku: String) -> Option<f64> {
+    match sku.as_str() {
+        "tea" => Some(3.5),
+        "cake" => Some(4.0),
+        "coffee" => Some(2.8),
+        _ => None,
+    }
+}
+
 /// Registers the demo events.
 pub fn register_demo_events(events: &mut EventRegistry) {
-    events.register("validate_order", |c: ValidateConfig| Ok::<_, String>(ValidateOrder { max_items: c.max_items }));
-    events.register("compute_total", |c: TotalConfig| {
+    events.register_with_schema("validate_order", |c: ValidateConfig| {
+        Ok::<_, String>(ValidateOrder { max_items: c.max_items })
+    });
+    events.register_with_schema("compute_total", |c: TotalConfig| {
         if !(0.0..=1.0).contains(&c.tax_rate) {
             return Err(format!("tax_rate must be between 0 and 1, got {}", c.tax_rate));
         }

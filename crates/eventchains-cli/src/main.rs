@@ -7,11 +7,15 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
 mod cli;
+mod ctx_scan;
 mod demo;
+mod describe;
 mod host;
 mod metrics_export;
 mod report;
+mod script_test;
 mod watch_mode;
 
 use std::io::Write as _;
@@ -20,11 +24,11 @@ use std::time::Instant;
 
 use clap::Parser;
 use eventchains_core::{ChainStatus, EventContext, Map, Value};
-use eventchains_lua::{LoadError, LuaChain, LuaChainBuilder};
+use eventchains_lua::{LoadError, LuaChain};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, Format, RunArgs};
-use crate::host::host_registries;
+pub(crate) use crate::host::builder;
 use crate::report::{RunReport, Timing};
 
 /// Why the CLI could not run (exit code 2).
@@ -36,6 +40,9 @@ enum CliError {
     /// An argument is invalid.
     #[error("{0}")]
     Args(String),
+    /// `check` found the script invalid (the message says where and what may help).
+    #[error("{0}")]
+    Check(String),
     /// stdout could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -52,7 +59,10 @@ fn main() -> ExitCode {
         .init();
     let outcome = match &cli.command {
         Command::Run(args) => run(args),
-        Command::Check { script } => check(script),
+        Command::Check { script, deny_warnings } => check::check(script, *deny_warnings),
+        Command::Schema { name } => describe::schema(name.as_deref()),
+        Command::Types { out } => describe::types(out.as_deref()),
+        Command::Test(args) => script_test::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -61,11 +71,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn builder() -> LuaChainBuilder {
-    let (middleware, events) = host_registries();
-    LuaChainBuilder::new().middleware_registry(middleware).event_registry(events)
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
@@ -146,27 +151,4 @@ fn caller_context(args: &RunArgs) -> Result<Map, CliError> {
         Value::Map(map) => Ok(map),
         other => Err(CliError::Args(format!("--context must be a JSON object, got {}", other.type_name()))),
     }
-}
-
-fn check(script: &std::path::Path) -> Result<ExitCode, CliError> {
-    let chain = builder().load_file(script)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}: ok ({}, fault tolerance {})", chain.script_name(), chain.name(), chain.mode())?;
-    writeln!(stdout, "events (in execution order):")?;
-    for (i, name) in chain.event_names().iter().enumerate() {
-        writeln!(stdout, "  {}. {name}", i + 1)?;
-    }
-    writeln!(stdout, "middleware (outermost first):")?;
-    for (i, name) in chain.middleware_names().iter().enumerate() {
-        writeln!(stdout, "  {}. {name}", i + 1)?;
-    }
-    let limits = chain.limits();
-    writeln!(
-        stdout,
-        "limits: instructions {}, memory {}, timeout {}",
-        limits.instructions.map_or("none".to_owned(), |n| n.to_string()),
-        limits.memory_bytes.map_or("none".to_owned(), |b| format!("{} bytes", b)),
-        limits.timeout.map_or("none".to_owned(), |t| format!("{} ms", t.as_millis())),
-    )?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod config_schema;
 mod context;
 mod decode;
 mod error;
@@ -48,6 +49,7 @@ mod result;
 mod value;
 
 pub use chain::EventChain;
+pub use config_schema::{ConfigField, ConfigMismatch, ConfigSchema, closest_name};
 pub use context::{ContextError, EventContext};
 pub use decode::{DecodeError, decode};
 pub use error::{ErrorKind, EventError, EventResult, Origin, ResultExt};

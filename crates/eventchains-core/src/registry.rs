@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::decode::{DecodeError, decode};
+use crate::config_schema::ConfigSchema;
 use crate::event::ChainableEvent;
 use crate::middleware::EventMiddleware;
 use crate::value::{Map, Value};
@@ -52,6 +53,8 @@ type Factory<T> = Arc<dyn Fn(&Value) -> Result<Arc<T>, String> + Send + Sync>;
 pub struct Registry<T: ?Sized> {
     kind: &'static str,
     factories: BTreeMap<String, Factory<T>>,
+    /// The config schemas of the names registered with one.
+    schemas: BTreeMap<String, ConfigSchema>,
 }
 
 /// Named Rust middleware, configured by a map such as `{"max_attempts": 3}`.
@@ -83,31 +86,54 @@ pub type EventRegistry = Registry<dyn ChainableEvent>;
 
 impl<T: ?Sized> Registry<T> {
     fn with_kind(kind: &'static str) -> Self {
-        Registry { kind, factories: BTreeMap::new() }
+        Registry { kind, factories: BTreeMap::new(), schemas: BTreeMap::new() }
     }
 
     /// Registers a factory that receives the raw config; replaces an existing one.
     ///
     /// The config is [`Value::Nil`] when the script or caller gave none.
+    /// A schema registered before under `name` is dropped (attach one with
+    /// [`set_schema`](Self::set_schema)).
     pub fn register_raw(
         &mut self,
         name: impl Into<String>,
         factory: impl Fn(&Value) -> Result<Arc<T>, String> + Send + Sync + 'static,
     ) -> &mut Self {
-        self.factories.insert(name.into(), Arc::new(factory));
+        let name = name.into();
+        self.schemas.remove(&name);
+        self.factories.insert(name, Arc::new(factory));
         self
     }
 
-    /// Registers one shared instance, returned for every build; it takes no config.
+    /// Attaches the JSON Schema of `name`'s config (ignored if `name` is not
+    /// registered). With a schema, a rejected config is explained from it (the
+    /// key, the expected type, the allowed values), tools list the config's
+    /// keys and defaults, and [`schema`](Self::schema) returns it.
+    pub fn set_schema(&mut self, name: &str, schema: ConfigSchema) -> &mut Self {
+        if self.factories.contains_key(name) {
+            self.schemas.insert(name.to_owned(), schema);
+        }
+        self
+    }
+
+    /// The config schema of `name`, if it was registered with one.
+    pub fn schema(&self, name: &str) -> Option<&ConfigSchema> {
+        self.schemas.get(name)
+    }
+
+    /// Registers one shared instance, returned for every build; it takes no
+    /// config (its schema is the empty table).
     pub fn register_shared(&mut self, name: impl Into<String>, instance: Arc<T>) -> &mut Self
     where
         T: Send + Sync + 'static,
     {
-        self.register_raw(name, move |config| match config {
+        let name = name.into();
+        self.register_raw(name.clone(), move |config| match config {
             Value::Nil => Ok(instance.clone()),
             Value::Map(m) if m.is_empty() => Ok(instance.clone()),
             _ => Err("takes no config".to_owned()),
-        })
+        });
+        self.set_schema(&name, ConfigSchema::empty())
     }
 
     /// Builds the item registered as `name` with `config`.
@@ -120,7 +146,12 @@ impl<T: ?Sized> Registry<T> {
         factory(config).map_err(|message| RegistryError::InvalidConfig {
             kind: self.kind,
             name: name.to_owned(),
-            message,
+            // The schema explains a config that does not fit it better than
+            // the decoder can; a config that fits was rejected for its values.
+            message: match self.schemas.get(name).map(|s| s.check(config)) {
+                Some(Err(mismatch)) => mismatch.to_string(),
+                _ => message,
+            },
         })
     }
 
@@ -146,7 +177,13 @@ impl<T: ?Sized> Registry<T> {
 
     /// Copies every entry of `other` in (entries of `other` win).
     pub fn extend_from(&mut self, other: &Registry<T>) -> &mut Self {
-        self.factories.extend(other.factories.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (name, factory) in &other.factories {
+            self.factories.insert(name.clone(), factory.clone());
+            match other.schemas.get(name) {
+                Some(schema) => self.schemas.insert(name.clone(), schema.clone()),
+                None => self.schemas.remove(name),
+            };
+        }
         self
     }
 }
@@ -185,6 +222,43 @@ impl Registry<dyn EventMiddleware> {
             build(config).map(|m| Arc::new(m) as Arc<dyn EventMiddleware>).map_err(|e| e.to_string())
         })
     }
+
+    /// Like [`register`](Self::register), and attaches `C`'s JSON Schema (see
+    /// [`set_schema`](Registry::set_schema)): derive `schemars::JsonSchema`
+    /// beside `Deserialize` on the config type.
+    ///
+    /// ```
+    /// use eventchains_core::{MiddlewareRegistry, FnMiddleware, Value};
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct TagConfig { tag: String }
+    ///
+    /// let mut registry = MiddlewareRegistry::new();
+    /// registry.register_with_schema("tag", |config: TagConfig| {
+    ///     Ok::<_, std::convert::Infallible>(FnMiddleware::new("tag", move |_event, ctx, next| {
+    ///         ctx.set("tag", config.tag.clone());
+    ///         next.run(ctx)
+    ///     }))
+    /// });
+    /// let bad: Value = [("tag", 7)].into_iter().collect();
+    /// let err = registry.build("tag", &bad).err().unwrap().to_string();
+    /// assert_eq!(err, "invalid config for middleware `tag`: `tag`: expected a string, got the integer 7");
+    /// assert_eq!(registry.schema("tag").unwrap().fields()[0].name, "tag");
+    /// ```
+    #[cfg(feature = "schemars")]
+    pub fn register_with_schema<C, M, E>(
+        &mut self,
+        name: impl Into<String>,
+        build: impl Fn(C) -> Result<M, E> + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        C: DeserializeOwned + schemars::JsonSchema,
+        M: EventMiddleware + 'static,
+        E: fmt::Display,
+    {
+        let name = name.into();
+        self.register(name.clone(), build).set_schema(&name, ConfigSchema::of::<C>())
+    }
 }
 
 impl Registry<dyn ChainableEvent> {
@@ -210,6 +284,23 @@ impl Registry<dyn ChainableEvent> {
         })
     }
 
+    /// Like [`register`](Self::register), and attaches `C`'s JSON Schema (see
+    /// [`set_schema`](Registry::set_schema)).
+    #[cfg(feature = "schemars")]
+    pub fn register_with_schema<C, V, E>(
+        &mut self,
+        name: impl Into<String>,
+        build: impl Fn(C) -> Result<V, E> + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        C: DeserializeOwned + schemars::JsonSchema,
+        V: ChainableEvent + 'static,
+        E: fmt::Display,
+    {
+        let name = name.into();
+        self.register(name.clone(), build).set_schema(&name, ConfigSchema::of::<C>())
+    }
+
     /// Registers a ready event under `name`; it takes no config.
     pub fn register_event(&mut self, name: impl Into<String>, event: impl ChainableEvent + 'static) -> &mut Self {
         self.register_shared(name, Arc::new(event))
@@ -230,7 +321,7 @@ impl Default for Registry<dyn ChainableEvent> {
 
 impl<T: ?Sized> Clone for Registry<T> {
     fn clone(&self) -> Self {
-        Registry { kind: self.kind, factories: self.factories.clone() }
+        Registry { kind: self.kind, factories: self.factories.clone(), schemas: self.schemas.clone() }
     }
 }
 
@@ -303,5 +394,38 @@ mod tests {
             MiddlewareRegistry::new().build("x", &Value::Nil).err().expect("empty").to_string(),
             "unknown middleware `x`; registered: (none)"
         );
+    }
+
+    #[test]
+    fn schemas_explain_rejected_configs_and_follow_their_names() {
+        let schema = ConfigSchema::new(serde_json::json!({
+            "type": "object",
+            "properties": { "amount": { "type": "integer", "default": 1 } },
+            "additionalProperties": false
+        }));
+        let mut r = registry();
+        r.set_schema("add", schema.clone()).set_schema("nope", schema.clone());
+        assert!(r.schema("nope").is_none(), "no schema for an unregistered name");
+        let typo: Value = [("amout", 2)].into_iter().collect();
+        assert_eq!(
+            r.build("add", &typo).err().expect("typo").to_string(),
+            "invalid config for event `add`: unknown key `amout` (did you mean `amount`?); allowed keys: amount"
+        );
+        let wrong: Value = [("amount", "two")].into_iter().collect();
+        assert_eq!(
+            r.build("add", &wrong).err().expect("type").to_string(),
+            "invalid config for event `add`: `amount`: expected an integer, got the string \"two\""
+        );
+        // A config that fits the schema but is rejected keeps the factory's message.
+        let zero: Value = [("amount", 0)].into_iter().collect();
+        assert!(r.build("add", &zero).err().expect("zero").to_string().ends_with("amount must not be 0"));
+        assert_eq!(r.schema("noop"), Some(&ConfigSchema::empty()), "shared instances take no config");
+        let mut copy = EventRegistry::new();
+        copy.extend_from(&r);
+        assert_eq!(copy.schema("add"), Some(&schema));
+        r.register_raw("add", |_| Err("raw".to_owned()));
+        assert!(r.schema("add").is_none(), "re-registering drops the old schema");
+        copy.extend_from(&r);
+        assert!(copy.schema("add").is_none(), "the schema follows the factory it describes");
     }
 }

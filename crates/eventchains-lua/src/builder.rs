@@ -168,6 +168,38 @@ impl LuaChainBuilder {
         self
     }
 
+    /// Editor definitions (LuaLS / EmmyLua `---@meta`) of what scripts loaded
+    /// by this builder can use: the script format, the callbacks, the
+    /// sandbox, the host functions with Lua types derived from their Rust
+    /// signatures, and the named parts with their config keys from the
+    /// registries' schemas. A host with functions of its own ships these.
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let defs = LuaChainBuilder::new().register_fn("price_of", |sku: String| sku.len() as f64).lua_definitions();
+    /// assert!(defs.text().contains("---@param arg1 string\n---@return number\nfunction price_of(arg1) end"));
+    /// ```
+    pub fn lua_definitions(&self) -> crate::Definitions {
+        crate::definitions::render(&crate::definitions::Host {
+            middleware: &self.middleware,
+            events: &self.events,
+            host_fns: &self.host_fns,
+        })
+    }
+
+    /// The JSON Schema of the script table (format v1) for this builder's
+    /// registries: every named part with its config schema. A named part with
+    /// a config, `{ "retry", max_attempts = 3 }`, is described as the object
+    /// `{"1": "retry", "max_attempts": 3}`.
+    pub fn script_schema(&self) -> serde_json::Value {
+        crate::script_schema::script_schema(&self.middleware, &self.events)
+    }
+
+    /// The registries of named middleware and events (for tools that list or describe them).
+    pub fn registries(&self) -> (&MiddlewareRegistry, &EventRegistry) {
+        (&self.middleware, &self.events)
+    }
+
     /// Loads a script from a file; its file name (`orders.lua`) names it in messages.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<LuaChain, LoadError> {
         let path = path.as_ref();

@@ -118,6 +118,22 @@ impl LuaChain {
     pub fn middleware_names(&self) -> Vec<&str> {
         self.chain.middleware_names().collect()
     }
+
+    /// In the order of [`middleware_names`](Self::middleware_names): the
+    /// registry name and the script's config (`nil` if none) of each named
+    /// Rust middleware, `None` for a Lua middleware.
+    pub fn middleware_configs(&self) -> Vec<Option<(&str, &eventchains_core::Value)>> {
+        self.script
+            .spec
+            .middleware
+            .iter()
+            .rev()
+            .map(|m| match m {
+                crate::spec::MiddlewareSpec::Named { name, config } => Some((name.as_str(), config)),
+                crate::spec::MiddlewareSpec::Lua { .. } => None,
+            })
+            .collect()
+    }
 }
 
 impl fmt::Debug for LuaChain {

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use eventchains_core::panic_message;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua};
 
+use crate::lua_type::FnSignature;
+
 /// Creates a host function in a VM.
 pub(crate) type HostFnFactory = Arc<dyn Fn(&Lua) -> mlua::Result<Function> + Send + Sync>;
 
@@ -19,6 +21,8 @@ pub(crate) type HostFnFactory = Arc<dyn Fn(&Lua) -> mlua::Result<Function> + Sen
 pub(crate) struct HostFn {
     pub(crate) name: String,
     pub(crate) factory: HostFnFactory,
+    /// The Lua types of its parameters and results (for editor definitions).
+    pub(crate) signature: FnSignature,
 }
 
 impl HostFn {
@@ -43,7 +47,7 @@ impl HostFn {
                 }
             })
         });
-        HostFn { name, factory }
+        HostFn { name, factory, signature: FnSignature::of::<A, R>() }
     }
 
     /// Installs the function as a global of `lua`.

@@ -16,8 +16,8 @@ use crate::convert::lua_to_value;
 use crate::error::LoadError;
 use crate::limits::Limits;
 
-const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
-const LIMIT_KEYS: &str = "instructions, memory_mb, timeout_ms";
+pub(crate) const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
+pub(crate) const LIMIT_KEYS: &str = "instructions, memory_mb, timeout_ms";
 
 /// A validated script, without its Lua functions.
 #[derive(Clone, Debug)]

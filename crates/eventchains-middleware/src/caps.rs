@@ -20,6 +20,7 @@ use crate::config::{ConfigError, setters};
 /// | `retry_max_delay` | 60 s | `initial_ms` and `max_ms` of `retry` |
 /// | `rate_limit_max_wait` | 60 s | `max_wait_ms` of `rate_limit` (also its value when unset), and with `strategy = "wait"` the time one token takes (`1 / rate_per_sec`) |
 /// | `chaos_max_latency` | 60 s | `latency_ms` of `chaos` |
+/// | `concurrency_max_wait` | 60 s | `wait_ms` of `concurrency_limit` |
 ///
 /// Independently of the caps, no wait of these middleware passes the event's
 /// deadline ([`EventContext::deadline`](eventchains_core::EventContext::deadline),
@@ -59,6 +60,8 @@ pub struct Caps {
     pub rate_limit_max_wait: Duration,
     /// The longest latency `chaos` may inject.
     pub chaos_max_latency: Duration,
+    /// The longest wait for a `concurrency_limit` slot.
+    pub concurrency_max_wait: Duration,
 }
 
 /// The default of every wait cap: one minute.
@@ -66,7 +69,13 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 impl Default for Caps {
     fn default() -> Self {
-        Caps { retry_max_attempts: 10, retry_max_delay: MINUTE, rate_limit_max_wait: MINUTE, chaos_max_latency: MINUTE }
+        Caps {
+            retry_max_attempts: 10,
+            retry_max_delay: MINUTE,
+            rate_limit_max_wait: MINUTE,
+            chaos_max_latency: MINUTE,
+            concurrency_max_wait: MINUTE,
+        }
     }
 }
 
@@ -79,13 +88,16 @@ setters!(Caps {
     rate_limit_max_wait: Duration,
     /// Sets the longest chaos latency.
     chaos_max_latency: Duration,
+    /// Sets the longest concurrency-limit wait.
+    concurrency_max_wait: Duration,
 });
 
 impl Caps {
-    /// Sets every wait cap (retry delay, rate-limit wait, chaos latency) to `max`.
+    /// Sets every wait cap (retry delay, rate-limit wait, chaos latency,
+    /// concurrency-limit wait) to `max`.
     #[must_use]
     pub fn max_wait(self, max: Duration) -> Self {
-        self.retry_max_delay(max).rate_limit_max_wait(max).chaos_max_latency(max)
+        self.retry_max_delay(max).rate_limit_max_wait(max).chaos_max_latency(max).concurrency_max_wait(max)
     }
 
     /// Checks a `retry` config against the caps.
@@ -142,6 +154,15 @@ impl Caps {
         Ok(config)
     }
 
+    /// Checks a `concurrency_limit` config against the caps.
+    #[cfg(feature = "concurrency_limit")]
+    pub fn check_concurrency_limit(
+        &self,
+        config: &crate::concurrency_limit::ConcurrencyLimitConfig,
+    ) -> Result<(), ConfigError> {
+        check_ms("concurrency_limit", "wait_ms", config.wait_ms, self.concurrency_max_wait, "concurrency_max_wait")
+    }
+
     /// Checks a `chaos` config against the caps.
     #[cfg(feature = "chaos")]
     pub fn check_chaos(&self, config: &crate::chaos::ChaosConfig) -> Result<(), ConfigError> {
@@ -167,6 +188,16 @@ fn above(middleware: &'static str, key: &str, value: u32, cap: u32, cap_name: &s
 
 #[cfg(all(test, feature = "retry", feature = "rate_limit"))]
 mod tests {
+    #[cfg(feature = "concurrency_limit")]
+    #[test]
+    fn concurrency_waits_above_the_cap_are_refused() {
+        use crate::concurrency_limit::ConcurrencyLimitConfig;
+        let caps = Caps::default();
+        caps.check_concurrency_limit(&ConcurrencyLimitConfig::default().wait_ms(60_000)).expect("at the cap");
+        let err = caps.check_concurrency_limit(&ConcurrencyLimitConfig::default().wait_ms(3_600_000)).unwrap_err();
+        assert!(err.to_string().contains("wait_ms = 3600000 is above the host's cap of 60000 ms"), "{err}");
+    }
+
     use super::*;
     use crate::rate_limit::{RateLimitConfig, RateLimitStrategy};
     use crate::retry::RetryConfig;

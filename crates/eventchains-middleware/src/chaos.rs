@@ -23,7 +23,7 @@ use crate::config::{ConfigError, setters};
 /// let c: ChaosConfig = serde_json::from_str(r#"{"seed": 7, "event_failure_rate": 0.1}"#).unwrap();
 /// assert_eq!(c, ChaosConfig::default().seed(Some(7)).event_failure_rate(0.1));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct ChaosConfig {

@@ -33,8 +33,9 @@ use crate::config::{ConfigError, setters};
 use crate::telemetry;
 
 /// Which executions share one limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConcurrencyScope {
     /// One limit per chain (by [`Next::chain_name`]) across all its events.
     #[default]
@@ -53,8 +54,9 @@ pub enum ConcurrencyScope {
 /// assert_eq!(c, ConcurrencyLimitConfig::default().max(2).wait_ms(0).scope(ConcurrencyScope::Event));
 /// assert!(serde_json::from_str::<ConcurrencyLimitConfig>(r#"{"maximum": 2}"#).is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ConcurrencyLimitConfig {
     /// Which [`Handles`](crate::Handles) entry holds the limits when built from
     /// the registry (default `"concurrency_limit"`).
@@ -81,6 +83,9 @@ setters!(ConcurrencyLimitConfig {
     wait_ms: u64,
     /// Sets which executions share a limit.
     scope: ConcurrencyScope,
+} into {
+    /// Sets the [`Handles`](crate::Handles) id (`Some(name)`, or a `String`).
+    id: Option<String>,
 });
 
 /// Limits how many executions run at once; see the [module docs](self).
@@ -343,6 +348,7 @@ struct LimitShared {
 
 /// The counters of a [`ConcurrencyLimitHandle`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConcurrencyLimitStats {
     /// Executions admitted (at once or after waiting).
     pub admitted: u64,

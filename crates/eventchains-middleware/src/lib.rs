@@ -19,7 +19,14 @@
 //!
 //! Every middleware has a config struct that derives `Deserialize` with
 //! `deny_unknown_fields`, so scripts and the CLI configure it by name through
-//! the core [`MiddlewareRegistry`](eventchains_core::MiddlewareRegistry):
+//! the core [`MiddlewareRegistry`](eventchains_core::MiddlewareRegistry).
+//! Every config also derives `schemars::JsonSchema` (always, not behind a
+//! feature: the registry is the one place scripts and tools learn a config's
+//! keys, and a schema that only some builds carry would make `eventchains
+//! schema`, the editor types and the loader's errors depend on how the host
+//! was compiled; the cost is compile time only). [`register_all`] attaches
+//! each schema to its name, so a bad config is explained from it (the key,
+//! the expected type, the allowed values) and tools list keys and defaults.
 //! [`register_all`] registers every enabled middleware under its snake_case name
 //! and returns the [`Handles`] through which the host reads the state of the
 //! middleware that scripts build (metrics, breakers, rate limiters, retry stats).

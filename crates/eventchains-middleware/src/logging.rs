@@ -10,7 +10,7 @@ use tracing::field::Empty;
 use crate::config::setters;
 
 /// A `tracing` level, as written in a config (`"trace"` ... `"error"`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum LogLevel {
@@ -48,7 +48,7 @@ impl LogLevel {
 /// assert_eq!(config, LoggingConfig::default().level(LogLevel::Debug));
 /// assert_eq!(config.failure_level, LogLevel::Warn);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct LoggingConfig {

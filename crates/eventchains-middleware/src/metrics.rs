@@ -40,7 +40,7 @@ const SIGNIFICANT_FIGURES: u8 = 2;
 const MAX_DEFAULT_SHARDS: usize = 16;
 
 /// Config of [`Metrics`] (registry name `metrics`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct MetricsConfig {

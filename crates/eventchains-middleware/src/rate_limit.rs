@@ -13,7 +13,7 @@ use crate::clock::{SharedClock, system_clock};
 use crate::config::{ConfigError, setters};
 
 /// What [`RateLimit`] does when no token is left.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RateLimitStrategy {
@@ -32,7 +32,7 @@ pub enum RateLimitStrategy {
 /// let c: RateLimitConfig = serde_json::from_str(r#"{"rate_per_sec": 5, "burst": 2, "strategy": "wait"}"#).unwrap();
 /// assert_eq!(c, RateLimitConfig::default().rate_per_sec(5.0).burst(2).strategy(RateLimitStrategy::Wait));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct RateLimitConfig {

@@ -18,7 +18,7 @@ use crate::config::{ConfigError, setters};
 /// assert_eq!(c.limit_for("export").as_millis(), 2000);
 /// assert_eq!(c.limit_for("validate").as_millis(), 50);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct TimeoutConfig {

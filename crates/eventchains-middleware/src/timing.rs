@@ -20,7 +20,7 @@ pub const DEFAULT_KEY: &str = "timing_us";
 /// assert_eq!(config, TimingConfig::default().slow_ms(Some(250)).store(true));
 /// assert_eq!(config.key, "timing_us");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct TimingConfig {

@@ -86,7 +86,7 @@ impl CircuitState {
 ///     serde_json::from_str(r#"{"failure_rate": 0.5, "window": 10, "minimum_calls": 10}"#).unwrap();
 /// assert_eq!(r, CircuitBreakerConfig::default().failure_rate(Some(0.5)).window(Some(10)).minimum_calls(Some(10)));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct CircuitBreakerConfig {

@@ -25,7 +25,7 @@ const MIN_RATIO: f64 = 1.0 / RETRY_COST as f64;
 /// let c: BudgetConfig = serde_json::from_str(r#"{"ratio": 0.1}"#).unwrap();
 /// assert_eq!(c, BudgetConfig::default().ratio(0.1));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct BudgetConfig {

@@ -40,7 +40,7 @@ use crate::kind_set::KindSet;
 /// assert_eq!(c, RetryConfig::default().max_attempts(3).backoff(Backoff::Exponential).initial_ms(5));
 /// assert!(serde_json::from_str::<RetryConfig>(r#"{"max_attempt": 3}"#).is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct RetryConfig {
