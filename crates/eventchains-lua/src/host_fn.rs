@@ -76,10 +76,11 @@ thread_local! {
 }
 
 /// One running host function call, counted while it lives.
-struct HostDepth;
+pub(crate) struct HostDepth;
 
 impl HostDepth {
-    fn enter() -> Option<Self> {
+    /// Counts a call; `None` when [`MAX_HOST_DEPTH`] calls are running already.
+    pub(crate) fn enter() -> Option<Self> {
         HOST_DEPTH.with(|d| {
             let n = d.get();
             (n < MAX_HOST_DEPTH).then(|| {

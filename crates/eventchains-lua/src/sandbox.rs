@@ -80,6 +80,9 @@ impl Sandbox {
         let lua = Lua::new_with(libs, LuaOptions::default())?;
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
+            // `__tostring` can call `print` again: bound the Rust stack it takes.
+            let _depth = crate::host_fn::HostDepth::enter()
+                .ok_or_else(|| mlua::Error::runtime("print: nested too deeply (a __tostring calling print?)"))?;
             let line =
                 args.iter().map(|v| v.to_string().unwrap_or_else(|_| v.type_name().to_owned())).collect::<Vec<_>>();
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
@@ -133,10 +136,12 @@ end
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has
-/// hit a limit, and `resume_depth(delta)` (`false` when one more is refused).
+/// hit a limit, `resume_depth(delta)` (`false` when one more is refused) and
+/// whether the C functions that call back into Lua must count their nesting
+/// (LuaJIT, see [`BOUND_C_CALLS`]).
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
 const LIMIT_PRELUDE_SOURCE: &str = r#"
-local limit_hit, resume_depth = ...
+local limit_hit, resume_depth, bound_c_calls = ...
 local rawpcall, rawxpcall, error, select = pcall, xpcall, error, select
 local function pass(ok, ...)
   if not ok and limit_hit() then error((...), 0) end
@@ -147,6 +152,42 @@ pcall = function(...) return pass(rawpcall(...)) end
 -- disabled, so the handler is skipped once a limit is hit.
 xpcall = function(f, handler, ...)
   return pass(rawxpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
+end
+-- LuaJIT bounds neither the C stack nor the C functions that call back into
+-- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
+-- `__tostring` calling `tostring`): each level nests the thread's stack until
+-- it overflows and the process aborts. Those functions count their nesting.
+-- The count is raised inside the protected call and lowered right after it,
+-- so an error (caught or not) cannot leave it raised.
+if bound_c_calls then
+  local MAX_C_NESTING = 100
+  local depth = 0
+  local function leave(ok, ...)
+    depth = depth - 1
+    if ok then return ... end
+    error((...), 0)
+  end
+  local function enter(f, ...)
+    depth = depth + 1
+    return f(...)
+  end
+  local function bounded(lib, name, label)
+    local f = lib[name]
+    if not f then return end
+    lib[name] = function(...)
+      if depth >= MAX_C_NESTING then
+        error(("%s: too many nested calls (more than %d calls of functions that call back into Lua)"):format(label, MAX_C_NESTING), 2)
+      end
+      return leave(rawpcall(enter, f, ...))
+    end
+  end
+  bounded(string, "gsub", "string.gsub")
+  bounded(string, "format", "string.format")
+  bounded(table, "sort", "table.sort")
+  bounded(table, "foreach", "table.foreach")
+  bounded(table, "foreachi", "table.foreachi")
+  bounded(_G, "tostring", "tostring")
+  bounded(_G, "print", "print")
 end
 if coroutine then
   local resume, create, status = coroutine.resume, coroutine.create, coroutine.status
@@ -173,6 +214,12 @@ if coroutine then
   end
 end
 "#;
+
+/// Whether `string.gsub`, `string.format`, `table.sort`, `tostring`, `print`
+/// (C functions that call back into Lua) count how deep they nest. LuaJIT does
+/// not bound C recursion; Lua 5.4, 5.5 and Luau stop it near 200 levels
+/// ("C stack overflow").
+pub(crate) const BOUND_C_CALLS: bool = cfg!(feature = "luajit");
 
 /// The environment scripts run in, made by [`lock_down`].
 pub(crate) struct ScriptEnv {
@@ -379,6 +426,10 @@ if sandboxed_load then
     if select("#", ...) > 0 then
       chunk_env = ...
       if chunk_env == nil then chunk_env = no_env end
+      -- LuaJIT ignores an environment that is not a table (the chunk would get the real globals).
+      if type(chunk_env) ~= "table" then
+        return nil, ("load: the environment must be a table or nil (got a %s)"):format(type(chunk_env))
+      end
     end
     local f, message = sandboxed_load(chunk, name, mode, chunk_env)
     if f then

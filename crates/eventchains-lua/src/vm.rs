@@ -16,7 +16,7 @@ use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::raw_call::{RawHandlers, RawReturn};
-use crate::sandbox::{CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
+use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
 use crate::spec::Functions;
 
 /// The compiled script a VM is made from.
@@ -92,7 +92,7 @@ impl VmBase {
                 })
             })
             .map_err(vm_error)?;
-        LIMIT_PRELUDE.load(&lua).call::<()>((limit_hit, resume_depth)).map_err(vm_error)?;
+        LIMIT_PRELUDE.load(&lua).call::<()>((limit_hit, resume_depth, BOUND_C_CALLS)).map_err(vm_error)?;
         for host_fn in host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
@@ -208,7 +208,20 @@ pub(crate) struct Vm {
     /// The handlers, called through the C API.
     raw: RawHandlers,
     /// The read-only `event` tables given to Lua middleware, one per event name.
-    event_records: EventRecords<Table>,
+    event_records: EventRecords<EventRecord>,
+}
+
+/// How many `event` tables a VM keeps as live references. mlua keeps those on
+/// a Lua stack that LuaJIT caps near 8,000 slots; the records of further
+/// events are kept in the registry and fetched per call.
+const LIVE_EVENT_RECORDS: usize = 1024;
+
+/// An `event` table of a Lua middleware call.
+enum EventRecord {
+    /// Passed as is (no lookup).
+    Live(Table),
+    /// Fetched from the registry for each call.
+    Registered(mlua::RegistryKey),
 }
 
 /// What a Lua function returned, as the chain reads it.
@@ -230,7 +243,16 @@ impl Vm {
     ) -> mlua::Result<Self> {
         let Functions { handlers, middleware } = functions;
         let raw = RawHandlers::new(&base.lua, handlers)?;
-        let event_records = EventRecords::new(event_names, |name| base.event_record(name))?;
+        let mut live = 0;
+        let event_records = EventRecords::new(event_names, |name| {
+            let record = base.event_record(name)?;
+            live += 1;
+            Ok::<_, mlua::Error>(if live <= LIVE_EVENT_RECORDS {
+                EventRecord::Live(record)
+            } else {
+                EventRecord::Registered(base.lua.create_registry_value(record)?)
+            })
+        })?;
         Ok(Vm { base, middleware, raw, event_records })
     }
 
@@ -272,9 +294,13 @@ impl Vm {
         // Every event of the chain has its record; another event (never seen so far) gets a new one.
         let made;
         let event_record = match self.event_records.get(event.name()) {
-            Some(record) => record,
-            None => {
-                made = b.event_record(event.name()).map_err(|e| EventError::middleware(lua_error_message(&e)))?;
+            Some(EventRecord::Live(record)) => record,
+            found => {
+                made = match found {
+                    Some(EventRecord::Registered(key)) => b.lua.registry_value::<Table>(key),
+                    _ => b.event_record(event.name()),
+                }
+                .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
                 &made
             }
         };
