@@ -39,7 +39,7 @@ pub(crate) fn first_to_be_closed(dump: &[u8]) -> Result<Option<u32>, DumpError> 
     let mut reader = Reader { bytes: dump, pos: 0 };
     let header = reader.header()?;
     reader.byte()?; // number of upvalues of the main function
-    reader.function(&header, None)
+    reader.function(&header)
 }
 
 struct Header {
@@ -162,7 +162,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One function and its nested functions; returns the first to-be-closed line.
-    fn function(&mut self, header: &Header, _parent: Option<()>) -> Result<Option<u32>, DumpError> {
+    fn function(&mut self, header: &Header) -> Result<Option<u32>, DumpError> {
         #[cfg(not(feature = "lua55"))]
         self.string()?; // source
         let line_defined = self.size()?;
@@ -190,17 +190,17 @@ impl<'a> Reader<'a> {
         self.take(upvalues * 3)?;
         let mut nested = None;
         for _ in 0..self.count(1)? {
-            let found = self.function(header, Some(()))?;
+            let found = self.function(header)?;
             nested = nested.or(found);
         }
         #[cfg(feature = "lua55")]
         self.string()?; // source
-        let line = self.debug(header, line_defined, tbc_pc)?;
+        let line = self.debug(line_defined, tbc_pc)?;
         Ok(tbc_pc.map(|_| line).or(nested))
     }
 
     /// Skips the debug information; returns the line of instruction `pc` (0 if unknown).
-    fn debug(&mut self, _header: &Header, line_defined: usize, pc: Option<usize>) -> Result<u32, DumpError> {
+    fn debug(&mut self, line_defined: usize, pc: Option<usize>) -> Result<u32, DumpError> {
         let n = self.count(1)?;
         let line_info = self.take(n)?;
         let abs_count = self.count(2)?;

@@ -292,7 +292,9 @@ local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getm
   rawget, rawset, setmetatable, error, next, type, tostring, select, getmetatable
 local concat, find = table.concat, string.find
 local CLOSE_REFUSED, close_line, raw_table_writes = ...
-local protected = {}
+-- Weak keys: an `event` record made for a call (an event the VM was not built
+-- with) goes away with its call.
+local protected = rawsetmetatable({}, { __mode = "k" })
 
 -- Refuses writes into the protected tables (views, the environment, records).
 local function refuse(name, k)
@@ -302,24 +304,29 @@ end
 -- A read-only view of `t`: every value it yields (indexing, `pairs`/`__iter`,
 -- `#`) is read-only as well, nested tables are views too, and the view itself
 -- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values are
--- read once into `shadow`, which never leaves this chunk: nothing else holds
--- a library table after the lockdown, so nothing can change it.
+-- read once into a shadow table, which never leaves this chunk: nothing else
+-- holds a library table after the lockdown, so nothing can change it. The
+-- metamethods are shared by all views (an `event` record costs three tables).
 local views = {}
+local shadows = rawsetmetatable({}, { __mode = "k" })
+local names = rawsetmetatable({}, { __mode = "k" })
+local function iterate(view, k) return next(shadows[view], k) end
+local function pairs_of(view) return iterate, view, nil end
+local function newindex(view, k) refuse(names[view], k) end
+local function len(view) return #shadows[view] end
 local function view_of(t, name)
   local view = views[t]
   if view then return view end
   local shadow = {}
-  local function iterate(_, k) return next(shadow, k) end
-  local function pairs_of(self) return iterate, self, nil end
   view = rawsetmetatable({}, {
     __index = shadow,
-    __newindex = function(_, k) refuse(name, k) end,
+    __newindex = newindex,
     __pairs = pairs_of,
     __iter = pairs_of, -- Luau's generalized iteration
-    __len = function() return #shadow end,
+    __len = len,
     __metatable = false,
   })
-  views[t] = view
+  views[t], shadows[view], names[view] = view, shadow, name
   protected[view] = true
   for k, v in next, t do
     if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
@@ -453,7 +460,12 @@ local function freeze()
   env_mt.__index = own
 end
 
-local function record(fields, name) return view_of(fields, name) end
+-- Records are not memoized by their fields table (each is made once).
+local function record(fields, name)
+  local view = view_of(fields, name)
+  views[fields] = nil
+  return view
+end
 
 return env, freeze, record
 "##;
