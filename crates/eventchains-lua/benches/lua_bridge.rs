@@ -61,6 +61,15 @@ fn event_overhead(c: &mut Criterion) {
     g.bench_function("lua_one_ctx_read", |b| b.iter(|| black_box(one_read.execute(black_box(&mut ctx)))));
     let unlimited = LuaChainBuilder::new().limits(Limits::UNLIMITED).load_str("noop.lua", NOOP).expect("loads");
     g.bench_function("lua_noop_unlimited", |b| b.iter(|| black_box(unlimited.execute(black_box(&mut ctx)))));
+    // One Lua middleware around three no-op events (the `event` table lookup is per call).
+    let middleware = LuaChainBuilder::new()
+        .load_str(
+            "mw.lua",
+            "local h = function(ctx) end return { middleware = { function(event, ctx, next) return next(ctx) end }, \
+             events = { { name = 'a', handler = h }, { name = 'b', handler = h }, { name = 'c', handler = h } } }",
+        )
+        .expect("loads");
+    g.bench_function("lua_middleware_three_events", |b| b.iter(|| black_box(middleware.execute(black_box(&mut ctx)))));
     g.finish();
 }
 

@@ -65,6 +65,10 @@ impl LimitHit {
     }
 }
 
+/// How many coroutines a script may resume inside one another (Lua 5.4's own
+/// C-stack limit stops it near 200; LuaJIT has none and would overflow the thread's stack).
+pub(crate) const MAX_NESTED_RESUMES: u32 = 150;
+
 /// How many recently used context keys the fast path remembers.
 const KEY_SLOTS: usize = 32;
 
@@ -117,6 +121,9 @@ pub(crate) struct Bridge {
     /// every execution, and contexts of one chain usually have the same key
     /// order, so this skips hashing; every hit is verified by comparing keys.
     key_slots: [Cell<(usize, usize)>; KEY_SLOTS],
+    /// Coroutines resumed inside one another by the running execution (see
+    /// [`Bridge::enter_resume`]); reset when an outermost call starts.
+    resumes: Cell<u32>,
 }
 
 impl Bridge {
@@ -128,6 +135,7 @@ impl Bridge {
             busy: Cell::new(false),
             limits: Cell::new(limits),
             key_slots: std::array::from_fn(|_| Cell::new((0, 0))),
+            resumes: Cell::new(0),
         }
     }
 
@@ -165,6 +173,10 @@ impl Bridge {
         // A Lua error (e.g. out of memory) raised while `busy` was set skips
         // its reset; no reference into a context can outlive a call boundary.
         self.busy.set(false);
+        if self.frames.borrow().is_empty() {
+            // A limit error can unwind past a `leave_resume`: no count survives an execution.
+            self.resumes.set(0);
+        }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.frames.borrow_mut().push(Frame {
@@ -310,6 +322,23 @@ impl Bridge {
         let hit = LimitHit::CtxMemory(self.limits.get().memory_bytes.unwrap_or_default());
         self.hit.set(Some(hit));
         limit_error(hit)
+    }
+
+    /// Counts a `coroutine.resume` inside the running ones: `false` (refused)
+    /// beyond [`MAX_NESTED_RESUMES`]. Every resume nests the engine's C (and
+    /// so the thread's) stack; LuaJIT has no bound of its own.
+    pub(crate) fn enter_resume(&self) -> bool {
+        let n = self.resumes.get();
+        if n >= MAX_NESTED_RESUMES {
+            return false;
+        }
+        self.resumes.set(n + 1);
+        true
+    }
+
+    /// The resume counted by [`Bridge::enter_resume`] returned.
+    pub(crate) fn leave_resume(&self) {
+        self.resumes.set(self.resumes.get().saturating_sub(1));
     }
 
     /// `true` while the running call has hit a limit (it is being unwound).

@@ -223,7 +223,7 @@ impl LuaChainBuilder {
             None => Code::Source(source),
         };
         let (value, bytecode) = base.run_chunk(code, !self.no_bytecode_cache)?;
-        let (spec, functions) = spec::parse(name, value)?;
+        let (spec, functions) = spec::parse(base.lua(), name, value)?;
         let limits = self.limits.lowered_by(&spec.limits);
         if limits != spec.limits.lowered_by(&Limits::UNLIMITED).lowered_by(&self.limits) {
             tracing::warn!(script = name, "the script's limits are above the host's caps; the caps apply");
@@ -252,8 +252,8 @@ impl LuaChainBuilder {
             spec,
         });
         let chain = self.build_chain(&script)?;
-        let vm =
-            Vm::new(base, functions).map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
+        let vm = Vm::new(base, functions, script.spec.event_names())
+            .map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
         vm_table::insert(&script, Rc::new(vm));
         Ok(LuaChain::new(script, chain))
     }

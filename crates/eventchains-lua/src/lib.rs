@@ -67,10 +67,13 @@ mod bridge;
 mod builder;
 mod bytecode_cache;
 mod chain;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod close_scan;
 mod context_proxy;
 mod convert;
 mod definitions;
 mod error;
+mod event_records;
 mod fast_ctx;
 mod host_fn;
 mod limits;
@@ -103,6 +106,7 @@ pub use limits::{HOOK_INTERVAL, Limits};
 pub use mlua::StdLib;
 pub use reload::{ChainVersion, ReloadableChain};
 pub use sandbox::Sandbox;
+pub use spec::MAX_LUA_MIDDLEWARE;
 pub use vm_table::thread_vm_count;
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

@@ -6,7 +6,15 @@
 /// from the traceback.
 pub(crate) fn lua_error_message(error: &mlua::Error) -> String {
     match error {
-        mlua::Error::RuntimeError(message) | mlua::Error::MemoryError(message) => strip_traceback(message),
+        mlua::Error::RuntimeError(message) => {
+            let message = strip_traceback(message);
+            // `error({})` reaches mlua's message handler as "table: 0x55...": say what it is.
+            match address_kind(&message) {
+                Some(kind) => format!("error object is a {kind} value"),
+                None => message,
+            }
+        }
+        mlua::Error::MemoryError(message) => strip_traceback(message),
         mlua::Error::SyntaxError { message, .. } => strip_traceback(message),
         mlua::Error::CallbackError { traceback, cause } => {
             let inner = lua_error_message(cause);
@@ -19,6 +27,28 @@ pub(crate) fn lua_error_message(error: &mlua::Error) -> String {
         mlua::Error::ExternalError(e) => e.to_string(),
         other => strip_traceback(&other.to_string()),
     }
+}
+
+/// The message for an error object that is not a string (`error(nil)`,
+/// `error({ code = 1 })`), as standalone Lua reports it: a value with
+/// `__tostring` gives its text, numbers their digits, others their type.
+pub(crate) fn error_object_message(value: &mlua::Value) -> String {
+    match value {
+        mlua::Value::Nil => "error object is a nil value".to_owned(),
+        mlua::Value::Boolean(b) => format!("error object is a boolean value ({b})"),
+        other => match other.to_string() {
+            Ok(text) if address_kind(&text).is_none() => text,
+            _ => format!("error object is a {} value", other.type_name()),
+        },
+    }
+}
+
+/// `Some("table")` for the default text of a value without `__tostring` (`table: 0x55d0c8`).
+fn address_kind(message: &str) -> Option<&str> {
+    let (kind, address) = message.split_once(": ")?;
+    let digits = address.strip_prefix("0x")?;
+    let known = matches!(kind, "table" | "function" | "thread" | "userdata" | "cdata");
+    (known && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit())).then_some(kind)
 }
 
 /// `true` if the error is (or wraps) a Lua memory error.
@@ -66,5 +96,18 @@ mod tests {
         assert_eq!(lua_error_message(&cb), "a.lua:7: ctx.f: a function has no context value");
         assert!(!is_memory_error(&cb));
         assert!(is_memory_error(&mlua::Error::MemoryError("not enough memory".into())));
+    }
+
+    #[test]
+    fn error_objects_that_are_not_strings_are_named_by_type() {
+        assert_eq!(error_object_message(&mlua::Value::Nil), "error object is a nil value");
+        assert_eq!(error_object_message(&mlua::Value::Boolean(false)), "error object is a boolean value (false)");
+        assert_eq!(error_object_message(&mlua::Value::Integer(42)), "42");
+        let table = mlua::Error::RuntimeError("table: 0x55d0c8a0\nstack traceback:\n\t[C]: in ?".into());
+        assert_eq!(lua_error_message(&table), "error object is a table value");
+        let text = mlua::Error::RuntimeError("a.lua:1: table: 0x55d0c8a0".into());
+        assert_eq!(lua_error_message(&text), "a.lua:1: table: 0x55d0c8a0", "a message naming a table stays");
+        assert_eq!(address_kind("table: 0x"), None);
+        assert_eq!(address_kind("table: 0xzz"), None);
     }
 }

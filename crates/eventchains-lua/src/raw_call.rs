@@ -11,7 +11,9 @@
 
 use std::ffi::{c_int, c_void};
 
-use mlua::{Function, Lua, RegistryKey, ffi};
+use mlua::{Lua, RegistryKey, ffi};
+
+use crate::lua_error::error_object_message;
 
 /// What a raw handler call returned.
 pub(crate) enum RawReturn {
@@ -35,12 +37,8 @@ pub(crate) struct RawHandlers {
 }
 
 impl RawHandlers {
-    /// References `handlers` from the registry of `lua`.
-    pub(crate) fn new(lua: &Lua, handlers: &[Option<Function>]) -> mlua::Result<Self> {
-        let handlers = handlers
-            .iter()
-            .map(|h| h.as_ref().map(|f| lua.create_registry_value(f.clone())).transpose())
-            .collect::<mlua::Result<_>>()?;
+    /// Calls `handlers` (registry references of functions of `lua`).
+    pub(crate) fn new(lua: &Lua, handlers: Vec<Option<RegistryKey>>) -> mlua::Result<Self> {
         // `true`, never nil: a nil value would give no registry slot at all.
         let stash = [lua.create_registry_value(true)?, lua.create_registry_value(true)?];
         Ok(RawHandlers { handlers, stash })
@@ -95,9 +93,7 @@ impl RawHandlers {
                 ffi::lua_settop(state, top);
                 return match self.take_stash(lua) {
                     Ok((mlua::Value::Error(e), _)) => RawReturn::Error(*e),
-                    Ok((value, _)) => RawReturn::Error(mlua::Error::RuntimeError(
-                        value.to_string().unwrap_or_else(|_| value.type_name().to_owned()),
-                    )),
+                    Ok((value, _)) => RawReturn::Error(mlua::Error::RuntimeError(error_object_message(&value))),
                     Err(e) => RawReturn::Error(e),
                 };
             }

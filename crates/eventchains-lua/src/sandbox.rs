@@ -80,6 +80,9 @@ impl Sandbox {
         let lua = Lua::new_with(libs, LuaOptions::default())?;
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
+            // `__tostring` can call `print` again: bound the Rust stack it takes.
+            let _depth = crate::host_fn::HostDepth::enter()
+                .ok_or_else(|| mlua::Error::runtime("print: nested too deeply (a __tostring calling print?)"))?;
             let line =
                 args.iter().map(|v| v.to_string().unwrap_or_else(|_| v.type_name().to_owned())).collect::<Vec<_>>();
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
@@ -130,12 +133,16 @@ end
 "#;
 
 /// Makes `pcall`, `xpcall` and `coroutine.resume` re-raise a limit error, so a
-/// script cannot catch its way past a limit. Gets a function telling whether
-/// the running call has hit a limit.
+/// script cannot catch its way past a limit, and bounds how deep coroutines
+/// resume one another (`coroutine.resume` and the functions of
+/// `coroutine.wrap`). Gets a function telling whether the running call has
+/// hit a limit, `resume_depth(delta)` (`false` when one more is refused) and
+/// whether the C functions that call back into Lua must count their nesting
+/// (LuaJIT, see [`BOUND_C_CALLS`]).
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
 const LIMIT_PRELUDE_SOURCE: &str = r#"
-local limit_hit = ...
-local rawpcall, rawxpcall, error = pcall, xpcall, error
+local limit_hit, resume_depth, bound_c_calls = ...
+local rawpcall, rawxpcall, error, select = pcall, xpcall, error, select
 local function pass(ok, ...)
   if not ok and limit_hit() then error((...), 0) end
   return ok, ...
@@ -146,11 +153,73 @@ pcall = function(...) return pass(rawpcall(...)) end
 xpcall = function(f, handler, ...)
   return pass(rawxpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
 end
+-- LuaJIT bounds neither the C stack nor the C functions that call back into
+-- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
+-- `__tostring` calling `tostring`): each level nests the thread's stack until
+-- it overflows and the process aborts. Those functions count their nesting.
+-- The count is raised inside the protected call and lowered right after it,
+-- so an error (caught or not) cannot leave it raised.
+if bound_c_calls then
+  local MAX_C_NESTING = 100
+  local depth = 0
+  local function leave(ok, ...)
+    depth = depth - 1
+    if ok then return ... end
+    error((...), 0)
+  end
+  local function enter(f, ...)
+    depth = depth + 1
+    return f(...)
+  end
+  local function bounded(lib, name, label)
+    local f = lib[name]
+    if not f then return end
+    lib[name] = function(...)
+      if depth >= MAX_C_NESTING then
+        error(("%s: too many nested calls (more than %d calls of functions that call back into Lua)"):format(label, MAX_C_NESTING), 2)
+      end
+      return leave(rawpcall(enter, f, ...))
+    end
+  end
+  bounded(string, "gsub", "string.gsub")
+  bounded(string, "format", "string.format")
+  bounded(table, "sort", "table.sort")
+  bounded(table, "foreach", "table.foreach")
+  bounded(table, "foreachi", "table.foreachi")
+  bounded(_G, "tostring", "tostring")
+  bounded(_G, "print", "print")
+end
 if coroutine then
-  local resume = coroutine.resume
-  coroutine.resume = function(...) return pass(resume(...)) end
+  local resume, create, status = coroutine.resume, coroutine.create, coroutine.status
+  local TOO_DEEP = "too many nested coroutines (each coroutine.resume nests the C stack)"
+  local function resumed(...)
+    resume_depth(-1)
+    return pass(...)
+  end
+  coroutine.resume = function(co, ...)
+    if not resume_depth(1) then error(TOO_DEEP, 2) end
+    return resumed(resume(co, ...))
+  end
+  local function wrapped(ok, ...)
+    resume_depth(-1)
+    if ok then return ... end
+    error((...), 0)
+  end
+  coroutine.wrap = function(f)
+    local co = create(f)
+    return function(...)
+      if not resume_depth(1) then error(TOO_DEEP, 2) end
+      return wrapped(resume(co, ...))
+    end
+  end
 end
 "#;
+
+/// Whether `string.gsub`, `string.format`, `table.sort`, `tostring`, `print`
+/// (C functions that call back into Lua) count how deep they nest. LuaJIT does
+/// not bound C recursion; Lua 5.4, 5.5 and Luau stop it near 200 levels
+/// ("C stack overflow").
+pub(crate) const BOUND_C_CALLS: bool = cfg!(feature = "luajit");
 
 /// The environment scripts run in, made by [`lock_down`].
 pub(crate) struct ScriptEnv {
@@ -158,64 +227,111 @@ pub(crate) struct ScriptEnv {
     pub(crate) env: mlua::Table,
     /// Makes the script's globals read-only once its top-level code has run.
     pub(crate) freeze: mlua::Function,
+    /// `record(fields, name)`: a read-only view of `fields` (the `event` tables of middleware).
+    pub(crate) record: mlua::Function,
 }
 
 /// Locks the VM's globals down (run last, once everything else is installed):
 /// scripts get an environment of their own whose globals become read-only
 /// once the top-level code has run, so no execution can leave state in a
-/// global for the next one (as in Redis). Library tables are read-only views,
-/// the string metatable is hidden, `rawset` refuses protected tables,
-/// and `setmetatable` refuses `__gc` (finalizers run with hooks disabled, so
-/// the limits could not stop them).
+/// global for the next one (as in Redis). Library tables are read-only views
+/// whose every path (indexing, `pairs`/`__iter`, `next`, `rawget`, nested
+/// tables) yields read-only values only, the string metatable is hidden,
+/// `rawset` (and, on engines whose table functions write raw, `table.insert`
+/// and its siblings) refuses protected tables, `setmetatable` refuses `__gc`
+/// (finalizers run with hooks disabled, so the limits could not stop them),
+/// `load` refuses binary chunks and to-be-closed variables and never hands a
+/// chunk the real globals (an explicit `nil` environment gets an empty,
+/// read-only one on every engine), and `error(nil)` says what happened.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
-    let (env, freeze) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function)>(CLOSE_REFUSED)?;
-    Ok(ScriptEnv { env, freeze })
+    let close_check = close_check(lua)?;
+    let (env, freeze, record) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function, mlua::Function)>((
+        CLOSE_REFUSED,
+        close_check,
+        RAW_TABLE_WRITES,
+    ))?;
+    Ok(ScriptEnv { env, freeze, record })
 }
+
+/// Whether the engine's `table.insert`, `table.remove`, `table.sort` (and
+/// `table.move`, `table.clear` where they exist) write without metamethods,
+/// so they must refuse the protected tables themselves. Lua 5.4 and 5.5 go
+/// through `__newindex`.
+const RAW_TABLE_WRITES: bool = cfg!(any(feature = "luajit", feature = "luau"));
 
 /// Why `<close>` is refused: after a limit error Lua runs pending `__close`
 /// metamethods with hooks disabled, where no limit could stop them.
 pub(crate) const CLOSE_REFUSED: &str =
     "to-be-closed variables (<close>) are not allowed in the sandbox (their __close would run without limits)";
 
-/// The line of the first `<close>` attribute in `source`, if any (a plain
-/// text scan: the same text in a string or a comment is refused as well).
-pub(crate) fn close_attribute_line(source: &str) -> Option<u32> {
-    let bytes = source.as_bytes();
-    let mut i = 0;
-    while let Some(offset) = source[i..].find('<') {
-        let start = i + offset;
-        let rest = source[start + 1..].trim_start();
-        if let Some(after) = rest.strip_prefix("close")
-            && after.trim_start().starts_with('>')
-        {
-            let line = bytes[..start].iter().filter(|b| **b == b'\n').count() + 1;
-            return Some(u32::try_from(line).unwrap_or(u32::MAX));
-        }
-        i = start + 1;
-    }
-    None
+/// The line of the first to-be-closed variable in `function` or the functions
+/// it defines (0 when the code has no line information), read from its
+/// compiled code (see [`crate::close_scan`]); an error when the code cannot be read.
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) fn to_be_closed_line(function: &mlua::Function) -> Result<Option<u32>, String> {
+    crate::close_scan::first_to_be_closed(&function.dump(false)).map_err(|e| e.to_string())
 }
 
-/// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`].
+/// LuaJIT and Luau have no to-be-closed variables (their parsers reject `<close>`).
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
+pub(crate) fn to_be_closed_line(_function: &mlua::Function) -> Result<Option<u32>, String> {
+    Ok(None)
+}
+
+/// The check `load` runs on every chunk it compiled: its to-be-closed line or `nil`.
+fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
+    lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f).map_err(mlua::Error::runtime))
+}
+
+/// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
+/// the close check and [`RAW_TABLE_WRITES`].
 static LOCKDOWN_PRELUDE: Prelude = Prelude::new("=lockdown", LOCKDOWN_PRELUDE_SOURCE);
 const LOCKDOWN_PRELUDE_SOURCE: &str = r##"
 local G = _G
 local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =
   rawget, rawset, setmetatable, error, next, type, tostring, select, getmetatable
 local concat, find = table.concat, string.find
-local CLOSE_REFUSED = ...
-local protected = {}
+local CLOSE_REFUSED, close_line, raw_table_writes = ...
+-- Weak keys: an `event` record made for a call (an event the VM was not built
+-- with) goes away with its call.
+local protected = rawsetmetatable({}, { __mode = "k" })
 
-local function read_only(lib, name)
-  local view = rawsetmetatable({}, {
-    __index = lib,
-    __newindex = function(_, k) error(("%s is read-only (cannot set `%s`)"):format(name, tostring(k)), 2) end,
-    __pairs = function() return next, lib, nil end,
-    __len = function() return #lib end,
-    __iter = function() return next, lib, nil end, -- Luau's generalized iteration
+-- Refuses writes into the protected tables (views, the environment, records).
+local function refuse(name, k)
+  error(("%s is read-only (cannot set `%s`)"):format(name, tostring(k)), 3)
+end
+
+-- A read-only view of `t`: every value it yields (indexing, `pairs`/`__iter`,
+-- `#`) is read-only as well, nested tables are views too, and the view itself
+-- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values are
+-- read once into a shadow table, which never leaves this chunk: nothing else
+-- holds a library table after the lockdown, so nothing can change it. The
+-- metamethods are shared by all views (an `event` record costs three tables).
+local views = {}
+local shadows = rawsetmetatable({}, { __mode = "k" })
+local names = rawsetmetatable({}, { __mode = "k" })
+local function iterate(view, k) return next(shadows[view], k) end
+local function pairs_of(view) return iterate, view, nil end
+local function newindex(view, k) refuse(names[view], k) end
+local function len(view) return #shadows[view] end
+local function view_of(t, name)
+  local view = views[t]
+  if view then return view end
+  local shadow = {}
+  view = rawsetmetatable({}, {
+    __index = shadow,
+    __newindex = newindex,
+    __pairs = pairs_of,
+    __iter = pairs_of, -- Luau's generalized iteration
+    __len = len,
     __metatable = false,
   })
+  views[t], shadows[view], names[view] = view, shadow, name
   protected[view] = true
+  for k, v in next, t do
+    if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
+    rawset(shadow, k, v)
+  end
   return view
 end
 
@@ -236,11 +352,39 @@ G.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 
+-- LuaJIT's and Luau's table functions write without `__newindex`.
+if raw_table_writes and G.table then
+  local lib = G.table
+  for _, fname in next, { "insert", "remove", "sort", "move", "clear" } do
+    local raw = rawget(lib, fname)
+    if raw then
+      -- `table.move(a1, f, e, t, a2)` writes into its last table argument.
+      local target = fname == "move" and 5 or 1
+      rawset(lib, fname, function(...)
+        local t = select(target, ...)
+        if target == 5 and t == nil then t = ... end
+        if protected[t] then error(("table.%s: this table is read-only"):format(fname), 2) end
+        return raw(...)
+      end)
+    end
+  end
+end
+
+-- `error(nil)` would reach the host as the bare message "nil": say what
+-- happened and where (as standalone Lua does), at the level asked for.
+local rawerror = error
+G.error = function(message, level)
+  if level == nil then level = 1 end
+  if type(level) == "number" and level > 0 then level = level + 1 end
+  if message == nil then message = "error object is a nil value" end
+  rawerror(message, level)
+end
+
 local string_mt = getmetatable("")
 if type(string_mt) == "table" then rawset(string_mt, "__metatable", false) end
 
 for name, lib in next, G do
-  if type(lib) == "table" and lib ~= G then rawset(G, name, read_only(lib, name)) end
+  if type(lib) == "table" and lib ~= G then rawset(G, name, view_of(lib, name)) end
 end
 
 -- The script's environment: globals it defines while loading go to `own`;
@@ -261,6 +405,17 @@ local env = rawsetmetatable({}, env_mt)
 protected[env] = true
 rawset(G, "_G", env)
 
+-- What a chunk loaded with an explicit `nil` environment sees (Lua 5.4 gives
+-- it no globals; LuaJIT and Luau would give it the real ones).
+local no_env = rawsetmetatable({}, {
+  __index = function(_, k)
+    error(("the global `%s` is not available: this chunk was loaded with a nil environment"):format(tostring(k)), 2)
+  end,
+  __newindex = function(_, k) refuse("the nil environment", k) end,
+  __metatable = false,
+})
+protected[no_env] = true
+
 local sandboxed_load = G.load
 if sandboxed_load then
   G.load = function(chunk, name, mode, ...)
@@ -274,9 +429,23 @@ if sandboxed_load then
       chunk = concat(parts)
     end
     if type(chunk) == "string" and find(chunk, "^\27") then return nil, "attempt to load a binary chunk (the sandbox loads only text)" end
-    if type(chunk) == "string" and find(chunk, "<%s*close%s*>") then return nil, CLOSE_REFUSED end
-    if select("#", ...) == 0 then return sandboxed_load(chunk, name, mode, env) end
-    return sandboxed_load(chunk, name, mode, ...)
+    local chunk_env = env
+    if select("#", ...) > 0 then
+      chunk_env = ...
+      if chunk_env == nil then chunk_env = no_env end
+      -- LuaJIT ignores an environment that is not a table (the chunk would get the real globals).
+      if type(chunk_env) ~= "table" then
+        return nil, ("load: the environment must be a table or nil (got a %s)"):format(type(chunk_env))
+      end
+    end
+    local f, message = sandboxed_load(chunk, name, mode, chunk_env)
+    if f then
+      local line = close_line(f)
+      if line then
+        return nil, ("%s:%d: %s"):format(type(name) == "string" and name or "load", line, CLOSE_REFUSED)
+      end
+    end
+    return f, message
   end
 end
 
@@ -291,19 +460,19 @@ local function freeze()
   env_mt.__index = own
 end
 
-return env, freeze
+-- Records are not memoized by their fields table (each is made once).
+local function record(fields, name)
+  local view = view_of(fields, name)
+  views[fields] = nil
+  return view
+end
+
+return env, freeze, record
 "##;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn close_attributes_are_found_with_their_line() {
-        assert_eq!(close_attribute_line("local a = 1\nlocal x < close > = t"), Some(2));
-        assert_eq!(close_attribute_line("local x <const> = 1 -- a < b and c > d"), None);
-        assert_eq!(close_attribute_line("return {}"), None);
-    }
 
     #[test]
     fn default_sandbox_hides_dangerous_globals() {

@@ -51,8 +51,9 @@ impl Script {
             None => Code::Source(&self.source),
         };
         let (value, _) = base.run_chunk(code, false)?;
-        let functions = spec::extract(&self.name, value, &self.spec)?;
-        Vm::new(base, functions).map_err(|e| LoadError::Vm { script: self.name.clone(), message: e.to_string() })
+        let functions = spec::extract(base.lua(), &self.name, value, &self.spec)?;
+        Vm::new(base, functions, self.spec.event_names())
+            .map_err(|e| LoadError::Vm { script: self.name.clone(), message: e.to_string() })
     }
 }
 

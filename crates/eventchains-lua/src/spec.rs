@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use eventchains_core::{FaultToleranceMode, Map, Value};
-use mlua::{Function, Table};
+use mlua::{Function, Lua, RegistryKey, Table};
 
 use crate::convert::lua_to_value;
 use crate::error::LoadError;
@@ -18,6 +18,16 @@ use crate::limits::Limits;
 
 pub(crate) const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
 pub(crate) const LIMIT_KEYS: &str = "instructions, memory_mb, timeout_ms";
+
+/// The most middleware written in Lua one script may have. Each one nests a
+/// Lua call inside the previous one's `next` (Lua 5.4 allows about 200 nested
+/// C calls in all, and every level takes the thread's stack), so the cap
+/// leaves the innermost handler room for its own calls on every engine.
+pub const MAX_LUA_MIDDLEWARE: usize = 64;
+
+/// The most middleware (Rust and Lua) one script may have: each one nests the
+/// next call on the thread's stack.
+pub const MAX_MIDDLEWARE: usize = 256;
 
 /// A validated script, without its Lua functions.
 #[derive(Clone, Debug)]
@@ -29,6 +39,15 @@ pub(crate) struct Spec {
     /// In script order (the last one is the outermost).
     pub(crate) middleware: Vec<MiddlewareSpec>,
     pub(crate) events: Vec<EventSpec>,
+}
+
+impl Spec {
+    /// The names of the events, in order.
+    pub(crate) fn event_names(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(|e| match e {
+            EventSpec::Lua { name } | EventSpec::Rust { name, .. } => name.as_str(),
+        })
+    }
 }
 
 /// One entry of `middleware`.
@@ -49,14 +68,16 @@ pub(crate) enum EventSpec {
     Rust { name: String, rust: String, config: Value },
 }
 
-/// The Lua functions of one VM, indexed like the spec's lists.
+/// The Lua functions of one VM, indexed like the spec's lists. Handlers are
+/// held in the registry: a script may have any number of events, and a live
+/// `mlua::Function` takes a slot of a stack that LuaJIT caps near 8,000.
 pub(crate) struct Functions {
-    pub(crate) handlers: Vec<Option<Function>>,
+    pub(crate) handlers: Vec<Option<RegistryKey>>,
     pub(crate) middleware: Vec<Option<Function>>,
 }
 
 /// Validates the returned table.
-pub(crate) fn parse(script: &str, value: mlua::Value) -> Result<(Spec, Functions), LoadError> {
+pub(crate) fn parse(lua: &Lua, script: &str, value: mlua::Value) -> Result<(Spec, Functions), LoadError> {
     let mlua::Value::Table(table) = value else {
         return Err(LoadError::invalid(script, "", format!("the script must return a table, got {}", kind_of(&value))));
     };
@@ -84,18 +105,38 @@ pub(crate) fn parse(script: &str, value: mlua::Value) -> Result<(Spec, Functions
             "context" => spec.context = context(script, &value)?,
             "limits" => spec.limits = limits(script, &value)?,
             "middleware" => {
-                for (i, entry) in list(script, "middleware", &value)?.into_iter().enumerate() {
-                    let (m, f) = middleware(script, i + 1, entry)?;
+                let (list, len) = list(script, "middleware", &value)?;
+                if len > MAX_MIDDLEWARE {
+                    return Err(LoadError::invalid(
+                        script,
+                        "middleware",
+                        format!("{len} middleware; at most {MAX_MIDDLEWARE} (each nests the next call)"),
+                    ));
+                }
+                for i in 1..=len {
+                    let (m, f) = middleware(script, i, item(script, "middleware", &list, i)?)?;
                     spec.middleware.push(m);
                     functions.middleware.push(f);
+                }
+                let lua_count = functions.middleware.iter().flatten().count();
+                if lua_count > MAX_LUA_MIDDLEWARE {
+                    return Err(LoadError::invalid(
+                        script,
+                        "middleware",
+                        format!(
+                            "{lua_count} middleware written in Lua; at most {MAX_LUA_MIDDLEWARE} \
+                             (each nests a Lua call inside the previous one)"
+                        ),
+                    ));
                 }
             }
             "events" => {
                 saw_events = true;
-                for (i, entry) in list(script, "events", &value)?.into_iter().enumerate() {
-                    let (e, f) = event(script, i + 1, entry)?;
+                let (list, len) = list(script, "events", &value)?;
+                for i in 1..=len {
+                    let (e, f) = event(script, i, item(script, "events", &list, i)?)?;
                     spec.events.push(e);
-                    functions.handlers.push(f);
+                    functions.handlers.push(registered(lua, script, f)?);
                 }
             }
             other => {
@@ -110,7 +151,7 @@ pub(crate) fn parse(script: &str, value: mlua::Value) -> Result<(Spec, Functions
 }
 
 /// Takes this VM's functions from a table already validated as `spec` (another thread's VM).
-pub(crate) fn extract(script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
+pub(crate) fn extract(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
     let changed = |path: &str| {
         LoadError::invalid(script, path, "the script returned a different table on this thread (is it deterministic?)")
     };
@@ -129,7 +170,7 @@ pub(crate) fn extract(script: &str, value: mlua::Value, spec: &Spec) -> Result<F
                 };
                 match entry {
                     Some(mlua::Value::Table(t)) => match t.raw_get::<mlua::Value>("handler") {
-                        Ok(mlua::Value::Function(f)) => Some(f),
+                        Ok(mlua::Value::Function(f)) => registered(lua, script, Some(f))?,
                         _ => return Err(changed(&path)),
                     },
                     _ => return Err(changed(&path)),
@@ -176,8 +217,9 @@ fn entries(script: &str, path: &str, table: &Table) -> Result<Vec<(Option<String
     }
 }
 
-/// The items of a Lua list (keys exactly `1..n`).
-fn list(script: &str, path: &str, value: &mlua::Value) -> Result<Vec<mlua::Value>, LoadError> {
+/// A Lua list (keys exactly `1..n`) and its length `n`. Its items are read
+/// one at a time with [`item`] (a script may have any number of them).
+fn list(script: &str, path: &str, value: &mlua::Value) -> Result<(Table, usize), LoadError> {
     let mlua::Value::Table(t) = value else {
         return Err(LoadError::invalid(script, path, format!("expected a list, got {}", kind_of(value))));
     };
@@ -191,7 +233,19 @@ fn list(script: &str, path: &str, value: &mlua::Value) -> Result<Vec<mlua::Value
     if count != len {
         return Err(LoadError::invalid(script, path, "expected a list (entries 1..n without other keys)"));
     }
-    (1..=len).map(|i| t.raw_get(i).map_err(|e| LoadError::invalid(script, path, e.to_string()))).collect()
+    Ok((t.clone(), len))
+}
+
+/// Item `i` of a [`list`].
+fn item(script: &str, path: &str, list: &Table, i: usize) -> Result<mlua::Value, LoadError> {
+    list.raw_get(i).map_err(|e| LoadError::invalid(script, path, e.to_string()))
+}
+
+/// A handler moved into the registry (see [`Functions`]).
+fn registered(lua: &Lua, script: &str, f: Option<Function>) -> Result<Option<RegistryKey>, LoadError> {
+    f.map(|f| lua.create_registry_value(f))
+        .transpose()
+        .map_err(|e| LoadError::Vm { script: script.to_owned(), message: e.to_string() })
 }
 
 fn string(script: &str, path: &str, value: &mlua::Value) -> Result<String, LoadError> {

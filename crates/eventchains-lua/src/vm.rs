@@ -1,6 +1,5 @@
 //! [`Vm`]: one script's Lua VM on one thread, and the calls into it.
 
-use std::cell::RefCell;
 use std::ffi::c_void;
 use std::rc::Rc;
 
@@ -12,11 +11,12 @@ use crate::bridge::{Binding, Bridge, LimitHit};
 use crate::context_proxy::CtxProxy;
 use crate::convert::{ConvertError, lua_to_value_capped};
 use crate::error::LoadError;
+use crate::event_records::EventRecords;
 use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::raw_call::{RawHandlers, RawReturn};
-use crate::sandbox::{CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, close_attribute_line, lock_down};
+use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
 use crate::spec::Functions;
 
 /// The compiled script a VM is made from.
@@ -81,7 +81,18 @@ impl VmBase {
             .map_err(vm_error)?;
         let hit_bridge = bridge.clone();
         let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
-        LIMIT_PRELUDE.load(&lua).call::<()>(limit_hit).map_err(vm_error)?;
+        let resume_bridge = bridge.clone();
+        let resume_depth = lua
+            .create_function(move |_, delta: i32| {
+                Ok(if delta > 0 {
+                    resume_bridge.enter_resume()
+                } else {
+                    resume_bridge.leave_resume();
+                    true
+                })
+            })
+            .map_err(vm_error)?;
+        LIMIT_PRELUDE.load(&lua).call::<()>((limit_hit, resume_depth, BOUND_C_CALLS)).map_err(vm_error)?;
         for host_fn in host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
@@ -114,11 +125,6 @@ impl VmBase {
     /// is set, its bytecode.
     pub(crate) fn run_chunk(&self, code: Code<'_>, dump: bool) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
         let script = self.script.as_str();
-        if let Code::Source(src) = code
-            && let Some(line) = close_attribute_line(src)
-        {
-            return Err(LoadError::Syntax { script: script.to_owned(), line, message: CLOSE_REFUSED.to_owned() });
-        }
         // Luau compiles before loading (it cannot dump a loaded function).
         let precompiled = match code {
             Code::Source(src) if dump => precompile(src),
@@ -141,6 +147,21 @@ impl VmBase {
             other if is_source => LoadError::syntax(script, &lua_error_message(other)),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
+        // Read from the compiled code, so no comment or spacing can hide one
+        // (bytecode from the cache was checked when it was compiled).
+        if is_source {
+            match to_be_closed_line(&function) {
+                Ok(None) => {}
+                Ok(Some(line)) => {
+                    return Err(LoadError::Syntax {
+                        script: script.to_owned(),
+                        line,
+                        message: CLOSE_REFUSED.to_owned(),
+                    });
+                }
+                Err(message) => return Err(LoadError::Vm { script: script.to_owned(), message }),
+            }
+        }
         let bytecode = match precompiled {
             Some(bytecode) => Some(bytecode),
             None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
@@ -162,6 +183,18 @@ impl VmBase {
         }
     }
 
+    /// A read-only `event` table for the event called `name`.
+    fn event_record(&self, name: &str) -> mlua::Result<Table> {
+        let fields = self.lua.create_table()?;
+        fields.raw_set("name", name)?;
+        self.env.record.call((fields, "event"))
+    }
+
+    /// The VM.
+    pub(crate) fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
     fn bridge_limits(&self) -> Limits {
         self.bridge.limits()
     }
@@ -170,11 +203,25 @@ impl VmBase {
 /// One script's VM on one thread, with the script's functions.
 pub(crate) struct Vm {
     base: VmBase,
-    functions: Functions,
+    /// The Lua middleware functions, indexed like the spec's `middleware`.
+    middleware: Vec<Option<Function>>,
     /// The handlers, called through the C API.
     raw: RawHandlers,
-    /// The `event` tables given to Lua middleware, one per event name.
-    event_tables: RefCell<Vec<(String, Table)>>,
+    /// The read-only `event` tables given to Lua middleware, one per event name.
+    event_records: EventRecords<EventRecord>,
+}
+
+/// How many `event` tables a VM keeps as live references. mlua keeps those on
+/// a Lua stack that LuaJIT caps near 8,000 slots; the records of further
+/// events are kept in the registry and fetched per call.
+const LIVE_EVENT_RECORDS: usize = 1024;
+
+/// An `event` table of a Lua middleware call.
+enum EventRecord {
+    /// Passed as is (no lookup).
+    Live(Table),
+    /// Fetched from the registry for each call.
+    Registered(mlua::RegistryKey),
 }
 
 /// What a Lua function returned, as the chain reads it.
@@ -188,10 +235,25 @@ enum Returned {
 }
 
 impl Vm {
-    /// A VM running `functions`.
-    pub(crate) fn new(base: VmBase, functions: Functions) -> mlua::Result<Self> {
-        let raw = RawHandlers::new(&base.lua, &functions.handlers)?;
-        Ok(Vm { base, functions, raw, event_tables: RefCell::new(Vec::new()) })
+    /// A VM running `functions`, for a chain with events named `event_names`.
+    pub(crate) fn new<'a>(
+        base: VmBase,
+        functions: Functions,
+        event_names: impl IntoIterator<Item = &'a str>,
+    ) -> mlua::Result<Self> {
+        let Functions { handlers, middleware } = functions;
+        let raw = RawHandlers::new(&base.lua, handlers)?;
+        let mut live = 0;
+        let event_records = EventRecords::new(event_names, |name| {
+            let record = base.event_record(name)?;
+            live += 1;
+            Ok::<_, mlua::Error>(if live <= LIVE_EVENT_RECORDS {
+                EventRecord::Live(record)
+            } else {
+                EventRecord::Registered(base.lua.create_registry_value(record)?)
+            })
+        })?;
+        Ok(Vm { base, middleware, raw, event_records })
     }
 
     /// Runs the handler of event `index` on `ctx`.
@@ -225,14 +287,26 @@ impl Vm {
         ctx: &mut EventContext,
         next: Next<'_>,
     ) -> EventResult {
-        let Some(Some(function)) = self.functions.middleware.get(index) else {
+        let Some(Some(function)) = self.middleware.get(index) else {
             return Err(EventError::middleware(format!("{label} has no Lua function in this VM")));
         };
-        let event_table = self.event_table(event.name()).map_err(|e| EventError::middleware(lua_error_message(&e)))?;
         let b = &self.base;
+        // Every event of the chain has its record; another event (never seen so far) gets a new one.
+        let made;
+        let event_record = match self.event_records.get(event.name()) {
+            Some(EventRecord::Live(record)) => record,
+            found => {
+                made = match found {
+                    Some(EventRecord::Registered(key)) => b.lua.registry_value::<Table>(key),
+                    _ => b.event_record(event.name()),
+                }
+                .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
+                &made
+            }
+        };
         let guard = b.bridge.enter(ctx, Some(next));
         let returned = function
-            .call::<(mlua::Value, mlua::Value)>((event_table, b.ctx, &b.next_fn))
+            .call::<(mlua::Value, mlua::Value)>((event_record, b.ctx, &b.next_fn))
             .and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         let inner = outcome.next_result;
@@ -331,17 +405,6 @@ impl Vm {
             }
             None => EventError::new(lua_error_message(error)),
         }
-    }
-
-    /// The cached `event` table for a middleware call.
-    fn event_table(&self, name: &str) -> mlua::Result<Table> {
-        if let Some((_, t)) = self.event_tables.borrow().iter().find(|(n, _)| n == name) {
-            return Ok(t.clone());
-        }
-        let t = self.base.lua.create_table()?;
-        t.raw_set("name", name)?;
-        self.event_tables.borrow_mut().push((name.to_owned(), t.clone()));
-        Ok(t)
     }
 }
 

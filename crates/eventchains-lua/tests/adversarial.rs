@@ -174,7 +174,7 @@ hostile! {
         "local t = { 5, 3, 1, 4, 2 } table.sort(t, function(a, b) while true do end end)" => LimitExceeded, INSTR;
     loop_in_close_metamethod_loaded_at_run_time(LIMITS):
         "assert(load('local x <' .. 'close> = setmetatable({}, { __close = function() while true do end end }) while true do end'))()"
-        => Event, "<close>", "not allowed";
+        => Event, "<close>"; // 5.4: "... not allowed"; LuaJIT and Luau: a syntax error quoting the chunk
     loop_in_gc_finalizer(LIMITS):
         "setmetatable({}, { __gc = function() while true do end end }) collectgarbage()"
         => Event, "__gc metamethods are not allowed";
@@ -653,6 +653,8 @@ fn to_be_closed_variables_are_refused() {
         "return { events = { { name = 'e', handler = function(ctx)\n local x <close> = setmetatable({}, { __close = function() while true do end end })\n while true do end end } } }",
     );
     assert!(matches!(err, LoadError::Syntax { line: 2, .. }), "{err}");
+    // LuaJIT and Luau have no `<close>`: their parsers refuse it.
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
     assert!(err.to_string().contains("<close>"), "{err}");
 }
 
