@@ -86,6 +86,7 @@ mod vm;
 mod vm_table;
 #[cfg(feature = "watch")]
 mod watch;
+mod watchdog;
 
 pub use builder::LuaChainBuilder;
 pub use bytecode_cache::{bytecode_cache_len, content_hash};

@@ -286,8 +286,9 @@ hostile! {
     error_with_tostring_that_loops(LIMITS):
         "error(setmetatable({}, { __tostring = function() while true do end end }))" => LimitExceeded, INSTR;
     failure_message_is_a_table(LIMITS): "return nil, { reason = 'x' }" => Event, "table";
+    /// (The message's `__tostring` runs inside the call: its loop is the call's.)
     failure_message_tostring_loops(LIMITS):
-        "return false, setmetatable({}, { __tostring = function() while true do end end })" => Event;
+        "return false, setmetatable({}, { __tostring = function() while true do end end })" => LimitExceeded, INSTR;
     handler_returns_a_function(LIMITS): "return print" => Event, "returned a function";
     yield_at_top_level(LIMITS): "coroutine.yield(1)" => Event, "yield";
 }
