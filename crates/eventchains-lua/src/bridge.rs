@@ -96,6 +96,8 @@ struct Frame {
     /// The result of the last `next` call of this middleware frame.
     next_result: Option<EventResult>,
     ticks: u64,
+    /// Work done by library calls ([`Bridge::charge`]), in instructions.
+    charged: u64,
     /// Net bytes the call has added to the context (see [`crate::value_size`]).
     ctx_growth: usize,
     /// The frame as published to the watchdog.
@@ -178,7 +180,16 @@ impl Bridge {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let ticket = self.slot.push(self.limits.get().timeout, deadline);
-        self.frames.borrow_mut().push(Frame { id, ctx, next, next_result: None, ticks: 0, ctx_growth: 0, ticket });
+        self.frames.borrow_mut().push(Frame {
+            id,
+            ctx,
+            next,
+            next_result: None,
+            ticks: 0,
+            charged: 0,
+            ctx_growth: 0,
+            ticket,
+        });
         id
     }
 
@@ -210,6 +221,35 @@ impl Bridge {
             (Expiry::OwnTimeout, Some(t)) => LimitHit::Timeout(t),
             _ => LimitHit::Deadline,
         }
+    }
+
+    /// Counts `work` instructions done by a library call for the running call
+    /// (work a single C call does in proportion to its arguments, which the
+    /// count hook does not see), then checks the caps like the hook does.
+    pub(crate) fn charge(&self, work: u64) -> mlua::Result<()> {
+        self.count(0, work)?;
+        self.check_time()
+    }
+
+    /// Adds `ticks` hook ticks and `work` instructions to the running call and
+    /// enforces the instruction cap.
+    fn count(&self, ticks: u64, work: u64) -> mlua::Result<()> {
+        if let Some(hit) = self.hit.get() {
+            // Keep unwinding: the script caught the first error (pcall).
+            return Err(limit_error(hit));
+        }
+        let limits = self.limits.get();
+        let Some(max) = limits.max_ticks() else { return Ok(()) };
+        let mut frames = self.frames.borrow_mut();
+        let Some(frame) = frames.last_mut() else { return Ok(()) };
+        frame.ticks += ticks;
+        frame.charged = frame.charged.saturating_add(work);
+        if frame.ticks.saturating_add(frame.charged / u64::from(crate::HOOK_INTERVAL)) > max {
+            let hit = LimitHit::Instructions(limits.instructions.unwrap_or_default());
+            self.hit.set(Some(hit));
+            return Err(limit_error(hit));
+        }
+        Ok(())
     }
 
     /// Stops the running call if the watchdog says its time (or an enclosing
@@ -369,22 +409,7 @@ impl Bridge {
 
     /// The count hook: enforces the instruction cap and the deadlines.
     pub(crate) fn tick(&self) -> mlua::Result<VmState> {
-        if let Some(hit) = self.hit.get() {
-            // Keep unwinding: the script caught the first error (pcall).
-            return Err(limit_error(hit));
-        }
-        let limits = self.limits.get();
-        if let Some(max) = limits.max_ticks() {
-            let mut frames = self.frames.borrow_mut();
-            if let Some(frame) = frames.last_mut() {
-                frame.ticks += 1;
-                if frame.ticks > max {
-                    let hit = LimitHit::Instructions(limits.instructions.unwrap_or_default());
-                    self.hit.set(Some(hit));
-                    return Err(limit_error(hit));
-                }
-            }
-        }
+        self.count(1, 0)?;
         self.check_time()?;
         Ok(VmState::Continue)
     }

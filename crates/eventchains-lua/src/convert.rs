@@ -104,6 +104,18 @@ pub(crate) fn lua_to_value_capped(
     convert(value, proxies, depth, bytes)
 }
 
+/// Copies a value a script hands to the host (the initial context, configs
+/// of named parts), within `bytes` (lowered by the size of the copy).
+///
+/// Every place a table is referenced from is copied and charged again, so a
+/// table shared by reference (`local t = {} t = { t, t } ...`, which doubles
+/// at every level) costs what its copy would cost, and the work stops as soon
+/// as the budget is spent: the work and memory of a conversion are bounded by
+/// the budget, whatever the shape of the value.
+pub(crate) fn script_table_to_value(value: &mlua::Value, bytes: &Cell<usize>) -> Result<Value, ConvertError> {
+    convert(value, &|_, _, _| None, 0, bytes)
+}
+
 fn charge(bytes: &Cell<usize>, size: usize) -> Result<(), ConvertError> {
     match bytes.get().checked_sub(size) {
         Some(left) => {

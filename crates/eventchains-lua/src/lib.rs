@@ -61,6 +61,7 @@ compile_error!(
     "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
 );
 
+mod bounded_lib;
 mod bridge;
 mod builder;
 mod bytecode_cache;

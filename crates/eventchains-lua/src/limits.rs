@@ -83,11 +83,23 @@ impl Limits {
         }
     }
 
+    /// How many bytes the values a script hands the host while loading (its
+    /// initial `context`, configs of named parts) may take once copied: the
+    /// memory cap, or [`UNCAPPED_SCRIPT_VALUE_BYTES`] without one.
+    pub(crate) fn script_value_bytes(&self) -> usize {
+        self.memory_bytes.unwrap_or(UNCAPPED_SCRIPT_VALUE_BYTES)
+    }
+
     /// The instruction cap in hook ticks (rounded up).
     pub(crate) fn max_ticks(&self) -> Option<u64> {
         self.instructions.map(|n| n.div_ceil(u64::from(HOOK_INTERVAL)))
     }
 }
+
+/// The cap on the values a script hands the host while loading when the
+/// host set no memory cap (1 GiB): a script's few bytes must never expand
+/// into more than that (shared tables copied once per reference).
+pub(crate) const UNCAPPED_SCRIPT_VALUE_BYTES: usize = 1 << 30;
 
 /// "64 MB" (or "1000 bytes") for a memory cap in messages.
 pub(crate) fn describe_bytes(bytes: Option<usize>) -> String {

@@ -84,6 +84,7 @@ impl VmBase {
         let hit_bridge = bridge.clone();
         let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
         LIMIT_PRELUDE.load(&lua).call::<()>(limit_hit).map_err(vm_error)?;
+        crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
         for host_fn in host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
