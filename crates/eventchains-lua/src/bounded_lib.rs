@@ -26,11 +26,12 @@
 //! "Threat model").
 
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 use mlua::Lua;
+use mlua::chunk::ChunkMode;
 
 use crate::bridge::Bridge;
-use crate::prelude::Prelude;
 
 /// Wraps the library functions above in `lua` (before the sandbox locks the
 /// library tables), charging their work to the running call of `bridge`.
@@ -40,62 +41,78 @@ pub(crate) fn install(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
         // `as` saturates (and maps NaN to 0): any number is a valid amount of work.
         bridge.charge(work.max(0.0) as u64)
     })?;
-    BOUNDED_PRELUDE.load(lua).call::<()>(checkpoint)
+    let chunk = match stripped_bytecode() {
+        Some(bytecode) => lua.load(bytecode.as_slice()).set_mode(ChunkMode::Binary),
+        None => lua.load(BOUNDED_PRELUDE_SOURCE).set_mode(ChunkMode::Text),
+    };
+    chunk.set_name("=bounded").call::<()>(checkpoint)
+}
+
+/// The wrappers compiled once per process, without debug information: an
+/// error raised by a wrapped C function (`bad argument #1 to 'rep'`) then
+/// carries no position inside the wrapper (Lua names the function from the
+/// field it was called through, `raw.rep`, which stripping keeps).
+fn stripped_bytecode() -> &'static Option<Vec<u8>> {
+    static BYTECODE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    BYTECODE.get_or_init(|| compile_stripped(BOUNDED_PRELUDE_SOURCE))
+}
+
+#[cfg(not(feature = "luau"))]
+fn compile_stripped(source: &str) -> Option<Vec<u8>> {
+    let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).ok()?;
+    Some(lua.load(source).set_mode(ChunkMode::Text).into_function().ok()?.dump(true))
+}
+
+#[cfg(feature = "luau")]
+fn compile_stripped(source: &str) -> Option<Vec<u8>> {
+    mlua::chunk::Compiler::new().set_debug_level(0).compile(source).ok()
 }
 
 /// Gets `checkpoint(work)`: charges `work` instructions and checks the caps.
-static BOUNDED_PRELUDE: Prelude = Prelude::new("=bounded", BOUNDED_PRELUDE_SOURCE);
 const BOUNDED_PRELUDE_SOURCE: &str = r##"
 local checkpoint = ...
 local type, select, error = type, select, error
 local log = math.log
 local BIG, CHUNK = 4096, 4096
 local LOG2 = log(2)
+-- The C functions, called as fields so that their errors name them.
+local raw = {
+  rep = string.rep, find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
+  move = table.move, insert = table.insert, remove = table.remove, sort = table.sort,
+  concat = table.concat, unpack = table.unpack or unpack, collectgarbage = collectgarbage, load = load,
+}
 
 local function sized(t)
   local kind = type(t)
   return kind == "table" or kind == "userdata"
 end
 
-local rep = string.rep
 string.rep = function(s, n, sep)
   if type(n) == "number" and n > BIG then
     if type(s) == "string" and #s == 0 and (sep == nil or sep == "") then
-      return rep(s, 1, sep) -- empty result: the C function would loop n times for nothing
+      return raw.rep(s, 1, sep) -- empty result: the C function would loop n times for nothing
     end
     checkpoint(0)
   elseif type(s) == "string" and type(n) == "number" and #s * n > BIG then
     checkpoint(0)
   end
-  return rep(s, n, sep)
+  return raw.rep(s, n, sep)
 end
 
-local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
-string.find = function(s, p, ...)
-  if type(s) == "string" and #s > BIG then checkpoint(0) end
-  return find(s, p, ...)
-end
-string.match = function(s, p, ...)
-  if type(s) == "string" and #s > BIG then checkpoint(0) end
-  return match(s, p, ...)
-end
-string.gmatch = function(s, p, ...)
-  if type(s) == "string" and #s > BIG then checkpoint(0) end
-  return gmatch(s, p, ...)
-end
-string.gsub = function(s, p, ...)
-  if type(s) == "string" and #s > BIG then checkpoint(0) end
-  return gsub(s, p, ...)
-end
+-- The time cap is checked before matching a long subject.
+local function long(s) return type(s) == "string" and #s > BIG end
+string.find = function(s, ...) if long(s) then checkpoint(0) end return raw.find(s, ...) end
+string.match = function(s, ...) if long(s) then checkpoint(0) end return raw.match(s, ...) end
+string.gmatch = function(s, ...) if long(s) then checkpoint(0) end return raw.gmatch(s, ...) end
+string.gsub = function(s, ...) if long(s) then checkpoint(0) end return raw.gsub(s, ...) end
 
-local move = table.move
-if move then
+if raw.move then
   local maxinteger = math.maxinteger
   table.move = function(a1, f, e, t, a2)
     if type(f) ~= "number" or type(e) ~= "number" or type(t) ~= "number" or e - f < BIG then
-      return move(a1, f, e, t, a2)
+      return raw.move(a1, f, e, t, a2)
     end
-    move(a1, f, f - 1, t, a2) -- the C function's checks of the arguments' types
+    raw.move(a1, f, f - 1, t, a2) -- the C function's checks of the arguments' types
     if maxinteger then
       if not (f > 0 or e < maxinteger + f) then
         error("bad argument #3 to 'move' (too many elements to move)", 2)
@@ -111,7 +128,7 @@ if move then
         local j = i + CHUNK - 1
         if j > e then j = e end
         checkpoint(j - i + 1)
-        move(a1, i, j, t + (i - f), a2)
+        raw.move(a1, i, j, t + (i - f), a2)
         i = j + 1
       end
     else
@@ -120,7 +137,7 @@ if move then
         local i = j - CHUNK + 1
         if i < f then i = f end
         checkpoint(j - i + 1)
-        move(a1, i, j, t + (i - f), a2)
+        raw.move(a1, i, j, t + (i - f), a2)
         j = i - 1
       end
     end
@@ -128,78 +145,61 @@ if move then
   end
 end
 
-local insert, remove = table.insert, table.remove
-table.insert = function(t, ...)
-  if select("#", ...) == 2 and sized(t) then
-    local pos = ...
-    if type(pos) == "number" then
-      local shift = #t - pos
-      if shift > BIG then checkpoint(shift) end
-    end
+-- Elements shifted by inserting or removing at `pos`.
+local function shift(t, pos)
+  if sized(t) and type(pos) == "number" then
+    local n = #t - pos
+    if n > BIG then checkpoint(n) end
   end
-  return insert(t, ...)
+end
+table.insert = function(t, ...)
+  if select("#", ...) == 2 then shift(t, (...)) end
+  return raw.insert(t, ...)
 end
 table.remove = function(t, ...)
-  if select("#", ...) >= 1 and sized(t) then
-    local pos = ...
-    if type(pos) == "number" then
-      local shift = #t - pos
-      if shift > BIG then checkpoint(shift) end
-    end
-  end
-  return remove(t, ...)
+  if select("#", ...) >= 1 then shift(t, (...)) end
+  return raw.remove(t, ...)
 end
 
-local sort = table.sort
 table.sort = function(t, comp, ...)
   if comp == nil and sized(t) then
     local n = #t
     if n > BIG then checkpoint(n * (log(n) / LOG2)) end
   end
-  return sort(t, comp, ...)
+  return raw.sort(t, comp, ...)
 end
 
-local function ranged(fn)
-  return function(t, a, i, j, ...)
-    if sized(t) then
-      local first, last = i, j
-      if type(first) ~= "number" then first = 1 end
-      if type(last) ~= "number" then last = #t end
-      if last - first > BIG then checkpoint(last - first) end
-    end
-    return fn(t, a, i, j, ...)
+-- Reading elements first..last (defaults 1..#t).
+local function range(t, first, last)
+  if sized(t) and (type(first) == "number" or type(last) == "number") then
+    if type(first) ~= "number" then first = 1 end
+    if type(last) ~= "number" then last = #t end
+    if last - first > BIG then checkpoint(last - first) end
   end
 end
-table.concat = ranged(table.concat)
-
-local function ranged_unpack(fn)
-  return function(t, i, j, ...)
-    if sized(t) and (type(i) == "number" or type(j) == "number") then
-      local first, last = i, j
-      if type(first) ~= "number" then first = 1 end
-      if type(last) ~= "number" then last = #t end
-      if last - first > BIG then checkpoint(last - first) end
-    end
-    return fn(t, i, j, ...)
-  end
+table.concat = function(t, sep, i, j, ...)
+  range(t, i, j)
+  return raw.concat(t, sep, i, j, ...)
 end
-if table.unpack then table.unpack = ranged_unpack(table.unpack) end
-if unpack then unpack = ranged_unpack(unpack) end
+local function unpack(t, i, j, ...)
+  range(t, i, j)
+  return raw.unpack(t, i, j, ...)
+end
+if table.unpack then table.unpack = unpack end
+if _G.unpack then _G.unpack = unpack end
 
-local collect = collectgarbage
 collectgarbage = function(option, ...)
   if option == nil or option == "collect" or option == "step" then
-    local kb = collect("count")
+    local kb = raw.collectgarbage("count")
     if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
   end
-  return collect(option, ...)
+  return raw.collectgarbage(option, ...)
 end
 
-local rawload = load
-if rawload then
+if raw.load then
   load = function(chunk, ...)
     if type(chunk) == "string" and #chunk > BIG then checkpoint(#chunk / 64) end
-    return rawload(chunk, ...)
+    return raw.load(chunk, ...)
   end
 end
 "##;

@@ -6,10 +6,13 @@
 
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use eventchains_core::panic_message;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua};
+
+use crate::bridge::Bridge;
 
 /// Creates a host function in a VM.
 pub(crate) type HostFnFactory = Arc<dyn Fn(&Lua) -> mlua::Result<Function> + Send + Sync>;
@@ -35,8 +38,16 @@ impl HostFn {
         let factory: HostFnFactory = Arc::new(move |lua: &Lua| {
             let f = f.clone();
             let name = fn_name.clone();
+            // Time spent in the host function counts against the calling
+            // call's wall-clock cap: it stops as soon as the function returns.
+            let bridge = lua.app_data_ref::<Rc<Bridge>>().map(|b| b.clone());
             lua.create_function(move |_, args: A| match catch_unwind(AssertUnwindSafe(|| f(args))) {
-                Ok(Ok(r)) => Ok(r),
+                Ok(Ok(r)) => {
+                    if let Some(bridge) = &bridge {
+                        bridge.check_time()?;
+                    }
+                    Ok(r)
+                }
                 Ok(Err(e)) => Err(mlua::Error::runtime(format!("{name}: {e}"))),
                 Err(payload) => {
                     Err(mlua::Error::runtime(format!("host function `{name}` panicked: {}", panic_message(&*payload))))

@@ -262,7 +262,7 @@ fn limits(script: &str, value: &mlua::Value) -> Result<Limits, LoadError> {
                 return Err(LoadError::invalid(script, &path, format!("expected a positive number, got {i}")));
             }
             mlua::Value::Number(n) => {
-                return Err(LoadError::invalid(script, &path, format!("expected a positive number, got {n}")));
+                return Err(LoadError::invalid(script, &path, format!("expected a positive number, got {n:?}")));
             }
             other => {
                 return Err(LoadError::invalid(
