@@ -28,7 +28,7 @@
 //! While no frame with a deadline runs, the watchdog sleeps without a timeout;
 //! the first timed frame after that wakes it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -117,9 +117,10 @@ impl Slot {
         let timeout_ns = timeout.map_or(NONE, |t| u64::try_from(t.as_nanos()).unwrap_or(NONE));
         let deadline_ns = deadline.map_or(NONE, since_epoch);
         if let Some(cell) = self.cells.get(depth) {
-            // The watchdog reads `seq` before and after the other fields and
-            // skips a cell that changed meanwhile.
-            cell.seq.store(0, Ordering::Release);
+            // A seqlock: the watchdog reads `seq` before and after the other
+            // fields and skips a cell that changed meanwhile.
+            cell.seq.store(0, Ordering::Relaxed);
+            fence(Ordering::Release);
             cell.timeout_ns.store(timeout_ns, Ordering::Relaxed);
             cell.deadline_ns.store(deadline_ns, Ordering::Relaxed);
             cell.seq.store(seq, Ordering::Release);
@@ -319,7 +320,8 @@ fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
         let seq = cell.seq.load(Ordering::Acquire);
         let timeout_ns = cell.timeout_ns.load(Ordering::Relaxed);
         let deadline_ns = cell.deadline_ns.load(Ordering::Relaxed);
-        if seq == 0 || cell.seq.load(Ordering::Acquire) != seq {
+        fence(Ordering::Acquire);
+        if seq == 0 || cell.seq.load(Ordering::Relaxed) != seq {
             // Being rewritten: look again at the next scan.
             seen.first_seen.truncate(d);
             break;
