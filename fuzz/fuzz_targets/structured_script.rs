@@ -127,13 +127,7 @@ fn val(out: &mut String, v: &Val, depth: usize, shared: usize) {
         }
         Val::Map(items) => {
             out.push('{');
-            for (k, item) in items.iter().take(MAX_ITEMS) {
-                out.push('[');
-                string(out, k);
-                out.push_str("] = ");
-                val(out, item, depth + 1, shared);
-                out.push_str(", ");
-            }
+            fields(out, items, depth + 1, shared);
             out.push('}');
         }
         Val::Keyed(items) => {
@@ -152,6 +146,17 @@ fn val(out: &mut String, v: &Val, depth: usize, shared: usize) {
         Val::Shared(_) => out.push_str("nil"),
         Val::Doubling => out.push_str("d"),
         Val::Func => out.push_str("function() end"),
+    }
+}
+
+/// `["key"] = value, ...` for string keys.
+fn fields(out: &mut String, items: &[(String, Val)], depth: usize, shared: usize) {
+    for (k, item) in items.iter().take(MAX_ITEMS) {
+        out.push('[');
+        string(out, k);
+        out.push_str("] = ");
+        val(out, item, depth, shared);
+        out.push_str(", ");
     }
 }
 
@@ -260,13 +265,7 @@ fn script(input: &Input) -> String {
             match m {
                 Mw::Named(known, config) => {
                     out.push_str(if *known { "    { 'pass', " } else { "    { 'unknown', " });
-                    for (k, v) in config.iter().take(MAX_ITEMS) {
-                        out.push('[');
-                        string(&mut out, k);
-                        out.push_str("] = ");
-                        val(&mut out, v, 0, shared);
-                        out.push_str(", ");
-                    }
+                    fields(&mut out, config, 0, shared);
                     out.push_str("},\n");
                 }
                 Mw::Lua(calls, b) => {
@@ -299,13 +298,7 @@ fn script(input: &Input) -> String {
                     out.push_str("    { name = ");
                     val(&mut out, name, 0, shared);
                     out.push_str(", rust = 'any', ");
-                    for (k, v) in config.iter().take(MAX_ITEMS) {
-                        out.push('[');
-                        string(&mut out, k);
-                        out.push_str("] = ");
-                        val(&mut out, v, 0, shared);
-                        out.push_str(", ");
-                    }
+                    fields(&mut out, config, 0, shared);
                     out.push_str("},\n");
                 }
                 Ev::Other(v) => {

@@ -29,14 +29,24 @@ const INSTR: &str = "instruction limit (1000000) exceeded in event `attack`";
 /// Only the memory cap can stop these.
 const MEMORY: Limits = Limits { instructions: None, memory_bytes: Some(8 << 20), timeout: None };
 
-/// The test registries plus `nap` (a Rust event sleeping 2 ms) and the host
-/// function `nap(ms)`.
+/// The test registries plus `nap` (a Rust event sleeping 2 ms), `slow` (a
+/// Rust event sleeping 500 ms when `ctx.attack` is set) and the host function
+/// `nap(ms)`.
 fn builder(limits: Limits) -> LuaChainBuilder {
     let mut events: EventRegistry = common::events();
     events.register_event(
         "nap",
         FnEvent::new("nap", |_ctx| {
             std::thread::sleep(Duration::from_millis(2));
+            Ok(())
+        }),
+    );
+    events.register_event(
+        "slow",
+        FnEvent::new("slow", |ctx| {
+            if ctx.get::<bool>("attack") == Some(true) {
+                std::thread::sleep(Duration::from_millis(500));
+            }
             Ok(())
         }),
     );
@@ -135,6 +145,31 @@ hostile! {
     time_in_one_table_move(TIME): "table.move({}, 1, 1e15, 2)" => Timeout, TIMEOUT;
     time_in_pcall_around_c_work(TIME):
         "while true do pcall(string.rep, 'x', 1 << 22) end ctx.escaped = true" => Timeout, TIMEOUT;
+}
+
+// A call that ends on its own after its cap (no check point after the long
+// work but its own end) still fails: 500 ms of sleeping against a 50 ms cap
+// leaves the watchdog 450 ms to notice, far more than any scheduling delay.
+hostile! {
+    time_then_return(TIME): "nap(500) do return true end" => Timeout, TIMEOUT;
+}
+
+#[test]
+fn a_middleware_whose_next_outlasts_its_cap_fails_even_when_it_returns_true() {
+    let chain = load(
+        TIME,
+        r#"return {
+  context = { counter = 0 },
+  middleware = { function(event, ctx, next) next(ctx) return true end },
+  events = { { name = "attack", rust = "slow" },
+             { name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end } },
+}"#,
+    );
+    let (result, _) = run(&chain, true);
+    let failure = &result.failures()[0];
+    assert_eq!(failure.kind(), ErrorKind::Timeout, "{failure}");
+    assert!(failure.message().starts_with("wall-clock limit (50 ms) exceeded in middleware[1]"), "{failure}");
+    runs_cleanly_twice(&chain);
 }
 
 // ------------------------------------------------------------ item 9: single calls that loop
