@@ -178,7 +178,10 @@ fn the_timeout_middleware_stops_a_looping_lua_handler_and_the_chain_goes_on() {
   fault_tolerance = "lenient",
   middleware = { { "timeout", timeout_ms = 50 } },
   events = {
-    { name = "spin", handler = function(ctx) while true do end end },
+    -- Each iteration is a few instructions and a 4 MB string: the CLI's
+    -- 10M-instruction cap would take terabytes of copying, so only the
+    -- middleware's 50 ms deadline can stop it, on any machine.
+    { name = "spin", handler = function(ctx) while true do local s = string.rep("x", 1 << 22) end end },
     { name = "after", handler = function(ctx) ctx.after = true end },
   },
 }"#,

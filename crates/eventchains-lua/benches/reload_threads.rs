@@ -227,6 +227,9 @@ fn vm_setup(c: &mut Criterion) {
     g.finish();
 }
 
+/// One Lua event looping 100,000 times.
+const LOOP: &str = "return { events = { { name = 'loop', handler = function(ctx) local s = 0 for i = 1, 100000 do s = s + i end end } } }";
+
 fn limits_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("limits_cost");
     let lua = Lua::new();
@@ -248,6 +251,14 @@ fn limits_cost(c: &mut Criterion) {
         [("lua_noop_event_default_caps", Limits::default()), ("lua_noop_event_no_caps", Limits::UNLIMITED)]
     {
         let chain = LuaChainBuilder::new().limits(limits).load_str("noop.lua", NOOP).expect("loads");
+        g.bench_function(label, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
+    }
+    // A handler running 100,000 loop iterations (~400,000 instructions, ~400
+    // hook calls): what the instruction and time checks cost inside Lua code.
+    for (label, limits) in
+        [("lua_loop_event_default_caps", Limits::default()), ("lua_loop_event_no_caps", Limits::UNLIMITED)]
+    {
+        let chain = LuaChainBuilder::new().limits(limits).load_str("loop.lua", LOOP).expect("loads");
         g.bench_function(label, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
     }
     g.finish();

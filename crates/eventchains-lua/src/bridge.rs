@@ -9,16 +9,22 @@
 //!
 //! The bridge also enforces the per-call limits: the VM's count hook calls
 //! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions
-//! (on Luau, the VM interrupt calls it at every function call and loop iteration).
+//! (on Luau, the VM interrupt calls it at every function call and loop
+//! iteration). Wall-clock time is watched by [`crate::watchdog`]: every frame
+//! is published in the thread's [`Slot`] and [`Bridge::check_time`] (one
+//! atomic load) stops the running call once the watchdog says its time, or an
+//! enclosing call's, is up.
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
 use mlua::VmState;
 
-use crate::limits::{CLOCK_EVERY_TICKS, Limits, describe_bytes};
+use crate::limits::{Limits, describe_bytes};
+use crate::watchdog::{Expiry, Slot, Ticket, thread_slot};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +44,8 @@ pub(crate) enum LimitHit {
     Timeout(Duration),
     /// The context's deadline (set by a timeout middleware) passed.
     Deadline,
+    /// The time of an enclosing call (a Lua middleware around this call) is up.
+    Enclosing,
     /// Values written to the context by the call outgrew the memory cap (in bytes).
     CtxMemory(usize),
 }
@@ -49,6 +57,7 @@ impl LimitHit {
             LimitHit::Instructions(n) => format!("instruction limit ({n}) exceeded"),
             LimitHit::Timeout(d) => format!("wall-clock limit ({} ms) exceeded", d.as_millis()),
             LimitHit::Deadline => "the context's deadline passed".to_owned(),
+            LimitHit::Enclosing => "the time limit of an enclosing call passed".to_owned(),
             LimitHit::CtxMemory(bytes) => {
                 format!("memory limit ({}) exceeded by values written to ctx", describe_bytes(Some(bytes)))
             }
@@ -60,7 +69,7 @@ impl LimitHit {
         let message = format!("{} in {what}", self.describe());
         match self {
             LimitHit::Instructions(_) | LimitHit::CtxMemory(_) => EventError::limit_exceeded(message),
-            LimitHit::Timeout(_) | LimitHit::Deadline => EventError::timeout(message),
+            LimitHit::Timeout(_) | LimitHit::Deadline | LimitHit::Enclosing => EventError::timeout(message),
         }
     }
 }
@@ -91,12 +100,12 @@ struct Frame {
     /// The result of the last `next` call of this middleware frame.
     next_result: Option<EventResult>,
     ticks: u64,
+    /// Work done by library calls ([`Bridge::charge`]), in instructions.
+    charged: u64,
     /// Net bytes the call has added to the context (see [`crate::value_size`]).
     ctx_growth: usize,
-    deadline: Option<Instant>,
-    /// Whether `deadline` is the script's own timeout (vs the context's deadline).
-    deadline_is_timeout: bool,
-    timer_started: bool,
+    /// The frame as published to the watchdog.
+    ticket: Ticket,
 }
 
 /// What a finished frame leaves behind.
@@ -116,6 +125,8 @@ pub(crate) struct Bridge {
     /// finalizers re-entering the proxy during an allocation).
     busy: Cell<bool>,
     limits: Cell<Limits>,
+    /// This thread's frames as the watchdog sees them (VMs never change threads).
+    slot: Arc<Slot>,
     /// Lua string pointer -> index of that key in the last context map it was
     /// found in. Scripts use the same key strings (interned constants) on
     /// every execution, and contexts of one chain usually have the same key
@@ -134,6 +145,7 @@ impl Bridge {
             hit: Cell::new(None),
             busy: Cell::new(false),
             limits: Cell::new(limits),
+            slot: thread_slot(),
             key_slots: std::array::from_fn(|_| Cell::new((0, 0))),
             resumes: Cell::new(0),
         }
@@ -179,16 +191,16 @@ impl Bridge {
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        let ticket = self.slot.push(self.limits.get().timeout, deadline);
         self.frames.borrow_mut().push(Frame {
             id,
             ctx,
             next,
             next_result: None,
             ticks: 0,
+            charged: 0,
             ctx_growth: 0,
-            deadline,
-            deadline_is_timeout: false,
-            timer_started: false,
+            ticket,
         });
         id
     }
@@ -199,8 +211,86 @@ impl Bridge {
             debug_assert_eq!(frames.last().map(|f| f.id), Some(id), "frames are strictly nested");
             frames.pop()
         };
-        let hit = self.hit.take();
+        let mut hit = self.hit.take();
+        if let Some(frame) = &frame {
+            // A call that finished after its time was up (long C work at its
+            // end) overran its cap all the same.
+            if hit.is_none()
+                && self.slot.any_fired()
+                && let Some(fired) = self.slot.fired()
+                && fired.seq == frame.ticket.seq
+            {
+                hit = Some(self.expiry_hit(fired.why));
+            }
+            self.slot.pop(frame.ticket);
+        }
         FrameOutcome { hit, next_result: frame.and_then(|f| f.next_result) }
+    }
+
+    /// The hit for this VM's frame whose own time is up.
+    fn expiry_hit(&self, why: Expiry) -> LimitHit {
+        match (why, self.limits.get().timeout) {
+            (Expiry::OwnTimeout, Some(t)) => LimitHit::Timeout(t),
+            _ => LimitHit::Deadline,
+        }
+    }
+
+    /// Counts `work` instructions done by a library call for the running call
+    /// (work a single C call does in proportion to its arguments, which the
+    /// count hook does not see), then checks the caps like the hook does.
+    pub(crate) fn charge(&self, work: u64) -> mlua::Result<()> {
+        self.count(0, work)?;
+        self.check_time()
+    }
+
+    /// Adds `ticks` hook ticks and `work` instructions to the running call and
+    /// enforces the instruction cap.
+    fn count(&self, ticks: u64, work: u64) -> mlua::Result<()> {
+        if let Some(hit) = self.hit.get() {
+            // Keep unwinding: the script caught the first error (pcall).
+            return Err(limit_error(hit));
+        }
+        let limits = self.limits.get();
+        let Some(max) = limits.max_ticks() else { return Ok(()) };
+        let mut frames = self.frames.borrow_mut();
+        let Some(frame) = frames.last_mut() else { return Ok(()) };
+        frame.ticks += ticks;
+        frame.charged = frame.charged.saturating_add(work);
+        if frame.ticks.saturating_add(frame.charged / u64::from(crate::HOOK_INTERVAL)) > max {
+            let hit = LimitHit::Instructions(limits.instructions.unwrap_or_default());
+            self.hit.set(Some(hit));
+            return Err(limit_error(hit));
+        }
+        Ok(())
+    }
+
+    /// Stops the running call if the watchdog says its time (or an enclosing
+    /// call's) is up: one atomic load unless it is. Called by the count hook,
+    /// by library functions that can work long in one call, and when a
+    /// middleware's `next` returns.
+    #[inline]
+    pub(crate) fn check_time(&self) -> mlua::Result<()> {
+        if let Some(hit) = self.hit.get() {
+            return Err(limit_error(hit));
+        }
+        if !self.slot.any_fired() {
+            return Ok(());
+        }
+        self.check_time_slow()
+    }
+
+    #[cold]
+    fn check_time_slow(&self) -> mlua::Result<()> {
+        let Some(fired) = self.slot.fired() else { return Ok(()) };
+        let Some(seq) = self.frames.borrow().last().map(|f| f.ticket.seq) else { return Ok(()) };
+        let hit = match fired.seq.cmp(&seq) {
+            std::cmp::Ordering::Equal => self.expiry_hit(fired.why),
+            std::cmp::Ordering::Less => LimitHit::Enclosing,
+            // A frame inside ours (not running now: we are).
+            std::cmp::Ordering::Greater => return Ok(()),
+        };
+        self.hit.set(Some(hit));
+        Err(limit_error(hit))
     }
 
     /// The id of the innermost frame.
@@ -348,53 +438,14 @@ impl Bridge {
 
     /// The count hook: enforces the instruction cap and the deadlines.
     pub(crate) fn tick(&self) -> mlua::Result<VmState> {
-        if let Some(hit) = self.hit.get() {
-            // Keep unwinding: the script caught the first error (pcall).
-            return Err(limit_error(hit));
-        }
-        let limits = self.limits.get();
-        let mut frames = self.frames.borrow_mut();
-        let Some(frame) = frames.last_mut() else { return Ok(VmState::Continue) };
-        frame.ticks += 1;
-        let mut hit = None;
-        if let Some(max) = limits.max_ticks()
-            && frame.ticks > max
-        {
-            hit = Some(LimitHit::Instructions(limits.instructions.unwrap_or_default()));
-        }
-        if hit.is_none()
-            && (frame.deadline.is_some() || limits.timeout.is_some())
-            && (frame.ticks - 1).is_multiple_of(CLOCK_EVERY_TICKS)
-        {
-            let now = Instant::now();
-            if !frame.timer_started {
-                frame.timer_started = true;
-                if let Some(timeout) = limits.timeout {
-                    let own = now + timeout;
-                    if frame.deadline.is_none_or(|d| own < d) {
-                        frame.deadline = Some(own);
-                        frame.deadline_is_timeout = true;
-                    }
-                }
-            }
-            if frame.deadline.is_some_and(|d| now >= d) {
-                hit = Some(match (frame.deadline_is_timeout, limits.timeout) {
-                    (true, Some(t)) => LimitHit::Timeout(t),
-                    _ => LimitHit::Deadline,
-                });
-            }
-        }
-        match hit {
-            Some(hit) => {
-                self.hit.set(Some(hit));
-                Err(limit_error(hit))
-            }
-            None => Ok(VmState::Continue),
-        }
+        self.count(1, 0)?;
+        self.check_time()?;
+        Ok(VmState::Continue)
     }
 }
 
-fn limit_error(hit: LimitHit) -> mlua::Error {
+/// The Lua error that unwinds a call stopped by `hit`.
+pub(crate) fn limit_error(hit: LimitHit) -> mlua::Error {
     mlua::Error::runtime(hit.describe())
 }
 
@@ -502,7 +553,44 @@ mod tests {
         let mut ctx = EventContext::new();
         ctx.set_deadline(Some(Instant::now()));
         let guard = bridge.enter(&mut ctx, None);
-        assert!(bridge.tick().is_err());
+        let start = Instant::now();
+        // The watchdog flags the frame at its next scan (30 s: a hang detector only).
+        while bridge.tick().is_ok() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the deadline was never enforced");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(guard.finish().hit, Some(LimitHit::Deadline));
+    }
+
+    #[test]
+    fn a_call_that_ends_after_its_time_is_up_still_reports_the_timeout() {
+        let bridge = Bridge::new(Limits { timeout: Some(Duration::from_millis(1)), ..Limits::UNLIMITED });
+        let mut ctx = EventContext::new();
+        let guard = bridge.enter(&mut ctx, None);
+        let start = Instant::now();
+        while !bridge.slot.any_fired() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(guard.finish().hit, Some(LimitHit::Timeout(Duration::from_millis(1))));
+        assert!(!bridge.slot.any_fired(), "the flag goes with the frame");
+    }
+
+    #[test]
+    fn an_enclosing_frames_expiry_stops_the_inner_call_and_then_the_outer_one() {
+        let bridge = Bridge::new(Limits { timeout: Some(Duration::from_millis(1)), ..Limits::UNLIMITED });
+        let inner_vm = Bridge::new(Limits::UNLIMITED);
+        let mut ctx = EventContext::new();
+        let mut inner_ctx = EventContext::new();
+        let outer = bridge.enter(&mut ctx, None);
+        let inner = inner_vm.enter(&mut inner_ctx, None);
+        let start = Instant::now();
+        while inner_vm.check_time().is_ok() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(inner.finish().hit, Some(LimitHit::Enclosing));
+        assert!(bridge.check_time().is_err(), "the outer call stops as soon as control is back");
+        assert_eq!(outer.finish().hit, Some(LimitHit::Timeout(Duration::from_millis(1))));
     }
 }

@@ -223,7 +223,7 @@ impl LuaChainBuilder {
             None => Code::Source(source),
         };
         let (value, bytecode) = base.run_chunk(code, !self.no_bytecode_cache)?;
-        let (spec, functions) = spec::parse(base.lua(), name, value)?;
+        let (spec, functions) = spec::parse(base.lua(), name, value, self.limits.script_value_bytes())?;
         let limits = self.limits.lowered_by(&spec.limits);
         if limits != spec.limits.lowered_by(&Limits::UNLIMITED).lowered_by(&self.limits) {
             tracing::warn!(script = name, "the script's limits are above the host's caps; the caps apply");

@@ -7,6 +7,7 @@
 //! form and are errors that say where in the value they were found.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 
 use eventchains_core::{Map, MapHasher, Value};
@@ -102,6 +103,76 @@ pub(crate) fn lua_to_value_capped(
     bytes: &Cell<usize>,
 ) -> Result<Value, ConvertError> {
     convert(value, proxies, depth, bytes)
+}
+
+/// Copies a value a script hands to the host (the initial context, configs
+/// of named parts), within `bytes` (lowered by the size of the copy).
+///
+/// Every place a table is referenced from is copied and charged again, so a
+/// table shared by reference (`local t = {} t = { t, t } ...`, which doubles
+/// at every level) costs what its copy would cost, and the work stops as soon
+/// as the budget is spent: the work and memory of a conversion are bounded by
+/// the budget, whatever the shape of the value.
+///
+/// A first pass sizes the copy without making it, counting each table once
+/// and reusing its size wherever it is referenced again, so a value whose
+/// copy would be too large is refused after work proportional to its distinct
+/// tables (a ~150-byte script nesting `{ t, t }` 40 levels deep is refused at
+/// once instead of after copying the budget).
+pub(crate) fn script_table_to_value(value: &mlua::Value, bytes: &Cell<usize>) -> Result<Value, ConvertError> {
+    copy_size(value, 0, bytes.get(), &mut HashMap::new())?;
+    convert(value, &|_, _, _| None, 0, bytes)
+}
+
+/// The bytes [`convert`] would charge for `value` (at most `max`, else an
+/// error); `sizes` remembers the size of each table already measured.
+fn copy_size(
+    value: &mlua::Value,
+    depth: usize,
+    max: usize,
+    sizes: &mut HashMap<usize, usize>,
+) -> Result<usize, ConvertError> {
+    let size = match value {
+        mlua::Value::String(s) => string_size(s.as_bytes().len()),
+        mlua::Value::Table(t) => {
+            let id = t.to_pointer() as usize;
+            if let Some(size) = sizes.get(&id) {
+                return if *size > max { Err(ConvertError::too_big()) } else { Ok(*size) };
+            }
+            if depth >= MAX_DEPTH {
+                return Err(ConvertError::too_deep());
+            }
+            let mut size = CONTAINER_BYTES;
+            let mut failure = None;
+            t.for_each(|k: mlua::Value, v: mlua::Value| {
+                let key = match &k {
+                    mlua::Value::String(s) => string_size(s.as_bytes().len()),
+                    _ => 0,
+                };
+                match copy_size(&v, depth + 1, max.saturating_sub(size.saturating_add(key)), sizes) {
+                    Ok(item) => size = size.saturating_add(key).saturating_add(item),
+                    Err(e) => failure = Some(e),
+                }
+                if failure.is_none() && size > max {
+                    failure = Some(ConvertError::too_big());
+                }
+                // Stop iterating at the first failure.
+                match &failure {
+                    Some(_) => Err(mlua::Error::runtime("stop")),
+                    None => Ok(()),
+                }
+            })
+            .or_else(|e| if failure.is_some() { Ok(()) } else { Err(ConvertError::new(e.to_string())) })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            sizes.insert(id, size);
+            size
+        }
+        mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => 0,
+        _ => SCALAR_BYTES,
+    };
+    if size > max { Err(ConvertError::too_big()) } else { Ok(size) }
 }
 
 fn charge(bytes: &Cell<usize>, size: usize) -> Result<(), ConvertError> {

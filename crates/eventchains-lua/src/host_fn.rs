@@ -7,12 +7,14 @@
 use std::cell::Cell;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use eventchains_core::panic_message;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua};
 
 use crate::lua_type::FnSignature;
+use crate::bridge::Bridge;
 
 /// Creates a host function in a VM.
 pub(crate) type HostFnFactory = Arc<dyn Fn(&Lua) -> mlua::Result<Function> + Send + Sync>;
@@ -40,13 +42,20 @@ impl HostFn {
         let factory: HostFnFactory = Arc::new(move |lua: &Lua| {
             let f = f.clone();
             let name = fn_name.clone();
+            // Time spent in the host function counts against the calling
+            // call's wall-clock cap: it stops as soon as the function returns.
+            let bridge = lua.app_data_ref::<Rc<Bridge>>().map(|b| b.clone());
             lua.create_function(move |_, args: A| {
                 let _depth = HostDepth::enter().ok_or_else(|| {
                     mlua::Error::runtime(format!(
                         "host function `{name}` is nested too deeply (more than {MAX_HOST_DEPTH} calls inside one another)"
                     ))
                 })?;
-                host_call(&name, || f(args))
+                let r = host_call(&name, || f(args))?;
+                if let Some(bridge) = &bridge {
+                    bridge.check_time()?;
+                }
+                Ok(r)
             })
         });
         HostFn { name, factory, signature: FnSignature::of::<A, R>() }

@@ -63,6 +63,7 @@ compile_error!(
     "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
 );
 
+mod bounded_lib;
 mod bridge;
 mod builder;
 mod bytecode_cache;
@@ -96,6 +97,7 @@ mod vm_table;
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 mod watch;
+mod watchdog;
 
 pub use builder::LuaChainBuilder;
 pub use bytecode_cache::{bytecode_cache_len, content_hash};

@@ -17,14 +17,6 @@ pub const HOOK_INTERVAL: u32 = 1000;
 #[cfg(feature = "luau")]
 pub const HOOK_INTERVAL: u32 = 1;
 
-/// How many ticks pass between two reads of the clock (timeouts, deadlines).
-/// Luau ticks are much more frequent than the 1,000-instruction hook, so the
-/// clock is read on the first and then on every 64th tick.
-#[cfg(not(feature = "luau"))]
-pub(crate) const CLOCK_EVERY_TICKS: u64 = 1;
-#[cfg(feature = "luau")]
-pub(crate) const CLOCK_EVERY_TICKS: u64 = 64;
-
 /// Caps on what Lua code may use.
 ///
 /// The host sets them on the [`LuaChainBuilder`](crate::LuaChainBuilder); a
@@ -32,12 +24,17 @@ pub(crate) const CLOCK_EVERY_TICKS: u64 = 64;
 /// the host's cap). `None` means "no cap".
 ///
 /// - `instructions` and `timeout` apply to **each call** of a Lua handler or
-///   middleware (and to the script's top-level code while loading); both are
-///   checked every [`HOOK_INTERVAL`] instructions. The timeout counts from the
-///   first check, and a deadline set on the context (e.g. by a timeout
-///   middleware) is honoured as well. On Luau they are checked in the VM
-///   interrupt instead, and `instructions` counts function calls and loop
-///   iterations (see [`HOOK_INTERVAL`]).
+///   middleware (and to the script's top-level code while loading).
+///   `instructions` is checked every [`HOOK_INTERVAL`] instructions (on Luau
+///   it counts function calls and loop iterations, see [`HOOK_INTERVAL`]).
+///   `timeout` counts from the start of the call, whatever mix of Lua and C
+///   work it does, and includes the time spent in a middleware's `next`: a
+///   watchdog thread flags the call when its time is up (at most about 1 ms
+///   late) and the call stops at its next instruction check, library call
+///   that can work long, or return from `next`, with an error of kind
+///   `timeout`. A deadline set on the context (e.g. by a timeout middleware)
+///   is honoured the same way. A timeout too large to represent (such as
+///   `Duration::MAX`) means no cap.
 /// - `memory_bytes` caps the whole Lua VM (one per script per thread).
 ///
 /// ```
@@ -86,11 +83,23 @@ impl Limits {
         }
     }
 
+    /// How many bytes the values a script hands the host while loading (its
+    /// initial `context`, configs of named parts) may take once copied: the
+    /// memory cap, or [`UNCAPPED_SCRIPT_VALUE_BYTES`] without one.
+    pub(crate) fn script_value_bytes(&self) -> usize {
+        self.memory_bytes.unwrap_or(UNCAPPED_SCRIPT_VALUE_BYTES)
+    }
+
     /// The instruction cap in hook ticks (rounded up).
     pub(crate) fn max_ticks(&self) -> Option<u64> {
         self.instructions.map(|n| n.div_ceil(u64::from(HOOK_INTERVAL)))
     }
 }
+
+/// The cap on the values a script hands the host while loading when the
+/// host set no memory cap (1 GiB): a script's few bytes must never expand
+/// into more than that (shared tables copied once per reference).
+pub(crate) const UNCAPPED_SCRIPT_VALUE_BYTES: usize = 1 << 30;
 
 /// "64 MB" (or "1000 bytes") for a memory cap in messages.
 pub(crate) fn describe_bytes(bytes: Option<usize>) -> String {

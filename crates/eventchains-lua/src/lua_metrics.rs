@@ -1,7 +1,7 @@
 //! Limit hits of Lua calls, counted through the [`metrics`](https://docs.rs/metrics)
 //! facade (feature `metrics`, on by default) as
 //! `eventchains_lua_limit_hits_total{limit}`, where `limit` is `instructions`,
-//! `timeout`, `deadline` or `memory` (Lua heap or values written to the context).
+//! `timeout` (its own or an enclosing call's wall-clock cap), `deadline` or `memory` (Lua heap or values written to the context).
 //! Without a recorder installed, or without the feature, counting costs nothing
 //! worth measuring (and only failing calls count).
 
@@ -15,7 +15,7 @@ pub const LIMIT_HITS: &str = "eventchains_lua_limit_hits_total";
 pub(crate) fn count_limit_hit(hit: Option<LimitHit>, is_memory: impl FnOnce() -> bool) {
     let limit = match hit {
         Some(LimitHit::Instructions(_)) => "instructions",
-        Some(LimitHit::Timeout(_)) => "timeout",
+        Some(LimitHit::Timeout(_) | LimitHit::Enclosing) => "timeout",
         Some(LimitHit::Deadline) => "deadline",
         Some(LimitHit::CtxMemory(_)) => "memory",
         None if is_memory() => "memory",

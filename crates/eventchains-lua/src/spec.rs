@@ -12,7 +12,9 @@ use std::time::Duration;
 use eventchains_core::{FaultToleranceMode, Map, Value};
 use mlua::{Function, Lua, RegistryKey, Table};
 
-use crate::convert::lua_to_value;
+use std::cell::Cell;
+
+use crate::convert::script_table_to_value;
 use crate::error::LoadError;
 use crate::limits::Limits;
 
@@ -77,7 +79,17 @@ pub(crate) struct Functions {
 }
 
 /// Validates the returned table.
-pub(crate) fn parse(lua: &Lua, script: &str, value: mlua::Value) -> Result<(Spec, Functions), LoadError> {
+///
+/// The values the script hands over (the initial `context`, configs of named
+/// parts) are copied within `max_bytes` in all (see [`script_table_to_value`]).
+pub(crate) fn parse(
+    lua: &Lua,
+    script: &str,
+    value: mlua::Value,
+    max_bytes: usize,
+) -> Result<(Spec, Functions), LoadError> {
+    let budget = Cell::new(max_bytes);
+    let budget = Budget { left: &budget, max_bytes };
     let mlua::Value::Table(table) = value else {
         return Err(LoadError::invalid(script, "", format!("the script must return a table, got {}", kind_of(&value))));
     };
@@ -102,7 +114,7 @@ pub(crate) fn parse(lua: &Lua, script: &str, value: mlua::Value) -> Result<(Spec
                 spec.mode = FaultToleranceMode::from_str(&text)
                     .map_err(|e| LoadError::invalid(script, "fault_tolerance", e.to_string()))?;
             }
-            "context" => spec.context = context(script, &value)?,
+            "context" => spec.context = context(script, &value, budget)?,
             "limits" => spec.limits = limits(script, &value)?,
             "middleware" => {
                 let (list, len) = list(script, "middleware", &value)?;
@@ -114,7 +126,7 @@ pub(crate) fn parse(lua: &Lua, script: &str, value: mlua::Value) -> Result<(Spec
                     ));
                 }
                 for i in 1..=len {
-                    let (m, f) = middleware(script, i, item(script, "middleware", &list, i)?)?;
+                    let (m, f) = middleware(script, i, item(script, "middleware", &list, i)?, budget)?;
                     spec.middleware.push(m);
                     functions.middleware.push(f);
                 }
@@ -134,7 +146,7 @@ pub(crate) fn parse(lua: &Lua, script: &str, value: mlua::Value) -> Result<(Spec
                 saw_events = true;
                 let (list, len) = list(script, "events", &value)?;
                 for i in 1..=len {
-                    let (e, f) = event(script, i, item(script, "events", &list, i)?)?;
+                    let (e, f) = event(script, i, item(script, "events", &list, i)?, budget)?;
                     spec.events.push(e);
                     functions.handlers.push(registered(lua, script, f)?);
                 }
@@ -257,14 +269,38 @@ fn string(script: &str, path: &str, value: &mlua::Value) -> Result<String, LoadE
     }
 }
 
-fn context(script: &str, value: &mlua::Value) -> Result<Map, LoadError> {
+/// The bytes the script's values may still take when copied, shared by all of them.
+#[derive(Clone, Copy)]
+struct Budget<'a> {
+    left: &'a Cell<usize>,
+    max_bytes: usize,
+}
+
+impl Budget<'_> {
+    /// `value` (found at `path`) as a context value, within the budget.
+    fn convert(self, script: &str, path: &str, value: &mlua::Value) -> Result<Value, LoadError> {
+        script_table_to_value(value, self.left).map_err(|e| {
+            let message = if e.too_big {
+                format!(
+                    "the values the script passes to the host are too large: copied, they take more than {} \
+                     (a table referenced from several places is copied once per reference)",
+                    crate::limits::describe_bytes(Some(self.max_bytes))
+                )
+            } else {
+                e.message.clone()
+            };
+            LoadError::invalid(script, "", crate::convert::ConvertError { message, ..e }.at(path))
+        })
+    }
+}
+
+fn context(script: &str, value: &mlua::Value, budget: Budget<'_>) -> Result<Map, LoadError> {
     if !matches!(value, mlua::Value::Table(_)) {
         return Err(LoadError::invalid(script, "context", format!("expected a table, got {}", kind_of(value))));
     }
-    match lua_to_value(value, &|_| None) {
-        Ok(Value::Map(map)) => Ok(map),
-        Ok(_) => Err(LoadError::invalid(script, "context", "expected a table with string keys, got a list")),
-        Err(e) => Err(LoadError::invalid(script, "", e.at("context"))),
+    match budget.convert(script, "context", value)? {
+        Value::Map(map) => Ok(map),
+        _ => Err(LoadError::invalid(script, "context", "expected a table with string keys, got a list")),
     }
 }
 
@@ -281,6 +317,12 @@ fn limits(script: &str, value: &mlua::Value) -> Result<Limits, LoadError> {
         let number = match value {
             mlua::Value::Integer(i) if i > 0 => i as f64,
             mlua::Value::Number(n) if n > 0.0 && n.is_finite() => n,
+            mlua::Value::Integer(i) => {
+                return Err(LoadError::invalid(script, &path, format!("expected a positive number, got {i}")));
+            }
+            mlua::Value::Number(n) => {
+                return Err(LoadError::invalid(script, &path, format!("expected a positive number, got {n:?}")));
+            }
             other => {
                 return Err(LoadError::invalid(
                     script,
@@ -290,16 +332,36 @@ fn limits(script: &str, value: &mlua::Value) -> Result<Limits, LoadError> {
             }
         };
         match key.as_str() {
-            "instructions" => limits.instructions = Some(number.ceil() as u64),
-            "memory_mb" => limits.memory_bytes = Some((number * 1024.0 * 1024.0).ceil() as usize),
-            "timeout_ms" => limits.timeout = Some(Duration::from_secs_f64(number / 1000.0)),
+            "instructions" => limits.instructions = Some(whole_u64(number)),
+            "memory_mb" => {
+                limits.memory_bytes = Some(usize::try_from(whole_u64(number * 1024.0 * 1024.0)).unwrap_or(usize::MAX))
+            }
+            "timeout_ms" => limits.timeout = millis(number),
             _ => return Err(LoadError::invalid(script, &path, format!("unknown key (expected one of {LIMIT_KEYS})"))),
         }
     }
     Ok(limits)
 }
 
-fn middleware(script: &str, index: usize, value: mlua::Value) -> Result<(MiddlewareSpec, Option<Function>), LoadError> {
+/// A positive finite number rounded up to a whole count, saturating at `u64::MAX`.
+fn whole_u64(number: f64) -> u64 {
+    let up = number.ceil();
+    // `u64::MAX as f64` rounds up to 2^64: anything at or above it is "as many as there are".
+    if up >= u64::MAX as f64 { u64::MAX } else { up as u64 }
+}
+
+/// A positive finite number of milliseconds as a time cap; `None` (no cap of
+/// the script's own: the host's applies) when it is too large for a `Duration`.
+fn millis(number: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(number / 1000.0).ok()
+}
+
+fn middleware(
+    script: &str,
+    index: usize,
+    value: mlua::Value,
+    budget: Budget<'_>,
+) -> Result<(MiddlewareSpec, Option<Function>), LoadError> {
     let path = format!("middleware[{index}]");
     match value {
         mlua::Value::String(_) => {
@@ -325,9 +387,7 @@ fn middleware(script: &str, index: usize, value: mlua::Value) -> Result<(Middlew
                         name = Some(string(script, &format!("{path}[1]"), &value)?);
                     }
                     Some(key) => {
-                        let item_path = format!("{path}.{key}");
-                        let v = lua_to_value(&value, &|_| None)
-                            .map_err(|e| LoadError::invalid(script, "", e.at(&item_path)))?;
+                        let v = budget.convert(script, &format!("{path}.{key}"), &value)?;
                         config.insert(key, v);
                     }
                 }
@@ -344,7 +404,12 @@ fn middleware(script: &str, index: usize, value: mlua::Value) -> Result<(Middlew
     }
 }
 
-fn event(script: &str, index: usize, value: mlua::Value) -> Result<(EventSpec, Option<Function>), LoadError> {
+fn event(
+    script: &str,
+    index: usize,
+    value: mlua::Value,
+    budget: Budget<'_>,
+) -> Result<(EventSpec, Option<Function>), LoadError> {
     let path = format!("events[{index}]");
     let mlua::Value::Table(t) = value else {
         return Err(LoadError::invalid(script, &path, format!("expected a table, got {}", kind_of(&value))));
@@ -398,8 +463,7 @@ fn event(script: &str, index: usize, value: mlua::Value) -> Result<(EventSpec, O
         (None, Some(rust)) => {
             let mut config = Map::default();
             for (key, value) in extra {
-                let v = lua_to_value(&value, &|_| None)
-                    .map_err(|e| LoadError::invalid(script, "", e.at(&format!("{path}.{key}"))))?;
+                let v = budget.convert(script, &format!("{path}.{key}"), &value)?;
                 config.insert(key, v);
             }
             let config = if config.is_empty() { Value::Nil } else { Value::Map(config) };

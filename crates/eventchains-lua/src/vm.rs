@@ -76,11 +76,16 @@ impl VmBase {
                     Err(e) => (false, Some(e.message().to_owned())),
                 };
                 next_bridge.record_next_result(result);
+                // Time spent inside `next` counts against this middleware's own cap.
+                next_bridge.check_time()?;
                 Ok(reply)
             })
             .map_err(vm_error)?;
         let hit_bridge = bridge.clone();
         let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
+        // The bounded library functions first, so that the limit prelude's
+        // wrappers (LuaJIT's C nesting count) wrap them in turn.
+        crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
         let resume_bridge = bridge.clone();
         let resume_depth = lua
             .create_function(move |_, delta: i32| {
@@ -171,6 +176,11 @@ impl VmBase {
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
         let frozen = self.env.freeze.call::<()>(());
+        let result = match (result, hit) {
+            // It finished, but after its time was up.
+            (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
+            (result, _) => result,
+        };
         match result.and_then(|value| frozen.map(|()| value)) {
             Ok(value) => Ok((value, bytecode)),
             Err(e) => Err(match hit {
@@ -270,6 +280,10 @@ impl Vm {
             RawReturn::Error(e) => Err(e),
         };
         let outcome = guard.finish();
+        if let (Ok(_), Some(hit)) = (&returned, outcome.hit) {
+            // It finished, but after its time was up (long C work at its end).
+            return Err(hit.to_error(&format!("event `{name}`")));
+        }
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),
             Ok(Returned::Failure(Some(message))) => Err(EventError::new(message)),
@@ -310,6 +324,11 @@ impl Vm {
             .and_then(|(a, m)| self.interpret(a, m));
         let outcome = guard.finish();
         let inner = outcome.next_result;
+        let returned = match (returned, outcome.hit) {
+            // It finished, but after its time was up.
+            (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
+            (returned, _) => returned,
+        };
         match returned {
             Ok(Returned::Success) => Ok(()),
             Ok(Returned::Nothing) => inner.unwrap_or(Ok(())),

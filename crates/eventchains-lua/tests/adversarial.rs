@@ -16,13 +16,16 @@ use std::time::Duration;
 use eventchains_core::{ChainStatus, ErrorKind, EventContext, EventFailure, Map, Origin, Value};
 use eventchains_lua::{Limits, LoadError, LuaChain, LuaChainBuilder, thread_vm_count};
 
-/// Small caps so that every case ends fast.
+/// Small caps so that every case ends fast. The time cap is a hang detector
+/// only, far enough from the instruction cap that it cannot fire first on any
+/// machine or load (200,000 instructions take milliseconds).
 const LIMITS: Limits =
-    Limits { instructions: Some(200_000), memory_bytes: Some(8 << 20), timeout: Some(Duration::from_secs(2)) };
+    Limits { instructions: Some(200_000), memory_bytes: Some(8 << 20), timeout: Some(Duration::from_secs(60)) };
 
-/// Caps for memory bombs: no instruction cap, so the memory cap is what stops them.
+/// Caps for memory bombs: no instruction cap, so the memory cap is what stops
+/// them (the time cap is a hang detector, as in [`LIMITS`]).
 const MEMORY: Limits =
-    Limits { instructions: None, memory_bytes: Some(8 << 20), timeout: Some(Duration::from_secs(5)) };
+    Limits { instructions: None, memory_bytes: Some(8 << 20), timeout: Some(Duration::from_secs(60)) };
 
 /// Caps for the wall-clock case: no instruction cap.
 const CLOCK: Limits =
@@ -30,7 +33,7 @@ const CLOCK: Limits =
 
 /// Caps for deep recursion: room for Lua's own stack limit to trip first.
 const DEEP: Limits =
-    Limits { instructions: Some(50_000_000), memory_bytes: Some(256 << 20), timeout: Some(Duration::from_secs(10)) };
+    Limits { instructions: Some(50_000_000), memory_bytes: Some(256 << 20), timeout: Some(Duration::from_secs(60)) };
 
 const SEED: &str = r#"return {
   context = { counter = 0, message = "start" },
@@ -286,8 +289,9 @@ hostile! {
     error_with_tostring_that_loops(LIMITS):
         "error(setmetatable({}, { __tostring = function() while true do end end }))" => LimitExceeded, INSTR;
     failure_message_is_a_table(LIMITS): "return nil, { reason = 'x' }" => Event, "table";
+    /// (The message's `__tostring` runs inside the call: its loop is the call's.)
     failure_message_tostring_loops(LIMITS):
-        "return false, setmetatable({}, { __tostring = function() while true do end end })" => Event;
+        "return false, setmetatable({}, { __tostring = function() while true do end end })" => LimitExceeded, INSTR;
     handler_returns_a_function(LIMITS): "return print" => Event, "returned a function";
     yield_at_top_level(LIMITS): "coroutine.yield(1)" => Event, "yield";
 }

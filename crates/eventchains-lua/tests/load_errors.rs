@@ -135,7 +135,7 @@ fn other_keys_are_type_checked() {
     );
     assert_eq!(
         load_error("return { limits = { timeout_ms = -1 }, events = {} }"),
-        "test.lua: limits.timeout_ms: expected a positive number, got a number"
+        "test.lua: limits.timeout_ms: expected a positive number, got -1"
     );
 }
 

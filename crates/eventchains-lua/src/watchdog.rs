@@ -1,0 +1,426 @@
+//! The wall-clock watchdog: one thread per process that tells a running Lua
+//! call when its time is up.
+//!
+//! Reading the clock is not free (about 25 ns with a vDSO, several hundred
+//! where the clock is a system call), and a check every N instructions cannot
+//! see time spent in C (a few hundred `string.rep` calls of 30 MB are a few
+//! hundred instructions). So the Lua side never reads the clock: every thread
+//! that runs Lua has a [`Slot`], and each call (a handler, a middleware, a
+//! script's top level) publishes a frame in it when it starts — its time cap
+//! and the context's deadline, a few atomic stores — and withdraws it when it
+//! ends. The watchdog thread scans the slots:
+//!
+//! - a frame's time counts from the moment the watchdog first sees it, which is
+//!   at most [`SCAN_PERIOD`] after it started (so a cap is never enforced
+//!   early, and at most one period late);
+//! - when a frame's deadline (its own cap, or the context's deadline) passes,
+//!   the watchdog raises the slot's `fired` flag, naming the outermost frame
+//!   whose time is up;
+//! - the Lua side checks that flag (one atomic load) in the count hook, in the
+//!   library functions that can do long work in one call
+//!   ([`crate::bounded_lib`]), when a middleware's `next` returns, and when a
+//!   call ends: the call stops at the next of these points with a `timeout`.
+//!
+//! Frames nest (a Lua middleware's `next` runs inner calls on the same thread,
+//! in the same or another VM): every frame keeps its own deadline while inner
+//! frames run, so time spent inside `next` counts against every enclosing call.
+//!
+//! While no frame with a deadline runs, the watchdog sleeps without a timeout;
+//! the first timed frame after that wakes it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How often the watchdog looks for new frames while frames with a deadline run.
+/// A cap is enforced at most this much (plus scheduling delay) after it passed.
+pub(crate) const SCAN_PERIOD: Duration = Duration::from_millis(1);
+
+/// How many nested frames per thread have a deadline of their own; deeper
+/// frames run under the deadlines of the frames around them.
+pub(crate) const TRACKED_DEPTH: usize = 256;
+
+/// Idle scans before the watchdog sleeps until a timed frame wakes it.
+const IDLE_SCANS: u32 = 50;
+
+/// "No cap" in the nanosecond fields.
+const NONE: u64 = u64::MAX;
+
+/// One published frame.
+#[derive(Default)]
+struct Cell {
+    /// The frame's sequence number (0: never used).
+    seq: AtomicU64,
+    /// Its own time cap in nanoseconds ([`NONE`]: no cap).
+    timeout_ns: AtomicU64,
+    /// The context's deadline, in nanoseconds since [`epoch`] ([`NONE`]: none).
+    deadline_ns: AtomicU64,
+}
+
+/// Why a frame's time is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// Its own time cap.
+    OwnTimeout,
+    /// The deadline of its context.
+    ContextDeadline,
+}
+
+/// A frame whose time is up, as the Lua side learns it from [`Slot::fired`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fired {
+    /// The sequence number of the frame.
+    pub(crate) seq: u64,
+    /// Why.
+    pub(crate) why: Expiry,
+}
+
+/// The frames of one thread, shared with the watchdog.
+pub(crate) struct Slot {
+    depth: AtomicUsize,
+    cells: Box<[Cell]>,
+    /// `seq << 1 | own-timeout bit` of the outermost frame whose time is up (0: none).
+    fired: AtomicU64,
+    /// Cleared when the thread ends.
+    alive: AtomicBool,
+    /// The last sequence number given out (only the owning thread writes it).
+    last_seq: AtomicU64,
+}
+
+/// A frame published by [`Slot::push`]; give it back to [`Slot::pop`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub(crate) seq: u64,
+    pub(crate) depth: usize,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            depth: AtomicUsize::new(0),
+            cells: (0..TRACKED_DEPTH).map(|_| Cell::default()).collect(),
+            fired: AtomicU64::new(0),
+            alive: AtomicBool::new(true),
+            last_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes a frame with its own cap `timeout` and the context's `deadline`.
+    ///
+    /// Hot path: no clock read, no lock; a few uncontended atomic stores (and,
+    /// for a frame with a deadline while the watchdog sleeps, a wake-up).
+    #[inline]
+    pub(crate) fn push(&self, timeout: Option<Duration>, deadline: Option<Instant>) -> Ticket {
+        let seq = self.last_seq.load(Ordering::Relaxed) + 1;
+        self.last_seq.store(seq, Ordering::Relaxed);
+        let depth = self.depth.load(Ordering::Relaxed);
+        let timeout_ns = timeout.map_or(NONE, |t| u64::try_from(t.as_nanos()).unwrap_or(NONE));
+        let deadline_ns = deadline.map_or(NONE, since_epoch);
+        if let Some(cell) = self.cells.get(depth) {
+            // A seqlock: the watchdog reads `seq` before and after the other
+            // fields and skips a cell that changed meanwhile.
+            cell.seq.store(0, Ordering::Relaxed);
+            fence(Ordering::Release);
+            cell.timeout_ns.store(timeout_ns, Ordering::Relaxed);
+            cell.deadline_ns.store(deadline_ns, Ordering::Relaxed);
+            cell.seq.store(seq, Ordering::Release);
+        }
+        self.depth.store(depth + 1, Ordering::SeqCst);
+        if (timeout_ns != NONE || deadline_ns != NONE) && WATCHDOG_IDLE.load(Ordering::SeqCst) {
+            watchdog().wake();
+        }
+        Ticket { seq, depth }
+    }
+
+    /// Withdraws the frame of `ticket` (the innermost one).
+    #[inline]
+    pub(crate) fn pop(&self, ticket: Ticket) {
+        debug_assert_eq!(self.depth.load(Ordering::Relaxed), ticket.depth + 1, "frames are strictly nested");
+        self.depth.store(ticket.depth, Ordering::Release);
+        let fired = self.fired.load(Ordering::Acquire);
+        if fired != 0 && fired >> 1 >= ticket.seq {
+            // Its time (or an inner frame's) was up: nothing left to stop.
+            let _ = self.fired.compare_exchange(fired, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some frame's time is up (one atomic load; see [`Slot::fired`]).
+    #[inline]
+    pub(crate) fn any_fired(&self) -> bool {
+        self.fired.load(Ordering::Relaxed) != 0
+    }
+
+    /// The outermost running frame whose time is up, if any. A flag naming a
+    /// frame that has ended is cleared.
+    pub(crate) fn fired(&self) -> Option<Fired> {
+        let fired = self.fired.load(Ordering::Acquire);
+        if fired == 0 {
+            return None;
+        }
+        let seq = fired >> 1;
+        let depth = self.depth.load(Ordering::Relaxed).min(TRACKED_DEPTH);
+        if self.cells[..depth].iter().any(|c| c.seq.load(Ordering::Relaxed) == seq) {
+            let why = if fired & 1 == 1 { Expiry::OwnTimeout } else { Expiry::ContextDeadline };
+            return Some(Fired { seq, why });
+        }
+        let _ = self.fired.compare_exchange(fired, 0, Ordering::AcqRel, Ordering::Relaxed);
+        None
+    }
+}
+
+/// The calling thread's slot (registered with the watchdog on first use).
+pub(crate) fn thread_slot() -> Arc<Slot> {
+    thread_local! {
+        static SLOT: SlotHandle = SlotHandle::register();
+    }
+    SLOT.with(|h| h.0.clone())
+}
+
+/// Marks the slot dead when its thread ends, so the watchdog forgets it.
+struct SlotHandle(Arc<Slot>);
+
+impl SlotHandle {
+    fn register() -> Self {
+        let slot = Arc::new(Slot::new());
+        let dog = watchdog();
+        dog.lock().slots.push(slot.clone());
+        SlotHandle(slot)
+    }
+}
+
+impl Drop for SlotHandle {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Whether the watchdog sleeps until a timed frame wakes it.
+static WATCHDOG_IDLE: AtomicBool = AtomicBool::new(false);
+
+/// The instant the nanosecond fields count from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` in nanoseconds since [`epoch`] (0 for earlier instants, [`NONE`] past the range).
+fn since_epoch(at: Instant) -> u64 {
+    at.checked_duration_since(epoch()).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NONE).min(NONE - 1))
+}
+
+struct Shared {
+    slots: Vec<Arc<Slot>>,
+}
+
+struct Watchdog {
+    shared: Mutex<Shared>,
+    wake: Condvar,
+}
+
+impl Watchdog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        let _guard = self.lock();
+        WATCHDOG_IDLE.store(false, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+fn watchdog() -> &'static Watchdog {
+    static DOG: OnceLock<&'static Watchdog> = OnceLock::new();
+    DOG.get_or_init(|| {
+        epoch();
+        let dog: &'static Watchdog =
+            Box::leak(Box::new(Watchdog { shared: Mutex::new(Shared { slots: Vec::new() }), wake: Condvar::new() }));
+        // If the thread cannot be spawned, no time cap can be enforced: better
+        // to fail loudly at the first VM than to run scripts without caps.
+        std::thread::Builder::new()
+            .name("eventchains-lua-watchdog".to_owned())
+            .spawn(move || run(dog))
+            .expect("eventchains-lua: cannot spawn the watchdog thread");
+        dog
+    })
+}
+
+/// What the watchdog remembers of one slot: when it first saw each frame.
+struct Seen {
+    slot: Arc<Slot>,
+    first_seen: Vec<(u64, Instant)>,
+}
+
+/// The result of one scan.
+struct Scan {
+    /// Some frame with a deadline is running.
+    active: bool,
+    /// The earliest deadline not yet passed.
+    next: Option<Instant>,
+}
+
+fn run(dog: &'static Watchdog) {
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut idle = 0u32;
+    loop {
+        {
+            let mut shared = dog.lock();
+            shared.slots.retain(|s| s.alive.load(Ordering::Acquire));
+            seen.retain(|s| s.slot.alive.load(Ordering::Acquire));
+            for slot in &shared.slots {
+                if !seen.iter().any(|s| Arc::ptr_eq(&s.slot, slot)) {
+                    seen.push(Seen { slot: slot.clone(), first_seen: Vec::new() });
+                }
+            }
+        }
+        let now = Instant::now();
+        let scan = scan_all(&mut seen, now);
+        if scan.active {
+            idle = 0;
+            let wait = scan.next.map_or(SCAN_PERIOD, |n| n.saturating_duration_since(now).min(SCAN_PERIOD));
+            std::thread::sleep(wait.max(Duration::from_micros(50)));
+            continue;
+        }
+        idle += 1;
+        if idle < IDLE_SCANS {
+            std::thread::sleep(SCAN_PERIOD);
+            continue;
+        }
+        // Sleep until a timed frame starts. A frame published before the flag
+        // was raised is found by the scan below; one published after it sees
+        // the flag and wakes us (both sides use SeqCst).
+        let shared = dog.lock();
+        WATCHDOG_IDLE.store(true, Ordering::SeqCst);
+        if scan_all(&mut seen, Instant::now()).active {
+            WATCHDOG_IDLE.store(false, Ordering::SeqCst);
+            continue;
+        }
+        let _shared = dog
+            .wake
+            .wait_while(shared, |_| WATCHDOG_IDLE.load(Ordering::SeqCst))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        idle = 0;
+    }
+}
+
+fn scan_all(seen: &mut [Seen], now: Instant) -> Scan {
+    let mut scan = Scan { active: false, next: None };
+    for s in seen {
+        scan_slot(s, now, &mut scan);
+    }
+    scan
+}
+
+fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
+    let slot = &seen.slot;
+    let depth = slot.depth.load(Ordering::Acquire).min(TRACKED_DEPTH);
+    seen.first_seen.truncate(depth);
+    let mut expired = None;
+    for (d, cell) in slot.cells[..depth].iter().enumerate() {
+        let seq = cell.seq.load(Ordering::Acquire);
+        let timeout_ns = cell.timeout_ns.load(Ordering::Relaxed);
+        let deadline_ns = cell.deadline_ns.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if seq == 0 || cell.seq.load(Ordering::Relaxed) != seq {
+            // Being rewritten: look again at the next scan.
+            seen.first_seen.truncate(d);
+            break;
+        }
+        let first = match seen.first_seen.get(d) {
+            Some(&(s, at)) if s == seq => at,
+            _ => {
+                seen.first_seen.truncate(d);
+                seen.first_seen.push((seq, now));
+                now
+            }
+        };
+        let own = (timeout_ns != NONE).then(|| first.checked_add(Duration::from_nanos(timeout_ns))).flatten();
+        let ctx = (deadline_ns != NONE).then(|| epoch().checked_add(Duration::from_nanos(deadline_ns))).flatten();
+        if timeout_ns != NONE || deadline_ns != NONE {
+            scan.active = true;
+        }
+        let (deadline, why) = match (own, ctx) {
+            (Some(o), Some(c)) if c < o => (c, Expiry::ContextDeadline),
+            (Some(o), _) => (o, Expiry::OwnTimeout),
+            (None, Some(c)) => (c, Expiry::ContextDeadline),
+            (None, None) => continue,
+        };
+        if deadline <= now {
+            if expired.is_none() {
+                expired = Some(seq << 1 | u64::from(why == Expiry::OwnTimeout));
+            }
+        } else {
+            scan.next = Some(scan.next.map_or(deadline, |n| n.min(deadline)));
+        }
+    }
+    if let Some(fired) = expired {
+        slot.fired.store(fired, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (up to a generous hang bound) until `f` holds.
+    fn eventually(mut f: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    #[test]
+    fn an_expired_frame_is_flagged_and_cleared_when_it_ends() {
+        let slot = thread_slot();
+        let outer = slot.push(None, None);
+        let inner = slot.push(Some(Duration::from_millis(1)), None);
+        assert!(eventually(|| slot.any_fired()), "the watchdog flags the frame");
+        assert_eq!(slot.fired(), Some(Fired { seq: inner.seq, why: Expiry::OwnTimeout }));
+        slot.pop(inner);
+        assert_eq!(slot.fired(), None, "cleared with its frame");
+        slot.pop(outer);
+    }
+
+    #[test]
+    fn the_outermost_expired_frame_is_named_and_context_deadlines_count() {
+        let slot = thread_slot();
+        let outer = slot.push(None, Some(Instant::now()));
+        let inner = slot.push(Some(Duration::from_secs(3600)), None);
+        assert!(eventually(|| slot.any_fired()));
+        assert_eq!(slot.fired(), Some(Fired { seq: outer.seq, why: Expiry::ContextDeadline }));
+        slot.pop(inner);
+        assert!(slot.any_fired(), "the outer frame is still over its time after the inner one ends");
+        slot.pop(outer);
+        assert_eq!(slot.fired(), None);
+    }
+
+    #[test]
+    fn caps_past_the_representable_range_are_no_caps() {
+        let slot = thread_slot();
+        let t = slot.push(Some(Duration::MAX), None);
+        let far = Instant::now().checked_add(Duration::from_secs(u64::MAX / 4));
+        let u = slot.push(None, far);
+        std::thread::sleep(SCAN_PERIOD * 5);
+        assert!(!slot.any_fired());
+        slot.pop(u);
+        slot.pop(t);
+        if let Some(before) = epoch().checked_sub(Duration::from_nanos(1)) {
+            assert_eq!(since_epoch(before), 0, "a deadline before the epoch has passed");
+        }
+    }
+
+    #[test]
+    fn a_stale_flag_is_ignored() {
+        let slot = thread_slot();
+        let t = slot.push(None, None);
+        slot.fired.store((t.seq + 100) << 1, Ordering::Release);
+        assert_eq!(slot.fired(), None);
+        assert!(!slot.any_fired(), "cleared");
+        slot.pop(t);
+    }
+}
