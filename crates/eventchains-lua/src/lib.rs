@@ -67,6 +67,7 @@ mod bytecode_cache;
 mod chain;
 mod context_proxy;
 mod convert;
+mod ctx_memory;
 mod error;
 mod fast_ctx;
 mod host_fn;
@@ -82,6 +83,7 @@ mod sandbox;
 mod script;
 mod spec;
 mod value_size;
+mod views;
 mod vm;
 mod vm_table;
 #[cfg(feature = "watch")]
