@@ -198,8 +198,7 @@ impl Bridge {
                 // SAFETY: the frame's guard is being finished or dropped: the
                 // borrow the pointer came from is alive and the Lua call is over.
                 let ctx = unsafe { &mut *f.ctx };
-                let released = f.views.detached_bytes();
-                f.memory.record(ctx, released, 0);
+                f.memory.release_held(ctx);
                 f.memory.flush(ctx);
             }
             f
@@ -357,9 +356,14 @@ impl Bridge {
         self.with_memory(|m, cap| m.reserve(ctx, cap, grow).is_ok()).unwrap_or(true)
     }
 
-    /// Records that `old` bytes of `ctx` were replaced by `new` bytes (already checked).
-    pub(crate) fn record(&self, ctx: &EventContext, old: usize, new: usize) {
-        self.with_memory(|m, _| m.record(ctx, old, new));
+    /// Records that `old` bytes of `ctx` were replaced by `new` bytes (already
+    /// checked), and that the call now holds `kept` more and `released` fewer
+    /// bytes of detached tables.
+    pub(crate) fn record(&self, ctx: &EventContext, old: usize, new: usize, kept: usize, released: usize) {
+        self.with_memory(|m, _| {
+            m.record(ctx, old, new);
+            m.hold(ctx, kept, released);
+        });
     }
 
     /// Before a middleware's `next` runs other code on the context: forgets
@@ -368,9 +372,9 @@ impl Bridge {
         if let Ok(mut frames) = self.frames.try_borrow_mut()
             && let Some(top) = frames.last_mut()
         {
-            let released = top.views.reset();
+            top.views.reset();
             if self.limits.get().memory_bytes.is_some() {
-                top.memory.record(ctx, released, 0);
+                top.memory.release_held(ctx);
                 top.memory.flush(ctx);
             }
         }

@@ -296,7 +296,7 @@ impl CtxProxy {
                 Some(seg) => views.written(self.elem, seg, old_table, first_old, source),
                 None => (0, 0),
             };
-            self.bridge.record(ctx, old.saturating_add(released), new.saturating_add(kept));
+            self.bridge.record(ctx, old, new, kept, released);
             Ok(())
         })?;
         if over_cap {

@@ -31,6 +31,8 @@ pub(crate) struct CtxMemory {
     bytes: Option<usize>,
     /// Whether the total changed since it was read.
     changed: bool,
+    /// Bytes of detached tables the call holds (part of the total, not of the context).
+    held: usize,
 }
 
 /// The context as a whole would exceed the cap.
@@ -55,8 +57,8 @@ impl CtxMemory {
             return Ok(());
         }
         let Some(room) = cap.checked_sub(grow) else { return Err(OverCap) };
-        match measure_map(ctx.values(), usize::MAX, room) {
-            Ok(real) if real < total => {
+        match measure_map(ctx.values(), usize::MAX, room).map(|real| real.saturating_add(self.held)) {
+            Ok(real) if real < total && real <= room => {
                 self.bytes = Some(real);
                 self.changed = true;
                 Ok(())
@@ -73,6 +75,19 @@ impl CtxMemory {
         let total = self.total(ctx);
         self.bytes = Some(total.saturating_add(new).saturating_sub(old));
         self.changed = true;
+    }
+
+    /// Records that the call now holds `kept` more and `released` fewer bytes
+    /// of detached tables (see [`crate::views`]).
+    pub(crate) fn hold(&mut self, ctx: &EventContext, kept: usize, released: usize) {
+        self.held = self.held.saturating_add(kept).saturating_sub(released);
+        self.record(ctx, released, kept);
+    }
+
+    /// Releases every detached table the call holds.
+    pub(crate) fn release_held(&mut self, ctx: &EventContext) {
+        let held = std::mem::take(&mut self.held);
+        self.record(ctx, held, 0);
     }
 
     /// Writes the total back into the context (the call ends, or lets other

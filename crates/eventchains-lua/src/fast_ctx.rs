@@ -173,7 +173,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         let value = match ffi::lua_type(state, 3) {
             ffi::LUA_TNIL => {
                 if let Some(i) = found {
-                    bridge.record(&*ctx, old_size, 0);
+                    bridge.record(&*ctx, old_size, 0, 0, 0);
                     (*ctx).values_mut().shift_remove_index(i);
                 }
                 return 0;

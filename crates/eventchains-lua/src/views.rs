@@ -329,6 +329,7 @@ impl Views {
     /// context); views read so far become stale. Returns the bytes of the
     /// detached values released.
     pub(crate) fn reset(&mut self) -> usize {
+        self.chain.clear();
         for e in self.elems.iter_mut().skip(1) {
             e.stale = true;
             e.keys.clear();
