@@ -56,8 +56,8 @@ impl Key<'_> {
 /// What a read found.
 enum Found {
     Lua(mlua::Value),
-    /// A nested table: the identity of its view.
-    Nested(ElemId),
+    /// A nested table: the identity of its view, and its userdata if made already.
+    Nested(ElemId, Option<mlua::AnyUserData>),
 }
 
 /// What a store replaced.
@@ -133,7 +133,10 @@ impl CtxProxy {
             })?;
             match (converted, key.seg()) {
                 (Some(v), _) => Ok(Found::Lua(v)),
-                (None, Some(seg)) => Ok(Found::Nested(views.child(self.elem, seg))),
+                (None, Some(seg)) => {
+                    let id = views.child(self.elem, seg);
+                    Ok(Found::Nested(id, views.userdata(id)))
+                }
                 (None, None) => Ok(Found::Lua(mlua::Value::Nil)),
             }
         });
@@ -143,17 +146,15 @@ impl CtxProxy {
         };
         match found {
             Found::Lua(v) => Ok(v),
-            Found::Nested(id) => self.view_of(lua, id),
+            Found::Nested(_, Some(ud)) => Ok(mlua::Value::UserData(ud)),
+            Found::Nested(id, None) => self.new_view(lua, id),
         }
     }
 
-    /// The userdata standing for table `id` (one per table and call, so that
-    /// `ctx.a == ctx.a`, as for Lua tables).
-    fn view_of(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
+    /// Makes the userdata standing for table `id` (one per table and call, so
+    /// that `ctx.a == ctx.a`, as for Lua tables).
+    fn new_view(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
         let frame = self.bridge.current_frame().ok_or_else(|| mlua::Error::runtime("ctx used outside of a call"))?;
-        if let Some(ud) = self.with_views(|_, views| Ok(views.userdata(id)))? {
-            return Ok(mlua::Value::UserData(ud));
-        }
         let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), elem: id };
         let ud = lua.create_userdata(proxy)?;
         self.with_views(|_, views| {
@@ -296,7 +297,12 @@ impl CtxProxy {
                 Some(seg) => views.written(self.elem, seg, old_table, first_old, source),
                 None => (0, 0),
             };
-            self.bridge.record(ctx, old, new, kept, released);
+            if views.is_detached(self.elem) {
+                // A write into a table out of the context changes what the call holds.
+                self.bridge.record(ctx, 0, 0, kept.saturating_add(new), released.saturating_add(old));
+            } else {
+                self.bridge.record(ctx, old, new, kept, released);
+            }
             Ok(())
         })?;
         if over_cap {

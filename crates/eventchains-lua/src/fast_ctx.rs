@@ -211,6 +211,8 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         // the slow path raises the limit error.
         let new_size = key_size + value_size(&value);
         if !bridge.charge(&*ctx, old_size, new_size) {
+            // Nothing with a destructor may be alive where the slow path raises.
+            drop(value);
             return slow_path(state, 3, 0);
         }
         let map = (*ctx).values_mut();

@@ -186,6 +186,22 @@ impl Views {
         out
     }
 
+    /// `true` if `id` (in its first location) is inside a detached table, out of the context.
+    pub(crate) fn is_detached(&self, id: ElemId) -> bool {
+        let mut current = id;
+        for _ in 0..4096 {
+            if current == ROOT {
+                return false;
+            }
+            if self.detached.contains_key(&current) {
+                return true;
+            }
+            let Some((parent, _)) = self.elem(current).and_then(|e| e.homes.first()) else { return false };
+            current = *parent;
+        }
+        false
+    }
+
     /// How many tables deep `id` is (through its first slots).
     pub(crate) fn depth(&self, id: ElemId) -> usize {
         let mut depth = 0;
@@ -347,6 +363,7 @@ impl Views {
     }
 
     /// The bytes held by detached values.
+    #[cfg(test)]
     pub(crate) fn detached_bytes(&self) -> usize {
         self.detached.values().map(|(_, size)| *size).fold(0, usize::saturating_add)
     }

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 /// assignments elsewhere (LuaJIT's and Luau's need real tables, see
 /// docs/lua-engines.md).
 const TABLE_FNS: &str = r#"
-local native = not (type(jit) == "table") and _VERSION ~= "Luau"
+local native = _VERSION == "Lua 5.4" or _VERSION == "Lua 5.5"
 local function lua_insert(t, pos, v)
   if v == nil then v = pos pos = #t + 1 end
   for i = #t + 1, pos + 1, -1 do t[i] = t[i - 1] end
