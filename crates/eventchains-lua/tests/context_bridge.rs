@@ -3,7 +3,7 @@
 mod common;
 
 use common::{load, one_event, run};
-use eventchains_core::{ChainStatus, EventContext};
+use eventchains_core::EventContext;
 use eventchains_lua::LuaChainBuilder;
 
 #[test]
