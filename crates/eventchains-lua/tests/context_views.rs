@@ -14,7 +14,7 @@ use proptest::prelude::*;
 /// assignments elsewhere (LuaJIT's and Luau's need real tables, see
 /// docs/lua-engines.md).
 const TABLE_FNS: &str = r#"
-local native = _VERSION == "Lua 5.4" or _VERSION == "Lua 5.5"
+local native = not PREFER_LUA and (_VERSION == "Lua 5.4" or _VERSION == "Lua 5.5")
 local function lua_insert(t, pos, v)
   if v == nil then v = pos pos = #t + 1 end
   for i = #t + 1, pos + 1, -1 do t[i] = t[i - 1] end
@@ -52,7 +52,13 @@ local tsort = native and table.sort or lua_sort
 "#;
 
 fn script(body: &str) -> String {
-    format!("{TABLE_FNS}\nreturn {{ events = {{ {{ name = 'e', handler = function(ctx)\n{body}\nend }} }} }}")
+    script_with(false, body)
+}
+
+/// `prefer_lua`: the Lua versions of the table functions on every engine.
+fn script_with(prefer_lua: bool, body: &str) -> String {
+    let fns = TABLE_FNS.replace("PREFER_LUA", if prefer_lua { "true" } else { "false" });
+    format!("{fns}\nreturn {{ events = {{ {{ name = 'e', handler = function(ctx)\n{body}\nend }} }} }}")
 }
 
 fn items() -> EventContext {
@@ -318,7 +324,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// `ctx.items` itself, logging what held tables and the array look like
 /// after every step (ids, values, sub-tables and which slots a held table is
 /// in: identity), and stores both logs and the plain result.
-fn property_script(ops: &[Op]) -> String {
+fn property_script(prefer_lua: bool, ops: &[Op]) -> String {
     let steps: String = ops
         .iter()
         .map(|op| {
@@ -330,8 +336,10 @@ fn property_script(ops: &[Op]) -> String {
             )
         })
         .collect();
-    script(&format!(
-        "local function copy(v)
+    script_with(
+        prefer_lua,
+        &format!(
+            "local function copy(v)
            if type(v) ~= 'table' and type(v) ~= 'userdata' then return v end
            local r = {{}} for k, x in pairs(v) do r[k] = copy(x) end return r
          end
@@ -349,7 +357,8 @@ fn property_script(ops: &[Op]) -> String {
          ctx.expected = plain.items
          local ok2, log2 = pcall(run, ctx)
          if ok2 then ctx.log_ctx = log2 else ctx.ctx_error = tostring(log2) end"
-    ))
+        ),
+    )
 }
 
 /// `{}` converts to an empty map; an emptied context array stays an array.
@@ -386,10 +395,11 @@ proptest! {
         n in 0usize..6,
         with_sub in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..12),
+        prefer_lua in any::<bool>(),
     ) {
         let chain = LuaChainBuilder::new()
             .limits(Limits { instructions: Some(5_000_000), memory_bytes: Some(64 << 20), timeout: None })
-            .load_str("prop.lua", &property_script(&ops))
+            .load_str("prop.lua", &property_script(prefer_lua, &ops))
             .expect("loads");
         let mut ctx = initial_items(n, with_sub);
         let result = chain.execute(&mut ctx);
