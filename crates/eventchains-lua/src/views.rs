@@ -34,6 +34,9 @@ pub(crate) const ROOT: ElemId = 0;
 /// At most this many copies of one table are kept in step (aliases of aliases).
 const MAX_LOCATIONS: usize = 64;
 
+/// No table read at this index (in [`Elem::indexes`]).
+const NONE: ElemId = ElemId::MAX;
+
 /// A key of a container, borrowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Seg<'a> {
@@ -78,11 +81,12 @@ pub(crate) enum Target<'a> {
 struct Elem {
     /// The slots holding this table (all equal copies); empty when detached.
     homes: Vec<(ElemId, OwnedSeg)>,
-    /// The slot it was last seen in (names it in messages).
-    origin: (ElemId, OwnedSeg),
-    /// Tables read out of it by key / by index.
+    /// The slot it was last in, once detached (names it in messages).
+    origin: Option<(ElemId, OwnedSeg)>,
+    /// Tables read out of it by key / by index (arrays are read densely: a
+    /// vector indexed by position, [`NONE`] where nothing was read).
     keys: HashMap<Box<str>, ElemId, MapHasher>,
-    indexes: HashMap<usize, ElemId, MapHasher>,
+    indexes: Vec<ElemId>,
     /// Read before a `next` call of the middleware: no longer tracked.
     stale: bool,
     /// The Lua userdata of this view, so that reading a slot twice gives one value.
@@ -114,7 +118,8 @@ impl Views {
 
     fn ensure_root(&mut self) {
         if self.elems.is_empty() {
-            self.elems.push(Elem::new(ROOT, OwnedSeg::Index(0), Vec::new()));
+            self.elems.reserve(16);
+            self.elems.push(Elem::new(Vec::new()));
         }
     }
 
@@ -128,14 +133,14 @@ impl Views {
         self.ensure_root();
         let found = match (seg, self.elem(parent)) {
             (Seg::Key(k), Some(p)) => p.keys.get(k).copied(),
-            (Seg::Index(i), Some(p)) => p.indexes.get(&i).copied(),
+            (Seg::Index(i), Some(p)) => p.indexes.get(i).copied().filter(|id| *id != NONE),
             (_, None) => None,
         };
         if let Some(id) = found {
             return id;
         }
         let id = ElemId::try_from(self.elems.len()).unwrap_or(ElemId::MAX);
-        self.elems.push(Elem::new(parent, OwnedSeg::of(seg), vec![(parent, OwnedSeg::of(seg))]));
+        self.elems.push(Elem::new(vec![(parent, OwnedSeg::of(seg))]));
         self.link(parent, seg, id);
         id
     }
@@ -143,9 +148,16 @@ impl Views {
     fn link(&mut self, parent: ElemId, seg: Seg<'_>, id: ElemId) {
         if let Some(p) = self.elems.get_mut(parent as usize) {
             match seg {
-                Seg::Key(k) => p.keys.insert(k.into(), id),
-                Seg::Index(i) => p.indexes.insert(i, id),
-            };
+                Seg::Key(k) => {
+                    p.keys.insert(k.into(), id);
+                }
+                Seg::Index(i) => {
+                    if p.indexes.len() <= i {
+                        p.indexes.resize(i + 1, NONE);
+                    }
+                    p.indexes[i] = id;
+                }
+            }
         }
     }
 
@@ -153,7 +165,7 @@ impl Views {
         let p = self.elems.get_mut(parent as usize)?;
         match seg {
             Seg::Key(k) => p.keys.remove(k),
-            Seg::Index(i) => p.indexes.remove(&i),
+            Seg::Index(i) => p.indexes.get_mut(i).map(|slot| std::mem::replace(slot, NONE)).filter(|id| *id != NONE),
         }
     }
 
@@ -175,7 +187,7 @@ impl Views {
         let mut current = id;
         while current != ROOT && segs.len() <= 256 {
             let Some(e) = self.elem(current) else { break };
-            let (parent, seg) = e.homes.first().unwrap_or(&e.origin);
+            let Some((parent, seg)) = e.homes.first().or(e.origin.as_ref()) else { break };
             segs.push(seg.clone());
             current = *parent;
         }
@@ -320,7 +332,9 @@ impl Views {
         {
             let slot = OwnedSeg::of(seg);
             e.homes.retain(|(p, s)| !(*p == parent && *s == slot));
-            e.origin = (parent, slot);
+            if e.homes.is_empty() {
+                e.origin = Some((parent, slot));
+            }
             if e.homes.is_empty()
                 && let Some(old) = old
             {
@@ -407,15 +421,8 @@ fn count_locations(elems: &[Elem], detached: &HashMap<ElemId, (Value, usize), Ma
 }
 
 impl Elem {
-    fn new(parent: ElemId, origin: OwnedSeg, homes: Vec<(ElemId, OwnedSeg)>) -> Self {
-        Elem {
-            homes,
-            origin: (parent, origin),
-            keys: HashMap::default(),
-            indexes: HashMap::default(),
-            stale: false,
-            userdata: None,
-        }
+    fn new(homes: Vec<(ElemId, OwnedSeg)>) -> Self {
+        Elem { homes, origin: None, keys: HashMap::default(), indexes: Vec::new(), stale: false, userdata: None }
     }
 }
 
