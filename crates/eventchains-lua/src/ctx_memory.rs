@@ -98,14 +98,13 @@ impl CtxMemory {
             return;
         }
         let bytes = bytes.unwrap_or_default();
-        let present = ctx.extensions().get::<ScriptBytes>().is_some();
-        match ctx.extensions_mut().get_mut::<ScriptBytes>() {
-            Some(carried) => carried.0 = bytes,
-            None if bytes == 0 && !present => {}
-            // Absent, or shared with a cloned context: this context gets its own.
-            None => {
-                ctx.extensions_mut().insert(ScriptBytes(bytes));
-            }
+        if let Some(carried) = ctx.extensions_mut().get_mut::<ScriptBytes>() {
+            carried.0 = bytes;
+            return;
+        }
+        // Absent, or shared with a cloned context: this context gets its own.
+        if bytes != 0 || ctx.extensions().get::<ScriptBytes>().is_some() {
+            ctx.extensions_mut().insert(ScriptBytes(bytes));
         }
     }
 }

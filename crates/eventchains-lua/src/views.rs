@@ -106,7 +106,7 @@ pub(crate) struct Views {
     /// `elems[0]` is the root once anything was read.
     elems: Vec<Elem>,
     /// Values of detached tables, with their charged sizes.
-    detached: HashMap<ElemId, (Value, usize), MapHasher>,
+    detached: DetachedValues,
     /// Scratch space for walking up a location.
     chain: Vec<ElemId>,
 }
@@ -373,24 +373,42 @@ impl Views {
     }
 
     fn detached_bytes_drain(&mut self) -> usize {
-        self.detached.drain().map(|(_, (_, size))| size).fold(0, usize::saturating_add)
+        self.detached.0.take().map_or(0, |m| m.into_values().map(|(_, size)| size).fold(0, usize::saturating_add))
     }
 
     /// The bytes held by detached values.
     #[cfg(test)]
     pub(crate) fn detached_bytes(&self) -> usize {
-        self.detached.values().map(|(_, size)| *size).fold(0, usize::saturating_add)
+        self.detached.0.iter().flat_map(|m| m.values()).map(|(_, size)| *size).fold(0, usize::saturating_add)
+    }
+}
+
+/// The values of detached tables with their charged sizes (no map until the
+/// first one: a call that detaches nothing pays nothing).
+#[derive(Default)]
+struct DetachedValues(Option<HashMap<ElemId, (Value, usize), MapHasher>>);
+
+impl DetachedValues {
+    fn contains_key(&self, id: &ElemId) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(id))
+    }
+
+    fn get_mut(&mut self, id: &ElemId) -> Option<&mut (Value, usize)> {
+        self.0.as_mut()?.get_mut(id)
+    }
+
+    fn insert(&mut self, id: ElemId, value: (Value, usize)) {
+        self.0.get_or_insert_with(HashMap::default).insert(id, value);
+    }
+
+    fn remove(&mut self, id: &ElemId) -> Option<(Value, usize)> {
+        self.0.as_mut()?.remove(id)
     }
 }
 
 /// Which home of `e` its `n`-th location goes through, and the location's
 /// number within that home's parent.
-fn pick_home(
-    elems: &[Elem],
-    detached: &HashMap<ElemId, (Value, usize), MapHasher>,
-    e: &Elem,
-    n: usize,
-) -> Option<(usize, usize)> {
+fn pick_home(elems: &[Elem], detached: &DetachedValues, e: &Elem, n: usize) -> Option<(usize, usize)> {
     if e.homes.len() == 1 {
         return Some((0, n));
     }
@@ -405,7 +423,7 @@ fn pick_home(
     None
 }
 
-fn count_locations(elems: &[Elem], detached: &HashMap<ElemId, (Value, usize), MapHasher>, id: ElemId) -> Option<usize> {
+fn count_locations(elems: &[Elem], detached: &DetachedValues, id: ElemId) -> Option<usize> {
     if id == ROOT || detached.contains_key(&id) {
         return Some(1);
     }
