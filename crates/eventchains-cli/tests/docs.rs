@@ -57,4 +57,5 @@ fn every_lua_example_in_the_docs_runs() {
     assert_eq!(find("has_io"), Some(serde_json::json!(false)));
     assert_eq!(find("after"), Some(serde_json::json!(true)));
     assert_eq!(find("done"), Some(serde_json::json!(true)));
+    assert_eq!(find("taken"), Some(serde_json::json!("a")), "table.remove on a view returns the removed table");
 }

@@ -10,6 +10,7 @@
 //! - `context_design`: the chosen design (a) `ctx` userdata proxy vs design (b) a Lua-table
 //!   mirror of the context, synced per event or once per execution (lazy).
 //! - `load`: parse + validate + build the seed script in a fresh sandboxed VM.
+//! - `nested`: nested context views (`ctx.order.items[i].qty`): a read, a write, an `ipairs` sum.
 
 use std::hint::black_box;
 
@@ -203,6 +204,29 @@ fn context_design(c: &mut Criterion) {
     g.finish();
 }
 
+/// Nested views (an order with 10 items): one handler per benchmark.
+const NESTED: [(&str, &str); 3] = [
+    ("read_field", "local q = ctx.order.items[1].qty"),
+    ("write_field", "local it = ctx.order.items[2] it.qty = it.qty + 1"),
+    ("ipairs_sum_10", "local s = 0 for _, item in ipairs(ctx.order.items) do s = s + item.qty end ctx.total = s"),
+];
+
+fn nested(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nested");
+    let items: Vec<Value> = (0..10)
+        .map(|i| [("sku", Value::from(format!("sku-{i}"))), ("qty", Value::Int(1))].into_iter().collect())
+        .collect();
+    let order: Value = [("id", Value::from("A-1")), ("items", Value::Array(items))].into_iter().collect();
+    for (label, body) in NESTED {
+        let src = format!("return {{ events = {{ {{ name = 'e', handler = function(ctx) {body} end }} }} }}");
+        let chain = LuaChainBuilder::new().load_str("nested.lua", &src).expect("loads");
+        let mut ctx = EventContext::new();
+        ctx.set("order", order.clone());
+        g.bench_function(label, |b| b.iter(|| black_box(chain.execute(black_box(&mut ctx)))));
+    }
+    g.finish();
+}
+
 fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     let builder = LuaChainBuilder::new();
@@ -216,6 +240,6 @@ fn load(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = event_overhead, seed, context_design, load
+    targets = event_overhead, seed, context_design, nested, load
 }
 criterion_main!(benches);

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
 use mlua::VmState;
 
+use crate::ctx_memory::CtxMemory;
 use crate::limits::{Limits, describe_bytes};
+use crate::views::Views;
 use crate::watchdog::{Expiry, Slot, Ticket, thread_slot};
 
 /// Which frame a context proxy is bound to.
@@ -102,8 +104,10 @@ struct Frame {
     ticks: u64,
     /// Work done by library calls ([`Bridge::charge`]), in instructions.
     charged: u64,
-    /// Net bytes the call has added to the context (see [`crate::value_size`]).
-    ctx_growth: usize,
+    /// The call's side of the context's memory account.
+    memory: CtxMemory,
+    /// Identities of the tables the call read out of the context.
+    views: Views,
     /// The frame as published to the watchdog.
     ticket: Ticket,
 }
@@ -199,7 +203,8 @@ impl Bridge {
             next_result: None,
             ticks: 0,
             charged: 0,
-            ctx_growth: 0,
+            memory: CtxMemory::default(),
+            views: Views::default(),
             ticket,
         });
         id
@@ -224,6 +229,16 @@ impl Bridge {
             }
             self.slot.pop(frame.ticket);
         }
+        let frame = frame.map(|mut f| {
+            if !f.ctx.is_null() && self.limits.get().memory_bytes.is_some() {
+                // SAFETY: the frame's guard is being finished or dropped: the
+                // borrow the pointer came from is alive and the Lua call is over.
+                let ctx = unsafe { &mut *f.ctx };
+                f.memory.release_held(ctx);
+                f.memory.flush(ctx);
+            }
+            f
+        });
         FrameOutcome { hit, next_result: frame.and_then(|f| f.next_result) }
     }
 
@@ -392,17 +407,78 @@ impl Bridge {
         }
     }
 
-    /// The bytes the running call may still add to the context (no cap: `usize::MAX`).
-    pub(crate) fn ctx_budget(&self) -> usize {
-        let Some(cap) = self.limits.get().memory_bytes else { return usize::MAX };
-        let grown = self.frames.borrow().last().map_or(0, |f| f.ctx_growth);
-        cap.saturating_sub(grown)
+    /// Runs `f` on the context the binding refers to and the running call's views.
+    pub(crate) fn with_views<R>(
+        &self,
+        binding: Binding,
+        f: impl FnOnce(&mut EventContext, &mut Views) -> R,
+    ) -> Result<R, String> {
+        let mut views = match self.frames.try_borrow_mut() {
+            Ok(mut frames) => frames.last_mut().map(|top| std::mem::take(&mut top.views)).unwrap_or_default(),
+            Err(_) => return Err("ctx cannot be used re-entrantly".to_owned()),
+        };
+        let result = self.with_ctx(binding, |ctx| f(ctx, &mut views));
+        if let Ok(mut frames) = self.frames.try_borrow_mut()
+            && let Some(top) = frames.last_mut()
+        {
+            top.views = views;
+        }
+        result
     }
 
-    /// Records that the running call replaced `old` bytes of the context with `new` bytes.
-    pub(crate) fn record_ctx_write(&self, old: usize, new: usize) {
-        if let Some(frame) = self.frames.borrow_mut().last_mut() {
-            frame.ctx_growth = (frame.ctx_growth + new).saturating_sub(old);
+    /// Runs `f` on the running call's side of the memory account (`None`
+    /// when no call is running or when there is no memory cap).
+    fn with_memory<R>(&self, f: impl FnOnce(&mut CtxMemory, usize) -> R) -> Option<R> {
+        let cap = self.limits.get().memory_bytes?;
+        let mut frames = self.frames.try_borrow_mut().ok()?;
+        frames.last_mut().map(|top| f(&mut top.memory, cap))
+    }
+
+    /// The bytes the running call may still add to `ctx` (no cap: `usize::MAX`).
+    pub(crate) fn ctx_budget(&self, ctx: &EventContext) -> usize {
+        self.with_memory(|m, cap| m.budget(ctx, cap)).unwrap_or(usize::MAX)
+    }
+
+    /// Charges the replacement of `old` bytes of `ctx` by `new` bytes; `false`
+    /// (nothing recorded) if the context would then exceed the memory cap.
+    pub(crate) fn charge_ctx(&self, ctx: &EventContext, old: usize, new: usize) -> bool {
+        self.with_memory(|m, cap| {
+            if new > old && m.reserve(ctx, cap, new - old).is_err() {
+                return false;
+            }
+            m.record(ctx, old, new);
+            true
+        })
+        .unwrap_or(true)
+    }
+
+    /// Makes sure `grow` more bytes fit in `ctx` under the memory cap (see
+    /// [`crate::ctx_memory`]); `false` if they do not.
+    pub(crate) fn reserve(&self, ctx: &EventContext, grow: usize) -> bool {
+        self.with_memory(|m, cap| m.reserve(ctx, cap, grow).is_ok()).unwrap_or(true)
+    }
+
+    /// Records that `old` bytes of `ctx` were replaced by `new` bytes (already
+    /// checked), and that the call now holds `kept` more and `released` fewer
+    /// bytes of detached tables.
+    pub(crate) fn record(&self, ctx: &EventContext, old: usize, new: usize, kept: usize, released: usize) {
+        self.with_memory(|m, _| {
+            m.record(ctx, old, new);
+            m.hold(ctx, kept, released);
+        });
+    }
+
+    /// Before a middleware's `next` runs other code on the context: forgets
+    /// the call's views and writes the memory account back into the context.
+    pub(crate) fn before_next(&self, ctx: &mut EventContext) {
+        if let Ok(mut frames) = self.frames.try_borrow_mut()
+            && let Some(top) = frames.last_mut()
+        {
+            top.views.reset();
+            if self.limits.get().memory_bytes.is_some() {
+                top.memory.release_held(ctx);
+                top.memory.flush(ctx);
+            }
         }
     }
 

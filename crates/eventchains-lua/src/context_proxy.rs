@@ -21,22 +21,17 @@ use mlua::{Function, Lua, MetaMethod, UserData, UserDataMethods};
 
 use crate::bridge::{Binding, Bridge};
 use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_lua};
-use crate::value_size::{Exceeded, SCALAR_BYTES, measure, measure_map, size_of, string_size};
+use crate::value_size::{
+    Exceeded, SCALAR_BYTES, measure, measure_map, reuse_buffer, size_of, stored_string_size, string_size,
+};
+use crate::views::{ElemId, ROOT, Seg, Target, Views};
 
-/// One step of a path into the context.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Seg {
-    /// A map key.
-    Key(String),
-    /// A 0-based array index.
-    Index(usize),
-}
-
-/// The `ctx` userdata (root when `path` is empty).
+/// The `ctx` userdata (the root when `elem` is [`ROOT`]).
 pub(crate) struct CtxProxy {
     bridge: Rc<Bridge>,
     binding: Binding,
-    path: Vec<Seg>,
+    /// The table this view stands for (see [`crate::views`]).
+    elem: ElemId,
 }
 
 /// A key as a proxy understands it.
@@ -47,22 +42,39 @@ enum Key<'a> {
     Other(&'static str),
 }
 
+impl Key<'_> {
+    /// The slot this key names in a container (`None`: no slot of any table).
+    fn seg(&self) -> Option<Seg<'_>> {
+        match self {
+            Key::Str(k) => Some(Seg::Key(k)),
+            Key::Int(i) => usize::try_from(*i).ok().and_then(|i| i.checked_sub(1)).map(Seg::Index),
+            Key::Other(_) => None,
+        }
+    }
+}
+
 /// What a read found.
 enum Found {
     Lua(mlua::Value),
-    Nested(Seg),
+    /// A nested table: the identity of its view, and its userdata if made already.
+    Nested(ElemId, Option<mlua::AnyUserData>),
 }
 
-/// The container a path leads to.
-enum Target<'a> {
-    Root(&'a mut Map),
-    Nested(&'a mut Value),
+/// What a store replaced.
+#[derive(Debug)]
+struct Replaced {
+    /// The size of the replaced value (0 if the slot was new).
+    old_size: usize,
+    /// The size of what is now stored.
+    new_size: usize,
+    /// The replaced value, if it was a table (a view of it may live on).
+    old_table: Option<Value>,
 }
 
 impl CtxProxy {
     /// The root proxy of a VM.
     pub(crate) fn root(bridge: Rc<Bridge>) -> Self {
-        CtxProxy { bridge, binding: Binding::Current, path: Vec::new() }
+        CtxProxy { bridge, binding: Binding::Current, elem: ROOT }
     }
 
     /// Another root proxy on the same bridge.
@@ -70,15 +82,24 @@ impl CtxProxy {
         CtxProxy::root(self.bridge.clone())
     }
 
-    /// `ctx.order.items[1]` style name of this proxy's path.
-    fn describe(&self) -> String {
-        describe_path(&self.path)
+    /// Runs `f` on the container this view stands for (in its first location).
+    fn with_target<R>(&self, f: impl FnOnce(Target<'_>) -> Result<R, String>) -> mlua::Result<R> {
+        self.with_views(|ctx, views| match views.target(ctx.values_mut(), self.elem) {
+            Some(target) => f(target),
+            None => Err(format!("{} no longer exists or is no longer a table", views.describe(self.elem))),
+        })
     }
 
-    fn with_target<R>(&self, f: impl FnOnce(Target<'_>) -> Result<R, String>) -> mlua::Result<R> {
-        let result = self.bridge.with_ctx(self.binding, |ctx| match resolve(ctx, &self.path) {
-            Some(target) => f(target),
-            None => Err(format!("{} no longer exists or is no longer a table", self.describe())),
+    /// Runs `f` on the context and the call's views, once this view is known to be current.
+    fn with_views<R>(&self, f: impl FnOnce(&mut EventContext, &mut Views) -> Result<R, String>) -> mlua::Result<R> {
+        let result = self.bridge.with_views(self.binding, |ctx, views| {
+            if views.is_stale(self.elem) {
+                return Err(format!(
+                    "{} was read before next() ran the rest of the chain; read it again from ctx",
+                    views.describe(self.elem)
+                ));
+            }
+            f(ctx, views)
         });
         result.and_then(|r| r).map_err(mlua::Error::runtime)
     }
@@ -91,13 +112,17 @@ impl CtxProxy {
         // A Lua error (out of memory creating a string) is passed on as is, so
         // that it keeps its kind.
         let mut lua_error = None;
-        let found = self.with_target(|target| {
-            let value = match (&target, &key) {
-                (Target::Root(map), Key::Str(k)) => map.get(*k),
-                (Target::Nested(Value::Map(map)), Key::Str(k)) => map.get(*k),
-                (Target::Nested(Value::Array(items)), Key::Int(i)) => {
-                    usize::try_from(*i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| items.get(i))
+        let found = self.with_views(|ctx, views| {
+            let value = match (views.target(ctx.values_mut(), self.elem), &key) {
+                (None, _) => {
+                    return Err(format!("{} no longer exists or is no longer a table", views.describe(self.elem)));
                 }
+                (Some(Target::Root(map)), Key::Str(k)) => map.get(*k),
+                (Some(Target::Nested(Value::Map(map))), Key::Str(k)) => map.get(*k),
+                (Some(Target::Nested(Value::Array(items))), Key::Int(_)) => key.seg().and_then(|seg| match seg {
+                    Seg::Index(i) => items.get(i),
+                    Seg::Key(_) => None,
+                }),
                 _ => None,
             };
             let Some(value) = value else { return Ok(Found::Lua(mlua::Value::Nil)) };
@@ -106,13 +131,13 @@ impl CtxProxy {
                 lua_error = Some(e);
                 message
             })?;
-            match converted {
-                Some(v) => Ok(Found::Lua(v)),
-                None => Ok(Found::Nested(match key {
-                    Key::Str(k) => Seg::Key(k.to_owned()),
-                    Key::Int(i) => Seg::Index(usize::try_from(i - 1).unwrap_or_default()),
-                    Key::Other(_) => return Ok(Found::Lua(mlua::Value::Nil)),
-                })),
+            match (converted, key.seg()) {
+                (Some(v), _) => Ok(Found::Lua(v)),
+                (None, Some(seg)) => {
+                    let id = views.child(self.elem, seg);
+                    Ok(Found::Nested(id, views.userdata(id)))
+                }
+                (None, None) => Ok(Found::Lua(mlua::Value::Nil)),
             }
         });
         let found = match (found, lua_error) {
@@ -121,77 +146,192 @@ impl CtxProxy {
         };
         match found {
             Found::Lua(v) => Ok(v),
-            Found::Nested(seg) => self.child(lua, seg),
+            Found::Nested(_, Some(ud)) => Ok(mlua::Value::UserData(ud)),
+            Found::Nested(id, None) => self.new_view(lua, id),
         }
     }
 
-    fn child(&self, lua: &Lua, seg: Seg) -> mlua::Result<mlua::Value> {
+    /// Makes the userdata standing for table `id` (one per table and call, so
+    /// that `ctx.a == ctx.a`, as for Lua tables).
+    fn new_view(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
         let frame = self.bridge.current_frame().ok_or_else(|| mlua::Error::runtime("ctx used outside of a call"))?;
-        let mut path = Vec::with_capacity(self.path.len() + 1);
-        path.extend_from_slice(&self.path);
-        path.push(seg);
-        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), path };
-        lua.create_userdata(proxy).map(mlua::Value::UserData)
+        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), elem: id };
+        let ud = lua.create_userdata(proxy)?;
+        self.with_views(|_, views| {
+            views.set_userdata(id, ud.clone());
+            Ok(())
+        })?;
+        Ok(mlua::Value::UserData(ud))
     }
 
     pub(crate) fn new_index(&self, key: mlua::Value, value: mlua::Value) -> mlua::Result<()> {
         with_key(&key, |key| self.new_index_key(&key, &value))
     }
 
+    /// The view of this VM's context that `value` is, if it is a nested one.
+    fn source_view(&self, value: &mlua::Value) -> Option<ElemId> {
+        let mlua::Value::UserData(ud) = value else { return None };
+        let proxy = ud.borrow::<CtxProxy>().ok()?;
+        (Rc::ptr_eq(&proxy.bridge, &self.bridge) && proxy.elem != ROOT).then_some(proxy.elem)
+    }
+
+    /// The bytes the running call may still add to the context.
+    fn budget(&self) -> mlua::Result<usize> {
+        self.with_views(|ctx, _| Ok(self.bridge.ctx_budget(ctx)))
+    }
+
+    /// Converts a table or a view being written at `at` within `budget` bytes.
+    fn convert_table(&self, value: &mlua::Value, budget: usize) -> Result<(Value, usize), ConvertError> {
+        let left = Cell::new(budget);
+        let resolver = |v: &mlua::Value, depth: usize, bytes: &Cell<usize>| self.resolve_capped(v, depth, bytes);
+        let converted = lua_to_value_capped(value, &resolver, self.depth(), &left);
+        converted.map(|v| (v, budget - left.get()))
+    }
+
+    /// How deep this view is (for the nesting cap of values written into it).
+    fn depth(&self) -> usize {
+        self.with_views(|_, views| Ok(views.depth(self.elem))).unwrap_or_default()
+    }
+
     fn new_index_key(&self, key: &Key<'_>, value: &mlua::Value) -> mlua::Result<()> {
         // Strings and scalars are stored inside the borrow (reusing the old
-        // string's buffer); tables and proxies are converted first. What the
-        // call adds to the context counts against the memory cap (the Lua
-        // VM's own limit does not see Rust memory).
-        let budget = Cell::new(self.bridge.ctx_budget());
-        let converted = match value {
-            mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_) => {
-                let resolver =
-                    |v: &mlua::Value, depth: usize, bytes: &Cell<usize>| self.resolve_capped(v, depth, bytes);
-                let at = format!("{}{}", self.describe(), key_suffix(key));
-                let converted = lua_to_value_capped(value, &resolver, self.path.len(), &budget);
-                Some(converted.map_err(|e| self.convert_error(&e, &at))?)
-            }
-            _ => None,
-        };
-        let value_size = match (value, &converted) {
-            (_, Some(_)) => self.bridge.ctx_budget() - budget.get(),
-            (mlua::Value::String(s), None) => string_size(s.as_bytes().len()),
-            _ => SCALAR_BYTES,
-        };
-        // A map key counts too (`store_in_map` gives it back when it replaces an entry).
-        let size = match key {
-            Key::Str(k) => value_size.saturating_add(string_size(k.len())),
-            _ => value_size,
-        };
-        if size > self.bridge.ctx_budget() {
-            return Err(self.bridge.ctx_memory_exceeded());
-        }
+        // string's buffer when it fits); tables and views are converted first.
+        let at = || format!("{}{}", self.describe(), key_suffix(key));
+        let is_table =
+            matches!(value, mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_));
         let lua_str;
-        let incoming = match (value, converted) {
-            (_, Some(v)) => Incoming::Value(v),
-            (mlua::Value::String(s), None) => match s.to_str() {
+        let (incoming, size) = match value {
+            _ if is_table => {
+                let (v, size) = self.convert_for_write(value).map_err(|e| self.convert_error(&e, &at()))?;
+                (Incoming::Value(v), size)
+            }
+            mlua::Value::String(s) => match s.to_str() {
                 Ok(text) => {
                     lua_str = text;
-                    Incoming::Str(&lua_str)
+                    (Incoming::Str(&lua_str), string_size(lua_str.len()))
                 }
-                Err(_) => {
-                    return Err(mlua::Error::runtime(format!(
-                        "{}{}: string is not valid UTF-8",
-                        self.describe(),
-                        key_suffix(key)
-                    )));
-                }
+                Err(_) => return Err(mlua::Error::runtime(format!("{}: string is not valid UTF-8", at()))),
             },
-            (other, None) => {
-                let at = format!("{}{}", self.describe(), key_suffix(key));
-                Incoming::Value(lua_to_value(other, &|_| None).map_err(|e| mlua::Error::runtime(e.at(&at)))?)
+            other => {
+                let v = lua_to_value(other, &|_| None).map_err(|e| mlua::Error::runtime(e.at(&at())))?;
+                (Incoming::Value(v), SCALAR_BYTES)
             }
         };
-        let name = self.describe();
-        let replaced = self.with_target(|target| store(target, key, incoming, &name))?;
-        self.bridge.record_ctx_write(replaced, size);
+        let table_size = is_table.then_some(size);
+        self.write(key, incoming, size, table_size, self.source_view(value))
+    }
+
+    /// Converts a table or a view for writing it into the context, within the
+    /// memory budget; returns it with its size.
+    fn convert_for_write(&self, value: &mlua::Value) -> Result<(Value, usize), ConvertError> {
+        let budget = self.budget().map_err(|e| ConvertError::new(e.to_string()))?;
+        match self.convert_table(value, budget) {
+            // The running total may count values that are gone: measure once, then retry.
+            Err(e) if e.too_big && budget != usize::MAX => {
+                let more = self
+                    .with_views(|ctx, _| {
+                        Ok(self.bridge.reserve(ctx, budget.saturating_add(1)).then(|| self.bridge.ctx_budget(ctx)))
+                    })
+                    .ok()
+                    .flatten();
+                match more {
+                    Some(more) => self.convert_table(value, more),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Stores `incoming` (of `size` bytes, the key included) at `key` of this
+    /// view, in every place the table is held; charges the memory account and
+    /// tells the call's views (see [`crate::views`]). `table_size` is the
+    /// measured size of a table being stored; `source` the view being
+    /// assigned, if it is one.
+    fn write(
+        &self,
+        key: &Key<'_>,
+        mut incoming: Incoming<'_>,
+        size: usize,
+        table_size: Option<usize>,
+        source: Option<ElemId>,
+    ) -> mlua::Result<()> {
+        // A map key counts too (the store gives it back when it replaces an entry).
+        let size = match key {
+            Key::Str(k) => size.saturating_add(string_size(k.len())),
+            _ => size,
+        };
+        let mut over_cap = false;
+        self.with_views(|ctx, views| {
+            let name = views.describe(self.elem);
+            if let Some(source) = source
+                && views.holds(source, self.elem)
+            {
+                return Err(format!(
+                    "{name}{}: a table cannot be stored inside itself (the context holds trees, not references)",
+                    key_suffix(key)
+                ));
+            }
+            let copies = views.location_count(self.elem).ok_or_else(|| {
+                format!("{name} is held in too many places at once (assigned into the context again and again)")
+            })?;
+            if !incoming.is_nil() && !self.bridge.reserve(ctx, size.saturating_mul(copies)) {
+                over_cap = true;
+                return Ok(());
+            }
+            let (mut old, mut new, mut old_table, mut first_old) = (0usize, 0usize, None, 0);
+            for copy in 0..copies {
+                let Some(target) = views.target_at(ctx.values_mut(), self.elem, copy) else {
+                    return Err(format!("{name} no longer exists or is no longer a table"));
+                };
+                let incoming = if copy + 1 == copies { incoming.take() } else { incoming.copy() };
+                let replaced = store(target, key, incoming, &name)?;
+                old = old.saturating_add(replaced.old_size);
+                new = new.saturating_add(table_size.map_or(replaced.new_size, |t| t.saturating_add(key_size(key))));
+                if copy == 0 {
+                    first_old = replaced.old_size;
+                    old_table = replaced.old_table;
+                }
+            }
+            let (kept, released) = match key.seg() {
+                Some(seg) => views.written(self.elem, seg, old_table, first_old, source),
+                None => (0, 0),
+            };
+            if views.is_detached(self.elem) {
+                // A write into a table out of the context changes what the call holds.
+                self.bridge.record(ctx, 0, 0, kept.saturating_add(new), released.saturating_add(old));
+            } else {
+                self.bridge.record(ctx, old, new, kept, released);
+            }
+            Ok(())
+        })?;
+        if over_cap {
+            return Err(self.bridge.ctx_memory_exceeded());
+        }
         Ok(())
+    }
+
+    /// Merges a table a handler returned into the context (its string keys win).
+    pub(crate) fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
+        let (converted, _) = self.convert_for_write(value).map_err(|e| self.convert_error(&e, "returned table"))?;
+        let map = match converted {
+            Value::Map(map) => map,
+            Value::Array(a) if a.is_empty() => return Ok(()),
+            _ => {
+                return Err(mlua::Error::runtime("returned a list; return a table with string keys to merge into ctx"));
+            }
+        };
+        for (k, v) in map {
+            let size = size_of(&v);
+            let table_size = matches!(v, Value::Map(_) | Value::Array(_)).then_some(size);
+            self.write(&Key::Str(&k), Incoming::Value(v), size, table_size, None)?;
+        }
+        Ok(())
+    }
+
+    /// `ctx.order.items[1]` style name of this view.
+    fn describe(&self) -> String {
+        self.with_views(|_, views| Ok(views.describe(self.elem))).unwrap_or_else(|_| "ctx".to_owned())
     }
 
     /// The Lua error for a value that cannot be written at `at`.
@@ -219,19 +359,23 @@ impl CtxProxy {
 
     /// The `i`-th entry (0-based) for `pairs`: a key (or 1-based index) and its value.
     fn entry(&self, lua: &Lua, i: usize) -> mlua::Result<Option<(mlua::Value, mlua::Value)>> {
+        enum Entry {
+            Key(String),
+            Index(usize),
+        }
         let key = self.with_target(|target| {
             Ok(match target {
                 Target::Root(map) | Target::Nested(Value::Map(map)) => {
-                    map.get_index(i).map(|(k, _)| Seg::Key(k.clone()))
+                    map.get_index(i).map(|(k, _)| Entry::Key(k.clone()))
                 }
-                Target::Nested(Value::Array(items)) => (i < items.len()).then_some(Seg::Index(i)),
+                Target::Nested(Value::Array(items)) => (i < items.len()).then_some(Entry::Index(i)),
                 Target::Nested(_) => None,
             })
         })?;
-        let Some(seg) = key else { return Ok(None) };
-        let (k, lua_key) = match &seg {
-            Seg::Key(k) => (mlua::Value::String(lua.create_string(k)?), mlua::Value::String(lua.create_string(k)?)),
-            Seg::Index(i) => {
+        let Some(entry) = key else { return Ok(None) };
+        let (k, lua_key) = match &entry {
+            Entry::Key(k) => (mlua::Value::String(lua.create_string(k)?), mlua::Value::String(lua.create_string(k)?)),
+            Entry::Index(i) => {
                 let n = i64::try_from(*i + 1).unwrap_or(i64::MAX);
                 (mlua::Value::Integer(n), mlua::Value::Integer(n))
             }
@@ -244,6 +388,7 @@ impl CtxProxy {
 enum Incoming<'a> {
     Str(&'a str),
     Value(Value),
+    Taken,
 }
 
 impl Incoming<'_> {
@@ -251,15 +396,28 @@ impl Incoming<'_> {
         match self {
             Incoming::Str(s) => Value::String(s.to_owned()),
             Incoming::Value(v) => v,
+            Incoming::Taken => Value::Nil,
         }
     }
     fn is_nil(&self) -> bool {
         matches!(self, Incoming::Value(Value::Nil))
     }
+    /// A copy, for one more location of an aliased table.
+    fn copy(&self) -> Self {
+        match self {
+            Incoming::Str(s) => Incoming::Str(s),
+            Incoming::Value(v) => Incoming::Value(v.clone()),
+            Incoming::Taken => Incoming::Taken,
+        }
+    }
+    /// The value itself, for the last location.
+    fn take(&mut self) -> Self {
+        std::mem::replace(self, Incoming::Taken)
+    }
 }
 
-/// Writes `incoming` at `key` of `target`; returns the size of the value it replaced.
-fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
+/// Writes `incoming` at `key` of `target`.
+fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
     match target {
         Target::Root(map) => match key {
             Key::Str(k) => Ok(store_in_map(map, k, incoming)),
@@ -283,39 +441,72 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
     }
 }
 
-fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> usize {
+/// The replaced value's size, and the value itself if it was a table.
+fn replaced(old: Value, extra: usize, new_size: usize) -> Replaced {
+    let old_size = size_of(&old).saturating_add(extra);
+    let old_table = matches!(old, Value::Map(_) | Value::Array(_)).then_some(old);
+    Replaced { old_size, new_size, old_table }
+}
+
+fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> Replaced {
+    let key_size = string_size(key.len());
     if incoming.is_nil() {
-        return map.shift_remove(key).map_or(0, |old| size_of(&old) + string_size(key.len()));
+        return match map.shift_remove(key) {
+            Some(old) => replaced(old, key_size, 0),
+            None => Replaced { old_size: 0, new_size: 0, old_table: None },
+        };
     }
     match (map.get_mut(key), incoming) {
-        (Some(Value::String(old)), Incoming::Str(s)) => {
-            let replaced = string_size(old.len()) + string_size(key.len());
+        (Some(Value::String(old)), Incoming::Str(s)) if reuse_buffer(old, s.len()) => {
+            let old_size = stored_string_size(old) + key_size;
             old.clear();
             old.push_str(s);
-            replaced
+            Replaced { old_size, new_size: stored_string_size(old) + key_size, old_table: None }
         }
-        (Some(slot), incoming) => size_of(&std::mem::replace(slot, incoming.into_value())) + string_size(key.len()),
+        (Some(slot), incoming) => {
+            let value = incoming.into_value();
+            let new_size = value_size(&value) + key_size;
+            replaced(std::mem::replace(slot, value), key_size, new_size)
+        }
         (None, incoming) => {
-            map.insert(key.to_owned(), incoming.into_value());
-            0
+            let value = incoming.into_value();
+            let new_size = value_size(&value) + key_size;
+            map.insert(key.to_owned(), value);
+            Replaced { old_size: 0, new_size, old_table: None }
         }
     }
 }
 
-fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<usize, String> {
+/// The size of a value just stored (a table's was measured while converting it).
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::String(s) => stored_string_size(s),
+        Value::Array(_) | Value::Map(_) => 0,
+        _ => SCALAR_BYTES,
+    }
+}
+
+fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
     let len = items.len();
     let Some(i) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).filter(|i| *i <= len) else {
         return Err(format!("{name}[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
     };
     let nil = incoming.is_nil();
+    let nothing = Replaced { old_size: 0, new_size: 0, old_table: None };
     Ok(match (i == len, nil) {
-        (true, true) => 0,
+        (true, true) => nothing,
         (true, false) => {
-            items.push(incoming.into_value());
-            0
+            let value = incoming.into_value();
+            let new_size = value_size(&value);
+            items.push(value);
+            Replaced { new_size, ..nothing }
         }
-        (false, true) if i + 1 == len => items.pop().map_or(0, |old| size_of(&old)),
-        (false, _) => size_of(&std::mem::replace(&mut items[i], incoming.into_value())),
+        (false, true) if i + 1 == len => items.pop().map_or(nothing, |old| replaced(old, 0, 0)),
+        (false, _) => {
+            let value = incoming.into_value();
+            let new_size = value_size(&value);
+            replaced(std::mem::replace(&mut items[i], value), 0, new_size)
+        }
     })
 }
 
@@ -336,40 +527,20 @@ fn key_of(value: &mlua::Value) -> Key<'static> {
     }
 }
 
+/// The bytes a map key costs (arrays have none).
+fn key_size(key: &Key<'_>) -> usize {
+    match key {
+        Key::Str(k) => string_size(k.len()),
+        _ => 0,
+    }
+}
+
 fn key_suffix(key: &Key<'_>) -> String {
     match key {
         Key::Str(k) => format!(".{k}"),
         Key::Int(i) => format!("[{i}]"),
         Key::Other(t) => format!("[<{t}>]"),
     }
-}
-
-fn describe_path(path: &[Seg]) -> String {
-    let mut out = String::from("ctx");
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{}]", i + 1)),
-        }
-    }
-    out
-}
-
-fn resolve<'a>(ctx: &'a mut EventContext, path: &[Seg]) -> Option<Target<'a>> {
-    let Some((first, rest)) = path.split_first() else { return Some(Target::Root(ctx.values_mut())) };
-    let Seg::Key(k) = first else { return None };
-    let mut value = ctx.value_mut(k)?;
-    for seg in rest {
-        value = match (value, seg) {
-            (Value::Map(m), Seg::Key(k)) => m.get_mut(k)?,
-            (Value::Array(a), Seg::Index(i)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    matches!(value, Value::Map(_) | Value::Array(_)).then_some(Target::Nested(value))
 }
 
 impl CtxProxy {
@@ -416,7 +587,7 @@ impl CtxProxy {
 
     /// The iterator `pairs(proxy)` returns.
     pub(crate) fn pairs(&self, lua: &Lua) -> mlua::Result<(Function, mlua::Value, mlua::Value)> {
-        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: self.binding, path: self.path.clone() };
+        let proxy = CtxProxy { bridge: self.bridge.clone(), binding: self.binding, elem: self.elem };
         let position = std::cell::Cell::new(0usize);
         let iter = lua.create_function(move |lua, _: mlua::MultiValue| {
             let i = position.get();
@@ -479,15 +650,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_read_like_lua() {
-        assert_eq!(
-            describe_path(&[Seg::Key("order".into()), Seg::Key("items".into()), Seg::Index(0)]),
-            "ctx.order.items[1]"
-        );
-        assert_eq!(describe_path(&[]), "ctx");
-    }
-
-    #[test]
     fn arrays_append_pop_and_refuse_gaps() {
         let mut items = vec![Value::Int(1)];
         store_in_array(&mut items, 2, Incoming::Value(Value::Int(2)), "ctx.a").expect("append");
@@ -505,5 +667,19 @@ mod tests {
         assert!(matches!(map.get("s"), Some(Value::String(s)) if s == "abc" && s.capacity() >= 64));
         store_in_map(&mut map, "s", Incoming::Value(Value::Nil));
         assert!(map.is_empty());
+    }
+
+    #[test]
+    fn an_emptied_big_string_gives_its_buffer_back_and_is_charged_by_capacity() {
+        let mut map = Map::default();
+        map.insert("s".into(), Value::String("x".repeat(1 << 20)));
+        let r = store_in_map(&mut map, "s", Incoming::Str(""));
+        assert_eq!(r.old_size, string_size(1 << 20) + string_size(1));
+        assert!(matches!(map.get("s"), Some(Value::String(s)) if s.is_empty() && s.capacity() < 64));
+        assert_eq!(r.new_size, stored_string_size(&String::new()) + string_size(1));
+        // Half full or more: the buffer is kept (and charged as it is).
+        map.insert("t".into(), Value::String(String::with_capacity(100)));
+        let r = store_in_map(&mut map, "t", Incoming::Str(&"y".repeat(60)));
+        assert_eq!(r.new_size, string_size(100) + string_size(1));
     }
 }

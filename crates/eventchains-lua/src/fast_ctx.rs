@@ -27,7 +27,7 @@ use mlua::{Function, LightUserData, Lua, ffi};
 
 use crate::bridge::{Bridge, KeyLookup};
 use crate::context_proxy::CtxProxy;
-use crate::value_size::{SCALAR_BYTES, size_of, string_size};
+use crate::value_size::{SCALAR_BYTES, reuse_buffer, size_of, stored_string_size, string_size};
 
 /// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
 /// installs its metatable.
@@ -163,10 +163,18 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             KeyLookup::Missing => None,
             KeyLookup::NotUtf8 => return slow_path(state, 3, 0),
         };
+        // A table in the slot may be held by a view: the slow path keeps track of it.
+        let slot = found.and_then(|i| map.get_index(i)).map(|(_, v)| v);
+        if matches!(slot, Some(Value::Array(_) | Value::Map(_))) {
+            return slow_path(state, 3, 0);
+        }
+        let key_size = string_size(key.len());
+        let old_size = slot.map_or(0, |v| key_size + value_size(v));
         let value = match ffi::lua_type(state, 3) {
             ffi::LUA_TNIL => {
                 if let Some(i) = found {
-                    map.shift_remove_index(i);
+                    bridge.record(&*ctx, old_size, 0, 0, 0);
+                    (*ctx).values_mut().shift_remove_index(i);
                 }
                 return 0;
             }
@@ -183,11 +191,14 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                 let Some(text) = string_at(state, 3).and_then(|b| std::str::from_utf8(b).ok()) else {
                     return slow_path(state, 3, 0);
                 };
-                if let Some(Value::String(old)) = found.and_then(|i| map.get_index_mut(i)).map(|(_, v)| v) {
-                    if text.len() > old.len() && text.len() - old.len() > bridge.ctx_budget() {
+                if let Some(Value::String(old)) =
+                    found.and_then(|i| (*ctx).values_mut().get_index_mut(i)).map(|(_, v)| v)
+                    && reuse_buffer(old, text.len())
+                {
+                    // Over the memory cap: the slow path raises the limit error.
+                    if !bridge.charge_ctx(&*ctx, old_size, key_size + stored_string_size(old)) {
                         return slow_path(state, 3, 0);
                     }
-                    bridge.record_ctx_write(old.len(), text.len());
                     old.clear();
                     old.push_str(text);
                     return 0;
@@ -198,22 +209,16 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         };
         // What Lua adds to the context counts against the memory cap; over it,
         // the slow path raises the limit error.
-        let key_size = string_size(key.len());
         let new_size = key_size + value_size(&value);
+        if !bridge.charge_ctx(&*ctx, old_size, new_size) {
+            // Nothing with a destructor may be alive where the slow path raises.
+            drop(value);
+            return slow_path(state, 3, 0);
+        }
+        let map = (*ctx).values_mut();
         match found.and_then(|i| map.get_index_mut(i)) {
-            Some((_, slot)) => {
-                let old_size = key_size + value_size(slot);
-                if new_size > old_size && new_size - old_size > bridge.ctx_budget() {
-                    return slow_path(state, 3, 0);
-                }
-                bridge.record_ctx_write(old_size, new_size);
-                *slot = value;
-            }
+            Some((_, slot)) => *slot = value,
             None => {
-                if new_size > bridge.ctx_budget() {
-                    return slow_path(state, 3, 0);
-                }
-                bridge.record_ctx_write(0, new_size);
                 // Valid UTF-8: `find_key` said so.
                 let key = std::str::from_utf8_unchecked(key);
                 let (index, _) = map.insert_full(key.to_owned(), value);
@@ -227,7 +232,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
 /// The size of a scalar or string written by the fast path (see [`crate::value_size`]).
 fn value_size(value: &Value) -> usize {
     match value {
-        Value::String(s) => string_size(s.len()),
+        Value::String(s) => stored_string_size(s),
         Value::Array(_) | Value::Map(_) => size_of(value),
         _ => SCALAR_BYTES,
     }

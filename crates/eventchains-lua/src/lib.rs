@@ -72,6 +72,7 @@ mod chain;
 mod close_scan;
 mod context_proxy;
 mod convert;
+mod ctx_memory;
 mod definitions;
 mod error;
 mod event_records;
@@ -92,6 +93,7 @@ mod script;
 mod script_schema;
 mod spec;
 mod value_size;
+mod views;
 mod vm;
 mod vm_table;
 #[cfg(feature = "watch")]

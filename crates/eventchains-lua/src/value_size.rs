@@ -24,17 +24,41 @@ pub(crate) fn string_size(len: usize) -> usize {
     STRING_BYTES.saturating_add(len)
 }
 
+/// The size of a stored string: its buffer (capacity), not only its text.
+pub(crate) fn stored_string_size(s: &String) -> usize {
+    string_size(s.capacity())
+}
+
+/// Whether a stored string's buffer is reused for a new text of `len` bytes:
+/// only when the text fits without growing it and fills at least about half
+/// of it, so that an emptied 30 MB string does not keep its 30 MB.
+pub(crate) fn reuse_buffer(old: &String, len: usize) -> bool {
+    len <= old.capacity() && old.capacity() <= len.saturating_mul(2).saturating_add(64)
+}
+
+/// The size of a scalar or a string, without walking (`None` for containers).
+fn flat_size(value: &Value) -> Option<usize> {
+    match value {
+        Value::String(s) => Some(stored_string_size(s)),
+        Value::Array(_) | Value::Map(_) => None,
+        _ => Some(SCALAR_BYTES),
+    }
+}
+
 /// The approximate size of `value` in bytes, or why it is over the caps: more
 /// than `max_depth` containers nested, or more than `max_bytes`.
 ///
 /// Walks iteratively and stops at the first cap exceeded, so it is safe on
 /// any value (deep or huge) and costs at most `max_bytes` worth of work.
 pub(crate) fn measure(value: &Value, max_depth: usize, max_bytes: usize) -> Result<usize, Exceeded> {
+    if let Some(size) = flat_size(value) {
+        return if size > max_bytes { Err(Exceeded::Bytes) } else { Ok(size) };
+    }
     let mut total = 0usize;
     let mut stack = vec![(value, 0usize)];
     while let Some((v, depth)) = stack.pop() {
         let size = match v {
-            Value::String(s) => string_size(s.len()),
+            Value::String(s) => stored_string_size(s),
             Value::Array(items) => {
                 if depth >= max_depth {
                     return Err(Exceeded::Depth);

@@ -3,13 +3,12 @@
 use std::ffi::c_void;
 use std::rc::Rc;
 
-use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin, Value};
+use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin};
 use mlua::chunk::ChunkMode;
 use mlua::{Function, LightUserData, Lua, Table};
 
-use crate::bridge::{Binding, Bridge, LimitHit};
+use crate::bridge::{Bridge, LimitHit};
 use crate::context_proxy::CtxProxy;
-use crate::convert::{ConvertError, lua_to_value_capped};
 use crate::error::LoadError;
 use crate::event_records::EventRecords;
 use crate::host_fn::HostFn;
@@ -70,7 +69,11 @@ impl VmBase {
                 // us); its guard keeps the borrow alive. Proxies bound to that
                 // frame cannot be used while inner frames run (they are not the
                 // innermost), so this is the only live reference.
-                let result = next.run(unsafe { &mut *ctx });
+                let ctx = unsafe { &mut *ctx };
+                // Other code changes the context now: views read so far go stale,
+                // and the memory account travels on with the context.
+                next_bridge.before_next(ctx);
+                let result = next.run(ctx);
                 let reply = match &result {
                     Ok(()) => (true, None),
                     Err(e) => (false, Some(e.message().to_owned())),
@@ -370,45 +373,9 @@ impl Vm {
         })
     }
 
-    /// Resolves the root `ctx` and nested proxies inside a returned value, within the caps.
-    fn resolve(
-        &self,
-        value: &mlua::Value,
-        max_depth: usize,
-        bytes: &std::cell::Cell<usize>,
-    ) -> Option<Result<Value, ConvertError>> {
-        CtxProxy::root(self.base.bridge.clone()).resolve_capped(value, max_depth, bytes)
-    }
-
     /// Merges a returned table's string keys into the context.
     fn merge(&self, value: &mlua::Value) -> mlua::Result<()> {
-        let budget = std::cell::Cell::new(self.base.bridge.ctx_budget());
-        let converted = lua_to_value_capped(value, &|v, d, b| self.resolve(v, d, b), 0, &budget).map_err(|e| {
-            if e.too_big {
-                self.base.bridge.ctx_memory_exceeded()
-            } else {
-                mlua::Error::runtime(e.at("returned table"))
-            }
-        })?;
-        let map = match converted {
-            Value::Map(map) => map,
-            Value::Array(a) if a.is_empty() => return Ok(()),
-            _ => {
-                return Err(mlua::Error::runtime("returned a list; return a table with string keys to merge into ctx"));
-            }
-        };
-        self.base
-            .bridge
-            .with_ctx(Binding::Current, |ctx| {
-                for (k, v) in map {
-                    if v.is_nil() {
-                        ctx.remove(&k);
-                    } else {
-                        ctx.set(k, v);
-                    }
-                }
-            })
-            .map_err(mlua::Error::runtime)
+        CtxProxy::root(self.base.bridge.clone()).merge(value)
     }
 
     /// The failure for a Lua error raised in a call of `what`.
