@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::decode::{DecodeError, decode};
 use crate::config_schema::ConfigSchema;
+use crate::decode::{DecodeError, decode};
 use crate::event::ChainableEvent;
 use crate::middleware::EventMiddleware;
 use crate::value::{Map, Value};

@@ -16,6 +16,7 @@ use crate::limits::Limits;
 use crate::lua_event::LuaEvent;
 use crate::lua_middleware::LuaMiddleware;
 use crate::named_event::NamedEvent;
+use crate::named_middleware::ScriptTimed;
 use crate::sandbox::Sandbox;
 use crate::script::Script;
 use crate::spec::{self, EventSpec, MiddlewareSpec};
@@ -271,7 +272,10 @@ impl LuaChainBuilder {
                         path: format!("middleware[{}]", index + 1),
                         source,
                     })?;
-                    chain.add_middleware_arc(built);
+                    match script.limits.timeout {
+                        Some(limit) => chain.add_middleware(ScriptTimed { inner: built, limit }),
+                        None => chain.add_middleware_arc(built),
+                    };
                 }
                 MiddlewareSpec::Lua { label } => {
                     chain.add_middleware(LuaMiddleware { script: script.clone(), index, label: label.clone() });

@@ -85,6 +85,7 @@ pub mod lua_metrics;
 mod lua_middleware;
 mod lua_type;
 mod named_event;
+mod named_middleware;
 mod prelude;
 mod raw_call;
 mod reload;

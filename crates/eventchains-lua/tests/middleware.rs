@@ -250,3 +250,55 @@ fn host_functions_are_callable_with_typed_arguments() {
     assert!(result.failures()[0].message().contains("host function `boom` panicked: host exploded"), "{result}");
     assert_eq!(ctx.get::<bool>("caught"), Some(true));
 }
+
+/// A named Rust middleware runs with the context's deadline narrowed to the
+/// script's wall-clock cap, so no config a script writes can make it wait past
+/// the event's time (a retry backoff, a rate-limit wait); the deadline is
+/// restored after the event, and without a time cap none is set.
+#[test]
+fn named_rust_middleware_see_the_scripts_time_cap_as_the_deadline() {
+    use std::time::{Duration, Instant};
+
+    use eventchains_core::{FnMiddleware, MiddlewareRegistry};
+    use eventchains_lua::{Limits, LuaChainBuilder};
+
+    let mut registry = MiddlewareRegistry::new();
+    registry.register_shared(
+        "deadline_probe",
+        std::sync::Arc::new(FnMiddleware::new("deadline_probe", |_event, ctx, next| {
+            // Seconds left before the deadline, or -1 when none is set.
+            let left = ctx.deadline().map_or(-1.0, |d| d.saturating_duration_since(Instant::now()).as_secs_f64());
+            ctx.set("left", left);
+            next.run(ctx)
+        })),
+    );
+    let script = |limits: &str| {
+        format!(
+            r#"return {{ {limits} middleware = {{ "deadline_probe" }},
+               events = {{ {{ name = "e", handler = function(ctx) ctx.seen = true end }} }} }}"#
+        )
+    };
+    let builder = || LuaChainBuilder::new().middleware_registry(registry.clone());
+
+    // The script's own cap (lower than the host's) bounds the deadline.
+    let chain = builder().load_str("capped.lua", &script("limits = { timeout_ms = 5000 },")).expect("loads");
+    let mut ctx = chain.new_context();
+    assert!(chain.execute(&mut ctx).is_clean());
+    let left: f64 = ctx.get("left").expect("probe ran");
+    assert!(left > 0.0 && left <= 5.0, "deadline within the script's 5 s cap, got {left} s left");
+    assert_eq!(ctx.deadline(), None, "restored after the event");
+
+    // A caller's nearer deadline is kept.
+    let mut ctx = chain.new_context();
+    ctx.set_deadline(Some(Instant::now() + Duration::from_secs(2)));
+    assert!(chain.execute(&mut ctx).is_clean());
+    let left: f64 = ctx.get("left").expect("probe ran");
+    assert!(left <= 2.0, "the caller's nearer deadline wins, got {left} s left");
+    assert!(ctx.deadline().is_some(), "the caller's deadline is restored");
+
+    // No time cap at all: no deadline is invented.
+    let chain = builder().limits(Limits::UNLIMITED).load_str("free.lua", &script("")).expect("loads");
+    let mut ctx = chain.new_context();
+    assert!(chain.execute(&mut ctx).is_clean());
+    assert_eq!(ctx.get::<f64>("left"), Some(-1.0));
+}

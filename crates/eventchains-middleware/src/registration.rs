@@ -119,11 +119,14 @@ pub fn register_all_with(registry: &mut MiddlewareRegistry, handles: &Handles) {
     #[cfg(feature = "concurrency_limit")]
     {
         let handles = handles.clone();
-        registry.register_with_schema("concurrency_limit", move |config: crate::concurrency_limit::ConcurrencyLimitConfig| {
-            handles.caps().check_concurrency_limit(&config)?;
-            let handle = handles.concurrency_limit(config.id.as_deref().unwrap_or("concurrency_limit"));
-            crate::concurrency_limit::ConcurrencyLimit::with_parts(config, handle, handles.clock())
-        });
+        registry.register_with_schema(
+            "concurrency_limit",
+            move |config: crate::concurrency_limit::ConcurrencyLimitConfig| {
+                handles.caps().check_concurrency_limit(&config)?;
+                let handle = handles.concurrency_limit(config.id.as_deref().unwrap_or("concurrency_limit"));
+                crate::concurrency_limit::ConcurrencyLimit::with_parts(config, handle, handles.clock())
+            },
+        );
     }
     #[cfg(feature = "timeout")]
     {
