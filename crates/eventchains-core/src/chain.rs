@@ -187,8 +187,9 @@ impl EventChain {
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
         let total = self.events.len();
         let mut failures = Vec::new();
+        let chain = self.name.as_deref();
         for (index, event) in self.events.iter().enumerate() {
-            if let Err(error) = Next::new(&**event, &self.middleware).in_chain(self.name.as_deref()).run(ctx) {
+            if let Err(error) = Next::new(&**event, &self.middleware).in_chain(chain).run(ctx) {
                 let stop = self.mode.stops_on(error.origin());
                 failures.push(EventFailure::new(event.name(), index, error));
                 if stop {
