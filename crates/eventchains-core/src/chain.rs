@@ -232,8 +232,9 @@ impl EventChain {
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
         let total = self.events.len();
         let mut failures = Vec::new();
+        let chain = self.name.as_deref();
         for (index, event) in self.events.iter().enumerate() {
-            let next = Next::new(&**event, &self.middleware).in_chain(self.name.as_deref());
+            let next = Next::new(&**event, &self.middleware).in_chain(chain);
             let outcome = match self.event_time_limit {
                 None => next.run(ctx),
                 Some(limit) => {

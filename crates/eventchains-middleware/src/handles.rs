@@ -1,5 +1,5 @@
 //! [`Handles`]: where a host finds the state of the middleware that the
-//! registry builds for scripts (metrics, circuits, rate-limit buckets, retry
+//! registry builds for scripts (metrics, circuits, rate-limit buckets, concurrency limits, retry
 //! and chaos stats), and which clock they use.
 
 use std::sync::Arc;

@@ -82,8 +82,8 @@ setters!(LoggingConfig {
 /// printed: install a `tracing` subscriber to see it.
 ///
 /// The span also carries the fields that `tracing-opentelemetry` maps onto an
-/// OpenTelemetry span: `otel.name` (`"event <name>"`), `otel.status_code`
-/// (`"ok"` / `"error"`), `otel.status_message` (the error, on failure) and
+/// OpenTelemetry span: `otel.name` (the event's name), `otel.status_code`
+/// (`"ok"` / `"error"`), `otel.status_description` (the error, on failure) and
 /// `error.type` (the error kind, the OpenTelemetry semantic convention's
 /// attribute); `chain`, `event`, `outcome` and `error_kind` become attributes.
 ///
@@ -151,9 +151,9 @@ impl EventMiddleware for Logging {
                 outcome = Empty,
                 duration_us = Empty,
                 error_kind = Empty,
-                otel.name = Empty,
+                otel.name = name,
                 otel.status_code = Empty,
-                otel.status_message = Empty,
+                otel.status_description = Empty,
                 error.type = Empty
             )
         );
@@ -165,9 +165,6 @@ impl EventMiddleware for Logging {
         let result = span.in_scope(|| next.run(ctx));
         let duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("duration_us", duration_us);
-        if !span.is_disabled() {
-            span.record("otel.name", format!("event {name}"));
-        }
         let _entered = span.enter();
         match &result {
             Ok(()) => {
@@ -182,7 +179,7 @@ impl EventMiddleware for Logging {
                 span.record("otel.status_code", "error");
                 span.record("error.type", kind);
                 if !span.is_disabled() {
-                    span.record("otel.status_message", error.to_string());
+                    span.record("otel.status_description", error.to_string());
                 }
                 at_level!(
                     self.config.failure_level,

@@ -188,25 +188,31 @@ impl Series {
         }
     }
 
+    #[inline]
     fn record(&mut self, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
         match failure {
             None => self.successes.increment(1),
-            Some(kind) => {
-                let chain = &self.chain;
-                self.failures[kind_index(kind)]
-                    .get_or_insert_with(|| {
-                        metrics::counter!(
-                            names::EVENT_EXECUTIONS,
-                            names::CHAIN => chain.as_deref().unwrap_or("").to_owned(),
-                            names::EVENT => event.to_owned(),
-                            names::OUTCOME => "failure",
-                            names::ERROR_KIND => kind.as_str()
-                        )
-                    })
-                    .increment(1);
-            }
+            Some(kind) => match &self.failures[kind_index(kind)] {
+                Some(counter) => counter.increment(1),
+                None => self.first_failure(event, kind),
+            },
         }
         self.duration.record(elapsed.as_secs_f64());
+    }
+
+    /// Registers and counts the first failure of `kind`.
+    #[cold]
+    #[inline(never)]
+    fn first_failure(&mut self, event: &str, kind: ErrorKind) {
+        let counter = metrics::counter!(
+            names::EVENT_EXECUTIONS,
+            names::CHAIN => self.chain.as_deref().unwrap_or("").to_owned(),
+            names::EVENT => event.to_owned(),
+            names::OUTCOME => "failure",
+            names::ERROR_KIND => kind.as_str()
+        );
+        counter.increment(1);
+        self.failures[kind_index(kind)] = Some(counter);
     }
 }
 
@@ -225,15 +231,20 @@ impl Stats {
     }
 
     /// The facade handles for `chain` (registered on first use).
+    #[inline]
     fn series(&mut self, chain: Option<&str>, event: &str) -> &mut Series {
-        let index = match self.series.iter().position(|s| s.chain.as_deref() == chain) {
-            Some(index) => index,
-            None => {
-                self.series.push(Series::new(chain, event));
-                self.series.len() - 1
-            }
-        };
-        &mut self.series[index]
+        match self.series.iter().position(|s| s.chain.as_deref() == chain) {
+            Some(index) => &mut self.series[index],
+            None => self.add_series(chain, event),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_series(&mut self, chain: Option<&str>, event: &str) -> &mut Series {
+        self.series.push(Series::new(chain, event));
+        let last = self.series.len() - 1;
+        &mut self.series[last]
     }
 
     fn merge(&mut self, other: &Stats) {

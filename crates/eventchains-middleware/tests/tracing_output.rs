@@ -36,11 +36,11 @@ fn logging_opens_one_span_per_execution_with_outcome_and_duration() {
     assert_eq!(spans[1].field("error_kind"), Some("event"));
     // Fields that tracing-opentelemetry maps onto OpenTelemetry spans.
     assert_eq!(spans[0].field("otel.status_code"), Some("ok"));
-    assert_eq!(spans[0].field("otel.name"), Some("event reserve"));
+    assert_eq!(spans[0].field("otel.name"), Some("reserve"));
     assert_eq!(spans[0].field("error.type"), None);
     assert_eq!(spans[1].field("otel.status_code"), Some("error"));
     assert_eq!(spans[1].field("error.type"), Some("event"));
-    assert_eq!(spans[1].field("otel.status_message"), Some("event: card declined"));
+    assert_eq!(spans[1].field("otel.status_description"), Some("event: card declined"));
     assert!(spans.iter().all(|s| s.field("chain") == Some("checkout")), "{spans:#?}");
 
     let inner = records.iter().find(|r| r.field("message") == Some("inside reserve")).expect("event's own log");
