@@ -10,7 +10,7 @@ local script = {
   context = { cart = { "tea" } },
   events = {
     { name = "price", handler = function(ctx)
-        local total = 0
+        local total = 0.0
         for _, sku in ipairs(ctx.cart) do
           local price = lookup_price(sku)
           if price == nil then return nil, "no price for " .. sku end

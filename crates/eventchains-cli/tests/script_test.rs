@@ -167,3 +167,59 @@ fn the_example_scripts_pass_their_tests() {
     assert!(text.contains("orders.test.lua") && text.contains("pricing.test.lua"), "{text}");
     assert!(text.ends_with(" passed, 0 failed\n"), "{text}");
 }
+
+/// Lines of a child's stream, as they come.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn watch_runs_the_tests_again_after_a_change() {
+    // Generous: the test fails only if the runner never reacts.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let case =
+        |want: i64| format!("return {{ cases = {{ {{ name = 'n', expect = {{ context = {{ n = {want} }} }} }} }} }}");
+    let dir = dir_with(
+        "watch",
+        &[
+            ("w.lua", "return { events = { { name = 'a', handler = function(ctx) ctx.n = 1 end } } }"),
+            ("w.test.lua", &case(2)),
+        ],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventchains"))
+        .args(["test", &dir, "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let _guard = Guard(child);
+    let summary = |lines: &std::sync::mpsc::Receiver<String>| loop {
+        let line = lines.recv_timeout(WAIT).expect("a summary line");
+        if line.ends_with(" failed") {
+            return line;
+        }
+    };
+    assert_eq!(summary(&lines), "0 passed, 1 failed");
+    std::fs::write(PathBuf::from(&dir).join("w.test.lua"), case(1)).expect("edit");
+    assert_eq!(summary(&lines), "1 passed, 0 failed");
+}

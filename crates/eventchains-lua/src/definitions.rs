@@ -86,9 +86,12 @@ const PREAMBLE: &str = r#"---@meta eventchains
 ---| "lenient"     # every failure is recorded and the chain goes on
 ---| "best_effort" # event failures are recorded; a middleware failure stops the chain
 
+---The type of a key a table does not have: assigning anything to it is reported.
+---@alias eventchains.UnknownKey "(not a key of this table)"
+
 ---Caps on the script's Lua code; they can only lower the host's caps.
 ---@class eventchains.Limits
----@field [string] nil Unknown key: the loader accepts only instructions, memory_mb and timeout_ms.
+---@field [string] eventchains.UnknownKey The loader accepts only instructions, memory_mb and timeout_ms.
 ---@field instructions? number Lua VM instructions per call (a positive number).
 ---@field memory_mb? number Megabytes of memory of the Lua VM (a positive number).
 ---@field timeout_ms? number Wall-clock milliseconds per call (a positive number).
@@ -96,34 +99,56 @@ const PREAMBLE: &str = r#"---@meta eventchains
 "#;
 
 fn script_classes<M: ?Sized, E: ?Sized>(out: &mut String, host: &Host<'_, M, E>) {
-    let middleware: Vec<String> = std::iter::once("eventchains.MiddlewareName".to_owned())
-        .chain(host.middleware.names().map(|n| class_name("middleware", n)))
-        .chain(std::iter::once("eventchains.MiddlewareFn".to_owned()))
-        .collect();
-    let events: Vec<String> = std::iter::once("eventchains.LuaEvent".to_owned())
-        .chain(host.events.names().map(|n| class_name("event", n)))
-        .collect();
     let _ =
         writeln!(out, "---A named Rust middleware without config (the host registers: {}).", names(host.middleware));
     let _ = writeln!(out, "---@alias eventchains.MiddlewareName {}", literal_union(host.middleware.names()));
     out.push('\n');
-    let _ = writeln!(out, "---One entry of `middleware`: a name, {{ name, key = value }} or a Lua function.");
-    let _ = writeln!(out, "---@alias eventchains.MiddlewareEntry {}", middleware.join("|"));
+    let _ = writeln!(out, "---A named Rust event (the host registers: {}).", names(host.events));
+    let _ = writeln!(out, "---@alias eventchains.EventName {}", literal_union(host.events.names()));
     out.push('\n');
-    let _ = writeln!(out, "---One entry of `events`: a Lua event or a named Rust event.");
-    let _ = writeln!(out, "---@alias eventchains.EventEntry {}", events.join("|"));
-    out.push('\n');
+    // One class per list, not a union of one class per part: the analyzers
+    // check a table literal key by key only against a single class, so each
+    // entry class holds the keys of every part (each key's type is the union
+    // of its types in the parts that have it); `eventchains.middleware.NAME`
+    // and `eventchains.event.NAME` describe each part exactly.
+    out.push_str(
+        "---One entry of `middleware`: a name (\"logging\"), { name, key = value } or a Lua\n\
+         ---function(event, ctx, next) (see eventchains.MiddlewareFn). The keys are those of every\n\
+         ---named middleware: see eventchains.middleware.NAME for each one's own.\n\
+         ---@class eventchains.MiddlewareEntry : string, function\n",
+    );
+    out.push_str(unknown_keys(host.middleware));
+    out.push_str("---@field [1] eventchains.MiddlewareName\n");
+    merged_fields(out, "middleware", host.middleware);
+    out.push_str(
+        "---One entry of `events`: { name = ..., handler = function(ctx) ... end } (Lua) or\n\
+         ---{ name = ..., rust = \"NAME\", key = value } (a named Rust event and its config; see\n\
+         ---eventchains.event.NAME for each one's keys).\n\
+         ---@class eventchains.EventEntry\n",
+    );
+    out.push_str(unknown_keys(host.events));
+    out.push_str(
+        "---@field name string The event's name in results and logs.\n\
+         ---@field handler? eventchains.Handler A Lua event's handler.\n\
+         ---@field rust? eventchains.EventName A named Rust event.\n",
+    );
+    merged_fields(out, "event", host.events);
     out.push_str("---The table a chain script returns (format v1). Only `events` is required.\n");
     out.push_str("---@class eventchains.Script\n");
     let keys: Vec<&str> = spec::TOP_KEYS.split(", ").collect();
-    let _ = writeln!(out, "---@field [string] nil Unknown key: the loader accepts only {}.", keys.join(", "));
+    let _ = writeln!(out, "---@field [string] eventchains.UnknownKey The loader accepts only {}.", keys.join(", "));
     for key in keys {
+        // Table-valued keys are declared without `?`: the analyzers check a
+        // literal key by key only against a non-optional class (see the
+        // settings in docs/editor-setup.md).
         let line = match key {
             "name" => "---@field name? string Used in logs and errors.",
             "fault_tolerance" => "---@field fault_tolerance? eventchains.FaultTolerance Default \"strict\".",
             "context" => "---@field context? table<string, any> Initial values; the caller's values win.",
-            "limits" => "---@field limits? eventchains.Limits",
-            "middleware" => "---@field middleware? eventchains.MiddlewareEntry[] The last one is the outermost.",
+            "limits" => "---@field limits eventchains.Limits (optional)",
+            "middleware" => {
+                "---@field middleware eventchains.MiddlewareEntry[] (optional) The last one is the outermost."
+            }
             "events" => "---@field events eventchains.EventEntry[] Run in order (first added, first run).",
             other => {
                 let _ = writeln!(out, "---@field {other}? any");
@@ -132,6 +157,44 @@ fn script_classes<M: ?Sized, E: ?Sized>(out: &mut String, host: &Host<'_, M, E>)
         };
         out.push_str(line);
         out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// The index line of an entry class: unknown keys are reported unless a part
+/// has no schema (its keys are unknown).
+fn unknown_keys<T: ?Sized>(registry: &Registry<T>) -> &'static str {
+    if registry.names().all(|n| registry.schema(n).is_some()) {
+        "---@field [string] eventchains.UnknownKey\n"
+    } else {
+        "---@field [string] any A part without a config schema takes any key.\n"
+    }
+}
+
+/// The config keys of every part of `registry`, each with the union of its types.
+fn merged_fields<T: ?Sized>(out: &mut String, kind: &str, registry: &Registry<T>) {
+    let mut fields: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for name in registry.names() {
+        let Some(schema) = registry.schema(name) else { continue };
+        let owner = class_name(kind, name);
+        for field in schema.fields() {
+            let ty = lua_type(schema, field.schema, &owner, &mut Vec::new());
+            match fields.iter_mut().find(|(k, _, _)| k == field.name) {
+                Some((_, types, parts)) => {
+                    if !types.contains(&ty) {
+                        types.push(ty);
+                    }
+                    parts.push(name.to_owned());
+                }
+                None => fields.push((field.name.to_owned(), vec![ty], vec![name.to_owned()])),
+            }
+        }
+    }
+    for (key, types, parts) in fields {
+        if key == "name" || key == "handler" || key == "rust" {
+            continue;
+        }
+        let _ = writeln!(out, "---@field {key}? {} Config of {}.", types.join("|"), parts.join(", "));
     }
     out.push('\n');
 }
@@ -191,22 +254,32 @@ fn named_parts<T: ?Sized>(out: &mut String, kind: &str, registry: &Registry<T>, 
             continue;
         };
         let mut nested = Vec::new();
-        object_fields(out, schema, schema.json(), &class, &mut nested);
+        object_fields(out, schema, schema.json(), &class, &mut nested, true);
         let mut i = 0;
         while i < nested.len() {
             let (nested_class, node): (String, Json) = nested[i].clone();
             let _ = writeln!(out, "---@class {nested_class}");
-            object_fields(out, schema, &node, &class, &mut nested);
+            object_fields(out, schema, &node, &class, &mut nested, false);
             i += 1;
         }
     }
 }
 
-/// The `---@field` lines of an object schema, then a blank line.
-fn object_fields(out: &mut String, schema: &ConfigSchema, node: &Json, owner: &str, nested: &mut Vec<(String, Json)>) {
+/// The `---@field` lines of an object schema, then a blank line. Nested
+/// tables (`top` false) do not report unknown keys: they are optional keys,
+/// which the analyzers compare as a whole, where an index type would reject
+/// the known keys as well.
+fn object_fields(
+    out: &mut String,
+    schema: &ConfigSchema,
+    node: &Json,
+    owner: &str,
+    nested: &mut Vec<(String, Json)>,
+    top: bool,
+) {
     let node = schema.resolve(node);
-    if node.get("additionalProperties") == Some(&Json::Bool(false)) {
-        out.push_str("---@field [string] nil Unknown key: not a config key.\n");
+    if top && node.get("additionalProperties") == Some(&Json::Bool(false)) {
+        out.push_str("---@field [string] eventchains.UnknownKey Not a config key.\n");
     }
     let required: Vec<&str> = node
         .get("required")
@@ -394,14 +467,18 @@ mod tests {
         for expected in [
             "---@meta eventchains",
             "---@alias eventchains.MiddlewareName \"tag\"",
-            "---@alias eventchains.MiddlewareEntry eventchains.MiddlewareName|eventchains.middleware.tag|eventchains.MiddlewareFn",
-            "---@alias eventchains.EventEntry eventchains.LuaEvent|eventchains.event.noop",
-            "---@class eventchains.middleware.tag\n---@field [1] \"tag\"\n---@field [string] nil",
+            "---@alias eventchains.EventName \"noop\"",
+            "---@class eventchains.MiddlewareEntry : string, function\n---@field [string] eventchains.UnknownKey\n\
+             ---@field [1] eventchains.MiddlewareName\n---@field tag? string Config of tag.\n\
+             ---@field mode? \"a\"|\"b\" Config of tag.\n---@field inner? eventchains.middleware.tag.Inner Config of tag.\n",
+            "---@field rust? eventchains.EventName A named Rust event.\n\n",
+            "---@class eventchains.middleware.tag\n---@field [1] \"tag\"\n---@field [string] eventchains.UnknownKey",
             "---@field tag? string The tag. Default: `\"blue\"`.",
             "---@field mode? \"a\"|\"b\"",
             "---@field inner? eventchains.middleware.tag.Inner",
-            "---@class eventchains.middleware.tag.Inner\n---@field [string] nil Unknown key: not a config key.\n---@field n integer",
-            "---@class eventchains.event.noop\n---@field name string The event's name in results and logs.\n---@field rust \"noop\"\n---@field [string] nil",
+            "---@class eventchains.middleware.tag.Inner\n---@field n integer",
+            "---@class eventchains.event.noop\n---@field name string The event's name in results and logs.\n\
+             ---@field rust \"noop\"\n---@field [string] eventchains.UnknownKey",
             "---@param arg1 string\n---@param arg2 integer?\n---@return number\nfunction price_of(arg1, arg2) end",
             "---@alias eventchains.FaultTolerance\n---| \"strict\"",
         ] {
@@ -429,5 +506,11 @@ mod tests {
         for key in spec::LIMIT_KEYS.split(", ") {
             assert!(limits.contains(&format!("---@field {key}? number")), "limit {key}");
         }
+        // A part registered without a schema takes any key.
+        let mut loose = EventRegistry::new();
+        loose.register_raw("raw", |_| Err("unused".to_owned()));
+        let text = LuaChainBuilder::new().event_registry(loose).lua_definitions().text().to_owned();
+        let entry = &text[text.find("---@class eventchains.EventEntry").expect("entry")..];
+        assert!(entry.starts_with("---@class eventchains.EventEntry\n---@field [string] any"), "{entry}");
     }
 }

@@ -54,7 +54,7 @@ pub fn enabled_names() -> Vec<&'static str> {
 /// assert!(registry.build("logging", &Value::Nil).is_ok());
 /// let typo: Value = [("max_atempts", 3)].into_iter().collect();
 /// let err = registry.build("retry", &typo).err().unwrap().to_string();
-/// assert!(err.contains("unknown field `max_atempts`"), "{err}");
+/// assert!(err.contains("unknown key `max_atempts` (did you mean `max_attempts`?)"), "{err}");
 /// let _circuits = handles.circuit_breaker("circuit_breaker");
 /// ```
 pub fn register_all(registry: &mut MiddlewareRegistry) -> Handles {

@@ -10,7 +10,7 @@ mod test_file;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use eventchains_core::{EventError, FnEvent, Value};
 use mlua::Lua;
@@ -45,14 +45,22 @@ pub fn run(args: &TestArgs) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The modification times of the test files and their scripts (what `--watch` polls).
-fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+/// What `--watch` compares between two polls: the contents (hashed) of the
+/// test files and their scripts, so a change is seen whatever the file
+/// system's time resolution.
+fn stamps(files: &[PathBuf]) -> Vec<Option<u64>> {
+    let digest = |p: &Path| {
+        std::fs::read(p).ok().map(|bytes| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&bytes, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        })
+    };
     let mut out = Vec::new();
     for f in files {
-        out.push(mtime(f));
+        out.push(digest(f));
         if let Some(stem) = f.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".test.lua")) {
-            out.push(mtime(&f.with_file_name(format!("{stem}.lua"))));
+            out.push(digest(&f.with_file_name(format!("{stem}.lua"))));
         }
     }
     out
