@@ -373,6 +373,7 @@ from_std_errors!(
     std::fmt::Error,
     serde_json::Error,
     crate::context::ContextError,
+    crate::decode::DecodeError,
     crate::registry::RegistryError,
     crate::fault_tolerance::UnknownModeError,
 );
@@ -499,6 +500,9 @@ mod tests {
         fn context() -> EventResult<i64> {
             Ok(crate::EventContext::new().try_get::<i64>("k")?)
         }
+        fn decoded() -> EventResult<u8> {
+            Ok(crate::decode(&crate::Value::Int(300))?)
+        }
         fn text() -> EventResult {
             Err("no stock")?
         }
@@ -510,6 +514,7 @@ mod tests {
         assert!(utf8().unwrap_err().message().contains("invalid utf-8"));
         assert!(json().is_err());
         assert_eq!(context().unwrap_err().message(), "context key `k` is missing");
+        assert_eq!(decoded().unwrap_err().message(), "integer 300 out of range for u8 (0..=255)");
         assert_eq!(text().unwrap_err().message(), "no stock");
         assert!(text().unwrap_err().source().is_none());
         assert_eq!(owned().unwrap_err().message(), "0 left");
