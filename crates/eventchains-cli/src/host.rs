@@ -28,4 +28,5 @@ pub fn builder_with(middleware: MiddlewareRegistry, events: EventRegistry) -> Lu
         .middleware_registry(middleware)
         .event_registry(events)
         .register_fn("lookup_price", demo::lookup_price)
+        .document_fn("lookup_price", "The price of a product of the demo catalogue, nil for an unknown SKU.", &["sku"])
 }

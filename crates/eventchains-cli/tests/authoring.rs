@@ -109,7 +109,7 @@ fn types_writes_the_definitions_of_this_host() {
         "---@class eventchains.middleware.retry\n---@field [1] \"retry\"",
         "---@field max_attempts? integer",
         "---@class eventchains.event.validate_order",
-        "---@param arg1 string\n---@return number?\nfunction lookup_price(arg1) end",
+        "---@param sku string\n---@return number?\nfunction lookup_price(sku) end",
     ] {
         assert!(text.contains(expected), "missing {expected:?}");
     }

@@ -1,13 +1,15 @@
 //! `eventchains run --watch`: re-runs on change, reports bad versions, keeps
 //! the last good one, and stops on Ctrl-C (SIGINT).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{Guard, lines_of};
 
 /// Generous bound for the watcher to react (the test fails only if nothing comes).
 const WAIT: Duration = Duration::from_secs(30);
@@ -16,19 +18,6 @@ fn script(counter: i64) -> String {
     format!(
         "return {{ context = {{ n = 0 }}, events = {{ {{ name = 'set', handler = function(ctx) ctx.n = {counter} end }} }} }}"
     )
-}
-
-/// Lines of a child's stream, as they come.
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Waits for a line containing `needle`, returning it.
@@ -40,16 +29,6 @@ fn wait_for(lines: &Receiver<String>, needle: &str) -> String {
         if line.contains(needle) {
             return line;
         }
-    }
-}
-
-/// Kills the child if the test fails midway.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

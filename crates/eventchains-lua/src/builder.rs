@@ -132,6 +132,28 @@ impl LuaChainBuilder {
         self
     }
 
+    /// Documents the host function `name` for the editor definitions
+    /// ([`lua_definitions`](Self::lua_definitions)): a description and the
+    /// names of its parameters (the types come from the Rust signature).
+    /// Unknown names are ignored.
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let defs = LuaChainBuilder::new()
+    ///     .register_fn("price_of", |sku: String| sku.len() as f64)
+    ///     .document_fn("price_of", "The price of a product.", &["sku"])
+    ///     .lua_definitions();
+    /// assert!(defs.text().contains("---The price of a product.\n---@param sku string\n---@return number\nfunction price_of(sku) end"));
+    /// ```
+    #[must_use]
+    pub fn document_fn(mut self, name: &str, description: &str, params: &[&str]) -> Self {
+        if let Some(f) = self.host_fns.iter_mut().find(|h| h.name == name) {
+            f.signature.description = Some(description.to_owned());
+            f.signature.names = params.iter().map(|p| (*p).to_owned()).collect();
+        }
+        self
+    }
+
     /// The host's caps on Lua code; a script's `limits` can only lower them.
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {

@@ -371,10 +371,19 @@ fn lua_type(schema: &ConfigSchema, node: &Json, owner: &str, nested: &mut Vec<(S
 fn host_functions(out: &mut String, host_fns: &[HostFn]) {
     for f in host_fns {
         let sig = &f.signature;
-        let _ = writeln!(out, "---Host function `{}` (registered by the host; types from its Rust signature).", f.name);
+        match &sig.description {
+            Some(text) => {
+                for line in text.lines() {
+                    let _ = writeln!(out, "---{line}");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "---Host function `{}` (types from its Rust signature).", f.name);
+            }
+        }
         let mut params: Vec<String> = Vec::new();
         for (i, ty) in sig.params.iter().enumerate() {
-            let name = format!("arg{}", i + 1);
+            let name = sig.names.get(i).cloned().unwrap_or_else(|| format!("arg{}", i + 1));
             let _ = writeln!(out, "---@param {name} {ty}");
             params.push(name);
         }
@@ -455,10 +464,17 @@ mod tests {
         );
         let mut events = EventRegistry::new();
         events.register_event("noop", FnEvent::new("noop", |_| Ok(())));
-        LuaChainBuilder::new().middleware_registry(middleware).event_registry(events).register_fn(
-            "price_of",
-            |(sku, qty): (String, Option<i64>)| if sku.is_empty() { 0.0 } else { qty.unwrap_or(1) as f64 },
-        )
+        LuaChainBuilder::new()
+            .middleware_registry(middleware)
+            .event_registry(events)
+            .register_fn("double", |x: i64| x * 2)
+            .document_fn("double", "Doubles a number.", &["x"])
+            .register_fn(
+                "price_of",
+                |(sku, qty): (String, Option<i64>)| {
+                    if sku.is_empty() { 0.0 } else { qty.unwrap_or(1) as f64 }
+                },
+            )
     }
 
     #[test]
@@ -480,6 +496,7 @@ mod tests {
             "---@class eventchains.event.noop\n---@field name string The event's name in results and logs.\n\
              ---@field rust \"noop\"\n---@field [string] eventchains.UnknownKey",
             "---@param arg1 string\n---@param arg2 integer?\n---@return number\nfunction price_of(arg1, arg2) end",
+            "---Doubles a number.\n---@param x integer\n---@return integer\nfunction double(x) end",
             "---@alias eventchains.FaultTolerance\n---| \"strict\"",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");

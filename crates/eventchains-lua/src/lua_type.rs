@@ -17,6 +17,11 @@ pub(crate) struct FnSignature {
     pub(crate) variadic: Option<String>,
     /// One Lua type per result.
     pub(crate) returns: Vec<String>,
+    /// Parameter names and a description, if the host gave them
+    /// ([`LuaChainBuilder::document_fn`](crate::LuaChainBuilder::document_fn)).
+    pub(crate) names: Vec<String>,
+    /// What the function does.
+    pub(crate) description: Option<String>,
 }
 
 impl FnSignature {
@@ -24,7 +29,7 @@ impl FnSignature {
     pub(crate) fn of<A: ?Sized, R: ?Sized>() -> Self {
         let (params, variadic) = split_variadic(values(&parse(std::any::type_name::<A>())));
         let (returns, _) = split_variadic(values(&parse(std::any::type_name::<R>())));
-        FnSignature { params, variadic, returns }
+        FnSignature { params, variadic, returns, names: Vec::new(), description: None }
     }
 }
 
