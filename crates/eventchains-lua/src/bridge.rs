@@ -107,7 +107,9 @@ struct Frame {
     /// The call's side of the context's memory account.
     memory: CtxMemory,
     /// Identities of the tables the call read out of the context.
-    views: Views,
+    /// (Boxed on first use: most calls read no nested table, and a frame is
+    /// moved on every push and pop.)
+    views: Option<Box<Views>>,
     /// The frame as published to the watchdog.
     ticket: Ticket,
 }
@@ -204,14 +206,14 @@ impl Bridge {
             ticks: 0,
             charged: 0,
             memory: CtxMemory::default(),
-            views: Views::default(),
+            views: None,
             ticket,
         });
         id
     }
 
     fn pop(&self, id: u64) -> FrameOutcome {
-        let frame = {
+        let mut frame = {
             let mut frames = self.frames.borrow_mut();
             debug_assert_eq!(frames.last().map(|f| f.id), Some(id), "frames are strictly nested");
             frames.pop()
@@ -229,16 +231,16 @@ impl Bridge {
             }
             self.slot.pop(frame.ticket);
         }
-        let frame = frame.map(|mut f| {
-            if !f.ctx.is_null() && self.limits.get().memory_bytes.is_some() {
-                // SAFETY: the frame's guard is being finished or dropped: the
-                // borrow the pointer came from is alive and the Lua call is over.
-                let ctx = unsafe { &mut *f.ctx };
-                f.memory.release_held(ctx);
-                f.memory.flush(ctx);
-            }
-            f
-        });
+        if let Some(f) = frame.as_mut()
+            && !f.ctx.is_null()
+            && self.limits.get().memory_bytes.is_some()
+        {
+            // SAFETY: the frame's guard is being finished or dropped: the
+            // borrow the pointer came from is alive and the Lua call is over.
+            let ctx = unsafe { &mut *f.ctx };
+            f.memory.release_held(ctx);
+            f.memory.flush(ctx);
+        }
         FrameOutcome { hit, next_result: frame.and_then(|f| f.next_result) }
     }
 
@@ -414,14 +416,14 @@ impl Bridge {
         f: impl FnOnce(&mut EventContext, &mut Views) -> R,
     ) -> Result<R, String> {
         let mut views = match self.frames.try_borrow_mut() {
-            Ok(mut frames) => frames.last_mut().map(|top| std::mem::take(&mut top.views)).unwrap_or_default(),
+            Ok(mut frames) => frames.last_mut().and_then(|top| top.views.take()).unwrap_or_default(),
             Err(_) => return Err("ctx cannot be used re-entrantly".to_owned()),
         };
         let result = self.with_ctx(binding, |ctx| f(ctx, &mut views));
         if let Ok(mut frames) = self.frames.try_borrow_mut()
             && let Some(top) = frames.last_mut()
         {
-            top.views = views;
+            top.views = Some(views);
         }
         result
     }
@@ -474,7 +476,9 @@ impl Bridge {
         if let Ok(mut frames) = self.frames.try_borrow_mut()
             && let Some(top) = frames.last_mut()
         {
-            top.views.reset();
+            if let Some(views) = top.views.as_mut() {
+                views.reset();
+            }
             if self.limits.get().memory_bytes.is_some() {
                 top.memory.release_held(ctx);
                 top.memory.flush(ctx);

@@ -118,7 +118,7 @@ impl Views {
 
     fn ensure_root(&mut self) {
         if self.elems.is_empty() {
-            self.elems.reserve(16);
+            self.elems.reserve(4);
             self.elems.push(Elem::new(Vec::new()));
         }
     }
