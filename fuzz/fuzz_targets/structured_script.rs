@@ -239,7 +239,7 @@ fn script(input: &Input) -> String {
     writeln!(out, "local d = {{ 1 }} for i = 1, {} do d = {{ d, d }} end", input.doubling % 48).unwrap();
     writeln!(out, "for i = 1, {} do end", input.top_loop).unwrap();
     out.push_str("return {\n");
-    let mut field = |key: &str, v: &Option<Val>, out: &mut String| {
+    let field = |key: &str, v: &Option<Val>, out: &mut String| {
         if let Some(v) = v {
             write!(out, "  {key} = ").unwrap();
             val(out, v, 0, shared);
