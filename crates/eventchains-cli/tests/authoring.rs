@@ -160,7 +160,7 @@ fn check_points_at_syntax_errors_and_suggests_registered_names() {
     let out = run(&["check", &script]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown middleware `loging`; registered: circuit_breaker, logging,"),
+        stderr(&out).contains("unknown middleware `loging`; registered: circuit_breaker, concurrency_limit, logging,"),
         "{}",
         stderr(&out)
     );

@@ -35,7 +35,7 @@ fn fractions_and_values_above_the_caps_are_load_errors() {
         (
             "fraction.lua",
             r#"{ "timeout", timeout_ms = 150.5 }"#,
-            "timeout_ms: invalid type: floating point `150.5`, expected u64",
+            "`timeout_ms`: expected a non-negative integer, got the number 150.5",
         ),
         (
             "hour.lua",
@@ -50,7 +50,7 @@ fn fractions_and_values_above_the_caps_are_load_errors() {
         (
             "nested.lua",
             r#"{ "retry", budget = { ratio = "lots" } }"#,
-            "budget.ratio: invalid type: string \"lots\", expected f64",
+            "`budget.ratio`: expected a number, got the string \"lots\"",
         ),
     ];
     for (name, middleware, expected) in cases {

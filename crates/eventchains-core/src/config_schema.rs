@@ -94,6 +94,17 @@ pub enum ConfigMismatch {
     },
 }
 
+impl ConfigMismatch {
+    /// The key path the mismatch is at (`budget.ratio` for nested tables).
+    pub fn path(&self) -> &str {
+        match self {
+            ConfigMismatch::UnknownKey { path, .. }
+            | ConfigMismatch::WrongValue { path, .. }
+            | ConfigMismatch::MissingKey { path, .. } => path,
+        }
+    }
+}
+
 fn unknown_key(path: &str, allowed: &[String], closest: &Option<String>) -> String {
     if allowed.is_empty() && !path.contains('.') {
         return "takes no config".to_owned();
@@ -269,6 +280,10 @@ impl ConfigSchema {
                 match self.check_node(alt, value, path) {
                     Ok(()) => return Ok(()),
                     Err(e @ (ConfigMismatch::UnknownKey { .. } | ConfigMismatch::MissingKey { .. })) => {
+                        fitting_type.get_or_insert(e);
+                    }
+                    // A wrong value deeper down: the type fitted, the mismatch is inside.
+                    Err(e @ ConfigMismatch::WrongValue { .. }) if e.path() != path => {
                         fitting_type.get_or_insert(e);
                     }
                     Err(ConfigMismatch::WrongValue { .. }) => {}
@@ -558,6 +573,25 @@ mod tests {
             effective.to_json(),
             json!({"max_attempts": 7, "backoff": "exponential", "seed": null, "retry_on": []})
         );
+    }
+
+    #[test]
+    fn a_wrong_value_inside_an_optional_table_names_the_inner_key() {
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        #[allow(dead_code)] // read by the schema only
+        struct Budget {
+            ratio: f64,
+        }
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        #[allow(dead_code)] // read by the schema only
+        struct Outer {
+            budget: Option<Budget>,
+        }
+        let schema = ConfigSchema::of::<Outer>();
+        let config: Value = [("budget", Value::from_iter([("ratio", Value::from("lots"))]))].into_iter().collect();
+        let err = schema.check(&config).unwrap_err();
+        assert_eq!(err.path(), "budget.ratio");
+        assert_eq!(err.to_string(), "`budget.ratio`: expected a number, got the string \"lots\"");
     }
 
     #[test]

@@ -47,7 +47,10 @@ fn script_style_configs_build_and_bad_values_explain_themselves() {
     let err = registry.build("retry", &map(&[("max_attempts", Value::Int(0))])).err().expect("rejected");
     assert_eq!(err.to_string(), "invalid config for middleware `retry`: retry: max_attempts must be at least 1");
     let err = registry.build("rate_limit", &map(&[("strategy", "later".into())])).err().expect("bad variant");
-    assert!(err.to_string().ends_with("`strategy`: expected one of \"fail_fast\", \"wait\", got the string \"later\""), "{err}");
+    assert!(
+        err.to_string().ends_with("`strategy`: expected one of \"fail_fast\", \"wait\", got the string \"later\""),
+        "{err}"
+    );
     let timeout = map(&[("timeout_ms", Value::Int(20)), ("per_event", map(&[("export", Value::Int(500))]))]);
     registry.build("timeout", &timeout).expect("per-event limits");
 }
