@@ -141,7 +141,7 @@ fn invalid_rate_configs_are_rejected_with_the_reason() {
         (serde_json::json!({"failure_rate": 0.5, "window": 10, "window_ms": 100}), "not both"),
         (serde_json::json!({"failure_rate": 0.5, "window": 0}), "at least 1"),
         (serde_json::json!({"window": 10}), "needs failure_rate or slow_call_rate"),
-        (serde_json::json!({"failure_rate": 0.5, "windw": 10}), "unknown field `windw`"),
+        (serde_json::json!({"failure_rate": 0.5, "windw": 10}), "unknown key `windw` (did you mean `window`?)"),
     ] {
         let err = registry.build("circuit_breaker", &config(json.clone())).err().expect("rejected").to_string();
         assert!(err.contains(reason), "{json}: {err}");
