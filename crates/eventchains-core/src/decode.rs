@@ -81,7 +81,8 @@ impl DecodeError {
                     out.push('.');
                     out.push_str(k);
                 }
-                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+                // Positions count from 1, as in Lua (the configs are mostly Lua tables).
+                Segment::Index(i) => out.push_str(&format!("[{}]", i + 1)),
             }
         }
         out
@@ -468,7 +469,7 @@ mod tests {
             ("modes", Value::from(vec![map(vec![("slow", map(vec![("factor", Value::Int(300))]))])])),
         ]);
         let err = decode::<Config>(&deep).unwrap_err();
-        assert_eq!(err.path(), "modes[0].slow.factor");
+        assert_eq!(err.path(), "modes[1].slow.factor");
         assert_eq!(err.message(), "integer 300 out of range for u8 (0..=255)");
         let f32_big = map(vec![
             ("timeout_ms", Value::Int(1)),
@@ -478,7 +479,7 @@ mod tests {
             decode::<Config>(&f32_big)
                 .unwrap_err()
                 .to_string()
-                .starts_with("modes[0].weighted: float 1e+39 out of range for f32")
+                .starts_with("modes[1].weighted: float 1e+39 out of range for f32")
         );
     }
 
@@ -520,9 +521,9 @@ mod tests {
         );
         assert_eq!(decode::<Config>(&empty_map()).unwrap_err().to_string(), "missing field `timeout_ms`");
         let v = map(vec![("timeout_ms", Value::Int(1)), ("tags", Value::from(vec![Value::from("a"), Value::Nil]))]);
-        assert_eq!(decode::<Config>(&v).unwrap_err().to_string(), "tags[1]: invalid type: nil, expected a string");
+        assert_eq!(decode::<Config>(&v).unwrap_err().to_string(), "tags[2]: invalid type: nil, expected a string");
         let v = map(vec![("timeout_ms", Value::Int(1)), ("modes", Value::from(vec!["fast", "warp"]))]);
-        assert!(decode::<Config>(&v).unwrap_err().to_string().starts_with("modes[1]: unknown variant `warp`"));
+        assert!(decode::<Config>(&v).unwrap_err().to_string().starts_with("modes[2]: unknown variant `warp`"));
     }
 
     #[test]

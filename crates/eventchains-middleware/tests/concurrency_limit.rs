@@ -12,7 +12,7 @@ use eventchains_core::{
     Next, Origin, Value,
 };
 use eventchains_middleware::telemetry::names;
-use eventchains_middleware::{Clock, Handles, ManualClock, register_all_with};
+use eventchains_middleware::{Caps, Clock, Handles, ManualClock, register_all_with};
 
 fn build(registry: &MiddlewareRegistry, json: serde_json::Value) -> Arc<dyn EventMiddleware> {
     registry.build("concurrency_limit", &Value::from_json(json)).expect("valid config")
@@ -21,7 +21,9 @@ fn build(registry: &MiddlewareRegistry, json: serde_json::Value) -> Arc<dyn Even
 fn registry() -> (MiddlewareRegistry, Handles, ManualClock) {
     let clock = ManualClock::new();
     let mut registry = MiddlewareRegistry::new();
-    let handles = Handles::with_clock(clock.shared());
+    // Waits of ten minutes on the manual clock: above the default cap of one minute.
+    let caps = Caps::default().concurrency_max_wait(std::time::Duration::from_secs(3600));
+    let handles = Handles::with_clock(clock.shared()).with_caps(caps);
     register_all_with(&mut registry, &handles);
     (registry, handles, clock)
 }
@@ -166,8 +168,15 @@ fn invalid_configs_and_panics_leave_no_slot_taken() {
     let (registry, handles, _) = registry();
     for (json, reason) in [
         (serde_json::json!({"max": 0}), "max must be at least 1"),
-        (serde_json::json!({"max": 1, "wait": 5}), "unknown field `wait`"),
-        (serde_json::json!({"scope": "thread"}), "unknown variant `thread`"),
+        (serde_json::json!({"max": 1, "wait": 5}), "unknown key `wait`"),
+        (
+            serde_json::json!({"max": 1, "wait_ms": 7_200_000}),
+            "above the host's cap of 3600000 ms (concurrency_max_wait)",
+        ),
+        (
+            serde_json::json!({"scope": "thread"}),
+            r#"`scope`: expected one of "chain", "event", "global", got the string "thread""#,
+        ),
     ] {
         let err = registry.build("concurrency_limit", &Value::from_json(json.clone())).err().expect("rejected");
         assert!(err.to_string().contains(reason), "{json}: {err}");
