@@ -20,6 +20,7 @@
 //! assert!(json["per_execution"]["native_ns"]["median"].is_null()); // filtered out
 //! ```
 
+pub mod engines;
 pub mod error;
 pub mod harness;
 pub mod report;
