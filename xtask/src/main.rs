@@ -3,12 +3,16 @@
 //! - `cargo xtask ci`: what CI runs, in one command: it runs `.ci/run` (format
 //!   check, clippy with `-D warnings`, every feature of the middleware crate
 //!   alone, the test suite, the Lua crate on LuaJIT, `cargo xtask bench --quick`).
-//! - `cargo xtask bench [--quick] [--filter NAME] [--compare FILE]`: the
-//!   measurement suite. It builds and runs the `eventchains-bench` binary with
+//! - `cargo xtask bench [--quick] [--filter NAME] [--compare FILE] [--engines all|LIST]`:
+//!   the measurement suite. It builds and runs the `eventchains-bench` binary with
 //!   `cargo run --release`: xtask itself is built in the dev profile (the
 //!   `cargo xtask` alias is a plain `cargo run`), so linking the measured code
 //!   into xtask would measure unoptimized code. The report lands in
 //!   `target/bench-report/` (`report.md`, `report.json`, `amortized.svg`).
+//!   With `--engines`, the suite is first built once per Lua engine (mlua links
+//!   one engine per build) and each build runs the short `engine` scenario into
+//!   `target/bench-report/engines/<name>/`; the main (lua54) run then merges
+//!   those rows into its report (`engines.<name>.*`).
 
 #![forbid(unsafe_code)]
 
@@ -44,13 +48,44 @@ enum Cmd {
         /// List the scenarios and exit.
         #[arg(long)]
         list: bool,
+        /// Also measure Lua engines: `all` or a comma-separated list of lua54, lua55, luajit, luau
+        /// (one release build and a short run each, merged into the report as `engines.<name>.*`).
+        #[arg(long, value_name = "all|LIST", value_parser = parse_engines)]
+        engines: Option<Engines>,
     },
+}
+
+/// Every Lua engine the suite can be built with (a Cargo feature of eventchains-bench each).
+const ENGINES: [&str; 4] = ["lua54", "lua55", "luajit", "luau"];
+
+/// The engines `--engines` selected, in the suite's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Engines(Vec<&'static str>);
+
+fn parse_engines(text: &str) -> Result<Engines, String> {
+    if text == "all" {
+        return Ok(Engines(ENGINES.to_vec()));
+    }
+    let mut picked = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        let known = ENGINES
+            .iter()
+            .find(|e| **e == name)
+            .ok_or_else(|| format!("unknown engine `{name}` (known: all, {})", ENGINES.join(", ")))?;
+        if !picked.contains(known) {
+            picked.push(*known);
+        }
+    }
+    picked.sort_by_key(|e| ENGINES.iter().position(|k| k == e));
+    Ok(Engines(picked))
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Ci => ci(),
-        Cmd::Bench { quick, filter, compare, list } => bench(quick, filter, compare, list),
+        Cmd::Bench { quick, filter, compare, list, engines } => {
+            bench(BenchArgs { quick, filter, compare, list, engines: engines.map_or_else(Vec::new, |e| e.0) })
+        }
     }
 }
 
@@ -89,13 +124,43 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-fn bench(quick: bool, filter: Option<String>, compare: Option<PathBuf>, list: bool) -> Result<()> {
+/// What `cargo xtask bench` was asked for.
+struct BenchArgs {
+    quick: bool,
+    filter: Option<String>,
+    compare: Option<PathBuf>,
+    list: bool,
+    engines: Vec<&'static str>,
+}
+
+/// `cargo run --release` of the suite built with `features` (the default engine for `None`).
+fn suite_command(features: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "--release", "--quiet", "-p", "eventchains-bench"].map(str::to_owned).into();
+    if let Some(features) = features {
+        args.extend(["--no-default-features".into(), "--features".into(), features.to_owned()]);
+    }
+    args.extend(["--bin", "eventchains-bench", "--"].map(str::to_owned));
+    args
+}
+
+fn bench(opts: BenchArgs) -> Result<()> {
+    let BenchArgs { quick, filter, compare, list, engines } = opts;
     let root = workspace_root();
     let out_dir = root.join("target").join("bench-report");
-    let mut args: Vec<String> =
-        ["run", "--release", "--quiet", "-p", "eventchains-bench", "--bin", "eventchains-bench", "--"]
-            .map(str::to_owned)
-            .into();
+    let mut args = suite_command(None);
+    if !list {
+        for engine in &engines {
+            let dir = out_dir.join("engines").join(engine);
+            let mut engine_args = suite_command(Some(engine));
+            engine_args.extend(["--filter".into(), "engine".into(), "--out-dir".into(), dir.display().to_string()]);
+            if quick {
+                engine_args.push("--quick".into());
+            }
+            eprintln!("xtask: measuring the {engine} engine (its own build)");
+            cargo(&engine_args.iter().map(String::as_str).collect::<Vec<_>>())?;
+            args.extend(["--engine-report".into(), dir.join("report.json").display().to_string()]);
+        }
+    }
     if list {
         args.push("--list".into());
     }
@@ -112,4 +177,20 @@ fn bench(quick: bool, filter: Option<String>, compare: Option<PathBuf>, list: bo
     }
     args.extend(["--out-dir".into(), out_dir.display().to_string()]);
     cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_parse_in_suite_order_and_reject_unknown_names() {
+        assert_eq!(parse_engines("all"), Ok(Engines(ENGINES.to_vec())));
+        assert_eq!(parse_engines("luau, lua54,luau"), Ok(Engines(vec!["lua54", "luau"])));
+        assert!(parse_engines("lua51").unwrap_err().contains("unknown engine `lua51`"));
+        let cmd = suite_command(Some("luajit"));
+        assert!(cmd.windows(2).any(|w| w == ["--features", "luajit"]), "{cmd:?}");
+        assert_eq!(cmd.last().map(String::as_str), Some("--"));
+        assert!(!suite_command(None).contains(&"--no-default-features".to_owned()));
+    }
 }

@@ -5,13 +5,23 @@
 //! perf record -g target/release/examples/profile_subject lua 5
 //! ```
 //!
-//! Subjects: `native`, `lua`, `lua_unlimited`, `raw_mlua`, `seed_method`, `pure_lua_engine`.
+//! Subjects: `native`, `lua`, `lua_unlimited`, `raw_mlua`, `seed_method`, `pure_lua_engine`,
+//! and the per-request shape (a fresh context per execution): `native_fresh`,
+//! `reference_fresh`, `lua_fresh`, `raw_mlua_fresh`.
+//!
+//! Under callgrind, give a count of executions instead of seconds
+//! (`valgrind --tool=callgrind target/release/examples/profile_subject native_fresh x100000`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use eventchains_bench::subjects::{
-    lua_chain, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua, seed_method::SeedMethod,
+    lua_chain,
+    native::{NativeSeed, execute_fresh, seed_chain},
+    pure_lua::PureLuaEngine,
+    raw_mlua::RawMlua,
+    reference::ReferenceSeed,
+    seed_method::SeedMethod,
 };
 use eventchains_lua::Limits;
 
@@ -25,7 +35,7 @@ fn boxed<T>(mut f: impl FnMut() -> T + 'static) -> Box<dyn FnMut()> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let subject = args.next().unwrap_or_else(|| "lua".to_owned());
-    let seconds: f64 = args.next().map_or(Ok(5.0), |s| s.parse())?;
+    let how_long = args.next().unwrap_or_else(|| "5".to_owned());
     let mut step: Box<dyn FnMut()> = match subject.as_str() {
         "native" => {
             let mut s = NativeSeed::new();
@@ -48,19 +58,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = PureLuaEngine::new()?;
             boxed(move || s.execute())
         }
+        "native_fresh" => {
+            let chain = seed_chain();
+            boxed(move || execute_fresh(&chain))
+        }
+        "reference_fresh" => {
+            let r = ReferenceSeed::new();
+            boxed(move || r.execute_fresh())
+        }
+        "lua_fresh" => {
+            let chain = lua_chain::load("seed.lua", eventchains_bench::subjects::SEED_SCRIPT, Limits::default())?;
+            boxed(move || execute_fresh(&chain))
+        }
+        "raw_mlua_fresh" => {
+            let s = RawMlua::new()?;
+            boxed(move || s.execute_fresh_table())
+        }
         other => return Err(format!("unknown subject `{other}`").into()),
     };
-    let until = Duration::try_from_secs_f64(seconds)
-        .ok()
-        .and_then(|d| Instant::now().checked_add(d))
-        .ok_or_else(|| format!("bad duration `{seconds}` s: expected a non-negative number of seconds"))?;
     let start = Instant::now();
     let mut n = 0u64;
-    while Instant::now() < until {
-        for _ in 0..1000 {
+    if let Some(count) = how_long.strip_prefix('x') {
+        // A fixed number of executions (for callgrind: divide its counts by it).
+        n = count.parse()?;
+        for _ in 0..n {
             step();
         }
-        n += 1000;
+    } else {
+        let seconds: f64 = how_long.parse()?;
+        let until = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+            .ok_or_else(|| format!("bad duration `{seconds}` s: expected a non-negative number of seconds"))?;
+        while Instant::now() < until {
+            for _ in 0..1000 {
+                step();
+            }
+            n += 1000;
+        }
     }
     eprintln!("{subject}: {n} executions, {:.1} ns each", start.elapsed().as_nanos() as f64 / n as f64);
     Ok(())

@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod engines;
 pub mod error;
 pub mod harness;
 pub mod report;

@@ -29,6 +29,10 @@ struct Args {
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
+    /// Merge the `engines.<name>.*` rows of another build's report.json (repeatable;
+    /// `cargo xtask bench --engines` passes one per engine).
+    #[arg(long, value_name = "FILE")]
+    engine_report: Vec<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -36,18 +40,23 @@ fn main() -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     if args.list {
         for s in eventchains_bench::scenarios::all() {
-            writeln!(stdout, "{:<12} {}", s.name, s.about)?;
+            writeln!(stdout, "{:<14} {}", s.name, s.about)?;
         }
         return Ok(());
     }
     // Read the baseline first, so a wrong path fails before minutes of measuring.
     let baseline = args.compare.as_deref().map(read_report_json).transpose()?;
+    let engine_reports = args.engine_report.iter().map(|p| read_report_json(p)).collect::<Result<Vec<_>, _>>()?;
     if cfg!(debug_assertions) {
         eprintln!("eventchains-bench: WARNING: debug build, figures are not meaningful (use `cargo xtask bench`)");
     }
     let config = if args.quick { HarnessConfig::QUICK } else { HarnessConfig::FULL };
     eprintln!("eventchains-bench: {} run", if args.quick { "quick" } else { "full" });
-    let report = run_suite(config, args.quick, args.filter.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
+    let mut report = run_suite(config, args.quick, args.filter.as_deref(), &mut |line: &str| eprintln!("{line}"))?;
+    for (path, json) in args.engine_report.iter().zip(&engine_reports) {
+        eventchains_bench::engines::merge_engine_report(&mut report.results, json)
+            .with_context(|| format!("--engine-report {}", path.display()))?;
+    }
     let written = write_report(&report, &args.out_dir).context("writing the report")?;
     writeln!(stdout, "{}", report.to_markdown())?;
     if let Some(before) = baseline {

@@ -20,6 +20,8 @@ pub struct Scenario {
     pub about: &'static str,
     /// Runs it.
     pub run: Runner,
+    /// Part of the default run (`false`: only run when selected by name).
+    pub default: bool,
 }
 
 /// What a scenario gets: the harness, the results to record into, and a
@@ -144,8 +146,8 @@ mod tests {
         let mut progress = |l: &str| lines.push(l.to_owned());
         let mut session = Session::new(HarnessConfig::TINY, true, &mut progress);
         session.run_all(&[
-            Scenario { name: "broken", about: "fails", run: broken },
-            Scenario { name: "ok", about: "works", run: ok },
+            Scenario { name: "broken", about: "fails", run: broken, default: true },
+            Scenario { name: "ok", about: "works", run: ok, default: true },
         ]);
         let results = session.into_results();
         assert_eq!(results.failed, ["broken"]);

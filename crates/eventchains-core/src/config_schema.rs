@@ -575,6 +575,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "schemars")]
     #[test]
     fn a_wrong_value_inside_an_optional_table_names_the_inner_key() {
         #[derive(serde::Deserialize, schemars::JsonSchema)]

@@ -1,5 +1,8 @@
 //! [`EventContext`]: the shared context that flows through a chain.
 
+mod pool;
+
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -82,22 +85,58 @@ pub enum ContextError {
 /// );
 /// assert_eq!(ctx.to_json(), serde_json::json!({"counter": 1, "message": "start"}));
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// # Cost
+///
+/// Reads and overwrites of existing keys allocate nothing; on a context of up
+/// to 8 keys they compare keys directly instead of hashing.
+/// A dropped context gives its emptied map and key strings to a small pool of
+/// its thread, and [`new`](Self::new) takes them back, so a fresh context per
+/// request allocates nothing for its map and keys after the first request on
+/// a thread (values such as strings still allocate as they are built).
 pub struct EventContext {
     values: Map,
+    /// Key strings no longer in `values`, reused for new keys (see `context/pool.rs`).
+    spare_keys: Vec<String>,
     extensions: Extensions,
     deadline: Option<Instant>,
 }
 
+/// Up to this many keys, lookups compare the keys in order rather than hash.
+const LINEAR_LOOKUP_MAX: usize = 8;
+
 impl EventContext {
-    /// An empty context.
+    /// An empty context (on storage recycled from a dropped context of this
+    /// thread when there is one: see [Cost](Self#cost)).
     pub fn new() -> Self {
-        Self::default()
+        let pool::Storage { values, spare_keys } =
+            pool::take().unwrap_or_else(|| pool::Storage { values: Map::default(), spare_keys: Vec::new() });
+        EventContext { values, spare_keys, extensions: Extensions::new(), deadline: None }
     }
 
     /// A context holding `values`.
     pub fn from_values(values: Map) -> Self {
-        EventContext { values, ..Self::default() }
+        EventContext { values, spare_keys: Vec::new(), extensions: Extensions::new(), deadline: None }
+    }
+
+    /// The position of `key` in `values`: a direct scan of small maps, a hash lookup otherwise.
+    #[inline]
+    fn index_of(&self, key: &str) -> Option<usize> {
+        if self.values.len() <= LINEAR_LOOKUP_MAX {
+            self.values.keys().position(|k| same_key(k.as_bytes(), key.as_bytes()))
+        } else {
+            self.values.get_index_of(key)
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: &str) -> Option<&Value> {
+        self.index_of(key).and_then(|i| self.values.get_index(i)).map(|(_, v)| v)
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.index_of(key).and_then(|i| self.values.get_index_mut(i)).map(|(_, v)| v)
     }
 
     /// A context from a JSON object.
@@ -115,12 +154,12 @@ impl EventContext {
 
     /// Reads `key` as `T`; `None` when missing or of another type.
     pub fn get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Option<T> {
-        T::from_value(self.values.get(key)?)
+        T::from_value(self.slot(key)?)
     }
 
     /// Reads `key` as `T`, with an error that says what was missing or wrong.
     pub fn try_get<'a, T: FromValue<'a>>(&'a self, key: &str) -> Result<T, ContextError> {
-        let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
+        let value = self.slot(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
         T::from_value(value).ok_or_else(|| match T::out_of_range(value) {
             Some(OutOfRange { target, range }) => ContextError::OutOfRange {
                 key: key.to_owned(),
@@ -139,34 +178,47 @@ impl EventContext {
 
     /// The raw value at `key`, borrowed.
     pub fn value(&self, key: &str) -> Option<&Value> {
-        self.values.get(key)
+        self.slot(key)
     }
 
     /// The raw value at `key`, mutably (for in-place edits of nested data).
     pub fn value_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.values.get_mut(key)
+        self.slot_mut(key)
     }
 
     /// Stores `value` at `key`, returning the previous value.
     ///
-    /// Overwriting an existing key allocates nothing for the key: the owned
-    /// `String` is only made when the key is new.
+    /// Overwriting an existing key allocates nothing for the key. A new key is
+    /// copied into a spare key string of this context's recycled storage when
+    /// there is one, else it becomes an owned `String` (see [Cost](Self#cost)).
     pub fn set<K: AsRef<str> + Into<String>>(&mut self, key: K, value: impl Into<Value>) -> Option<Value> {
         let value = value.into();
-        if let Some(slot) = self.values.get_mut(key.as_ref()) {
+        if let Some(slot) = self.slot_mut(key.as_ref()) {
             return Some(std::mem::replace(slot, value));
         }
-        self.values.insert(key.into(), value)
+        let key = match self.spare_keys.pop() {
+            Some(mut spare) => {
+                spare.clear();
+                spare.push_str(key.as_ref());
+                spare
+            }
+            None => key.into(),
+        };
+        self.values.insert(key, value)
     }
 
     /// Removes `key`, returning its value. The order of the other keys is kept.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.values.shift_remove(key)
+        let (_, key, value) = self.values.shift_remove_full(key)?;
+        if self.spare_keys.len() < pool::MAX_RECYCLED_ENTRIES && key.capacity() <= pool::MAX_KEY_BYTES {
+            self.spare_keys.push(key);
+        }
+        Some(value)
     }
 
     /// `true` if `key` is present (even if it holds `nil`).
     pub fn contains(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+        self.index_of(key).is_some()
     }
 
     /// Stores any `Serialize` type at `key`, converted to a [`Value`].
@@ -196,7 +248,7 @@ impl EventContext {
     /// [`decode`](crate::decode): integral floats read as integers, an empty
     /// map or array reads as either, and errors name the path inside the value.
     pub fn get_serde<'a, T: Deserialize<'a>>(&'a self, key: &str) -> Result<T, ContextError> {
-        let value = self.values.get(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
+        let value = self.slot(key).ok_or_else(|| ContextError::Missing { key: key.to_owned() })?;
         decode(value).map_err(|e| ContextError::Serde { key: key.to_owned(), message: e.to_string() })
     }
 
@@ -231,8 +283,8 @@ impl EventContext {
     }
 
     /// Takes the values out, leaving the context without values.
-    pub fn into_values(self) -> Map {
-        self.values
+    pub fn into_values(mut self) -> Map {
+        std::mem::take(&mut self.values)
     }
 
     /// Copies every value of `other` in, overwriting keys that exist (`other` wins).
@@ -305,6 +357,63 @@ impl EventContext {
     }
 }
 
+/// `a == b`, with short keys (the usual case) compared inline, in two
+/// overlapping words, rather than through a `memcmp` call.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // One bounds check per word, then a plain load (the slice length is known).
+    let word4 =
+        |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok()).map(u32::from_ne_bytes);
+    let word8 =
+        |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_ne_bytes);
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+impl Default for EventContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for EventContext {
+    /// Clones the values, shares the extensions (see [`Extensions`]), keeps the deadline.
+    fn clone(&self) -> Self {
+        EventContext {
+            values: self.values.clone(),
+            spare_keys: Vec::new(),
+            extensions: self.extensions.clone(),
+            deadline: self.deadline,
+        }
+    }
+}
+
+impl fmt::Debug for EventContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventContext")
+            .field("values", &self.values)
+            .field("extensions", &self.extensions)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl Drop for EventContext {
+    /// Gives the emptied map and its key strings to this thread's pool.
+    fn drop(&mut self) {
+        pool::recycle(&mut self.values, &mut self.spare_keys);
+    }
+}
+
 impl Serialize for EventContext {
     /// Serializes the values as a map (extensions are not serialized).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -344,6 +453,93 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn same_key_equals_byte_equality_for_every_length_and_position() {
+        for len in 0..40usize {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_key(&a, &a.clone()), "len {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_key(&a, &b), "len {len}, differing at {at}");
+            }
+            assert!(!same_key(&a, &[a.as_slice(), b"x"].concat()), "len {len} vs {}", len + 1);
+        }
+    }
+
+    #[test]
+    fn many_keys_use_the_hash_index_and_agree_with_few() {
+        let mut ctx = EventContext::new();
+        for i in 0..(LINEAR_LOOKUP_MAX * 3) {
+            ctx.set(format!("key{i}"), i as i64);
+            for j in 0..=i {
+                assert_eq!(ctx.get::<i64>(&format!("key{j}")), Some(j as i64), "{i} keys, key{j}");
+            }
+            assert!(!ctx.contains("key"));
+        }
+    }
+
+    #[test]
+    fn dropped_contexts_give_their_storage_to_the_next_one() {
+        // Runs on its own test thread: the pool is per thread.
+        drop(EventContext::new()); // an empty context has nothing worth keeping
+        let before = pool::pooled();
+        let mut ctx = EventContext::new();
+        ctx.set("counter", 1);
+        ctx.set(String::from("message"), "start");
+        let map_capacity = ctx.values().capacity();
+        drop(ctx);
+        assert_eq!(pool::pooled(), before + 1);
+        let mut fresh = EventContext::new();
+        assert_eq!(pool::pooled(), before);
+        assert!(fresh.is_empty(), "recycled storage holds no values");
+        assert_eq!(fresh.values().capacity(), map_capacity);
+        assert_eq!(fresh.spare_keys.len(), 2);
+        fresh.set("third", true);
+        assert_eq!(fresh.spare_keys.len(), 1);
+        assert_eq!(fresh.to_json(), serde_json::json!({"third": true}));
+        assert_eq!(fresh.remove("third"), Some(Value::Bool(true)));
+        assert_eq!(fresh.spare_keys.len(), 2, "a removed key is kept for the next new key");
+        // Large maps and long keys are freed, not kept.
+        let mut big = EventContext::new();
+        for i in 0..=pool::MAX_RECYCLED_ENTRIES {
+            big.set(format!("k{i}"), i as i64);
+        }
+        let pooled = pool::pooled();
+        drop(big);
+        assert_eq!(pool::pooled(), pooled);
+        let mut long = EventContext::new();
+        long.set("x".repeat(pool::MAX_KEY_BYTES + 1), 1);
+        drop(long);
+        assert!(EventContext::new().spare_keys.is_empty(), "the long key was not kept");
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let contexts: Vec<EventContext> = (0..pool::MAX_POOLED * 2)
+            .map(|i| {
+                let mut c = EventContext::new();
+                c.set("n", i as i64);
+                c
+            })
+            .collect();
+        drop(contexts);
+        assert_eq!(pool::pooled(), pool::MAX_POOLED);
+    }
+
+    #[test]
+    fn clone_and_debug_show_values_not_recycled_storage() {
+        let mut ctx = EventContext::new();
+        ctx.set("a", 1);
+        let copy = ctx.clone();
+        assert_eq!(copy.to_json(), ctx.to_json());
+        assert!(copy.spare_keys.is_empty());
+        let debug = format!("{ctx:?}");
+        assert!(debug.starts_with("EventContext { values: {\"a\": Int(1)}"), "{debug}");
+        assert!(!debug.contains("spare"), "{debug}");
+        assert_eq!(ctx.into_values().len(), 1);
+    }
 
     #[test]
     fn missing_and_wrong_type_are_errors_not_panics() {

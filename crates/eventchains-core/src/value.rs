@@ -202,9 +202,18 @@ impl From<f32> for Value {
         Value::Float(f64::from(v))
     }
 }
+/// The least capacity of a string built from a `&str`: 24 bytes, the smallest
+/// block glibc's `malloc` hands out anyway (a 32-byte chunk), so a short value
+/// that is appended to (`"start"` + `" -> processed"`) grows without a
+/// reallocation, at no cost in memory there.
+const MIN_STRING_CAPACITY: usize = 24;
+
 impl From<&str> for Value {
+    /// Copies the text, with room for at least 24 bytes (see `MIN_STRING_CAPACITY`).
     fn from(v: &str) -> Self {
-        Value::String(v.to_owned())
+        let mut s = String::with_capacity(v.len().max(MIN_STRING_CAPACITY));
+        s.push_str(v);
+        Value::String(s)
     }
 }
 impl From<String> for Value {
@@ -332,6 +341,16 @@ impl<'de> Visitor<'de> for ValueVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_strings_from_str_have_room_to_grow() {
+        let Value::String(s) = Value::from("start") else { panic!("a string") };
+        assert_eq!(s, "start");
+        assert!(s.capacity() >= MIN_STRING_CAPACITY);
+        let long = "x".repeat(100);
+        let Value::String(s) = Value::from(long.as_str()) else { panic!("a string") };
+        assert_eq!(s, long);
+    }
 
     #[test]
     fn json_round_trip_keeps_ints_floats_and_order() {

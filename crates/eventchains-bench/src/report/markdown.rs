@@ -4,17 +4,19 @@ use std::fmt::Write as _;
 
 use super::Report;
 use super::table::{Table, num, ratio, spread};
+use crate::engines::ENGINES;
 use crate::results::Results;
 use crate::scenarios::EXECUTIONS;
 
 /// The seed-chain subjects: label and the variant name under `measurements.seed_chain`.
-const SUBJECTS: [(&str, &str); 8] = [
+const SUBJECTS: [(&str, &str); 9] = [
     ("ours, Rust events (per_execution.native_ns)", "native"),
     ("ours, Lua handlers (per_execution.lua_ns, option 3)", "lua_chain"),
     ("option 1: pure-Lua engine", "pure_lua_engine"),
     ("option 2: Lua config only, Rust events", "lua_config_only"),
     ("anchor: event_chains 0.2.1", "event_chains_0_2_1"),
     ("anchor: the experiment's method", "seed_method"),
+    ("anchor: rhai handlers on our chain (anchors.rhai_ns)", "rhai"),
     ("floor: minimal mlua program", "raw_mlua"),
     ("floor: bare stored-function call", "raw_mlua_call"),
 ];
@@ -102,6 +104,32 @@ pub(super) fn to_markdown(report: &Report) -> String {
         ratio(r.get("per_execution.overhead_ratio"))
     );
 
+    let _ = writeln!(out, "\n## Fresh context per execution (the per-request shape), ns\n");
+    let mut t = Table::new(["subject", "median ns", "p5–p95", "mean", "vs event_chains 0.2.1"]);
+    for (label, key) in [
+        ("ours, Rust events (fresh_context.native_ns)", "fresh_context.native_ns"),
+        ("anchor: event_chains 0.2.1, its fresh context", "fresh_context.event_chains_0_2_1_ns"),
+        ("ours, Lua handlers (fresh_context.lua_ns)", "fresh_context.lua_ns"),
+        ("floor: minimal mlua program, fresh table", "fresh_context.raw_mlua_fresh_table_ns"),
+    ] {
+        t.row(row_of(r, label, key, Some("fresh_context.event_chains_0_2_1_ns")));
+    }
+    out.push_str(&t.to_markdown());
+    let _ = writeln!(
+        out,
+        "\nOurs (Rust) / event_chains 0.2.1: {}; ours (Lua) / the fresh-table floor: {}.",
+        ratio(r.get("fresh_context.native_vs_event_chains_ratio")),
+        ratio(r.get("fresh_context.lua_vs_floor_ratio"))
+    );
+    let _ = writeln!(
+        out,
+        "\nPer event, from the `middleware` comparison: one Lua pass-through middleware {} ns \
+         (per_execution.lua_middleware_per_event_ns), a Lua event over a Rust event {} ns \
+         (per_execution.lua_event_per_event_ns).",
+        num(r.get("per_execution.lua_middleware_per_event_ns")),
+        num(r.get("per_execution.lua_event_per_event_ns"))
+    );
+
     let _ = writeln!(out, "\n## Repeated execution, chain reused (ns per execution)\n");
     let mut t =
         Table::new(["executions", "Rust", "p5–p95", "Lua", "p5–p95", "overhead", "per event", "ratio", "raw mlua"]);
@@ -129,7 +157,10 @@ pub(super) fn to_markdown(report: &Report) -> String {
         ("Lua chain: build (setup.build_us)", "setup.build_us"),
         ("Lua chain: total (setup.total_us)", "setup.total_us"),
         ("Lua chain: first execution", "setup.first_execution_us"),
-        ("Lua chain: first execution on another thread (builds its VM)", "setup.other_thread_first_execution_us"),
+        ("Lua chain: first execution on a new thread (builds its VM)", "setup.first_execution_new_thread_us"),
+        ("Lua chain: a never-seen script, sandboxed, ready to run", "setup.never_seen_script_us"),
+        ("anchor: the experiment's method (Lua::new + eval + handlers, unsandboxed)", "setup.seed_method_us"),
+        ("anchor: rhai (new engine, compile, build the chain)", "anchors.rhai_setup_us"),
         ("Rust chain: build (hard-coded)", "setup.rust_build_us"),
         ("Rust chain: first execution", "setup.rust_first_execution_us"),
         ("anchor: Lua::new() (safe std libs)", "anchors.lua_new_us"),
@@ -196,6 +227,22 @@ pub(super) fn to_markdown(report: &Report) -> String {
         ("minimal mlua program", "limits.raw_mlua_off_ns", "limits.raw_mlua_on_ns"),
     ];
     out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
+
+    if r.values.keys().any(|k| k.starts_with("engines.")) {
+        let _ = writeln!(out, "\n## Lua engines (one build each; seed chain, context reused)\n");
+        let mut t = Table::new(["engine", "Lua chain ns", "minimal mlua ns", "chain / floor", "setup µs"]);
+        for engine in ENGINES {
+            let k = |s: &str| r.get(&format!("engines.{engine}.{s}"));
+            t.row([
+                engine.to_owned(),
+                num(k("lua_ns")),
+                num(k("raw_mlua_ns")),
+                ratio(k("lua_ns").zip(k("raw_mlua_ns")).map(|(a, b)| a / b)),
+                num(k("setup_us")),
+            ]);
+        }
+        out.push_str(&t.to_markdown());
+    }
 
     let _ = writeln!(out, "\n## The experiment's claims against this run\n");
     let mut t = Table::new(["claim", "experiment", "measured here"]);

@@ -5,7 +5,7 @@ use crate::harness::Variant;
 use crate::scenario::{Session, check};
 use crate::subjects::{
     SeedOutcome, config_only, lua_chain, native::NativeSeed, pure_lua::PureLuaEngine, raw_mlua::RawMlua,
-    reference::ReferenceSeed, seed_method::SeedMethod,
+    reference::ReferenceSeed, rhai_chain, seed_method::SeedMethod,
 };
 
 pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
@@ -17,6 +17,8 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     let raw = RawMlua::new()?;
     let seed_method = SeedMethod::new()?;
     let pure = PureLuaEngine::new()?;
+    let mut rhai =
+        rhai_chain::seed().map_err(|e| BenchError::Build { subject: "rhai".into(), message: e.to_string() })?;
     let mut lua = lua_chain::seed(eventchains_lua::Limits::default()).map_err(crate::scenarios::lua_build_error)?;
     check("lua_chain", lua.execute(), &expected)?;
     check("native", native.execute(), &expected)?;
@@ -25,6 +27,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     check("raw_mlua", raw.execute()?, &expected)?;
     check("seed_method", seed_method.execute()?, &expected)?;
     check("pure_lua_engine", pure.execute()?, &expected)?;
+    check("rhai", rhai.execute(), &expected)?;
 
     let mut variants = vec![
         Variant::new("native", || native.execute()),
@@ -35,6 +38,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
         Variant::new("raw_mlua_call", || raw.bare_call()),
         Variant::new("seed_method", || seed_method.execute()),
         Variant::new("pure_lua_engine", || pure.execute()),
+        Variant::new("rhai", || rhai.execute()),
     ];
     let names: Vec<String> = variants.iter().map(|v| v.name().to_owned()).collect();
     s.step(&format!("{} variants interleaved: {}", names.len(), names.join(", ")));
@@ -57,6 +61,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
             "raw_mlua_call" => "anchors.raw_mlua_call_ns",
             "seed_method" => "anchors.seed_method_lua_ns",
             "pure_lua_engine" => "options.pure_lua_engine_ns",
+            "rhai" => "anchors.rhai_ns",
             _ => continue,
         };
         s.results.value(key, summary.median);

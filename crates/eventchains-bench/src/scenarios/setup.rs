@@ -9,8 +9,14 @@
 //! - parse: compiling the seed script's source to a function on a live VM;
 //! - build: total − VM creation − parse (running the chunk, validating, building the chain);
 //! - first execution: the first `execute` of the freshly loaded chain on its thread.
+//!
+//! Beside them, interleaved sample by sample: a script never seen before (its
+//! text is new, so no bytecode-cache hit) loaded sandboxed and ready to run,
+//! against the experiment's own unsandboxed method (`Lua::new` + evaluate the
+//! script + check its handlers are registered); and the rhai anchor's setup.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use eventchains_lua::{Limits, thread_vm_count};
@@ -21,10 +27,44 @@ use crate::scenario::Session;
 use crate::scenarios::lua_build_error;
 use crate::stats::Summary;
 use crate::subjects::lua_chain::{self, EMPTY_SCRIPT, LuaSeed};
-use crate::subjects::{SEED_SCRIPT, SeedOutcome, native};
+use crate::subjects::seed_method::{SETUP, SeedMethod};
+use crate::subjects::{SEED_SCRIPT, SeedOutcome, native, rhai_chain};
+
+/// Makes every "never seen" script text of this process unique.
+static NEVER_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// `source` with a comment that no earlier sample of this process had.
+fn never_seen(source: &str) -> String {
+    format!("{source}\n-- never seen before: {}\n", NEVER_SEEN.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Like [`sample_ns`] for two measurements, alternating `a` and `b` sample by
+/// sample so that both see the same machine.
+fn sample_pair_ns(
+    n: usize,
+    mut a: impl FnMut() -> Result<f64, BenchError>,
+    mut b: impl FnMut() -> Result<f64, BenchError>,
+) -> Result<(Summary, Summary), BenchError> {
+    for _ in 0..3 {
+        a()?;
+        b()?;
+    }
+    let (mut xs, mut ys) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        if i % 2 == 0 {
+            xs.push(a()?);
+            ys.push(b()?);
+        } else {
+            ys.push(b()?);
+            xs.push(a()?);
+        }
+    }
+    let none = || BenchError::Build { subject: "setup".into(), message: "no samples".into() };
+    Ok((Summary::of(&xs).ok_or_else(none)?, Summary::of(&ys).ok_or_else(none)?))
+}
 
 /// Runs `sample` `n` times (after 3 unrecorded runs); each returns the ns it measured.
-fn sample_ns(n: usize, mut sample: impl FnMut() -> Result<f64, BenchError>) -> Result<Summary, BenchError> {
+pub(crate) fn sample_ns(n: usize, mut sample: impl FnMut() -> Result<f64, BenchError>) -> Result<Summary, BenchError> {
     for _ in 0..3 {
         sample()?;
     }
@@ -33,7 +73,7 @@ fn sample_ns(n: usize, mut sample: impl FnMut() -> Result<f64, BenchError>) -> R
 }
 
 /// Times `f`, returning its output and the ns it took.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let start = Instant::now();
     let out = black_box(f());
     (out, start.elapsed().as_nanos() as f64)
@@ -97,9 +137,38 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     s.results.value("setup.build_us", build_ns / 1e3);
     record(s, "setup.first_execution_us", first);
     record(s, "setup.other_thread_first_execution_us", other_thread);
+    record(s, "setup.first_execution_new_thread_us", other_thread);
     if build_ns < 0.0 {
         s.results.note("setup.build_us is negative: the phases' medians do not add up (noise); read setup.total_us");
     }
+
+    s.step("a never-seen script, sandboxed, vs the experiment's unsandboxed method (interleaved)");
+    let (unseen, method) = sample_pair_ns(
+        n,
+        || {
+            let source = never_seen(SEED_SCRIPT);
+            let (chain, ns) = timed(|| lua_chain::load("seed.lua", &source, Limits::default()));
+            drop(chain.map_err(lua_build_error)?);
+            thread_vm_count();
+            Ok(ns)
+        },
+        || {
+            let source = never_seen(SETUP);
+            let (lua, ns) = timed(|| SeedMethod::setup_vm(&source));
+            drop(lua?);
+            Ok(ns)
+        },
+    )?;
+    record(s, "setup.never_seen_script_us", unseen);
+    record(s, "setup.seed_method_us", method);
+
+    s.step("rhai anchor: new engine, compile, build the chain");
+    let rhai = sample_ns(n, || {
+        let (chain, ns) = timed(|| rhai_chain::seed_chain(rhai_chain::SEED_RHAI));
+        drop(chain.map_err(|e| BenchError::Build { subject: "rhai".into(), message: e.to_string() })?);
+        Ok(ns)
+    })?;
+    record(s, "anchors.rhai_setup_us", rhai);
 
     s.step("hard-coded Rust chain: build, first execution");
     let build = sample_ns(n, || Ok(timed(native::seed_chain).1))?;

@@ -9,6 +9,7 @@ pub mod native;
 pub mod pure_lua;
 pub mod raw_mlua;
 pub mod reference;
+pub mod rhai_chain;
 pub mod seed_method;
 
 /// The suffix the seed chain's second event appends.

@@ -121,10 +121,7 @@ impl<C: RunsChain> ChainSeed<C> {
         }
         let result = self.chain.run(&mut self.ctx);
         debug_assert!(result.is_success(), "{result:?}");
-        SeedOutcome {
-            counter: self.ctx.get_or("counter", -1),
-            message_len: self.ctx.get::<&str>("message").map_or(0, str::len),
-        }
+        outcome(&self.ctx)
     }
 
     /// The chain.
@@ -136,6 +133,21 @@ impl<C: RunsChain> ChainSeed<C> {
 /// The seed chain: `increment` then `append`.
 pub fn seed_chain() -> EventChain {
     EventChain::new().named("seed").event(Increment).event(Append)
+}
+
+/// What the seed chain left in `ctx`: `counter` and the length of `message`.
+pub fn outcome(ctx: &EventContext) -> SeedOutcome {
+    SeedOutcome { counter: ctx.get_or("counter", -1), message_len: ctx.get::<&str>("message").map_or(0, str::len) }
+}
+
+/// One execution in the per-request shape: a fresh context holding
+/// `counter = 0, message = "start"`, the chain, both fields read back; the
+/// context is dropped afterwards (the `fresh_context` scenario).
+pub fn execute_fresh<C: RunsChain>(chain: &C) -> SeedOutcome {
+    let mut ctx = seed_context();
+    let result = chain.run(&mut ctx);
+    debug_assert!(result.is_success(), "{result:?}");
+    outcome(&ctx)
 }
 
 /// `counter = 0, message = "start"`.
@@ -157,5 +169,17 @@ mod tests {
             assert_eq!(s.execute(), SeedOutcome::expected());
         }
         assert_eq!(s.chain().len(), 2);
+    }
+
+    #[test]
+    fn a_fresh_context_per_execution_gives_the_same_outcome() {
+        let chain = seed_chain();
+        for _ in 0..3 {
+            assert_eq!(execute_fresh(&chain), SeedOutcome::expected());
+        }
+        let failing = EventChain::new().event(Append).event(Increment);
+        let mut ctx = EventContext::new();
+        assert!(!failing.run(&mut ctx).is_success());
+        assert_eq!(outcome(&ctx), SeedOutcome { counter: -1, message_len: 0 });
     }
 }

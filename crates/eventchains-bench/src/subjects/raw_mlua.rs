@@ -44,6 +44,19 @@ impl RawMlua {
         Ok(SeedOutcome { counter, message_len: message.as_bytes().len() })
     }
 
+    /// The per-request shape: a fresh table (sized for the two fields) with
+    /// `counter = 0, message = "start"`, both handlers, both fields read back.
+    pub fn execute_fresh_table(&self) -> mlua::Result<SeedOutcome> {
+        let ctx = self.lua.create_table_with_capacity(0, 2)?;
+        ctx.raw_set("counter", 0)?;
+        ctx.raw_set("message", "start")?;
+        self.increment.call::<()>(&ctx)?;
+        self.append.call::<()>(&ctx)?;
+        let counter: i64 = ctx.raw_get("counter")?;
+        let message: mlua::LuaString = ctx.raw_get("message")?;
+        Ok(SeedOutcome { counter, message_len: message.as_bytes().len() })
+    }
+
     /// The VM (to install hooks).
     pub fn lua(&self) -> &Lua {
         &self.lua
@@ -64,6 +77,7 @@ mod tests {
         let raw = RawMlua::new().expect("vm");
         for _ in 0..3 {
             assert_eq!(raw.execute().expect("runs"), SeedOutcome::expected());
+            assert_eq!(raw.execute_fresh_table().expect("runs"), SeedOutcome::expected());
         }
         raw.bare_call().expect("call");
     }

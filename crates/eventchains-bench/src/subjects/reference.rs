@@ -40,6 +40,14 @@ impl ChainableEvent for Append {
     }
 }
 
+/// What the chain left in `ctx` (the crate's `get` clones the string).
+fn outcome(ctx: &EventContext) -> SeedOutcome {
+    SeedOutcome {
+        counter: ctx.get::<i64>("counter").unwrap_or(-1),
+        message_len: ctx.get::<String>("message").map_or(0, |s| s.len()),
+    }
+}
+
 /// The seed chain on `event_chains` 0.2.1, built once, context reused.
 pub struct ReferenceSeed {
     chain: EventChain,
@@ -58,10 +66,18 @@ impl ReferenceSeed {
         self.ctx.set("message", String::from("start"));
         let result = self.chain.execute(&mut self.ctx);
         debug_assert!(result.failures.is_empty());
-        SeedOutcome {
-            counter: self.ctx.get::<i64>("counter").unwrap_or(-1),
-            message_len: self.ctx.get::<String>("message").map_or(0, |s| s.len()),
-        }
+        outcome(&self.ctx)
+    }
+
+    /// The per-request shape: a fresh context of the crate with the two seed
+    /// values, the chain, both fields read back.
+    pub fn execute_fresh(&self) -> SeedOutcome {
+        let mut ctx = EventContext::new();
+        ctx.set("counter", 0i64);
+        ctx.set("message", String::from("start"));
+        let result = self.chain.execute(&mut ctx);
+        debug_assert!(result.failures.is_empty());
+        outcome(&ctx)
     }
 }
 
@@ -86,6 +102,7 @@ mod tests {
         let mut s = ReferenceSeed::new();
         for _ in 0..3 {
             assert_eq!(s.execute(), SeedOutcome::expected());
+            assert_eq!(s.execute_fresh(), SeedOutcome::expected());
         }
     }
 }

@@ -9,7 +9,8 @@ use mlua::{Function, Lua, Table};
 
 use super::SeedOutcome;
 
-const SETUP: &str = r#"
+/// The experiment's script: both handlers and the context, as globals.
+pub const SETUP: &str = r#"
 increment_handler = function(ctx) ctx.counter = ctx.counter + 1; return ctx end
 append_handler = function(ctx) ctx.message = ctx.message .. " -> processed"; return ctx end
 context = { counter = 0, message = "start" }
@@ -33,6 +34,19 @@ impl SeedMethod {
         lua.load(SETUP).set_name("seed_method").exec()?;
         VM.with(|vm| *vm.borrow_mut() = Some(lua));
         Ok(SeedMethod)
+    }
+
+    /// The experiment's setup on a new VM, unsandboxed: `Lua::new()`, evaluate
+    /// `source` ([`SETUP`], perhaps with a comment appended so that every
+    /// sample's text is new), which defines the handlers as globals, and check
+    /// that both handlers are registered.
+    pub fn setup_vm(source: &str) -> mlua::Result<Lua> {
+        let lua = Lua::new();
+        lua.load(source).set_name("seed_method").exec()?;
+        for key in KEYS {
+            lua.globals().get::<Function>(key)?;
+        }
+        Ok(lua)
     }
 
     /// One execution: reset the global context, look each handler up by key
@@ -70,5 +84,8 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(m.execute().expect("runs"), SeedOutcome::expected());
         }
+        let lua = SeedMethod::setup_vm(&format!("{SETUP}\n-- 1\n")).expect("sets up");
+        assert!(lua.globals().get::<Function>("append_handler").is_ok());
+        assert!(SeedMethod::setup_vm(&format!("{SETUP}\nappend_handler = nil\n")).is_err());
     }
 }
