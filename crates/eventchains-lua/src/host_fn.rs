@@ -13,8 +13,8 @@ use std::sync::Arc;
 use eventchains_core::panic_message;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua};
 
-use crate::lua_type::FnSignature;
 use crate::bridge::Bridge;
+use crate::lua_type::FnSignature;
 
 /// Creates a host function in a VM.
 pub(crate) type HostFnFactory = Arc<dyn Fn(&Lua) -> mlua::Result<Function> + Send + Sync>;

@@ -85,6 +85,7 @@ pub mod lua_metrics;
 mod lua_middleware;
 mod lua_type;
 mod named_event;
+mod pattern;
 mod prelude;
 mod raw_call;
 mod reload;
