@@ -18,6 +18,11 @@ fn rust_find(subject: &[u8], pattern: &[u8], init: usize) -> Result<Vec<String>,
             }
             Ok(out)
         }
+        Err(MatchError::Pattern(message))
+            if cfg!(feature = "luajit") && message.starts_with("invalid capture index") =>
+        {
+            Err("invalid capture index %N".to_owned())
+        }
         Err(MatchError::Pattern(message)) => Err(message),
         Err(MatchError::Stopped(())) => unreachable!("never stops"),
     }
@@ -42,8 +47,16 @@ fn c_find(lua: &mlua::Lua, subject: &[u8], pattern: &[u8], init: usize) -> Resul
         let t = value.as_table().expect("table");
         Ok(t.sequence_values::<String>().map(|v| v.expect("string")).collect())
     } else {
-        Err(value.to_string().expect("message"))
+        Err(engine_message(value.to_string().expect("message")))
     }
+}
+
+/// LuaJIT says "invalid capture index" without the number; the port keeps 5.4's message.
+fn engine_message(message: String) -> String {
+    if cfg!(feature = "luajit") && message == "invalid capture index" {
+        return "invalid capture index %N".to_owned();
+    }
+    message
 }
 
 use super::has_specials as special;
