@@ -15,7 +15,7 @@
 //! | `table.concat(t, sep, i, j)`, `table.unpack(t, i, j)` | `j - i` steps | ranges over 4,096 count as that many instructions |
 //! | `collectgarbage()` / `("collect")` / `("step")` | a full collection (the whole heap) per call | counted as one instruction per 64 bytes of heap |
 //! | `load(text)` of more than 4 KiB | compiles the text in one call | the time cap is checked before |
-//! | `string.find`, `match`, `gmatch`, `gsub` | backtracking matcher: up to `m * n^(q+1) * 2^o` steps in one call (a 5,000-byte subject and `.-.-.-.-b`: hours) | the C function when that bound is under 10^6 steps; else a Rust port of the matcher ([`crate::pattern`]) charging one instruction per step, caps checked every 4,096 steps |
+//! | `string.find`, `match`, `gmatch`, `gsub` | backtracking matcher: up to `m * n^(q+1) * 2^o` steps in one call (a 5,000-byte subject and `.-.-.-.-b`: hours) | the C function when that bound is under 10^7 steps; else a Rust port of the matcher ([`crate::pattern`]) charging one instruction per step, caps checked every 4,096 steps |
 //!
 //! "Counted" means charged to the running call's instruction cap (so the cap
 //! bounds the work deterministically) and followed by the same checks as the
@@ -65,7 +65,7 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
 }
 
 /// Worst-case steps of the C matcher allowed in one call without a check.
-const PATTERN_BUDGET: f64 = 1e6;
+const PATTERN_BUDGET: f64 = 1e7;
 
 /// Modes of `find_at` (the prelude's `PLAIN`, `WHOLE`, ...).
 const PLAIN: u8 = 1;
@@ -221,24 +221,33 @@ end
 
 local find = string.find
 string.find = function(s, p, init, plain)
+  if type(s) == "string" and type(p) == "string" and #s <= (cheap[p] or cheap_len(p)) then
+    return raw.find(s, p, init, plain) -- the fast path: a cheap call of the C function
+  end
   local S, P = costly(s, p)
   if not S then return raw.find(s, p, init, plain) end
-  raw.find("", "", init) -- the C function's checks of init
+  if init ~= nil then raw.find("", "", init) end -- the C function's checks of init
   local i = start(S, init)
   if i == nil then return nil end
   return answer(find_at(S, P, i, plain and PLAIN or FIND + ANCHOR, -1))
 end
 
 string.match = function(s, p, init)
+  if type(s) == "string" and type(p) == "string" and #s <= (cheap[p] or cheap_len(p)) then
+    return raw.match(s, p, init) -- the fast path: a cheap call of the C function
+  end
   local S, P = costly(s, p)
   if not S then return raw.match(s, p, init) end
-  raw.match("", "", init)
+  if init ~= nil then raw.match("", "", init) end
   local i = start(S, init)
   if i == nil then return nil end
   return captures(find_at(S, P, i, WHOLE + ANCHOR, -1))
 end
 
 string.gmatch = function(s, p, init, ...)
+  if type(s) == "string" and type(p) == "string" and #s <= (cheap[p] or cheap_len(p)) then
+    return raw.gmatch(s, p, init, ...) -- the fast path: a cheap call of the C function
+  end
   local S, P = costly(s, p)
   if not S then return raw.gmatch(s, p, init, ...) end
   local src, last = 1, -1
@@ -296,12 +305,19 @@ local function unfinished(...)
 end
 
 string.gsub = function(s, p, repl, max_n, ...)
+  if type(s) == "string" and type(p) == "string" and #s <= (cheap[p] or cheap_len(p)) then
+    return raw.gsub(s, p, repl, max_n, ...) -- the fast path: a cheap call of the C function
+  end
   local S, P = costly(s, p)
   if not S then return raw.gsub(s, p, repl, max_n, ...) end
   raw.gsub("", "x", repl, max_n) -- the C function's checks of repl and n
   local kind = type(repl)
   if kind == "number" then repl, kind = tostring(repl), "string" end
-  if kind == "string" then repl = pieces(repl) end
+  local literal
+  if kind == "string" then
+    repl = pieces(repl)
+    if #repl <= 1 and type(repl[1] or "") == "string" then literal = repl[1] or "" end
+  end
   max_n = max_n == nil and #S + 1 or floor(tonumber(max_n))
   local parts, np, n, src, last = {}, 0, 0, 1, -1
   local function add(a, b, ...)
@@ -310,7 +326,9 @@ string.gsub = function(s, p, repl, max_n, ...)
     if a > src then np = np + 1 parts[np] = sub(S, src, a - 1) end
     n = n + 1
     local whole, value = sub(S, a, b), nil
-    if kind == "string" then
+    if literal then
+      value = literal
+    elseif kind == "string" then
       value = expand(repl, whole, ...)
     elseif kind == "table" then
       local key = ...
