@@ -183,7 +183,8 @@ end
 -- steps (pattern.rs, `max_cheap_len`): subjects short enough for that to stay
 -- under the budget go to it; longer ones to the Rust port (`find_at`), which
 -- charges its steps and keeps the C functions' results and errors.
-local sub, byte, concat, tostring, floor, tonumber = string.sub, string.byte, table.concat, tostring, math.floor, tonumber
+local sub, byte, char, concat = string.sub, string.byte, string.char, table.concat
+local tostring, floor, tonumber = tostring, math.floor, tonumber
 local V54 = math.type ~= nil -- 5.4 rules for gmatch's init and for empty matches
 local PLAIN, WHOLE, ANCHOR, HOLES, FIND = 1, 2, 4, 8, 16 -- modes of find_at
 local cheap, ncheap = {}, 0
@@ -277,7 +278,8 @@ local function pieces(repl)
     local c = byte(repl, j + 1)
     if c == 37 then t[#t + 1] = "%"
     elseif c and c >= 48 and c <= 57 then t[#t + 1] = c - 48
-    else t[#t + 1] = false end
+    elseif V54 then t[#t + 1] = false
+    else t[#t + 1] = char(c or 0) end -- 5.1 copies the character (the terminator at the end)
     i = j + 2
   end
 end
@@ -561,6 +563,11 @@ mod tests {
             rust = digits(rust);
         }
         for (line, (c, rust)) in c.lines().zip(rust.lines()).enumerate() {
+            if cfg!(feature = "luajit") && c.contains("bad argument") {
+                // LuaJIT names (and places) argument errors raised through the wrappers differently.
+                assert!(rust.contains("bad argument"), "call {line}: {rust}");
+                continue;
+            }
             assert_eq!(c, rust, "call {line}");
         }
         assert_eq!(c.lines().count(), rust.lines().count());

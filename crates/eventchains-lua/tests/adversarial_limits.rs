@@ -279,7 +279,8 @@ fn ordinary_patterns_keep_their_answers_on_short_and_long_subjects() {
               assert(select(2, line:gsub("", "")) == #line + 1)
               local squeezed = line:gsub("%s+", "", 2) assert(squeezed == (pad == "" and "name=Ada; lang=Lua" or "name= Ada; lang=Lua"), squeezed)
               assert(not pcall(string.find, line, "(%w+"))
-              assert(select(2, pcall(string.gsub, line, "%w+", "%9")) == "invalid capture index %9")
+              -- (LuaJIT's C function omits the number)
+              assert(select(2, pcall(string.gsub, line, "%w+", "%9")):sub(1, 21) == "invalid capture index")
               return true
             end
             checks("")

@@ -56,6 +56,9 @@ fn engine_message(message: String) -> String {
     if cfg!(feature = "luajit") && message == "invalid capture index" {
         return "invalid capture index %N".to_owned();
     }
+    if cfg!(feature = "luajit") && message == "unbalanced pattern" {
+        return "malformed pattern (missing arguments to '%b')".to_owned();
+    }
     message
 }
 
