@@ -186,6 +186,7 @@ end
 local sub, byte, char, concat = string.sub, string.byte, string.char, table.concat
 local tostring, floor, tonumber = tostring, math.floor, tonumber
 local V54 = math.type ~= nil -- 5.4 rules for gmatch's init and for empty matches
+local LUAJIT = type(jit) == "table" -- 5.1 rules for '%' in replacement strings
 local PLAIN, WHOLE, ANCHOR, HOLES, FIND = 1, 2, 4, 8, 16 -- modes of find_at
 local cheap, ncheap = {}, 0
 local function cheap_len(p)
@@ -278,8 +279,8 @@ local function pieces(repl)
     local c = byte(repl, j + 1)
     if c == 37 then t[#t + 1] = "%"
     elseif c and c >= 48 and c <= 57 then t[#t + 1] = c - 48
-    elseif V54 then t[#t + 1] = false
-    else t[#t + 1] = char(c or 0) end -- 5.1 copies the character (the terminator at the end)
+    elseif not LUAJIT then t[#t + 1] = false
+    else t[#t + 1] = char(c or 0) end -- LuaJIT copies the character (the terminator at the end)
     i = j + 2
   end
 end
@@ -554,7 +555,7 @@ mod tests {
         let lua = Lua::new();
         install_with(&lua, &Rc::new(Bridge::new(Limits::UNLIMITED)), 0.0).expect("installs");
         let mut rust: String = lua.load(script).set_name("=cases").eval().expect("runs on Rust");
-        if cfg!(feature = "luajit") {
+        if cfg!(any(feature = "luajit", feature = "luau")) {
             // LuaJIT says "invalid capture index" without the number; the port keeps 5.4's message.
             let digits = |s: String| {
                 (1..=9).fold(s, |s, n| s.replace(&format!("invalid capture index %{n}"), "invalid capture index"))
@@ -563,7 +564,10 @@ mod tests {
             rust = digits(rust);
         }
         for (line, (c, rust)) in c.lines().zip(rust.lines()).enumerate() {
-            if cfg!(feature = "luajit") && c.contains("bad argument") {
+            if cfg!(feature = "luau") && c.contains("cases:") && c.replacen("cases:11: ", "", 1) == rust {
+                continue; // Luau: a gmatch iterator's error on the Rust path names no line
+            }
+            if cfg!(any(feature = "luajit", feature = "luau")) && c.contains("bad argument") {
                 // LuaJIT names (and places) argument errors raised through the wrappers differently.
                 assert!(rust.contains("bad argument"), "call {line}: {rust}");
                 continue;
