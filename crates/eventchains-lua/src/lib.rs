@@ -86,6 +86,7 @@ mod lua_middleware;
 mod lua_type;
 mod named_event;
 mod named_middleware;
+mod pattern;
 mod prelude;
 mod raw_call;
 mod reload;

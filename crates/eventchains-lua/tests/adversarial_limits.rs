@@ -220,6 +220,81 @@ fn table_move_in_chunks_moves_what_the_c_function_moves() {
     runs_cleanly_twice(&chain);
 }
 
+// ------------------------------------------------------------ item 9: backtracking patterns
+// Each would run for hours in the C matcher; the Rust matcher counts its steps
+// against the instruction cap (no time cap here: only the count can stop it).
+hostile! {
+    find_with_lazy_repetitions(COUNT):
+        "string.find(string.rep('a', 5000), '.-.-.-.-b')" => LimitExceeded, INSTR;
+    find_as_a_method_with_greedy_repetitions(COUNT):
+        "local s = ('a'):rep(5000) s:find('a*a*a*a*b')" => LimitExceeded, INSTR;
+    match_with_nested_captures(COUNT):
+        "string.match(string.rep('a', 5000), '(.-)(.-)(.-)(.-)x')" => LimitExceeded, INSTR;
+    match_anchored_with_back_references(COUNT):
+        "string.match(string.rep('a', 20000), '^(a*)(a*)%1%2b')" => LimitExceeded, INSTR;
+    gsub_with_lazy_repetitions(COUNT):
+        "string.gsub(string.rep('a', 5000), 'a-a-a-a-b', 'x')" => LimitExceeded, INSTR;
+    gsub_with_a_function_never_called(COUNT):
+        "string.gsub(string.rep('ab', 3000), '(.-)b(.-)b(.-)c', function() ctx.called = true end)"
+        => LimitExceeded, INSTR;
+    gmatch_loop(COUNT):
+        "for a in string.gmatch(string.rep('a', 5000), '(.-).-.-b') do end" => LimitExceeded, INSTR;
+    exponential_optionals(COUNT):
+        "string.find(string.rep('a', 40), string.rep('a?', 40) .. string.rep('a', 40) .. 'b')"
+        => LimitExceeded, INSTR;
+    balanced_matches_everywhere(COUNT):
+        "string.find(string.rep('(', 100000), '%b()%b()')" => LimitExceeded, INSTR;
+    plain_find_of_a_long_needle(COUNT):
+        "local s = ('a'):rep(1000000) s:find(('a'):rep(10000) .. 'b', 1, true)" => LimitExceeded, INSTR;
+    patterns_in_pcall_in_a_loop(COUNT):
+        "local s = string.rep('a', 5000)
+         while true do pcall(string.find, s, '.-.-.-.-b') pcall(string.gsub, s, '.-.-b', '') end
+         ctx.escaped = true" => LimitExceeded, INSTR;
+}
+
+/// Ordinary uses keep their answers on short subjects (the C matcher) and on
+/// long ones (the Rust matcher past the budget).
+#[test]
+fn ordinary_patterns_keep_their_answers_on_short_and_long_subjects() {
+    let chain = load(
+        COUNT,
+        &template(
+            r#"
+            local function checks(pad)
+              local line = pad .. "name = Ada; lang=Lua"
+              local k, v = line:match("(%w+)%s*=%s*(%w+)")
+              assert(k == "name" and v == "Ada", tostring(k))
+              assert(select(2, line:gsub("(%w+)%s*=%s*(%w+)", "%2=%1")) == 2)
+              assert(("hello world"):gsub("(%w+)", "<%1>") == "<hello> <world>")
+              assert(line:gsub("%w+", { name = "NAME", lang = false }):sub(-20) == "NAME = Ada; lang=Lua")
+              assert(line:gsub("(%a)(%a*)", function(a, b) return a:upper() .. b end):sub(-20) == "Name = Ada; Lang=Lua")
+              assert(line:find("^" .. pad .. "name") == 1 and line:find("^name") == (pad == "" and 1 or nil))
+              assert(line:find("Lua$") == #line - 2)
+              local words = {}
+              for w in line:gmatch("%a+") do words[#words + 1] = w end
+              assert(#words == 4 and words[4] == "Lua", #words)
+              local pairs_ = {}
+              for key, value in line:gmatch("(%w+)%s*=%s*(%w+)") do pairs_[#pairs_ + 1] = key .. ":" .. value end
+              assert(table.concat(pairs_, ",") == "name:Ada,lang:Lua")
+              assert(select(2, line:gsub("", "")) == #line + 1)
+              local squeezed = line:gsub("%s+", "", 2) assert(squeezed == (pad == "" and "name=Ada; lang=Lua" or "name= Ada; lang=Lua"), squeezed)
+              assert(not pcall(string.find, line, "(%w+"))
+              -- (LuaJIT's C function omits the number)
+              assert(select(2, pcall(string.gsub, line, "%w+", "%9")):sub(1, 21) == "invalid capture index")
+              return true
+            end
+            checks("")
+            checks(string.rep(" ", 10000))
+            ctx.ok = true
+            "#,
+        ),
+    );
+    let (result, ctx) = run(&chain, true);
+    assert!(result.is_clean(), "{result}: {:?}", result.failures());
+    assert_eq!(ctx.get::<bool>("ok"), Some(true));
+    runs_cleanly_twice(&chain);
+}
+
 // ------------------------------------------------------------ item 5: time inside `next`
 fn middleware_script(events: &str) -> String {
     format!(

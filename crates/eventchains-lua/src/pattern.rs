@@ -1,0 +1,468 @@
+//! Lua 5.4's pattern matcher (`lstrlib.c`) ported to Rust, with a step budget.
+//!
+//! Same grammar, same backtracking order, same error messages as the C
+//! matcher, working on bytes. Every [`CHECK_EVERY`] steps (a call of the
+//! matcher, a character scanned by a quantifier, `%b` or a back-reference)
+//! it calls the `check` closure with the steps done since the last call; an
+//! error from it stops the match. The bounded library (`bounded_lib`) uses
+//! it for the patterns whose worst case the C matcher could not do in a
+//! bounded time ([`max_cheap_len`]).
+
+/// Captures per pattern (`LUA_MAXCAPTURES`).
+pub(crate) const MAX_CAPTURES: usize = 32;
+/// Nesting of the matcher's recursion (`MAXCCALLS`).
+const MAX_DEPTH: usize = 200;
+/// Steps between two calls of the check closure.
+pub(crate) const CHECK_EVERY: u64 = 4096;
+const ESC: u8 = b'%';
+const CAP_UNFINISHED: isize = -1;
+const CAP_POSITION: isize = -2;
+
+/// Why a match stopped without an answer.
+#[derive(Debug)]
+pub(crate) enum MatchError<E> {
+    /// The pattern is malformed (the C matcher's message).
+    Pattern(String),
+    /// The check closure refused to go on.
+    Stopped(E),
+}
+
+/// One capture of a successful match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capture {
+    /// The bytes `start..end` of the subject.
+    Span(usize, usize),
+    /// A position capture `()`: the 0-based offset.
+    Position(usize),
+    /// A capture opened and never closed (an error once its value is used).
+    Unfinished,
+}
+
+/// A successful match: the 0-based span and the captures.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) captures: Vec<Capture>,
+}
+
+/// Searches `pattern` in `subject` from byte `init` (0-based, at most the
+/// subject's length), as `string.find` does without the plain path. A
+/// leading `^` anchors the search when `anchor` is true (`gmatch` treats it
+/// as a literal). A match ending at `skip_end` is passed over (5.4's rule
+/// against an empty match right after the previous one; `None` for none).
+pub(crate) fn search<E>(
+    subject: &[u8],
+    pattern: &[u8],
+    init: usize,
+    anchor: bool,
+    skip_end: Option<usize>,
+    check: &mut dyn FnMut(u64) -> Result<(), E>,
+) -> Result<Option<Found>, MatchError<E>> {
+    let anchored = anchor && pattern.first() == Some(&b'^');
+    let pat = if anchored { &pattern[1..] } else { pattern };
+    let mut m =
+        Matcher { src: subject, pat, level: 0, caps: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0, check };
+    let mut s = init;
+    loop {
+        m.level = 0;
+        m.depth = MAX_DEPTH;
+        if let Some(end) = m.do_match(s, 0)?
+            && Some(end) != skip_end
+        {
+            let captures = (0..m.level).map(|i| m.capture(i)).collect();
+            return Ok(Some(Found { start: s, end, captures }));
+        }
+        s += 1;
+        if anchored || s > subject.len() {
+            return Ok(None);
+        }
+    }
+}
+
+/// Does `pattern` use any of the characters that make `string.find` match a
+/// pattern (without them it searches the text plainly)?
+pub(crate) fn has_specials(pattern: &[u8]) -> bool {
+    pattern.iter().any(|c| b"^$*+?.([%-".contains(c))
+}
+
+/// Searches the bytes of `needle` in `subject` from `init` (0-based), as
+/// `string.find` with `plain`: the 0-based start of the first occurrence.
+/// Counts one step per byte compared, with the same checks as [`search`].
+pub(crate) fn plain_search<E>(
+    subject: &[u8],
+    needle: &[u8],
+    init: usize,
+    check: &mut dyn FnMut(u64) -> Result<(), E>,
+) -> Result<Option<usize>, E> {
+    let Some(last) = subject.len().checked_sub(needle.len()) else { return Ok(None) };
+    let mut steps = 0u64;
+    for start in init..=last {
+        if subject[start..start + needle.len()] == *needle {
+            return Ok(Some(start));
+        }
+        steps += needle.len() as u64 + 1;
+        if steps >= CHECK_EVERY {
+            check(std::mem::take(&mut steps))?;
+        }
+    }
+    Ok(None)
+}
+
+/// The longest subject for which the C matcher is cheap with `pattern`:
+/// its worst case grows like `m * n^(q+1) * 2^o` steps for a subject of
+/// length `n`, a pattern of length `m`, `q` unbounded repetitions (`*`, `+`,
+/// `-`, `%b`, back-references) and `o` optional items (`?`); the result
+/// keeps that under `budget`.
+pub(crate) fn max_cheap_len(pattern: &[u8], budget: f64) -> f64 {
+    let (mut q, mut o, mut p) = (0i32, 0i32, 0usize);
+    while p < pattern.len() {
+        match pattern[p] {
+            ESC => {
+                if let Some(b'b' | b'1'..=b'9') = pattern.get(p + 1) {
+                    q += 1;
+                }
+                p += 2;
+                continue;
+            }
+            b'[' => {
+                // Skip the set (as `classEnd`); a malformed one fails fast anyway.
+                p += 1;
+                if pattern.get(p) == Some(&b'^') {
+                    p += 1;
+                }
+                loop {
+                    match pattern.get(p) {
+                        None => break,
+                        Some(&ESC) => p += 2,
+                        Some(_) => p += 1,
+                    }
+                    if pattern.get(p).is_none_or(|&c| c == b']') {
+                        break;
+                    }
+                }
+                p += 1;
+                continue;
+            }
+            b'*' | b'+' | b'-' => q += 1,
+            b'?' => o += 1,
+            _ => {}
+        }
+        p += 1;
+    }
+    let m = pattern.len().max(1) as f64;
+    (budget / m / 2f64.powi(o.min(1000))).max(0.0).powf(1.0 / f64::from(q + 1))
+}
+
+struct Matcher<'a, 'c, E> {
+    src: &'a [u8],
+    pat: &'a [u8],
+    level: usize,
+    /// Start and length (or `CAP_*`) of each capture.
+    caps: [(usize, isize); MAX_CAPTURES],
+    depth: usize,
+    steps: u64,
+    check: &'c mut dyn FnMut(u64) -> Result<(), E>,
+}
+
+type Step<E> = Result<Option<usize>, MatchError<E>>;
+
+fn malformed<E>(message: &str) -> MatchError<E> {
+    MatchError::Pattern(message.to_owned())
+}
+
+impl<E> Matcher<'_, '_, E> {
+    /// The pattern byte at `p`, 0 past the end (C reads the terminator).
+    #[inline]
+    fn pat_at(&self, p: usize) -> u8 {
+        self.pat.get(p).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn tick(&mut self, n: u64) -> Result<(), MatchError<E>> {
+        self.steps += n;
+        if self.steps >= CHECK_EVERY {
+            let steps = std::mem::take(&mut self.steps);
+            (self.check)(steps).map_err(MatchError::Stopped)?;
+        }
+        Ok(())
+    }
+
+    fn capture(&self, i: usize) -> Capture {
+        let (start, len) = self.caps[i];
+        match len {
+            CAP_POSITION => Capture::Position(start),
+            CAP_UNFINISHED => Capture::Unfinished,
+            len => Capture::Span(start, start + len as usize),
+        }
+    }
+
+    /// The end of the single-character class starting at `p`.
+    fn class_end(&self, mut p: usize) -> Result<usize, MatchError<E>> {
+        let c = self.pat_at(p);
+        p += 1;
+        match c {
+            ESC => {
+                if p >= self.pat.len() {
+                    return Err(malformed("malformed pattern (ends with '%')"));
+                }
+                Ok(p + 1)
+            }
+            b'[' => {
+                if self.pat_at(p) == b'^' {
+                    p += 1;
+                }
+                loop {
+                    if p >= self.pat.len() {
+                        return Err(malformed("malformed pattern (missing ']')"));
+                    }
+                    let c = self.pat[p];
+                    p += 1;
+                    if c == ESC && p < self.pat.len() {
+                        p += 1;
+                    }
+                    if self.pat_at(p) == b']' {
+                        return Ok(p + 1);
+                    }
+                }
+            }
+            _ => Ok(p),
+        }
+    }
+
+    /// Does byte `c` belong to the set `[...]` between `p` (the `[`) and `ec` (its `]`)?
+    fn bracket_class(&self, c: u8, mut p: usize, ec: usize) -> bool {
+        let mut sig = true;
+        if self.pat_at(p + 1) == b'^' {
+            sig = false;
+            p += 1;
+        }
+        loop {
+            p += 1;
+            if p >= ec {
+                return !sig;
+            }
+            let pc = self.pat[p];
+            if pc == ESC {
+                p += 1;
+                if class(c, self.pat_at(p)) {
+                    return sig;
+                }
+            } else if self.pat_at(p + 1) == b'-' && p + 2 < ec {
+                p += 2;
+                if pc <= c && c <= self.pat[p] {
+                    return sig;
+                }
+            } else if pc == c {
+                return sig;
+            }
+        }
+    }
+
+    #[inline]
+    fn single(&self, s: usize, p: usize, ep: usize) -> bool {
+        let Some(&c) = self.src.get(s) else { return false };
+        match self.pat[p] {
+            b'.' => true,
+            ESC => class(c, self.pat_at(p + 1)),
+            b'[' => self.bracket_class(c, p, ep - 1),
+            pc => pc == c,
+        }
+    }
+
+    fn do_match(&mut self, mut s: usize, mut p: usize) -> Step<E> {
+        if self.depth == 0 {
+            return Err(malformed("pattern too complex"));
+        }
+        self.depth -= 1;
+        self.tick(1)?;
+        let result = loop {
+            if p == self.pat.len() {
+                break Some(s);
+            }
+            match self.pat[p] {
+                b'(' => {
+                    break if self.pat_at(p + 1) == b')' {
+                        self.start_capture(s, p + 2, CAP_POSITION)?
+                    } else {
+                        self.start_capture(s, p + 1, CAP_UNFINISHED)?
+                    };
+                }
+                b')' => break self.end_capture(s, p + 1)?,
+                b'$' if p + 1 == self.pat.len() => break (s == self.src.len()).then_some(s),
+                ESC if self.pat_at(p + 1) == b'b' => match self.balance(s, p + 2)? {
+                    Some(e) => {
+                        s = e;
+                        p += 4;
+                    }
+                    None => break None,
+                },
+                ESC if self.pat_at(p + 1) == b'f' => {
+                    p += 2;
+                    if self.pat_at(p) != b'[' {
+                        return Err(malformed("missing '[' after '%f' in pattern"));
+                    }
+                    let ep = self.class_end(p)?;
+                    let previous = if s == 0 { 0 } else { self.src[s - 1] };
+                    let current = self.src.get(s).copied().unwrap_or(0);
+                    if !self.bracket_class(previous, p, ep - 1) && self.bracket_class(current, p, ep - 1) {
+                        p = ep;
+                    } else {
+                        break None;
+                    }
+                }
+                ESC if self.pat_at(p + 1).is_ascii_digit() => match self.match_capture(s, self.pat_at(p + 1))? {
+                    Some(e) => {
+                        s = e;
+                        p += 2;
+                    }
+                    None => break None,
+                },
+                _ => {
+                    let ep = self.class_end(p)?;
+                    let suffix = self.pat_at(ep);
+                    if !self.single(s, p, ep) {
+                        if matches!(suffix, b'*' | b'?' | b'-') {
+                            p = ep + 1;
+                            continue;
+                        }
+                        break None;
+                    }
+                    match suffix {
+                        b'?' => match self.do_match(s + 1, ep + 1)? {
+                            Some(res) => break Some(res),
+                            None => p = ep + 1,
+                        },
+                        b'+' => break self.max_expand(s + 1, p, ep)?,
+                        b'*' => break self.max_expand(s, p, ep)?,
+                        b'-' => break self.min_expand(s, p, ep)?,
+                        _ => {
+                            s += 1;
+                            p = ep;
+                        }
+                    }
+                }
+            }
+        };
+        self.depth += 1;
+        Ok(result)
+    }
+
+    fn max_expand(&mut self, s: usize, p: usize, ep: usize) -> Step<E> {
+        let mut i = 0;
+        while self.single(s + i, p, ep) {
+            i += 1;
+        }
+        self.tick(i as u64)?;
+        loop {
+            if let Some(res) = self.do_match(s + i, ep + 1)? {
+                return Ok(Some(res));
+            }
+            if i == 0 {
+                return Ok(None);
+            }
+            i -= 1;
+        }
+    }
+
+    fn min_expand(&mut self, mut s: usize, p: usize, ep: usize) -> Step<E> {
+        loop {
+            if let Some(res) = self.do_match(s, ep + 1)? {
+                return Ok(Some(res));
+            }
+            if !self.single(s, p, ep) {
+                return Ok(None);
+            }
+            s += 1;
+        }
+    }
+
+    fn start_capture(&mut self, s: usize, p: usize, what: isize) -> Step<E> {
+        if self.level >= MAX_CAPTURES {
+            return Err(malformed("too many captures"));
+        }
+        self.caps[self.level] = (s, what);
+        self.level += 1;
+        let res = self.do_match(s, p)?;
+        if res.is_none() {
+            self.level -= 1;
+        }
+        Ok(res)
+    }
+
+    fn end_capture(&mut self, s: usize, p: usize) -> Step<E> {
+        let Some(l) = (0..self.level).rev().find(|&l| self.caps[l].1 == CAP_UNFINISHED) else {
+            return Err(malformed("invalid pattern capture"));
+        };
+        self.caps[l].1 = (s - self.caps[l].0) as isize;
+        let res = self.do_match(s, p)?;
+        if res.is_none() {
+            self.caps[l].1 = CAP_UNFINISHED;
+        }
+        Ok(res)
+    }
+
+    fn balance(&mut self, s: usize, p: usize) -> Step<E> {
+        if p + 1 >= self.pat.len() {
+            return Err(malformed("malformed pattern (missing arguments to '%b')"));
+        }
+        let (open, close) = (self.pat[p], self.pat[p + 1]);
+        if self.src.get(s) != Some(&open) {
+            return Ok(None);
+        }
+        let mut depth = 1usize;
+        for (i, &c) in self.src.iter().enumerate().skip(s + 1) {
+            if c == close {
+                depth -= 1;
+                if depth == 0 {
+                    self.tick((i - s) as u64)?;
+                    return Ok(Some(i + 1));
+                }
+            } else if c == open {
+                depth += 1;
+            }
+        }
+        self.tick((self.src.len() - s) as u64)?;
+        Ok(None)
+    }
+
+    fn match_capture(&mut self, s: usize, digit: u8) -> Step<E> {
+        let l = i32::from(digit) - i32::from(b'1');
+        if l < 0 || l as usize >= self.level || self.caps[l as usize].1 == CAP_UNFINISHED {
+            return Err(MatchError::Pattern(format!("invalid capture index %{}", l + 1)));
+        }
+        let (start, len) = self.caps[l as usize];
+        if len < 0 {
+            return Ok(None); // a position capture never matches (C compares a huge length)
+        }
+        let len = len as usize;
+        self.tick(len as u64)?;
+        if self.src.len() - s >= len && self.src[start..start + len] == self.src[s..s + len] {
+            Ok(Some(s + len))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// `match_class` in the C locale.
+#[inline]
+fn class(c: u8, cl: u8) -> bool {
+    let res = match cl.to_ascii_lowercase() {
+        b'a' => c.is_ascii_alphabetic(),
+        b'c' => c.is_ascii_control(),
+        b'd' => c.is_ascii_digit(),
+        b'g' => c.is_ascii_graphic(),
+        b'l' => c.is_ascii_lowercase(),
+        b'p' => c.is_ascii_punctuation(),
+        b's' => matches!(c, b' ' | b'\t'..=b'\r'),
+        b'u' => c.is_ascii_uppercase(),
+        b'w' => c.is_ascii_alphanumeric(),
+        b'x' => c.is_ascii_hexdigit(),
+        _ => return cl == c,
+    };
+    if cl.is_ascii_uppercase() { !res } else { res }
+}
+
+#[cfg(test)]
+mod tests;
