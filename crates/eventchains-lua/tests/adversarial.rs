@@ -11,7 +11,11 @@
 //! at `attack`), then once without (the chain must complete with
 //! `counter == 1`), then loads and runs the seed chain.
 
+mod common;
+
 use std::time::Duration;
+
+use common::attack_template;
 
 use eventchains_core::{ChainStatus, ErrorKind, EventContext, EventFailure, Map, Origin, Value};
 use eventchains_lua::{Limits, LoadError, LuaChain, LuaChainBuilder, thread_vm_count};
@@ -49,24 +53,6 @@ fn builder(limits: Limits) -> LuaChainBuilder {
 
 fn load(limits: Limits, src: &str) -> LuaChain {
     builder(limits).load_str("hostile.lua", src).unwrap_or_else(|e| panic!("script should load: {e}\n{src}"))
-}
-
-/// The template script with `body` as the attack and `middleware` (Lua source of a list).
-fn template(body: &str, middleware: &str) -> String {
-    format!(
-        r#"return {{
-  context = {{ counter = 0 }},
-  middleware = {{ {middleware} }},
-  events = {{
-    {{ name = "attack", handler = function(ctx)
-      if ctx.attack then
-{body}
-      end
-    end }},
-    {{ name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end }},
-  }},
-}}"#
-    )
 }
 
 /// Runs `chain` with `values` on top of its initial context.
@@ -111,7 +97,7 @@ fn good_chain_runs() {
 
 /// The attack `body` fails with `kind` and a message containing every needle.
 fn check(limits: Limits, body: &str, kind: ErrorKind, needles: &[&str]) -> EventFailure {
-    let chain = load(limits, &template(body, ""));
+    let chain = load(limits, &attack_template(body, ""));
     let failure = attack(&chain);
     assert_eq!(failure.kind(), kind, "{failure}");
     for needle in needles {
@@ -348,7 +334,7 @@ fn globals_cannot_be_reached_through_g_load_or_rawset() {
     ] {
         let chain = load(
             LIMITS,
-            &template(body, "").replace(
+            &attack_template(body, "").replace(
                 "if ctx.attack then",
                 "ctx.saw = type(leaked) .. type(print) .. type(string) if ctx.attack then",
             ),
@@ -463,7 +449,7 @@ fn finalizers_are_refused_even_while_loading() {
     );
     assert!(matches!(err, LoadError::Runtime { .. }), "{err}");
     assert!(err.to_string().contains("__gc metamethods are not allowed"), "{err}");
-    let chain = load(LIMITS, &template("setmetatable({}, { __gc = function() ctx.from_gc = true end })", ""));
+    let chain = load(LIMITS, &attack_template("setmetatable({}, { __gc = function() ctx.from_gc = true end })", ""));
     let failure = attack(&chain);
     assert!(failure.message().contains("__gc metamethods are not allowed"), "{failure}");
     still_good(&chain);
@@ -471,7 +457,7 @@ fn finalizers_are_refused_even_while_loading() {
     // registers finalizers when the metatable is set).
     let chain = load(
         LIMITS,
-        &template(
+        &attack_template(
             "local mt = {} setmetatable({}, mt) mt.__gc = function() while true do end end collectgarbage() error('done')",
             "",
         ),
@@ -487,7 +473,7 @@ fn finalizers_are_refused_even_while_loading() {
 // ---------------------------------------------------------------- middleware and next
 #[test]
 fn middleware_calling_next_twice_runs_the_event_twice() {
-    let chain = load(LIMITS, &template("", "function(event, ctx, next) next(ctx) return next(ctx) end"));
+    let chain = load(LIMITS, &attack_template("", "function(event, ctx, next) next(ctx) return next(ctx) end"));
     let (result, ctx) = run_with(&chain, &[]);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<i64>("counter"), Some(2), "`count` ran twice");
@@ -496,7 +482,8 @@ fn middleware_calling_next_twice_runs_the_event_twice() {
 
 #[test]
 fn middleware_never_calling_next_skips_the_events() {
-    let chain = load(LIMITS, &template("", "function(event, ctx, next) ctx.skipped = (ctx.skipped or 0) + 1 end"));
+    let chain =
+        load(LIMITS, &attack_template("", "function(event, ctx, next) ctx.skipped = (ctx.skipped or 0) + 1 end"));
     let (result, ctx) = run_with(&chain, &[]);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<i64>("counter"), Some(0));
@@ -525,7 +512,7 @@ fn next_kept_and_called_from_an_event_is_refused() {
 /// middleware failure of `kind` whose message contains every needle.
 fn check_middleware(attack_body: &str, kind: ErrorKind, needles: &[&str]) {
     let middleware = format!("function(event, ctx, next) if ctx.attack then {attack_body} end return next(ctx) end");
-    let chain = load(LIMITS, &template("", &middleware));
+    let chain = load(LIMITS, &attack_template("", &middleware));
     let failure = attack(&chain);
     assert_eq!(failure.kind(), kind, "{failure}");
     assert_eq!(failure.origin(), Origin::Middleware, "{failure}");
@@ -552,7 +539,7 @@ fn middleware_that_yields_is_a_middleware_failure() {
 // ---------------------------------------------------------------- huge and deep values from Rust
 #[test]
 fn huge_string_from_rust_hits_the_memory_limit_cleanly() {
-    let chain = load(MEMORY, &template("ctx.len = #ctx.big", ""));
+    let chain = load(MEMORY, &attack_template("ctx.len = #ctx.big", ""));
     let (result, _) = run_with(&chain, &[("attack", Value::Bool(true)), ("big", Value::String("x".repeat(16 << 20)))]);
     let failure = &result.failures()[0];
     assert_eq!(failure.kind(), ErrorKind::LimitExceeded, "{failure}");
@@ -564,7 +551,7 @@ fn huge_string_from_rust_hits_the_memory_limit_cleanly() {
 fn large_and_deep_values_from_rust_are_readable() {
     let chain = load(
         LIMITS,
-        &template(
+        &attack_template(
             "local sum = 0 for _, v in ipairs(ctx.list) do sum = sum + v end ctx.sum = sum
              local p, depth = ctx.deep, 0 while type(p) == 'userdata' do depth = depth + 1 p = p[1] end ctx.depth = depth
              ctx.json_len = #tostring(ctx.deep)",
@@ -588,7 +575,7 @@ fn large_and_deep_values_from_rust_are_readable() {
 fn huge_values_written_back_from_lua_within_the_cap_round_trip() {
     let chain = load(
         LIMITS,
-        &template(
+        &attack_template(
             "local t = {} for i = 1, 10000 do t[i] = { id = i } end ctx.items = t ctx.text = string.rep('y', 1e6)",
             "",
         ),
@@ -687,7 +674,7 @@ fn invalid_utf8_in_the_initial_context_is_a_load_error() {
 fn script_limits_cannot_raise_the_host_caps() {
     let chain = load(
         LIMITS,
-        &template("while true do end", "").replacen(
+        &attack_template("while true do end", "").replacen(
             "return {",
             "return { limits = { instructions = 1e12, memory_mb = 1e6, timeout_ms = 1e9 },",
             1,
@@ -703,7 +690,7 @@ fn script_limits_cannot_raise_the_host_caps() {
 fn many_hostile_runs_leave_no_state_behind() {
     let chain = load(
         LIMITS,
-        &template(
+        &attack_template(
             "if ctx.mode == 1 then while true do end elseif ctx.mode == 2 then error({}) else local s = string.rep('x', 1e9) end",
             "",
         ),

@@ -12,9 +12,11 @@
 
 mod common;
 
+use common::{attack_template, run_attack};
+
 use std::time::Duration;
 
-use eventchains_core::{ChainStatus, ErrorKind, EventContext, EventFailure, EventRegistry, FnEvent, Value};
+use eventchains_core::{ChainStatus, ErrorKind, EventFailure, EventRegistry, FnEvent, Value};
 use eventchains_lua::{Limits, LoadError, LuaChain, LuaChainBuilder};
 
 /// Only the clock can stop these: no instruction cap, room in memory.
@@ -61,36 +63,10 @@ fn load(limits: Limits, src: &str) -> LuaChain {
     builder(limits).load_str("test.lua", src).unwrap_or_else(|e| panic!("script should load: {e}\n{src}"))
 }
 
-/// `attack` runs `body` when `ctx.attack` is set; `count` then adds 1 to `counter`.
-fn template(body: &str) -> String {
-    format!(
-        r#"return {{
-  context = {{ counter = 0 }},
-  events = {{
-    {{ name = "attack", handler = function(ctx)
-      if ctx.attack then
-{body}
-      end
-    end }},
-    {{ name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end }},
-  }},
-}}"#
-    )
-}
-
-fn run(chain: &LuaChain, attack: bool) -> (eventchains_core::ChainResult, EventContext) {
-    let mut ctx = chain.new_context();
-    if attack {
-        ctx.set("attack", true);
-    }
-    let result = chain.execute(&mut ctx);
-    (result, ctx)
-}
-
 /// The chain runs cleanly twice without the attack.
 fn runs_cleanly_twice(chain: &LuaChain) {
     for _ in 0..2 {
-        let (result, ctx) = run(chain, false);
+        let (result, ctx) = run_attack(chain, false);
         assert!(result.is_clean(), "{result}");
         assert_eq!(ctx.get::<i64>("counter"), Some(1));
     }
@@ -98,8 +74,8 @@ fn runs_cleanly_twice(chain: &LuaChain) {
 
 /// The attack fails the chain (strict) with `kind` and `message`; then the chain runs cleanly twice.
 fn check(limits: Limits, body: &str, kind: ErrorKind, message: &str) -> EventFailure {
-    let chain = load(limits, &template(body));
-    let (result, _) = run(&chain, true);
+    let chain = load(limits, &attack_template(body, ""));
+    let (result, _) = run_attack(&chain, true);
     assert_eq!(result.status(), ChainStatus::Failed, "{result}");
     let failure = result.failures()[0].clone();
     assert_eq!(failure.event(), "attack", "{failure}");
@@ -165,7 +141,7 @@ fn a_middleware_whose_next_outlasts_its_cap_fails_even_when_it_returns_true() {
              { name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end } },
 }"#,
     );
-    let (result, _) = run(&chain, true);
+    let (result, _) = run_attack(&chain, true);
     let failure = &result.failures()[0];
     assert_eq!(failure.kind(), ErrorKind::Timeout, "{failure}");
     assert!(failure.message().starts_with("wall-clock limit (50 ms) exceeded in middleware[1]"), "{failure}");
@@ -196,8 +172,11 @@ hostile! {
 
 #[test]
 fn rep_of_an_empty_result_is_instant_whatever_the_count() {
-    let chain = load(COUNT, &template("ctx.len = #string.rep('', 1e15) + #string.rep('', 1e15, '') + #(''):rep(2^53)"));
-    let (result, ctx) = run(&chain, true);
+    let chain = load(
+        COUNT,
+        &attack_template("ctx.len = #string.rep('', 1e15) + #string.rep('', 1e15, '') + #(''):rep(2^53)", ""),
+    );
+    let (result, ctx) = run_attack(&chain, true);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<i64>("len"), Some(0));
     runs_cleanly_twice(&chain);
@@ -207,14 +186,15 @@ fn rep_of_an_empty_result_is_instant_whatever_the_count() {
 fn table_move_in_chunks_moves_what_the_c_function_moves() {
     let chain = load(
         COUNT,
-        &template(
+        &attack_template(
             "local a = {} for i = 1, 10000 do a[i] = i end
              table.move(a, 1, 10000, 3)
              local b = table.move(a, 1, 10002, 1, {})
              ctx.moved = { b[1], b[2], b[3], b[10002], #b }",
+            "",
         ),
     );
-    let (result, ctx) = run(&chain, true);
+    let (result, ctx) = run_attack(&chain, true);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<Vec<i64>>("moved"), Some(vec![1, 2, 1, 10000, 10002]));
     runs_cleanly_twice(&chain);
@@ -258,7 +238,7 @@ hostile! {
 fn ordinary_patterns_keep_their_answers_on_short_and_long_subjects() {
     let chain = load(
         COUNT,
-        &template(
+        &attack_template(
             r#"
             local function checks(pad)
               local line = pad .. "name = Ada; lang=Lua"
@@ -287,9 +267,10 @@ fn ordinary_patterns_keep_their_answers_on_short_and_long_subjects() {
             checks(string.rep(" ", 10000))
             ctx.ok = true
             "#,
+            "",
         ),
     );
-    let (result, ctx) = run(&chain, true);
+    let (result, ctx) = run_attack(&chain, true);
     assert!(result.is_clean(), "{result}: {:?}", result.failures());
     assert_eq!(ctx.get::<bool>("ok"), Some(true));
     runs_cleanly_twice(&chain);
@@ -315,7 +296,7 @@ fn middleware_script(events: &str) -> String {
 
 fn check_middleware(events: &str) {
     let chain = load(TIME, &middleware_script(events));
-    let (result, _) = run(&chain, true);
+    let (result, _) = run_attack(&chain, true);
     assert_eq!(result.status(), ChainStatus::Failed, "{result}");
     let failure = &result.failures()[0];
     assert_eq!(failure.kind(), ErrorKind::Timeout, "{failure}");
@@ -405,7 +386,7 @@ fn a_small_shared_table_is_copied_to_each_place() {
            return { context = { counter = 0, a = item, b = { item, item } },
              events = { { name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end } } }"#,
     );
-    let (result, ctx) = run(&chain, false);
+    let (result, ctx) = run_attack(&chain, false);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.value("a").map(Value::to_json), Some(serde_json::json!({"qty": 1, "sku": "tea"})));
     assert_eq!(ctx.value("b").and_then(Value::as_array).map(Vec::len), Some(2));
@@ -420,7 +401,7 @@ hostile! {
 }
 
 fn common_chain_still_loads() {
-    let chain = load(Limits::default(), &template(""));
+    let chain = load(Limits::default(), &attack_template("", ""));
     runs_cleanly_twice(&chain);
 }
 
@@ -438,7 +419,7 @@ fn extreme_numbers_in_the_scripts_limits_load_and_keep_the_host_caps() {
         "memory_mb = math.maxinteger",
         "timeout_ms = 1e30, instructions = 1e300, memory_mb = 1e300",
     ] {
-        let src = template("").replacen("return {", &format!("return {{ limits = {{ {limits} }},"), 1);
+        let src = attack_template("", "").replacen("return {", &format!("return {{ limits = {{ {limits} }},"), 1);
         let chain = builder(Limits::default())
             .load_str("test.lua", &src)
             .unwrap_or_else(|e| panic!("`{limits}` should load: {e}"));
@@ -478,15 +459,15 @@ fn numbers_that_are_not_positive_and_finite_are_load_errors() {
 fn a_host_time_cap_of_duration_max_means_no_cap() {
     let host = Limits { instructions: Some(1_000_000), memory_bytes: Some(64 << 20), timeout: Some(Duration::MAX) };
     // Top-level code long enough to reach the count hook, events, a loop stopped by the instruction cap.
-    let src = template("while true do end").replacen("return {", "for i = 1, 100000 do end return {", 1);
+    let src = attack_template("while true do end", "").replacen("return {", "for i = 1, 100000 do end return {", 1);
     let chain = builder(host).load_str("test.lua", &src).unwrap_or_else(|e| panic!("{e}"));
-    let (result, _) = run(&chain, true);
+    let (result, _) = run_attack(&chain, true);
     let failure = &result.failures()[0];
     assert_eq!(failure.kind(), ErrorKind::LimitExceeded, "{failure}");
     assert_eq!(failure.message(), INSTR);
     runs_cleanly_twice(&chain);
     // The script's own huge cap is no cap either, and a context deadline far in the future is none.
-    let src = template("").replacen("return {", "return { limits = { timeout_ms = 1e300 },", 1);
+    let src = attack_template("", "").replacen("return {", "return { limits = { timeout_ms = 1e300 },", 1);
     let chain = builder(Limits { timeout: Some(Duration::MAX), ..Limits::UNLIMITED })
         .load_str("test.lua", &src)
         .unwrap_or_else(|e| panic!("{e}"));

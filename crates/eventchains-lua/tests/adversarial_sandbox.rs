@@ -9,9 +9,11 @@
 
 mod common;
 
+use common::run_attack;
+
 use std::time::Duration;
 
-use eventchains_core::{ChainStatus, ErrorKind, EventContext, EventFailure, Map, Value};
+use eventchains_core::{ChainStatus, ErrorKind, EventFailure};
 use eventchains_lua::{Limits, LoadError, LuaChain, LuaChainBuilder, MAX_LUA_MIDDLEWARE};
 
 /// Small caps: every case ends fast (no wall-clock cap can fire first).
@@ -58,20 +60,10 @@ fn load(src: &str) -> LuaChain {
     builder().load_str("hostile.lua", src).unwrap_or_else(|e| panic!("script should load: {e}\n{src}"))
 }
 
-fn run_with(chain: &LuaChain, attack: bool) -> (eventchains_core::ChainResult, EventContext) {
-    let mut map = Map::default();
-    if attack {
-        map.insert("attack".to_owned(), Value::Bool(true));
-    }
-    let mut ctx = chain.context_with(map);
-    let result = chain.execute(&mut ctx);
-    (result, ctx)
-}
-
 /// Two clean executions that see intact libraries, globals and `event` tables.
 fn runs_cleanly_twice(chain: &LuaChain, what: &str) {
     for _ in 0..2 {
-        let (result, ctx) = run_with(chain, false);
+        let (result, ctx) = run_attack(chain, false);
         assert!(result.is_clean(), "{what}: the chain must stay usable: {result} {:?}", result.failures());
         assert_eq!(ctx.get::<bool>("probe"), Some(true), "{what}: state persisted");
         assert_eq!(ctx.get::<&str>("names"), Some("attack,nil;probe,nil;"), "{what}: the event tables changed");
@@ -86,7 +78,7 @@ fn refused(body: &str, middleware: &str, kind: ErrorKind, needle: &str) -> Event
 
 /// [`refused`] for a chain already loaded (`what` names the case in messages).
 fn refused_by(chain: &LuaChain, what: &str, kind: ErrorKind, needle: &str) -> EventFailure {
-    let (result, _) = run_with(chain, true);
+    let (result, _) = run_attack(chain, true);
     assert_eq!(result.status(), ChainStatus::Failed, "{what}: the attack should fail: {result}");
     let failure = result.failures()[0].clone();
     assert_eq!(failure.event(), "attack", "{what}: {failure}");
@@ -100,7 +92,7 @@ fn refused_by(chain: &LuaChain, what: &str, kind: ErrorKind, needle: &str) -> Ev
 /// same execution and of the next two sees everything intact.
 fn harmless(body: &str) {
     let chain = load(&script(body, ""));
-    let (result, ctx) = run_with(&chain, true);
+    let (result, ctx) = run_attack(&chain, true);
     assert!(result.is_clean(), "{body}: {result} {:?}", result.failures());
     assert_eq!(ctx.get::<bool>("probe"), Some(true), "{body}: changed a library or global");
     assert_eq!(ctx.get::<bool>("escaped"), None, "{body}: reached a writable table");
@@ -233,7 +225,7 @@ fn the_event_table_of_middleware_is_read_only() {
         "local keys = {} for k, v in pairs(event) do keys[#keys + 1] = k .. '=' .. v end \
          ctx.keys = table.concat(keys, ',') ctx.mt = tostring(getmetatable(event))",
     ));
-    let (result, ctx) = run_with(&chain, false);
+    let (result, ctx) = run_attack(&chain, false);
     assert!(result.is_clean(), "{result}");
     // Luau's `pairs` does not call `__pairs` (the view iterates as empty there).
     let keys = if cfg!(feature = "luau") { "" } else { "name=probe" };
@@ -278,7 +270,7 @@ fn to_be_closed_variables_are_refused_however_they_are_written() {
     // The same text in strings and comments is not a variable: it loads.
     let chain =
         load(&script("local s = '<close>' -- local x <close> = nil\n ctx.s = s .. [==[<close --[[c]]>]==]", ""));
-    let (result, ctx) = run_with(&chain, true);
+    let (result, ctx) = run_attack(&chain, true);
     assert!(result.is_clean(), "{result}");
     assert_eq!(ctx.get::<&str>("s"), Some("<close><close --[[c]]>"));
 }
@@ -367,7 +359,7 @@ fn unbounded_recursion_through_metamethods_and_protected_calls_fails_cleanly() {
         ] {
             eprintln!("recursion: {body}");
             let chain = load(&script(body, ""));
-            let (result, _) = run_with(&chain, true);
+            let (result, _) = run_attack(&chain, true);
             let kind = result.failures().first().map(EventFailure::kind);
             // Lua's own stack limits, or the instruction cap for what recurses without growing a stack.
             assert!(matches!(kind, Some(ErrorKind::Event | ErrorKind::LimitExceeded)), "{body}: {result}");
@@ -385,7 +377,7 @@ fn nested_coroutines_are_bounded_on_every_engine() {
         let needle = if cfg!(feature = "luau") { "" } else { "too many nested coroutines" };
         refused(body, "", ErrorKind::Event, needle);
         let chain = load(&script(body, ""));
-        let (_, ctx) = run_with(&chain, true);
+        let (_, ctx) = run_attack(&chain, true);
         let depth = ctx.get::<i64>("depth").expect("depth");
         assert!((50..=200).contains(&depth), "{depth} levels");
         // Shallow nesting and many coroutines one after the other still work.

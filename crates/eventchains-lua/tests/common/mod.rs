@@ -118,3 +118,33 @@ pub fn run(chain: &LuaChain) -> (ChainResult, EventContext) {
 pub fn one_event(body: &str) -> String {
     format!("return {{ events = {{ {{ name = 'e', handler = function(ctx) {body} end }} }} }}")
 }
+
+/// The hostile-script shape of the adversarial suites: `attack` runs `body`
+/// when `ctx.attack` is set, `count` then adds 1 to `counter`; `middleware`
+/// is the text of the middleware list (empty for none).
+pub fn attack_template(body: &str, middleware: &str) -> String {
+    format!(
+        r#"return {{
+  context = {{ counter = 0 }},
+  middleware = {{ {middleware} }},
+  events = {{
+    {{ name = "attack", handler = function(ctx)
+      if ctx.attack then
+{body}
+      end
+    end }},
+    {{ name = "count", handler = function(ctx) ctx.counter = ctx.counter + 1 end }},
+  }},
+}}"#
+    )
+}
+
+/// Runs `chain` on its initial context, with `attack = true` on top when `attack` is set.
+pub fn run_attack(chain: &LuaChain, attack: bool) -> (ChainResult, EventContext) {
+    let mut ctx = chain.new_context();
+    if attack {
+        ctx.set("attack", true);
+    }
+    let result = chain.execute(&mut ctx);
+    (result, ctx)
+}
