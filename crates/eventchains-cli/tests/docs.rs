@@ -1,33 +1,15 @@
 //! Runs every Lua example of `docs/lua-scripts.md` through the binary.
 
+mod markdown;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn lua_blocks(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```lua") => current = Some(String::new()),
-            (Some(block), "```") => {
-                blocks.push(std::mem::take(block));
-                current = None;
-            }
-            (Some(block), text) => {
-                block.push_str(text);
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    blocks
-}
 
 #[test]
 fn every_lua_example_in_the_docs_runs() {
     let root: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", ".."].iter().collect();
     let markdown = std::fs::read_to_string(root.join("docs/lua-scripts.md")).expect("docs exist");
-    let blocks = lua_blocks(&markdown);
+    let blocks = markdown::lua_blocks(&markdown);
     assert!(blocks.len() >= 6, "found {} examples", blocks.len());
     let dir = std::env::temp_dir().join(format!("eventchains-docs-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -10,6 +10,8 @@
 //! `EVENTCHAINS_REQUIRE_LUA_ANALYZER=1` (set by scripts/check-lua-types.sh,
 //! which installs it, as CI does) makes a missing analyzer a failure.
 
+mod markdown;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,25 +38,7 @@ fn analyzer() -> Option<PathBuf> {
 
 /// The ```lua blocks of a Markdown file that are chain scripts (they name `events`).
 fn chain_scripts(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```lua") => current = Some(String::new()),
-            (Some(block), "```") => {
-                if block.contains("events") {
-                    blocks.push(std::mem::take(block));
-                }
-                current = None;
-            }
-            (Some(block), text) => {
-                block.push_str(text);
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    blocks
+    markdown::lua_blocks(markdown).into_iter().filter(|block| block.contains("events")).collect()
 }
 
 /// One diagnostic: 1-based line, severity (1 error, 2 warning, 3 info, 4 hint), code, message.
