@@ -6,12 +6,12 @@
 //! per core by default, at most 16), each a mutex-guarded map from event name
 //! to counters and a histogram. Threads running the same chain therefore
 //! rarely touch the same lock or cache line; a snapshot merges the shards.
-//! A shard finds an event's figures without hashing its name: a small
-//! direct-mapped cache keyed by where the caller keeps the chain and event
-//! names (a chain's events keep theirs for its whole life) remembers the
-//! entry, and a hit is confirmed by comparing the names themselves (word
-//! loads for names of up to 16 bytes), so a name freed and another allocated
-//! at its address is never mistaken for it.
+//! A shard finds an event's figures without hashing its name: an index keyed
+//! by where the caller keeps the chain and event names (a chain's events keep
+//! theirs for its whole life) remembers the entry, and a hit is confirmed by
+//! comparing the names themselves (word loads for names of up to 16 bytes),
+//! so a name freed and another allocated at its address is never mistaken
+//! for it.
 //!
 //! The same figures go to the [`metrics`](https://docs.rs/metrics) facade, so
 //! whatever recorder the application installs (Prometheus, OpenTelemetry,
@@ -39,6 +39,10 @@ use crate::clock::{SharedClock, system_clock};
 use crate::config::setters;
 use crate::kind_set::{ALL_KINDS, kind_index};
 use crate::telemetry::names;
+
+mod address_index;
+
+use address_index::{AddressIndex, NamesAt};
 
 /// Significant figures of the latency histograms (1% precision).
 const SIGNIFICANT_FIGURES: u8 = 2;
@@ -157,10 +161,7 @@ impl Shard {
     }
 }
 
-/// Slots of a shard's [`Recent`] cache (a power of two).
-const RECENT_SLOTS: usize = 16;
-
-/// What one shard holds: the figures per event name, and a small cache that
+/// What one shard holds: the figures per event name, and an index that
 /// finds them without hashing the name.
 #[derive(Default)]
 struct ShardState {
@@ -168,61 +169,42 @@ struct ShardState {
     index: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
     /// The figures and series of each event, in the order first seen.
     events: Vec<Entry>,
-    /// Direct-mapped by where the caller keeps its chain and event names.
-    recent: [Recent; RECENT_SLOTS],
-}
-
-/// Where a caller's (chain, event) names were last seen, and their figures
-/// and series. Addresses are only hints: a hit is confirmed by comparing the
-/// names themselves, since a string can be freed and its address reused.
-#[derive(Clone, Copy, Default)]
-struct Recent {
-    /// Address and length of the event name (0 for an empty slot: a `&str` is never null).
-    event: (usize, usize),
-    /// Address and length of the chain name, (0, 0) for `None`.
-    chain: (usize, usize),
-    /// Position in [`ShardState::events`].
-    entry: usize,
-    /// Position in that entry's [`Entry::series`].
-    series: usize,
-}
-
-/// A name's address and length.
-fn address(name: &str) -> (usize, usize) {
-    (name.as_ptr() as usize, name.len())
+    /// (chain, event) pairs known, i.e. series in all of `events`.
+    pairs: usize,
+    /// Where callers keep their (chain, event) names -> positions in
+    /// `events` and in that entry's `series`.
+    addresses: AddressIndex,
 }
 
 impl ShardState {
     /// The figures of `event` and its facade series in `chain`, registering
     /// them on first use.
-    #[inline]
+    #[inline(always)]
     fn find(&mut self, chain: Option<&str>, event: &str) -> (&mut Stats, &mut Series) {
-        let (event_at, chain_at) = (address(event), chain.map_or((0, 0), address));
-        // Fibonacci hashing of both addresses picks the slot.
-        let mixed = (event_at.0 ^ chain_at.0.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let slot = (mixed >> (usize::BITS - RECENT_SLOTS.trailing_zeros())) & (RECENT_SLOTS - 1);
-        let recent = self.recent[slot];
-        let (entry, series) = if recent.event == event_at && recent.chain == chain_at {
-            (recent.entry, recent.series)
-        } else {
-            self.find_slow(chain, event, slot)
+        let (entry, series) = match self.addresses.get(NamesAt::of(chain, event)) {
+            Some((entry, series)) if self.confirms(entry, series, chain, event) => (entry, series),
+            _ => self.find_slow(chain, event),
         };
-        // The addresses matched or the slot was just refilled; confirm by the
-        // names (a name can be freed and another allocated where it was).
-        let confirmed = self.events.get(entry).is_some_and(|found| {
-            same_text(&found.name, event)
-                && found.series.get(series).is_some_and(|found| same_chain(found.chain.as_deref(), chain))
-        });
-        let (entry, series) = if confirmed { (entry, series) } else { self.find_slow(chain, event, slot) };
         let entry = &mut self.events[entry];
         (&mut entry.stats, &mut entry.series[series])
     }
 
+    /// Whether the positions found by address hold `event` in `chain`: the
+    /// addresses are a hint (a name can be freed and another one allocated
+    /// where it was), the names decide.
+    #[inline(always)]
+    fn confirms(&self, entry: usize, series: usize, chain: Option<&str>, event: &str) -> bool {
+        let Some(found) = self.events.get(entry) else { return false };
+        let Some(found_series) = found.series.get(series) else { return false };
+        same_text(&found.name, event) && same_chain(found_series.chain.as_deref(), chain)
+    }
+
     /// Positions of the entry and series of (`chain`, `event`) found by
-    /// hashing the event name; refills `slot`.
+    /// hashing the event name (registered on first use); remembered by the
+    /// names' addresses.
     #[cold]
     #[inline(never)]
-    fn find_slow(&mut self, chain: Option<&str>, event: &str, slot: usize) -> (usize, usize) {
+    fn find_slow(&mut self, chain: Option<&str>, event: &str) -> (usize, usize) {
         let entry = match self.index.get(event) {
             Some(&entry) => entry,
             None => {
@@ -231,8 +213,10 @@ impl ShardState {
                 self.events.len() - 1
             }
         };
+        let known = self.events[entry].series.len();
         let series = self.events[entry].series_position(chain);
-        self.recent[slot] = Recent { event: address(event), chain: chain.map_or((0, 0), address), entry, series };
+        self.pairs += self.events[entry].series.len() - known;
+        self.addresses.insert(NamesAt::of(chain, event), (entry, series), self.pairs);
         (entry, series)
     }
 
@@ -243,7 +227,7 @@ impl ShardState {
 }
 
 /// `a == b`, without a call to `memcmp` for names of up to 16 bytes.
-#[inline]
+#[inline(always)]
 fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let len = a.len();
@@ -251,17 +235,15 @@ fn same_text(a: &str, b: &str) -> bool {
         return false;
     }
     // Two overlapping loads cover the whole name.
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
-    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match len {
-        8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
-        4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
+        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
+        4..=7 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
         _ => a == b,
     }
 }
 
 /// `a == b` for chain names, with [`same_text`].
-#[inline]
+#[inline(always)]
 fn same_chain(a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
         (None, None) => true,
