@@ -76,6 +76,7 @@ mod ctx_memory;
 mod definitions;
 mod error;
 mod event_records;
+mod failure_value;
 mod fast_ctx;
 mod host_fn;
 mod limits;

@@ -11,6 +11,7 @@ use crate::bridge::{Bridge, LimitHit};
 use crate::context_proxy::CtxProxy;
 use crate::error::LoadError;
 use crate::event_records::EventRecords;
+use crate::failure_value::Failure;
 use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
@@ -243,8 +244,8 @@ enum Returned {
     Nothing,
     /// `true`.
     Success,
-    /// `false`/`nil` with an optional message.
-    Failure(Option<String>),
+    /// `false`/`nil` with an optional message or a failure table.
+    Failure(Failure),
 }
 
 impl Vm {
@@ -278,7 +279,7 @@ impl Vm {
         let guard = b.bridge.enter(ctx, None);
         let returned = match self.raw.call(&b.lua, index, b.ctx_ptr) {
             RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
-            RawReturn::Failure(message) => Ok(Returned::Failure(message)),
+            RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
             RawReturn::Values(a, m) => self.interpret(a, m),
             RawReturn::Error(e) => Err(e),
         };
@@ -289,8 +290,9 @@ impl Vm {
         }
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),
-            Ok(Returned::Failure(Some(message))) => Err(EventError::new(message)),
-            Ok(Returned::Failure(None)) => Err(EventError::new("handler returned false")),
+            Ok(Returned::Failure(failure)) => {
+                Err(failure.into_error(|| "handler returned false".into(), EventError::new))
+            }
             Err(e) => Err(self.call_error(&e, outcome.hit, &format!("event `{name}`"))),
         }
     }
@@ -335,13 +337,16 @@ impl Vm {
         match returned {
             Ok(Returned::Success) => Ok(()),
             Ok(Returned::Nothing) => inner.unwrap_or(Ok(())),
-            Ok(Returned::Failure(message)) => match (inner, message) {
+            Ok(Returned::Failure(failure)) => Err(match inner {
                 // Passing on the failure `next` reported keeps its kind and origin.
-                (Some(Err(e)), Some(m)) if e.message() == m => Err(e),
-                (Some(Err(e)), None) => Err(e),
-                (_, Some(m)) => Err(EventError::middleware(m)),
-                (_, None) => Err(EventError::middleware(format!("{label} returned false"))),
-            },
+                Some(Err(e)) if failure.message.as_deref().is_none_or(|m| e.message() == m) => {
+                    match failure.retry_after {
+                        Some(after) => e.with_retry_after(after),
+                        None => e,
+                    }
+                }
+                _ => failure.into_error(|| format!("{label} returned false"), EventError::middleware),
+            }),
             Err(e) => Err(self
                 .call_error(&e, outcome.hit, &format!("{label} (around event `{}`)", event.name()))
                 .with_origin(Origin::Middleware)
@@ -354,11 +359,9 @@ impl Vm {
         Ok(match (first, second) {
             (mlua::Value::Nil, mlua::Value::Nil) => Returned::Nothing,
             (mlua::Value::Boolean(true), _) => Returned::Success,
-            (mlua::Value::Boolean(false) | mlua::Value::Nil, message) => Returned::Failure(match message {
-                mlua::Value::Nil => None,
-                mlua::Value::String(s) => Some(s.to_string_lossy()),
-                other => Some(other.to_string().unwrap_or_else(|_| other.type_name().to_owned())),
-            }),
+            (mlua::Value::Boolean(false) | mlua::Value::Nil, message) => {
+                Returned::Failure(Failure::from_value(message)?)
+            }
             (mlua::Value::LightUserData(ud), _) if ud.0.cast_const() == self.base.ctx_ptr => Returned::Nothing,
             (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
                 self.merge(&value)?;
