@@ -55,7 +55,10 @@ impl Failure {
                         mlua::Value::String(s) => s.to_string_lossy(),
                         mlua::Value::Integer(_) | mlua::Value::Number(_) => value.to_string()?,
                         other => {
-                            return Err(table_error(format!("`message` is a {}, expected a string", other.type_name())));
+                            return Err(table_error(format!(
+                                "`message` is a {}, expected a string",
+                                other.type_name()
+                            )));
                         }
                     });
                 }
