@@ -25,7 +25,7 @@ use crate::value_size::measure_map;
 struct ScriptBytes(usize);
 
 /// One call's side of the account.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CtxMemory {
     /// The running total, once read from the context.
     bytes: Option<usize>,

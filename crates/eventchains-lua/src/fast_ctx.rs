@@ -25,17 +25,30 @@ use std::rc::Rc;
 use eventchains_core::Value;
 use mlua::{Function, LightUserData, Lua, ffi};
 
-use crate::bridge::{Bridge, KeyLookup};
+use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
+use crate::key_cache::{KeyCache, KeyLookup};
 use crate::value_size::{SCALAR_BYTES, reuse_buffer, size_of, stored_string_size, string_size};
+
+/// What the fast path's C functions reach through their first upvalue (kept
+/// alive by the VM's app data as long as the Lua state).
+struct FastPath {
+    bridge: Rc<Bridge>,
+    keys: KeyCache,
+}
 
 /// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
 /// installs its metatable.
 pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     let (bridge, root) = bridge_and_slow_path(lua)?;
+    let shared = lua.app_data_ref::<Rc<Bridge>>().map(|b| (*b).clone());
+    let shared = shared.ok_or_else(|| mlua::Error::runtime("the ctx bridge is not installed in this VM"))?;
+    let fast = Rc::new(FastPath { bridge: shared, keys: KeyCache::default() });
+    let fast_ptr = Rc::as_ptr(&fast) as *mut c_void;
+    lua.set_app_data(fast);
     let meta = lua.create_table()?;
-    meta.raw_set("__index", index_function(lua)?)?;
-    meta.raw_set("__newindex", newindex_function(lua)?)?;
+    meta.raw_set("__index", index_function(lua, fast_ptr)?)?;
+    meta.raw_set("__newindex", newindex_function(lua, fast_ptr)?)?;
     let r = root.clone_root();
     meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
     let r = root.clone_root();
@@ -58,19 +71,19 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
 }
 
 /// Creates the `__index` C closure of the root `ctx` of `lua`.
-fn index_function(lua: &Lua) -> mlua::Result<Function> {
-    let (bridge, slow) = bridge_and_slow_path(lua)?;
+fn index_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
+    let (_, slow) = bridge_and_slow_path(lua)?;
     let fallback = lua.create_function(move |lua, (_ud, key): (mlua::Value, mlua::Value)| slow.index(lua, key))?;
-    closure(lua, bridge, fallback, fast_index)
+    closure(lua, fast, fallback, fast_index)
 }
 
 /// Creates the `__newindex` C closure of the root `ctx` of `lua`.
-fn newindex_function(lua: &Lua) -> mlua::Result<Function> {
-    let (bridge, slow) = bridge_and_slow_path(lua)?;
+fn newindex_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
+    let (_, slow) = bridge_and_slow_path(lua)?;
     let fallback = lua.create_function(move |_, (_ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
         slow.new_index(key, value)
     })?;
-    closure(lua, bridge, fallback, fast_newindex)
+    closure(lua, fast, fallback, fast_newindex)
 }
 
 fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
@@ -81,12 +94,12 @@ fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
     Ok((Rc::as_ptr(&bridge) as *mut c_void, CtxProxy::root((*bridge).clone())))
 }
 
-fn closure(lua: &Lua, bridge: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
+fn closure(lua: &Lua, fast: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
     // SAFETY: the closure runs with `fallback` at index 1 and leaves exactly
     // one value, the new C closure, on its stack.
     unsafe {
         lua.exec_raw::<Function>(fallback, |state| {
-            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushlightuserdata(state, fast);
             ffi::lua_pushvalue(state, 1);
             ffi::lua_pushcclosure(state, f, 2);
             ffi::lua_replace(state, 1);
@@ -124,11 +137,12 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: upvalue 1 is the VM's bridge (alive as long as the VM); the
     // context pointer is the innermost frame's, valid during the call.
     unsafe {
-        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
+        let bridge = &*fast.bridge;
         let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
         let map = (*ctx).values();
-        let value = match bridge.find_key(map, key.as_ptr(), key) {
+        let value = match fast.keys.find(map, key.as_ptr(), key) {
             KeyLookup::Found(i) => map.get_index(i).map(|(_, v)| v),
             KeyLookup::Missing => None,
             KeyLookup::NotUtf8 => return slow_path(state, 2, 1),
@@ -154,11 +168,12 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
     unsafe {
-        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
+        let bridge = &*fast.bridge;
         let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
         let map = (*ctx).values_mut();
-        let found = match bridge.find_key(map, key.as_ptr(), key) {
+        let found = match fast.keys.find(map, key.as_ptr(), key) {
             KeyLookup::Found(i) => Some(i),
             KeyLookup::Missing => None,
             KeyLookup::NotUtf8 => return slow_path(state, 3, 0),
@@ -222,7 +237,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                 // Valid UTF-8: `find_key` said so.
                 let key = std::str::from_utf8_unchecked(key);
                 let (index, _) = map.insert_full(key.to_owned(), value);
-                bridge.remember_key(key.as_ptr(), index);
+                fast.keys.remember(key.as_ptr(), index);
             }
         }
         0

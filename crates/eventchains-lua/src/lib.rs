@@ -78,6 +78,7 @@ mod error;
 mod event_records;
 mod fast_ctx;
 mod host_fn;
+mod key_cache;
 mod limits;
 mod lua_error;
 mod lua_event;
