@@ -25,7 +25,7 @@ use mlua::VmState;
 use crate::ctx_memory::CtxMemory;
 use crate::limits::{Limits, describe_bytes};
 use crate::views::Views;
-use crate::watchdog::{Expiry, Slot, Ticket, thread_slot};
+use crate::watchdog::{Expiry, Slot, Ticket, cap_ns, thread_slot};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +138,8 @@ pub(crate) struct Bridge {
     /// finalizers re-entering the proxy during an allocation).
     busy: Cell<bool>,
     limits: Cell<Limits>,
+    /// The time cap of `limits`, as the watchdog takes it.
+    timeout_ns: Cell<u64>,
     /// This thread's frames as the watchdog sees them (VMs never change threads).
     slot: Arc<Slot>,
     /// Coroutines resumed inside one another by the running execution (see
@@ -153,6 +155,7 @@ impl Bridge {
             hit: Cell::new(None),
             busy: Cell::new(false),
             limits: Cell::new(limits),
+            timeout_ns: Cell::new(cap_ns(limits.timeout)),
             slot: thread_slot(),
             resumes: Cell::new(0),
         }
@@ -166,6 +169,7 @@ impl Bridge {
     /// Replaces the limits (the first VM learns the script's own limits after loading it).
     pub(crate) fn set_limits(&self, limits: Limits) {
         self.limits.set(limits);
+        self.timeout_ns.set(cap_ns(limits.timeout));
     }
 
     /// Runs `f` as one Lua call on `ctx` (and `next`, for a middleware; no
@@ -204,7 +208,7 @@ impl Bridge {
             state,
             ctx: ctx.map_or(std::ptr::null_mut(), |c| c as *mut EventContext),
             next,
-            ticket: self.slot.push(self.limits.get().timeout, deadline),
+            ticket: self.slot.push_ns(self.timeout_ns.get(), deadline),
             outer,
         };
         /// Makes the outer frame current again, also when `f` unwinds.
@@ -510,8 +514,8 @@ impl CallScope<'_> {
 
     /// Releases what the call held and writes its memory account back into `ctx`.
     fn settle(&self, ctx: &mut EventContext) {
-        if self.bridge.limits.get().memory_bytes.is_some() {
-            let mut memory = self.state.memory.get();
+        let mut memory = self.state.memory.get();
+        if !memory.is_idle() {
             memory.release_held(ctx);
             memory.flush(ctx);
             self.state.memory.set(memory);

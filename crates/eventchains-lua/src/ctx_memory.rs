@@ -67,6 +67,13 @@ impl CtxMemory {
         }
     }
 
+    /// Whether the account has nothing to give back to the context (no
+    /// total read, nothing held): true of every call that charged nothing.
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.bytes.is_none() && self.held == 0
+    }
+
     /// Records that `old` bytes were replaced by `new` bytes.
     pub(crate) fn record(&mut self, ctx: &EventContext, old: usize, new: usize) {
         if old == new {
