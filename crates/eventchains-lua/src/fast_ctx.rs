@@ -107,9 +107,16 @@ fn closure(lua: &Lua, fast: *mut c_void, fallback: Function, f: ffi::lua_CFuncti
     }
 }
 
-/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call.
+/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call;
+/// it raises the Lua errors of the complete implementation.
+///
+/// # Safety
+/// Called from a C function of this module (two upvalues, at least `nargs`
+/// arguments), with no Rust value with a destructor alive in the caller: the
+/// fallback may raise a Lua error, which unwinds with `longjmp`.
 unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -> c_int {
-    // SAFETY (caller): a C function of this module with its two upvalues.
+    // SAFETY: the caller's contract; `lua_call` runs the fallback unprotected,
+    // as a Lua error raised here must reach the script.
     unsafe {
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
         for i in 1..=nargs {
@@ -121,8 +128,12 @@ unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -
 }
 
 /// The bytes of the string at `idx`, if it is a string (not a number).
+///
+/// # Safety
+/// `idx` is a valid index of `state`'s stack, and the bytes are used only
+/// while the string stays there (the returned lifetime is the caller's choice).
 unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    // SAFETY (caller): `idx` exists. Lua strings stay alive while on the stack.
+    // SAFETY: the caller's contract; a string is read without conversion.
     unsafe {
         if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
             return None;
@@ -133,9 +144,19 @@ unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u
     }
 }
 
+/// `__index` of the root `ctx`.
+///
+/// # Safety
+/// Called by Lua only, as the C closure made by [`closure`]: upvalue 1 is the
+/// VM's [`FastPath`], upvalue 2 the fallback, arguments `(ctx, key)`.
 unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: upvalue 1 is the VM's bridge (alive as long as the VM); the
-    // context pointer is the innermost frame's, valid during the call.
+    // SAFETY: upvalue 1 is the VM's `FastPath` (kept alive by the VM's app
+    // data as long as the Lua state). The context pointer is the running
+    // call's (`Bridge::current_ctx_ptr`: the innermost scope, not busy), valid
+    // while that call runs, which it does (it called us); nothing here runs
+    // Lua code except the slow path, which is entered with no borrow of the
+    // context alive; the string copy may run the GC, so `busy` keeps
+    // finalizers off the context meanwhile.
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
@@ -165,8 +186,15 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// `__newindex` of the root `ctx`.
+///
+/// # Safety
+/// As [`fast_index`], with arguments `(ctx, key, value)`.
 unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
+    // SAFETY: as in `fast_index`. The only call back into Lua is the slow
+    // path, entered before any borrow of the context is taken or after the
+    // last one ends (the converted value is dropped first); allocating the
+    // new key or string runs no Lua code (Rust allocations).
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
@@ -210,10 +238,8 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                     found.and_then(|i| (*ctx).values_mut().get_index_mut(i)).map(|(_, v)| v)
                     && reuse_buffer(old, text.len())
                 {
-                    // Over the memory cap: the slow path raises the limit error.
-                    if !bridge.charge_ctx(&*ctx, old_size, key_size + stored_string_size(old)) {
-                        return slow_path(state, 3, 0);
-                    }
+                    // The buffer keeps its capacity, and with it its charged
+                    // size: nothing to charge.
                     old.clear();
                     old.push_str(text);
                     return 0;
