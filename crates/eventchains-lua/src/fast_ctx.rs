@@ -28,7 +28,7 @@ use mlua::{Function, LightUserData, Lua, ffi};
 use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
 use crate::key_cache::{KeyCache, KeyLookup};
-use crate::value_size::{SCALAR_BYTES, reuse_buffer, size_of, stored_string_size, string_size};
+use crate::value_size::{reuse_buffer, stored_size, string_size};
 
 /// What the fast path's C functions reach through their first upvalue (kept
 /// alive by the VM's app data as long as the Lua state).
@@ -212,7 +212,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             return slow_path(state, 3, 0);
         }
         let key_size = string_size(key.len());
-        let old_size = slot.map_or(0, |v| key_size + value_size(v));
+        let old_size = slot.map_or(0, |v| key_size + stored_size(v));
         let value = match ffi::lua_type(state, 3) {
             ffi::LUA_TNIL => {
                 if let Some(i) = found {
@@ -250,7 +250,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         };
         // What Lua adds to the context counts against the memory cap; over it,
         // the slow path raises the limit error.
-        let new_size = key_size + value_size(&value);
+        let new_size = key_size + stored_size(&value);
         if !bridge.charge_ctx(&*ctx, old_size, new_size) {
             // Nothing with a destructor may be alive where the slow path raises.
             drop(value);
@@ -267,14 +267,5 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             }
         }
         0
-    }
-}
-
-/// The size of a scalar or string written by the fast path (see [`crate::value_size`]).
-fn value_size(value: &Value) -> usize {
-    match value {
-        Value::String(s) => stored_string_size(s),
-        Value::Array(_) | Value::Map(_) => size_of(value),
-        _ => SCALAR_BYTES,
     }
 }
