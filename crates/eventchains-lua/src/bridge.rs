@@ -1,11 +1,19 @@
-//! The per-VM bridge between Lua code and the chain's [`EventContext`].
+//! The per-VM bridge between Lua code and the chain's [`EventContext`]: the
+//! one call path of the crate.
 //!
-//! Each Lua call (a handler or a middleware) runs inside a [`Frame`] that
-//! holds a pointer to the `&mut EventContext` it was given. The frame is pushed
-//! right before the call and popped right after it (by [`FrameGuard`]'s `Drop`),
-//! so the pointer is only ever dereferenced while the borrow it came from is
-//! alive. Frames form a stack because a Lua middleware's `next` runs the inner
-//! middleware and the event (possibly Lua again) inside its own call.
+//! Every Lua call (a handler, a middleware, a script's top-level code) runs
+//! inside [`Bridge::call`], which builds the call's frame ([`CallScope`]: the
+//! `&mut EventContext` it was given as a raw pointer, the middleware's
+//! [`Next`], the call's watchdog ticket) on its own stack, makes it current
+//! while the closure runs and makes the outer frame current again when it
+//! returns or unwinds. The pointer is only dereferenced through the current
+//! frame, i.e. while the borrow it came from is alive and no Rust code uses
+//! it. Frames nest because a Lua middleware's `next` runs the inner
+//! middleware and the event (possibly Lua again) inside its own call. What a
+//! call keeps for its whole life ([`CallState`]: instruction count, memory
+//! account, views, the result of `next`) is owned by the caller, so a call
+//! run as a coroutine can enter a scope per resume (see docs/architecture.md,
+//! "One call path").
 //!
 //! The bridge also enforces the per-call limits: the VM's count hook calls
 //! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions
@@ -332,7 +340,7 @@ impl Bridge {
         self.with_scope(|s| s.ctx).filter(|p| !p.is_null())
     }
 
-    /// Marks Rust code as holding a reference into the context (see [`Bridge::with_ctx`]).
+    /// Marks Rust code as holding a reference into the context (see `CallScope::with_ctx`).
     pub(crate) fn set_busy(&self, busy: bool) {
         self.busy.set(busy);
     }

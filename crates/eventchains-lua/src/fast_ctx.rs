@@ -260,7 +260,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         match found.and_then(|i| map.get_index_mut(i)) {
             Some((_, slot)) => *slot = value,
             None => {
-                // Valid UTF-8: `find_key` said so.
+                // Valid UTF-8: `KeyCache::find` said so.
                 let key = std::str::from_utf8_unchecked(key);
                 let (index, _) = map.insert_full(key.to_owned(), value);
                 fast.keys.remember(key.as_ptr(), index);

@@ -87,7 +87,7 @@ pub(crate) struct Slot {
     last_seq: AtomicU64,
 }
 
-/// A frame published by [`Slot::push`]; give it back to [`Slot::pop`].
+/// A frame published by [`Slot::push_ns`]; give it back to [`Slot::pop`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ticket {
     pub(crate) seq: u64,
@@ -105,17 +105,17 @@ impl Slot {
         }
     }
 
-    /// Publishes a frame with its own cap `timeout` and the context's `deadline`.
-    ///
-    /// Hot path: no clock read, no lock; a few uncontended atomic stores (and,
-    /// for a frame with a deadline while the watchdog sleeps, a wake-up).
+    /// [`Slot::push_ns`] with the cap as a `Duration` (tests).
     #[cfg(test)]
     pub(crate) fn push(&self, timeout: Option<Duration>, deadline: Option<Instant>) -> Ticket {
         self.push_ns(cap_ns(timeout), deadline)
     }
 
-    /// [`Slot::push`] with the cap already in nanoseconds ([`cap_ns`]): the
-    /// caller converts it once, not per call.
+    /// Publishes a frame with its own cap `timeout_ns` (see [`cap_ns`]: the
+    /// caller converts it once, not per call) and the context's `deadline`.
+    ///
+    /// Hot path: no clock read, no lock; a few uncontended atomic stores (and,
+    /// for a frame with a deadline while the watchdog sleeps, a wake-up).
     #[inline]
     pub(crate) fn push_ns(&self, timeout_ns: u64, deadline: Option<Instant>) -> Ticket {
         let seq = self.last_seq.load(Ordering::Relaxed) + 1;
