@@ -79,6 +79,7 @@ mod event_records;
 mod failure_value;
 mod fast_ctx;
 mod host_fn;
+mod key_cache;
 mod limits;
 mod lua_error;
 mod lua_event;

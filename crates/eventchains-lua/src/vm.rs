@@ -5,9 +5,9 @@ use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin};
 use mlua::chunk::ChunkMode;
-use mlua::{Function, LightUserData, Lua, Table};
+use mlua::{Function, Lua, RegistryKey, Table};
 
-use crate::bridge::{Bridge, LimitHit};
+use crate::bridge::{Bridge, CallState, LimitHit};
 use crate::context_proxy::CtxProxy;
 use crate::error::LoadError;
 use crate::event_records::EventRecords;
@@ -15,7 +15,7 @@ use crate::failure_value::Failure;
 use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
-use crate::raw_call::{RawHandlers, RawReturn};
+use crate::raw_call::{Arg, RawCaller, RawReturn};
 use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
 use crate::spec::Functions;
 
@@ -32,7 +32,6 @@ pub(crate) struct VmBase {
     lua: Lua,
     bridge: Rc<Bridge>,
     /// The root `ctx` (a light userdata, see [`crate::fast_ctx`]).
-    ctx: LightUserData,
     ctx_ptr: *const c_void,
     next_fn: Function,
     /// The script's own environment (read-only globals once loaded).
@@ -64,25 +63,7 @@ impl VmBase {
                         )));
                     }
                 }
-                let (ctx, next) = next_bridge.next_of_current().map_err(mlua::Error::runtime)?;
-                // SAFETY: `ctx` is the context of the innermost frame, the
-                // middleware's own call, which is running right now (it called
-                // us); its guard keeps the borrow alive. Proxies bound to that
-                // frame cannot be used while inner frames run (they are not the
-                // innermost), so this is the only live reference.
-                let ctx = unsafe { &mut *ctx };
-                // Other code changes the context now: views read so far go stale,
-                // and the memory account travels on with the context.
-                next_bridge.before_next(ctx);
-                let result = next.run(ctx);
-                let reply = match &result {
-                    Ok(()) => (true, None),
-                    Err(e) => (false, Some(e.message().to_owned())),
-                };
-                next_bridge.record_next_result(result);
-                // Time spent inside `next` counts against this middleware's own cap.
-                next_bridge.check_time()?;
-                Ok(reply)
+                next_bridge.run_next()
             })
             .map_err(vm_error)?;
         let hit_bridge = bridge.clone();
@@ -106,7 +87,7 @@ impl VmBase {
             host_fn.install(&lua).map_err(vm_error)?;
         }
         let env = lock_down(&lua).map_err(vm_error)?;
-        let base = VmBase { lua, bridge, ctx, ctx_ptr, next_fn, env, script: script.to_owned() };
+        let base = VmBase { lua, bridge, ctx_ptr, next_fn, env, script: script.to_owned() };
         base.apply_limits(limits).map_err(vm_error)?;
         Ok(base)
     }
@@ -176,9 +157,8 @@ impl VmBase {
             None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
             None => None,
         };
-        let guard = self.bridge.enter_load();
-        let result = function.call::<mlua::Value>(());
-        let hit = guard.finish();
+        let state = CallState::default();
+        let (result, hit) = self.bridge.call(&state, None, None, |_| function.call::<mlua::Value>(()));
         let frozen = self.env.freeze.call::<()>(());
         let result = match (result, hit) {
             // It finished, but after its time was up.
@@ -217,25 +197,16 @@ impl VmBase {
 /// One script's VM on one thread, with the script's functions.
 pub(crate) struct Vm {
     base: VmBase,
+    /// The handlers, indexed like the spec's `events` (registry references).
+    handlers: Vec<Option<RegistryKey>>,
     /// The Lua middleware functions, indexed like the spec's `middleware`.
-    middleware: Vec<Option<Function>>,
-    /// The handlers, called through the C API.
-    raw: RawHandlers,
+    middleware: Vec<Option<RegistryKey>>,
+    /// `next`, as given to Lua middleware.
+    next_fn: RegistryKey,
+    /// The one call path into Lua.
+    raw: RawCaller,
     /// The read-only `event` tables given to Lua middleware, one per event name.
-    event_records: EventRecords<EventRecord>,
-}
-
-/// How many `event` tables a VM keeps as live references. mlua keeps those on
-/// a Lua stack that LuaJIT caps near 8,000 slots; the records of further
-/// events are kept in the registry and fetched per call.
-const LIVE_EVENT_RECORDS: usize = 1024;
-
-/// An `event` table of a Lua middleware call.
-enum EventRecord {
-    /// Passed as is (no lookup).
-    Live(Table),
-    /// Fetched from the registry for each call.
-    Registered(mlua::RegistryKey),
+    event_records: EventRecords<RegistryKey>,
 }
 
 /// What a Lua function returned, as the chain reads it.
@@ -256,35 +227,33 @@ impl Vm {
         event_names: impl IntoIterator<Item = &'a str>,
     ) -> mlua::Result<Self> {
         let Functions { handlers, middleware } = functions;
-        let raw = RawHandlers::new(&base.lua, handlers)?;
-        let mut live = 0;
-        let event_records = EventRecords::new(event_names, |name| {
-            let record = base.event_record(name)?;
-            live += 1;
-            Ok::<_, mlua::Error>(if live <= LIVE_EVENT_RECORDS {
-                EventRecord::Live(record)
-            } else {
-                EventRecord::Registered(base.lua.create_registry_value(record)?)
-            })
-        })?;
-        Ok(Vm { base, middleware, raw, event_records })
+        let lua = &base.lua;
+        let middleware = middleware
+            .into_iter()
+            .map(|f| f.map(|f| lua.create_registry_value(f)).transpose())
+            .collect::<Result<_, _>>()?;
+        let next_fn = lua.create_registry_value(&base.next_fn)?;
+        let raw = RawCaller::new(lua)?;
+        let event_records =
+            EventRecords::new(event_names, |name| base.event_record(name).and_then(|r| lua.create_registry_value(r)))?;
+        Ok(Vm { base, handlers, middleware, next_fn, raw, event_records })
     }
 
     /// Runs the handler of event `index` on `ctx`.
     pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
-        if !self.raw.has(index) {
+        let Some(Some(handler)) = self.handlers.get(index) else {
             return Err(EventError::new(format!("event `{name}` has no Lua handler in this VM")));
-        }
-        let b = &self.base;
-        let guard = b.bridge.enter(ctx, None);
-        let returned = match self.raw.call(&b.lua, index, b.ctx_ptr) {
-            RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
-            RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
-            RawReturn::Values(a, m) => self.interpret(a, m),
-            RawReturn::Error(e) => Err(e),
         };
-        let outcome = guard.finish();
-        if let (Ok(_), Some(hit)) = (&returned, outcome.hit) {
+        let b = &self.base;
+        let state = CallState::default();
+        let (returned, hit) =
+            b.bridge.call(&state, Some(ctx), None, |_| match self.raw.call(&b.lua, handler, &[Arg::Ctx], b.ctx_ptr) {
+                RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
+                RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
+                RawReturn::Values(a, m) => self.interpret(a, m),
+                RawReturn::Error(e) => Err(e),
+            });
+        if let (Ok(_), Some(hit)) = (&returned, hit) {
             // It finished, but after its time was up (long C work at its end).
             return Err(hit.to_error(&format!("event `{name}`")));
         }
@@ -293,7 +262,7 @@ impl Vm {
             Ok(Returned::Failure(failure)) => {
                 Err(failure.into_error(|| "handler returned false".into(), EventError::new))
             }
-            Err(e) => Err(self.call_error(&e, outcome.hit, &format!("event `{name}`"))),
+            Err(e) => Err(self.call_error(&e, hit, &format!("event `{name}`"))),
         }
     }
 
@@ -313,23 +282,27 @@ impl Vm {
         // Every event of the chain has its record; another event (never seen so far) gets a new one.
         let made;
         let event_record = match self.event_records.get(event.name()) {
-            Some(EventRecord::Live(record)) => record,
-            found => {
-                made = match found {
-                    Some(EventRecord::Registered(key)) => b.lua.registry_value::<Table>(key),
-                    _ => b.event_record(event.name()),
-                }
-                .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
+            Some(record) => record,
+            None => {
+                made = b
+                    .event_record(event.name())
+                    .and_then(|r| b.lua.create_registry_value(r))
+                    .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
                 &made
             }
         };
-        let guard = b.bridge.enter(ctx, Some(next));
-        let returned = function
-            .call::<(mlua::Value, mlua::Value)>((event_record, b.ctx, &b.next_fn))
-            .and_then(|(a, m)| self.interpret(a, m));
-        let outcome = guard.finish();
-        let inner = outcome.next_result;
-        let returned = match (returned, outcome.hit) {
+        let state = CallState::default();
+        let args = [Arg::Registry(event_record), Arg::Ctx, Arg::Registry(&self.next_fn)];
+        let (returned, hit) =
+            b.bridge.call(&state, Some(ctx), Some(next), |_| match self.raw.call(&b.lua, function, &args, b.ctx_ptr) {
+                RawReturn::Nothing => Ok(Returned::Nothing),
+                RawReturn::Success => Ok(Returned::Success),
+                RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
+                RawReturn::Values(a, m) => self.interpret(a, m),
+                RawReturn::Error(e) => Err(e),
+            });
+        let inner = state.take_next_result();
+        let returned = match (returned, hit) {
             // It finished, but after its time was up.
             (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
             (returned, _) => returned,
@@ -348,7 +321,7 @@ impl Vm {
                 _ => failure.into_error(|| format!("{label} returned false"), EventError::middleware),
             }),
             Err(e) => Err(self
-                .call_error(&e, outcome.hit, &format!("{label} (around event `{}`)", event.name()))
+                .call_error(&e, hit, &format!("{label} (around event `{}`)", event.name()))
                 .with_origin(Origin::Middleware)
                 .with_kind_of_if_event()),
         }
