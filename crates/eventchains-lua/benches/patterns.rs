@@ -1,61 +1,164 @@
-//! Pattern matching through the sandbox's bounded wrappers vs the C functions.
+//! Pattern matching through the sandbox's bounded functions vs the engine's
+//! own C functions, both called in the same sandboxed VM with the same limits.
 //!
 //! Run with short settings (2-core machine):
-//! `cargo bench -p eventchains-lua --bench patterns -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p eventchains-lua --features raw-pattern-bench --bench patterns -- --warm-up-time 1 --measurement-time 3`
 //!
-//! Each workload runs 100 times per iteration: `raw` in a plain `mlua::Lua`
-//! (the C functions, no hook), `sandboxed` as the handler of a one-event
-//! [`LuaChain`] with default limits (the wrappers, the count hook, the
-//! call's bookkeeping). `short` subjects stay under the C matcher's budget;
-//! `long` ones (a 4 KiB text) go to the Rust matcher.
+//! Each workload is the handler of a one-event [`LuaChain`] with default
+//! limits (count hook, watchdog, sandbox), run as one chain execution per
+//! iteration. `c` calls `string.c_find` & co. (the engine's C functions,
+//! published by the `raw-pattern-bench` feature), `bounded` calls
+//! `string.find` & co. (what every script gets). The rows name the path the
+//! bounded call takes: `C` when the call's worst case is under the budget
+//! (the dispatch calls the C function), `Rust` when it is not (the Rust
+//! matcher with its step budget). Subjects: short (11-80 bytes) and long
+//! (4 KiB, 16 KiB) with many matches.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use eventchains_lua::LuaChainBuilder;
-use mlua::{Function, Lua};
 
-/// Workloads: a name and a Lua body using `s` (the subject), run 100 times.
-const WORKLOADS: &[(&str, &str, &str)] = &[
-    ("short_find", "key = value", "local a, b, k, v = string.find(s, '(%w+)%s*=%s*(%w+)')"),
-    ("short_match_trim", "   padded text   ", "local t = s:match('^%s*(.-)%s*$')"),
-    ("short_gsub", "hello world from lua", "local r = s:gsub('(%w+)', '<%1>')"),
-    ("short_gmatch", "one two three four five", "for w in s:gmatch('%a+') do end"),
-    ("long_gsub_spaces", "LONG", "local r = s:gsub('%s+', ' ')"),
-    ("long_find_word", "LONG", "local a = s:find('%f[%w]zebra%f[%W]')"),
-];
-
-fn subject(s: &str) -> String {
-    if s == "LONG" { "the quick  brown fox jumps over   the lazy dog ".repeat(90) + "zebra" } else { s.to_owned() }
+/// A workload: name, subject, calls per iteration, Lua body using `s` and
+/// the locals `find`, `match`, `gmatch`, `gsub`.
+struct Workload {
+    name: &'static str,
+    subject: fn() -> String,
+    calls: u32,
+    body: &'static str,
 }
 
-fn loop_body(body: &str) -> String {
-    format!("for i = 1, 100 do {body} end")
+fn text(bytes: usize) -> String {
+    let line = "the quick  brown fox jumps over   the lazy dog, key = value; n=42\n";
+    let mut s = line.repeat(bytes / line.len() + 1);
+    s.truncate(bytes);
+    s
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "short_find_kv (C)",
+        subject: || "key = value".to_owned(),
+        calls: 100,
+        body: "local a, b, k, v = find(s, '(%w+)%s*=%s*(%w+)')",
+    },
+    Workload {
+        name: "short_match_trim (C)",
+        subject: || "   padded text   ".to_owned(),
+        calls: 100,
+        body: "local t = match(s, '^%s*(.-)%s*$')",
+    },
+    Workload {
+        name: "short_gsub_words (C)",
+        subject: || "hello world from lua".to_owned(),
+        calls: 100,
+        body: "local r = gsub(s, '(%w+)', '<%1>')",
+    },
+    Workload {
+        name: "short_gmatch_words (C)",
+        subject: || "one two three four five".to_owned(),
+        calls: 100,
+        body: "for w in gmatch(s, '%a+') do end",
+    },
+    Workload {
+        name: "short_gmatch_kv_80B (Rust)",
+        subject: || "alpha = 1, beta = 22, gamma = 333, delta = 4444, epsilon = 55555, zeta = 6".to_owned(),
+        calls: 100,
+        body: "for k, v in gmatch(s, '(%w+)%s*=%s*(%w+)') do end",
+    },
+    Workload {
+        name: "short_gsub_kv_80B (Rust)",
+        subject: || "alpha = 1, beta = 22, gamma = 333, delta = 4444, epsilon = 55555, zeta = 6".to_owned(),
+        calls: 100,
+        body: "local r = gsub(s, '(%w+)%s*=%s*(%w+)', '%2=%1')",
+    },
+    Workload {
+        name: "long_gsub_spaces_4K (C)",
+        subject: || text(4096),
+        calls: 10,
+        body: "local r = gsub(s, '%s+', ' ')",
+    },
+    Workload {
+        name: "long_gmatch_words_4K (C)",
+        subject: || text(4096),
+        calls: 10,
+        body: "for w in gmatch(s, '%a+') do end",
+    },
+    Workload {
+        name: "long_find_word_4K (C)",
+        subject: || text(4096) + "zebra",
+        calls: 10,
+        body: "local a = find(s, '%f[%w]zebra%f[%W]')",
+    },
+    Workload {
+        name: "long_gsub_spaces_16K (Rust)",
+        subject: || text(16384),
+        calls: 3,
+        body: "local r = gsub(s, '%s+', ' ')",
+    },
+    Workload {
+        name: "long_gsub_table_16K (Rust)",
+        subject: || text(16384),
+        calls: 3,
+        body: "local r = gsub(s, '%a+', { the = 'THE', fox = 'cat' })",
+    },
+    Workload {
+        name: "long_gsub_function_16K (Rust)",
+        subject: || text(16384),
+        calls: 3,
+        body: "local r = gsub(s, '%a+', function(w) if #w > 4 then return w:upper() end end)",
+    },
+    Workload {
+        name: "long_gsub_kv_4K (Rust)",
+        subject: || text(4096),
+        calls: 10,
+        body: "local r = gsub(s, '(%w+)%s*=%s*(%w+)', '%2=%1')",
+    },
+    Workload {
+        name: "long_gmatch_kv_4K (Rust)",
+        subject: || text(4096),
+        calls: 10,
+        body: "for k, v in gmatch(s, '(%w+)%s*=%s*(%w+)') do end",
+    },
+    Workload {
+        name: "long_gmatch_words_16K (Rust)",
+        subject: || text(16384),
+        calls: 3,
+        body: "for w in gmatch(s, '%a+') do end",
+    },
+    Workload {
+        name: "long_find_kv_4K (Rust)",
+        subject: || text(4096) + " last = one",
+        calls: 10,
+        body: "local a = find(s, '(%w+)%s*=%s*one')",
+    },
+];
+
+fn script(subject: &str, calls: u32, body: &str, prefix: &str) -> String {
+    format!(
+        "local s = {subject:?}
+        local find, match, gmatch, gsub = string.{prefix}find, string.{prefix}match, string.{prefix}gmatch, string.{prefix}gsub
+        return {{ events = {{ {{ name = 'p', handler = function(ctx) for i = 1, {calls} do {body} end end }} }} }}"
+    )
 }
 
 fn patterns(c: &mut Criterion) {
     let mut g = c.benchmark_group("patterns");
-    for (name, s, body) in WORKLOADS {
-        let s = subject(s);
-        let raw = Lua::new();
-        let f: Function = raw
-            .load(format!("local s = ... return function() {} end", loop_body(body)))
-            .call(s.as_str())
-            .expect("compiles");
-        g.bench_function(format!("{name}/raw"), |b| b.iter(|| f.call::<()>(()).expect("runs")));
-        let script = format!(
-            "local s = {s:?} return {{ events = {{ {{ name = 'p', handler = function(ctx) {} end }} }} }}",
-            loop_body(body)
-        );
-        let chain = LuaChainBuilder::new().load_str("patterns.lua", &script).expect("loads");
-        let mut ctx = chain.new_context();
-        g.bench_function(format!("{name}/sandboxed"), |b| {
-            b.iter(|| {
-                let result = chain.execute(&mut ctx);
-                assert!(result.is_clean(), "{result}");
-                black_box(result)
-            })
-        });
+    for w in WORKLOADS {
+        let subject = (w.subject)();
+        for (side, prefix) in [("c", "c_"), ("bounded", "")] {
+            let chain = LuaChainBuilder::new()
+                .load_str("patterns.lua", &script(&subject, w.calls, w.body, prefix))
+                .expect("loads");
+            let mut ctx = chain.new_context();
+            g.bench_function(format!("{}/{side}", w.name), |b| {
+                b.iter(|| {
+                    let result = chain.execute(&mut ctx);
+                    assert!(result.is_clean(), "{result}");
+                    black_box(result)
+                })
+            });
+        }
     }
     g.finish();
 }

@@ -1,0 +1,322 @@
+//! `string.gsub` on the Rust matcher: the whole loop in one call.
+//!
+//! The result is built in a Rust buffer; string replacements are expanded
+//! from the subject's bytes (no Lua string per match), a table is indexed
+//! with the first capture, a function is called with the captures through
+//! `pcall`, so that its error value reaches the script unchanged. Results and
+//! error messages are those of the engine's C `gsub` (5.4's rules for empty
+//! matches; 5.1's on LuaJIT and Luau, and LuaJIT's copying of `%x` in
+//! replacement strings).
+
+use std::io::Write;
+
+use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
+
+use super::{Capture, MatchError, Searcher};
+
+/// Empty matches follow 5.4's rule (never right after the previous match).
+const V54: bool = !cfg!(any(feature = "luajit", feature = "luau"));
+/// A `%` before anything but a digit or `%` copies that character (5.1, LuaJIT).
+const COPY_ESCAPED: bool = cfg!(feature = "luajit");
+/// The result buffer moves into a Lua string (where the memory cap sees it)
+/// each time it reaches this size.
+const FLUSH_AT: usize = 1 << 20;
+
+/// A replacement string, parsed once per call.
+enum Piece {
+    /// Bytes `start..end` of the replacement.
+    Text(usize, usize),
+    /// A single byte (`%%`, and LuaJIT's `%x`).
+    Byte(u8),
+    /// `%0`..`%9`.
+    Capture(u8),
+    /// `%` followed by anything else (an error when used).
+    Invalid,
+}
+
+fn pieces(repl: &[u8]) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < repl.len() {
+        let Some(j) = repl[i..].iter().position(|&c| c == b'%').map(|j| i + j) else {
+            out.push(Piece::Text(i, repl.len()));
+            break;
+        };
+        if j > i {
+            out.push(Piece::Text(i, j));
+        }
+        out.push(match repl.get(j + 1) {
+            Some(b'%') => Piece::Byte(b'%'),
+            Some(&c @ b'0'..=b'9') => Piece::Capture(c - b'0'),
+            Some(&c) if COPY_ESCAPED => Piece::Byte(c),
+            None if COPY_ESCAPED => Piece::Byte(0), // LuaJIT copies the terminator
+            _ => Piece::Invalid,
+        });
+        i = j + 2;
+    }
+    out
+}
+
+enum Repl {
+    Pieces(LuaString, Vec<Piece>),
+    Table(Table),
+    Function(Function),
+}
+
+/// The result under construction.
+struct Output<'l> {
+    lua: &'l Lua,
+    buf: Vec<u8>,
+    /// Earlier parts, already Lua strings.
+    parts: Vec<LuaString>,
+}
+
+impl Output<'_> {
+    fn push(&mut self, bytes: &[u8]) -> mlua::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= FLUSH_AT {
+            // Lua's allocator (and so the memory cap) sees every full part.
+            self.parts.push(self.lua.create_string(&self.buf)?);
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> mlua::Result<LuaString> {
+        if self.parts.is_empty() {
+            return self.lua.create_string(&self.buf);
+        }
+        let mut all = Vec::with_capacity(self.parts.len() * FLUSH_AT + self.buf.len());
+        for part in &self.parts {
+            all.extend_from_slice(&part.as_bytes());
+        }
+        all.append(&mut self.buf);
+        self.parts.clear();
+        self.lua.create_string(&all)
+    }
+}
+
+/// What one match adds, or why the call stops.
+enum Failure {
+    /// A Lua error value for the wrapper to raise (a message, or the
+    /// replacement function's own error value).
+    Raise(Value),
+    /// Another error (a limit), passed on as it is.
+    Error(mlua::Error),
+}
+
+impl From<mlua::Error> for Failure {
+    fn from(e: mlua::Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+fn message(lua: &Lua, text: &str) -> Failure {
+    match lua.create_string(text) {
+        Ok(s) => Failure::Raise(Value::String(s)),
+        Err(e) => Failure::Error(e),
+    }
+}
+
+/// `gsub(s, p, repl, max_n)` with `repl` a string, table or function
+/// (numbers converted and arguments checked by the caller), `pcall` the
+/// engine's own. Returns the result and the count of matches, or `false`
+/// and the error value to raise (as the C function raises it).
+pub(crate) fn gsub(
+    lua: &Lua,
+    s: &[u8],
+    p: &[u8],
+    repl: Value,
+    max_n: i64,
+    pcall: &Function,
+    check: &mut dyn FnMut(u64) -> mlua::Result<()>,
+) -> mlua::Result<MultiValue> {
+    let repl = match repl {
+        Value::String(text) => {
+            let parsed = pieces(&text.as_bytes());
+            Repl::Pieces(text, parsed)
+        }
+        Value::Table(t) => Repl::Table(t),
+        Value::Function(f) => Repl::Function(f),
+        other => return Err(mlua::Error::runtime(format!("gsub: unexpected replacement {}", other.type_name()))),
+    };
+    let mut out = Output { lua, buf: Vec::with_capacity(s.len()), parts: Vec::new() };
+    let mut searcher = Searcher::new(s, p, true, check);
+    let anchored = searcher.anchored();
+    let (mut src, mut last, mut n) = (0usize, None, 0i64);
+    let result = (|| -> Result<(), Failure> {
+        while n < max_n && src <= s.len() {
+            let (start, end) = match searcher.find(src, last) {
+                Ok(Some(span)) => span,
+                Ok(None) => break,
+                Err(MatchError::Pattern(text)) => return Err(message(lua, &text)),
+                Err(MatchError::Stopped(e)) => return Err(Failure::Error(e)),
+            };
+            out.push(&s[src..start])?;
+            n += 1;
+            add_value(lua, &mut out, s, start, end, &searcher, &repl, pcall)?;
+            if V54 {
+                (src, last) = (end, Some(end));
+            } else if end == start {
+                // 5.1: an empty match copies the next character.
+                if start < s.len() {
+                    out.push(&s[start..=start])?;
+                }
+                src = start + 1;
+            } else {
+                src = end;
+            }
+            if anchored {
+                break;
+            }
+        }
+        searcher.flush()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            if src < s.len() {
+                out.push(&s[src..])?;
+            }
+            Ok(MultiValue::from_iter([Value::String(out.finish()?), Value::Integer(n)]))
+        }
+        Err(Failure::Raise(value)) => Ok(MultiValue::from_iter([Value::Boolean(false), value])),
+        Err(Failure::Error(e)) => Err(e),
+    }
+}
+
+/// The value of capture `i` of the last match, as the C functions push it.
+fn capture_value<E>(lua: &Lua, s: &[u8], searcher: &Searcher<'_, '_, E>, i: usize) -> Result<Value, Failure> {
+    match searcher.captures().nth(i) {
+        Some(Capture::Span(a, b)) => Ok(Value::String(lua.create_string(&s[a..b])?)),
+        Some(Capture::Position(at)) => Ok(Value::Integer(at as i64 + 1)),
+        Some(Capture::Unfinished) => Err(message(lua, "unfinished capture")),
+        None => unreachable!("capture {i} exists"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the match, its searcher and the call's fixed inputs
+fn add_value<E>(
+    lua: &Lua,
+    out: &mut Output<'_>,
+    s: &[u8],
+    start: usize,
+    end: usize,
+    searcher: &Searcher<'_, '_, E>,
+    repl: &Repl,
+    pcall: &Function,
+) -> Result<(), Failure> {
+    let whole = &s[start..end];
+    let level = searcher.captures().len();
+    let value = match repl {
+        Repl::Pieces(text, pieces) => {
+            let text = text.as_bytes();
+            for piece in pieces {
+                match *piece {
+                    Piece::Text(a, b) => out.push(&text[a..b])?,
+                    Piece::Byte(c) => out.push(&[c])?,
+                    Piece::Capture(0) => out.push(whole)?,
+                    Piece::Capture(k) if usize::from(k) > level => {
+                        if k != 1 {
+                            return Err(message(lua, &format!("invalid capture index %{k}")));
+                        }
+                        out.push(whole)?;
+                    }
+                    Piece::Capture(k) => match searcher.captures().nth(usize::from(k) - 1) {
+                        Some(Capture::Span(a, b)) => out.push(&s[a..b])?,
+                        Some(Capture::Position(at)) => {
+                            let mut digits = Vec::with_capacity(20);
+                            let _ = write!(digits, "{}", at + 1);
+                            out.push(&digits)?;
+                        }
+                        _ => return Err(message(lua, "unfinished capture")),
+                    },
+                    Piece::Invalid => return Err(message(lua, "invalid use of '%' in replacement string")),
+                }
+            }
+            return Ok(());
+        }
+        Repl::Table(table) => {
+            let key =
+                if level == 0 { Value::String(lua.create_string(whole)?) } else { capture_value(lua, s, searcher, 0)? };
+            table.get::<Value>(key)?
+        }
+        Repl::Function(f) => {
+            let mut args = MultiValue::with_capacity(level.max(1) + 1);
+            args.push_back(Value::Function(f.clone()));
+            if level == 0 {
+                args.push_back(Value::String(lua.create_string(whole)?));
+            }
+            for i in 0..level {
+                args.push_back(capture_value(lua, s, searcher, i)?);
+            }
+            let mut results = pcall.call::<MultiValue>(args)?.into_iter();
+            match results.next() {
+                Some(Value::Boolean(true)) => results.next().unwrap_or(Value::Nil),
+                _ => return Err(Failure::Raise(results.next().unwrap_or(Value::Nil))),
+            }
+        }
+    };
+    match value {
+        Value::Nil | Value::Boolean(false) => out.push(whole)?,
+        Value::String(text) => out.push(&text.as_bytes())?,
+        Value::Integer(_) | Value::Number(_) => match lua.coerce_string(value)? {
+            Some(text) => out.push(&text.as_bytes())?,
+            None => out.push(whole)?,
+        },
+        other => {
+            let name = match other {
+                Value::LightUserData(_) => "userdata",
+                ref v => v.type_name(),
+            };
+            return Err(message(lua, &format!("invalid replacement value (a {name})")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(s: &str, p: &str, repl: &str, max_n: i64) -> Result<(String, i64), String> {
+        let lua = Lua::new();
+        let pcall: Function = lua.globals().get("pcall").unwrap();
+        let repl = Value::String(lua.create_string(repl).unwrap());
+        let mut never = |_| Ok(());
+        let values = gsub(&lua, s.as_bytes(), p.as_bytes(), repl, max_n, &pcall, &mut never).expect("no limit");
+        let values: Vec<Value> = values.into_iter().collect();
+        match &values[..] {
+            [Value::String(r), Value::Integer(n)] => Ok((r.to_string_lossy(), *n)),
+            [Value::Boolean(false), Value::String(m)] => Err(m.to_string_lossy()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn string_replacements_expand_captures_and_keep_the_rest() {
+        assert_eq!(run("hello world", "(o)", "[%1]", 100), Ok(("hell[o] w[o]rld".to_owned(), 2)));
+        assert_eq!(run("hello world", "o", "%0%%", 1), Ok(("hello% world".to_owned(), 1)));
+        assert_eq!(run("abc", "()b", "%1", 100), Ok(("a2c".to_owned(), 1)));
+        assert_eq!(run("abc", "^a", "x", 100), Ok(("xbc".to_owned(), 1)));
+        assert_eq!(run("abc", "^b", "x", 100), Ok(("abc".to_owned(), 0)));
+        assert_eq!(run("abc", "b", "%2", 100), Err("invalid capture index %2".to_owned()));
+        assert_eq!(run("abc", "z", "%2", 100), Ok(("abc".to_owned(), 0)), "errors only when a match uses them");
+    }
+
+    #[test]
+    fn empty_matches_follow_the_engines_rule() {
+        assert_eq!(run("abc", "x*", "-", 100), Ok(("-a-b-c-".to_owned(), 4)));
+        // 5.4: no empty match right after a match; 5.1: one after every match.
+        let expected = if V54 { ("-", 1) } else { ("--", 2) };
+        assert_eq!(run("abc", "%w*", "-", 100), Ok((expected.0.to_owned(), expected.1)));
+    }
+
+    #[test]
+    fn a_large_result_moves_into_lua_strings_on_the_way() {
+        let s = "x".repeat(FLUSH_AT / 2 + 1);
+        let (r, n) = run(&s, "x", "yyyy", i64::MAX).expect("replaces");
+        assert_eq!((r.len(), n), (s.len() * 4, s.len() as i64));
+        assert!(r.bytes().all(|c| c == b'y'));
+    }
+}
