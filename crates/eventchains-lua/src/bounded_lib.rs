@@ -51,10 +51,9 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         charged.charge(work.max(0.0) as u64)
     })?;
     let charged = bridge.clone();
-    let find_at =
-        lua.create_function(move |lua, (s, p, init, mode, skip): (LuaString, LuaString, usize, u8, i64)| {
-            find_at(lua, &s.as_bytes(), &p.as_bytes(), init, mode, skip, &mut |steps| charged.charge(steps))
-        })?;
+    let find_at = lua.create_function(move |lua, (s, p, init, mode): (LuaString, LuaString, usize, u8)| {
+        find_at(lua, &s.as_bytes(), &p.as_bytes(), init, mode, &mut |steps| charged.charge(steps))
+    })?;
     let cheap = lua.create_function(move |_, (s, p): (LuaString, LuaString)| {
         Ok(pattern::is_cheap(&p.as_bytes(), s.as_bytes().len(), budget))
     })?;
@@ -71,7 +70,8 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         Some(bytecode) => lua.load(bytecode.as_slice()).set_mode(ChunkMode::Binary),
         None => lua.load(BOUNDED_PRELUDE_SOURCE).set_mode(ChunkMode::Text),
     };
-    chunk.set_name("=bounded").call::<()>((checkpoint, find_at, cheap, gsub_at))?;
+    let gmatch_at = pattern::gmatch_function(lua, bridge, checkpoint.clone())?;
+    chunk.set_name("=bounded").call::<()>((checkpoint, find_at, cheap, gsub_at, gmatch_at))?;
     // The prelude's functions are the bounded paths; the entries dispatch.
     for (name, original) in PATTERN_FUNCTIONS.iter().zip(originals) {
         let bounded: Function = string.get(*name)?;
@@ -94,20 +94,19 @@ const WHOLE: u8 = 2;
 const ANCHOR: u8 = 4;
 const FIND: u8 = 16;
 
-/// `find_at(s, p, init, mode, skip)`: the first match of `p` in `s` from
+/// `find_at(s, p, init, mode)`: the first match of `p` in `s` from
 /// `init` (1-based, at most `#s + 1`) by the Rust matcher, as the 1-based
 /// start, the end and the captures (the whole match when there are none
 /// and `mode` has `WHOLE`); `nil` when nothing matches; `false` and the
 /// message for a malformed pattern. `PLAIN` searches the text; `FIND` does
 /// too when `p` has no special characters; `ANCHOR` honours a leading `^`;
-/// a match ending at `skip` is passed over.
+/// otherwise a leading `^` is a literal.
 fn find_at(
     lua: &Lua,
     s: &[u8],
     p: &[u8],
     init: usize,
     mode: u8,
-    skip: i64,
     check: &mut dyn FnMut(u64) -> mlua::Result<()>,
 ) -> mlua::Result<MultiValue> {
     let init = init.saturating_sub(1).min(s.len());
@@ -120,7 +119,7 @@ fn find_at(
         });
     }
     let mut searcher = pattern::Searcher::new(s, p, mode & ANCHOR != 0, check);
-    let found = searcher.find(init, usize::try_from(skip).ok());
+    let found = searcher.find(init, None);
     let flushed = searcher.flush();
     let (start, end) = match found {
         Ok(Some(span)) => span,
@@ -175,7 +174,7 @@ fn compile_stripped(source: &str) -> Option<Vec<u8>> {
 
 /// Gets `checkpoint(work)`: charges `work` instructions and checks the caps.
 const BOUNDED_PRELUDE_SOURCE: &str = r##"
-local checkpoint, find_at, cheap, gsub_at = ...
+local checkpoint, find_at, cheap, gsub_at, gmatch_at = ...
 local type, select, error = type, select, error
 local log = math.log
 local BIG, CHUNK = 4096, 4096
@@ -228,14 +227,23 @@ local function start(s, init)
   if init > ls + 1 then return nil end
   return init
 end
+-- Level of the messages: the script's line that called `string.find` & co.
+-- (1 `answer`, tail-called by the bounded path, 2 the dispatch, 3 its
+-- caller), as the C functions' `luaL_error`. On LuaJIT the C functions' own
+-- errors carry no position (the dispatch calls them), nor do these.
+local WHERE = type(jit) == "table" and 0 or 3
 local function answer(a, ...)
-  if a == false then error((...), 0) end
+  if a == false then error((...), WHERE) end
   return a, ...
 end
 local function captures(a, b, ...)
   if a == nil then return nil end
-  if a == false then error(b, 0) end
+  if a == false then error(b, WHERE) end
   return ...
+end
+local function replaced(a, b, propagate)
+  if a == false then error(b, propagate and 0 or WHERE) end
+  return a, b
 end
 
 string.find = function(s, p, init, plain)
@@ -244,7 +252,7 @@ string.find = function(s, p, init, plain)
   if init ~= nil then raw.find("", "", init) end -- the C function's checks of init
   local i = start(S, init)
   if i == nil then return nil end
-  return answer(find_at(S, P, i, plain and PLAIN or FIND + ANCHOR, -1))
+  return answer(find_at(S, P, i, plain and PLAIN or FIND + ANCHOR))
 end
 
 string.match = function(s, p, init)
@@ -253,27 +261,18 @@ string.match = function(s, p, init)
   if init ~= nil then raw.match("", "", init) end
   local i = start(S, init)
   if i == nil then return nil end
-  return captures(find_at(S, P, i, WHOLE + ANCHOR, -1))
+  return captures(find_at(S, P, i, WHOLE + ANCHOR))
 end
 
 string.gmatch = function(s, p, init, ...)
   local S, P = costly(s, p)
   if not S then return raw.gmatch(s, p, init, ...) end
-  local src, last = 1, -1
+  local src = 1
   if V54 then
-    raw.gmatch("", "", init)
+    raw.gmatch("", "", init) -- the C function's checks of init
     src = start(S, init) or #S + 2
   end
-  local function step(a, b, ...)
-    if a == nil then src = #S + 2 return nil end
-    if a == false then error(b, 2) end -- (a tail call) the C iterator's errors name the loop's line
-    if V54 then src, last = b + 1, b elseif b < a then src = a + 1 else src = b + 1 end
-    return ...
-  end
-  return function()
-    if src > #S + 1 then return nil end
-    return step(find_at(S, P, src, WHOLE, last))
-  end
+  return gmatch_at(S, P, src)
 end
 
 string.gsub = function(s, p, repl, max_n, ...)
@@ -283,7 +282,7 @@ string.gsub = function(s, p, repl, max_n, ...)
   if type(repl) == "number" then repl = tostring(repl) end
   max_n = max_n == nil and #S + 1 or floor(tonumber(max_n))
   if max_n ~= max_n or max_n < 0 then max_n = 0 elseif max_n > #S + 1 then max_n = #S + 1 end
-  return answer(gsub_at(S, P, repl, max_n))
+  return replaced(gsub_at(S, P, repl, max_n))
 end
 
 if raw.move then
@@ -496,6 +495,19 @@ mod tests {
               try(collect, long, p, 1000)
               try(string.find, long, p, 2000)
               try(string.match, long, p, -100)
+            end
+            -- Errors of calls from a Lua function (not a tail call) name its line, as `luaL_error` does.
+            local function inner(f, ...) local a, b = f(...) return a, b end
+            for _, s in ipairs({ "short one", long }) do
+              try(inner, string.gsub, s, "(%w+)", "%3")
+              try(inner, string.gsub, s, "%w+", "%x")
+              try(inner, string.gsub, s, "%w+", function() return {} end)
+              try(inner, string.gsub, s, "%w+", function() error("inner error") end)
+              try(inner, string.gsub, s, "(o", "x")
+              try(inner, string.find, s, "(a")
+              try(inner, string.match, s, "%f")
+              try(inner, string.match, s, "((o)")
+              try(inner, collect, s, "[a")
             end
             return table.concat(out, "\n")
         "##;

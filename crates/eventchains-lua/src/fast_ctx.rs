@@ -108,7 +108,7 @@ unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -
 }
 
 /// The bytes of the string at `idx`, if it is a string (not a number).
-unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+pub(crate) unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
     // SAFETY (caller): `idx` exists. Lua strings stay alive while on the stack.
     unsafe {
         if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {

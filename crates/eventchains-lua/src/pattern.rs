@@ -533,9 +533,11 @@ fn class(c: u8, cl: u8) -> bool {
 }
 
 mod dispatch;
+mod gmatch;
 mod replace;
 
 pub(crate) use dispatch::install_dispatch;
+pub(crate) use gmatch::gmatch_function;
 pub(crate) use replace::gsub;
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, ffi};
 
 use super::is_cheap;
+use crate::fast_ctx::string_at;
 
 /// The dispatching closure over `original` (a C function), `bounded` and `budget`.
 pub(crate) fn install_dispatch(
@@ -31,19 +32,6 @@ pub(crate) fn install_dispatch(
         lua.exec_raw::<Function>((original, bounded, budget), |state| {
             ffi::lua_pushcclosure(state, dispatch, 3);
         })
-    }
-}
-
-/// The bytes of the string at `idx`, if it is a string (not a number).
-unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    // SAFETY (caller): `idx` is a valid index. Strings stay alive while on the stack.
-    unsafe {
-        if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
-            return None;
-        }
-        let mut len = 0usize;
-        let ptr = ffi::lua_tolstring(state, idx, &mut len);
-        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
     }
 }
 

@@ -98,9 +98,10 @@ impl Output<'_> {
 
 /// What one match adds, or why the call stops.
 enum Failure {
-    /// A Lua error value for the wrapper to raise (a message, or the
-    /// replacement function's own error value).
+    /// A message for the wrapper to raise (with the caller's position, as `luaL_error`).
     Raise(Value),
+    /// The replacement function's error value, to raise unchanged.
+    Propagate(Value),
     /// Another error (a limit), passed on as it is.
     Error(mlua::Error),
 }
@@ -121,7 +122,8 @@ fn message(lua: &Lua, text: &str) -> Failure {
 /// `gsub(s, p, repl, max_n)` with `repl` a string, table or function
 /// (numbers converted and arguments checked by the caller), `pcall` the
 /// engine's own. Returns the result and the count of matches, or `false`
-/// and the error value to raise (as the C function raises it).
+/// and a message to raise, or `false`, the replacement function's error
+/// value and `true` (raise it unchanged).
 pub(crate) fn gsub(
     lua: &Lua,
     s: &[u8],
@@ -181,6 +183,9 @@ pub(crate) fn gsub(
             Ok(MultiValue::from_iter([Value::String(out.finish()?), Value::Integer(n)]))
         }
         Err(Failure::Raise(value)) => Ok(MultiValue::from_iter([Value::Boolean(false), value])),
+        Err(Failure::Propagate(value)) => {
+            Ok(MultiValue::from_iter([Value::Boolean(false), value, Value::Boolean(true)]))
+        }
         Err(Failure::Error(e)) => Err(e),
     }
 }
@@ -253,7 +258,7 @@ fn add_value<E>(
             let mut results = pcall.call::<MultiValue>(args)?.into_iter();
             match results.next() {
                 Some(Value::Boolean(true)) => results.next().unwrap_or(Value::Nil),
-                _ => return Err(Failure::Raise(results.next().unwrap_or(Value::Nil))),
+                _ => return Err(Failure::Propagate(results.next().unwrap_or(Value::Nil))),
             }
         }
     };
