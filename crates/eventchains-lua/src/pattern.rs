@@ -4,9 +4,12 @@
 //! matcher, working on bytes. Every [`CHECK_EVERY`] steps (a call of the
 //! matcher, a character scanned by a quantifier, `%b` or a back-reference)
 //! it calls the `check` closure with the steps done since the last call; an
-//! error from it stops the match. The bounded library (`bounded_lib`) uses
-//! it for the patterns whose worst case the C matcher could not do in a
-//! bounded time ([`max_cheap_len`]).
+//! error from it stops the match.
+//!
+//! The string library's entries built on it (installed by `bounded_lib`):
+//! `dispatch` chooses per call between the engine's C function (when
+//! [`is_cheap`]) and the bounded path; `replace` is `gsub`'s loop and
+//! `gmatch` its iterator, both in Rust on that path.
 
 /// Captures per pattern (`LUA_MAXCAPTURES`).
 pub(crate) const MAX_CAPTURES: usize = 32;

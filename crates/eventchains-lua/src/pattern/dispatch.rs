@@ -3,9 +3,9 @@
 //!
 //! A call whose subject and pattern are strings and whose worst case is
 //! cheap ([`is_cheap`](super::is_cheap): one pass over the pattern) runs the
-//! engine's own C function at once: on Lua 5.4/5.5 it is called directly in
-//! this closure's frame (no second Lua call; its argument errors name the
-//! function as the original would), elsewhere through `lua_call`. Every other
+//! engine's own C function at once: it is called directly in this closure's
+//! frame (no second Lua call; its errors name the function and the caller's
+//! line as the original's would); on Luau through `lua_call`. Every other
 //! call (costly, or numbers for strings) goes to the bounded path, a Lua
 //! function that converts the arguments and calls the Rust matcher.
 //!
@@ -43,7 +43,7 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
             && let (Some(subject), Some(pattern)) = (string_at(state, 1), string_at(state, 2))
             && is_cheap(pattern, subject.len(), ffi::lua_tonumber(state, ffi::lua_upvalueindex(3)))
         {
-            #[cfg(any(feature = "lua54", feature = "lua55"))]
+            #[cfg(not(feature = "luau"))]
             if let Some(original) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(1)) {
                 // The C function works on this frame's arguments and results.
                 return original(state);
