@@ -207,7 +207,8 @@ end
 
 -- Pattern matching: the bounded paths. `string.find` & co. are C closures
 -- (pattern/dispatch.rs) that call the C function when the call's worst case
--- is cheap and these functions otherwise; they convert numbers to strings,
+-- is cheap and these functions otherwise (`known`: the subject and pattern
+-- are strings and the call is costly); they convert numbers to strings,
 -- check the arguments as the C functions do and call the Rust matcher
 -- (`find_at`, `gsub_at`), which charges its steps.
 local floor, tonumber, tostring = math.floor, tonumber, tostring
@@ -247,8 +248,9 @@ local function replaced(a, b, propagate)
   return a, b
 end
 
-string.find = function(s, p, init, plain)
-  local S, P = costly(s, p)
+string.find = function(known, s, p, init, plain)
+  local S, P = s, p
+  if not known then S, P = costly(s, p) end
   if not S then return raw.find(s, p, init, plain) end
   if init ~= nil then raw.find("", "", init) end -- the C function's checks of init
   local i = start(S, init)
@@ -256,8 +258,9 @@ string.find = function(s, p, init, plain)
   return answer(find_at(S, P, i, plain and PLAIN or FIND + ANCHOR))
 end
 
-string.match = function(s, p, init)
-  local S, P = costly(s, p)
+string.match = function(known, s, p, init)
+  local S, P = s, p
+  if not known then S, P = costly(s, p) end
   if not S then return raw.match(s, p, init) end
   if init ~= nil then raw.match("", "", init) end
   local i = start(S, init)
@@ -265,8 +268,9 @@ string.match = function(s, p, init)
   return captures(find_at(S, P, i, WHOLE + ANCHOR))
 end
 
-string.gmatch = function(s, p, init, ...)
-  local S, P = costly(s, p)
+string.gmatch = function(known, s, p, init, ...)
+  local S, P = s, p
+  if not known then S, P = costly(s, p) end
   if not S then return raw.gmatch(s, p, init, ...) end
   local src = 1
   if V54 then
@@ -276,8 +280,9 @@ string.gmatch = function(s, p, init, ...)
   return gmatch_at(S, P, src)
 end
 
-string.gsub = function(s, p, repl, max_n, ...)
-  local S, P = costly(s, p)
+string.gsub = function(known, s, p, repl, max_n, ...)
+  local S, P = s, p
+  if not known then S, P = costly(s, p) end
   if not S then return raw.gsub(s, p, repl, max_n, ...) end
   raw.gsub("", "x", repl, max_n) -- the C function's checks of repl and n
   if type(repl) == "number" then repl = tostring(repl) end

@@ -7,7 +7,8 @@
 //! frame (no second Lua call; its errors name the function and the caller's
 //! line as the original's would); on Luau through `lua_call`. Every other
 //! call (costly, or numbers for strings) goes to the bounded path, a Lua
-//! function that converts the arguments and calls the Rust matcher.
+//! function that converts the arguments and calls the Rust matcher; its
+//! first argument says whether both were strings already found costly.
 //!
 //! Upvalues: 1 the C function, 2 the bounded path, 3 the budget (a number).
 //! No Rust value with a destructor is alive when Lua may raise an error.
@@ -50,7 +51,14 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
             }
             return call_upvalue(state, 1, nargs);
         }
-        call_upvalue(state, 2, nargs)
+        // The bounded path learns whether the subject and pattern are strings
+        // already known to be costly (it converts and checks them otherwise).
+        let known = nargs >= 2
+            && ffi::lua_type(state, 1) == ffi::LUA_TSTRING
+            && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        ffi::lua_pushboolean(state, c_int::from(known));
+        ffi::lua_insert(state, 1);
+        call_upvalue(state, 2, nargs + 1)
     }
 }
 
