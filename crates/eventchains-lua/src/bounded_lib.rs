@@ -60,11 +60,8 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         Ok(pattern::is_cheap(&p.as_bytes(), s.as_bytes().len(), budget))
     })?;
     let charged = bridge.clone();
-    // The engine's `pcall` (before the sandbox wraps it): a replacement
-    // function's error value reaches the script unchanged.
-    let pcall: Function = lua.globals().get("pcall")?;
     let gsub_at = lua.create_function(move |lua, (s, p, repl, max_n): (LuaString, LuaString, Value, i64)| {
-        pattern::gsub(lua, &s.as_bytes(), &p.as_bytes(), repl, max_n, &pcall, &mut |steps| charged.charge(steps))
+        pattern::gsub(lua, &s.as_bytes(), &p.as_bytes(), repl, max_n, &mut |steps| charged.charge(steps))
     })?;
     let string: Table = lua.globals().get("string")?;
     let originals: Vec<Function> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;

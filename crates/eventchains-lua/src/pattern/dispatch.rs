@@ -53,9 +53,8 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
         }
         // The bounded path learns whether the subject and pattern are strings
         // already known to be costly (it converts and checks them otherwise).
-        let known = nargs >= 2
-            && ffi::lua_type(state, 1) == ffi::LUA_TSTRING
-            && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        let known =
+            nargs >= 2 && ffi::lua_type(state, 1) == ffi::LUA_TSTRING && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
         ffi::lua_pushboolean(state, c_int::from(known));
         ffi::lua_insert(state, 1);
         call_upvalue(state, 2, nargs + 1)

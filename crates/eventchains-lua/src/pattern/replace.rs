@@ -2,15 +2,16 @@
 //!
 //! The result is built in a Rust buffer; string replacements are expanded
 //! from the subject's bytes (no Lua string per match), a table is indexed
-//! with the first capture, a function is called with the captures through
-//! `pcall`, so that its error value reaches the script unchanged. Results and
+//! with the first capture, a function is called with the captures straight
+//! through the C API, so that its error value reaches the script unchanged. Results and
 //! error messages are those of the engine's C `gsub` (5.4's rules for empty
 //! matches; 5.1's on LuaJIT and Luau, and LuaJIT's copying of `%x` in
 //! replacement strings).
 
+use std::ffi::c_int;
 use std::io::Write;
 
-use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, Table, Value, ffi};
 
 use super::{Capture, MatchError, Searcher};
 
@@ -120,8 +121,7 @@ fn message(lua: &Lua, text: &str) -> Failure {
 }
 
 /// `gsub(s, p, repl, max_n)` with `repl` a string, table or function
-/// (numbers converted and arguments checked by the caller), `pcall` the
-/// engine's own. Returns the result and the count of matches, or `false`
+/// (numbers converted and arguments checked by the caller). Returns the result and the count of matches, or `false`
 /// and a message to raise, or `false`, the replacement function's error
 /// value and `true` (raise it unchanged).
 pub(crate) fn gsub(
@@ -130,7 +130,6 @@ pub(crate) fn gsub(
     p: &[u8],
     repl: Value,
     max_n: i64,
-    pcall: &Function,
     check: &mut dyn FnMut(u64) -> mlua::Result<()>,
 ) -> mlua::Result<MultiValue> {
     let repl = match repl {
@@ -156,7 +155,7 @@ pub(crate) fn gsub(
             };
             out.push(&s[src..start])?;
             n += 1;
-            add_value(lua, &mut out, s, start, end, &searcher, &repl, pcall)?;
+            add_value(lua, &mut out, s, start, end, &searcher, &repl)?;
             if V54 {
                 (src, last) = (end, Some(end));
             } else if end == start {
@@ -200,7 +199,6 @@ fn capture_value<E>(lua: &Lua, s: &[u8], searcher: &Searcher<'_, '_, E>, i: usiz
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the match, its searcher and the call's fixed inputs
 fn add_value<E>(
     lua: &Lua,
     out: &mut Output<'_>,
@@ -209,7 +207,6 @@ fn add_value<E>(
     end: usize,
     searcher: &Searcher<'_, '_, E>,
     repl: &Repl,
-    pcall: &Function,
 ) -> Result<(), Failure> {
     let whole = &s[start..end];
     let level = searcher.captures().len();
@@ -246,21 +243,7 @@ fn add_value<E>(
                 if level == 0 { Value::String(lua.create_string(whole)?) } else { capture_value(lua, s, searcher, 0)? };
             table.get::<Value>(key)?
         }
-        Repl::Function(f) => {
-            let mut args = MultiValue::with_capacity(level.max(1) + 1);
-            args.push_back(Value::Function(f.clone()));
-            if level == 0 {
-                args.push_back(Value::String(lua.create_string(whole)?));
-            }
-            for i in 0..level {
-                args.push_back(capture_value(lua, s, searcher, i)?);
-            }
-            let mut results = pcall.call::<MultiValue>(args)?.into_iter();
-            match results.next() {
-                Some(Value::Boolean(true)) => results.next().unwrap_or(Value::Nil),
-                _ => return Err(Failure::Propagate(results.next().unwrap_or(Value::Nil))),
-            }
-        }
+        Repl::Function(f) => return call_function(lua, out, s, whole, searcher, f),
     };
     match value {
         Value::Nil | Value::Boolean(false) => out.push(whole)?,
@@ -286,10 +269,9 @@ mod tests {
 
     fn run(s: &str, p: &str, repl: &str, max_n: i64) -> Result<(String, i64), String> {
         let lua = Lua::new();
-        let pcall: Function = lua.globals().get("pcall").unwrap();
         let repl = Value::String(lua.create_string(repl).unwrap());
         let mut never = |_| Ok(());
-        let values = gsub(&lua, s.as_bytes(), p.as_bytes(), repl, max_n, &pcall, &mut never).expect("no limit");
+        let values = gsub(&lua, s.as_bytes(), p.as_bytes(), repl, max_n, &mut never).expect("no limit");
         let values: Vec<Value> = values.into_iter().collect();
         match &values[..] {
             [Value::String(r), Value::Integer(n)] => Ok((r.to_string_lossy(), *n)),
@@ -324,4 +306,91 @@ mod tests {
         assert_eq!((r.len(), n), (s.len() * 4, s.len() as i64));
         assert!(r.bytes().all(|c| c == b'y'));
     }
+}
+
+/// What a replacement function's result does to the output.
+enum Verdict {
+    /// Its text was appended.
+    Copied,
+    /// `nil` or `false`: the match stays.
+    Whole,
+    /// Another type (its name).
+    Invalid(&'static str),
+    /// The call raised an error (the value is the result of `exec_raw`).
+    Failed,
+}
+
+/// Calls `f` with the captures of the last match (the whole match when it
+/// has none) and appends its result, reading it straight from the stack: no
+/// mlua value per argument or result, and an error value that stays as the
+/// function raised it.
+fn call_function<E>(
+    lua: &Lua,
+    out: &mut Output<'_>,
+    s: &[u8],
+    whole: &[u8],
+    searcher: &Searcher<'_, '_, E>,
+    f: &Function,
+) -> Result<(), Failure> {
+    let mut captures = [Capture::Unfinished; super::MAX_CAPTURES];
+    let mut count = 0;
+    for (slot, capture) in captures.iter_mut().zip(searcher.captures()) {
+        if capture == Capture::Unfinished {
+            return Err(message(lua, "unfinished capture"));
+        }
+        *slot = capture;
+        count += 1;
+    }
+    let mut verdict = Verdict::Copied;
+    let buf = &mut out.buf;
+    // SAFETY: the closure runs in mlua's protected call with `f` at index 1.
+    // It pushes the arguments (strings copied from `s`, integers), calls `f`
+    // with `lua_pcall` (so an error in it returns here), reads the result (a
+    // string or number through `lua_tolstring`, which converts the value in
+    // place) and leaves either the error value or `nil` as its one result.
+    // `luaL_checkstack` may raise, inside the protected call.
+    let failure: Value = unsafe {
+        lua.exec_raw::<Value>(f, |state| {
+            ffi::luaL_checkstack(state, count as c_int + 2, c"too many captures".as_ptr());
+            if count == 0 {
+                ffi::lua_pushlstring(state, whole.as_ptr().cast(), whole.len());
+            }
+            for capture in &captures[..count] {
+                match *capture {
+                    Capture::Span(a, b) => {
+                        ffi::lua_pushlstring(state, s[a..b].as_ptr().cast(), b - a);
+                    }
+                    Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
+                    Capture::Unfinished => ffi::lua_pushnil(state),
+                }
+            }
+            if ffi::lua_pcall(state, count.max(1) as c_int, 1, 0) != ffi::LUA_OK {
+                verdict = Verdict::Failed;
+                return;
+            }
+            verdict = match ffi::lua_type(state, -1) {
+                ffi::LUA_TNIL => Verdict::Whole,
+                ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, -1) == 0 => Verdict::Whole,
+                ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                    let mut len = 0usize;
+                    let ptr = ffi::lua_tolstring(state, -1, &mut len);
+                    buf.extend_from_slice(std::slice::from_raw_parts(ptr.cast::<u8>(), len));
+                    Verdict::Copied
+                }
+                ffi::LUA_TLIGHTUSERDATA => Verdict::Invalid("userdata"),
+                other => Verdict::Invalid(
+                    std::ffi::CStr::from_ptr(ffi::lua_typename(state, other)).to_str().unwrap_or("value"),
+                ),
+            };
+            ffi::lua_settop(state, 0);
+            ffi::lua_pushnil(state);
+        })?
+    };
+    match verdict {
+        Verdict::Copied => out.push(&[])?,
+        Verdict::Whole => out.push(whole)?,
+        Verdict::Invalid(name) => return Err(message(lua, &format!("invalid replacement value (a {name})"))),
+        Verdict::Failed => return Err(Failure::Propagate(failure)),
+    }
+    Ok(())
 }
