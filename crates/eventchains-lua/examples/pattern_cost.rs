@@ -10,6 +10,8 @@
 //! The difference of the two totals divided by 100 is the cost of one
 //! execution (setup cancels out). `all` as the workload name lists them.
 
+use std::io::Write;
+
 #[path = "../benches/common/patterns.rs"]
 mod workloads;
 
@@ -20,7 +22,10 @@ fn main() {
         std::process::exit(2);
     };
     if name == "all" {
-        workloads::WORKLOADS.iter().for_each(|w| println!("{}", w.name));
+        let mut out = std::io::stdout().lock();
+        for w in workloads::WORKLOADS {
+            writeln!(out, "{}", w.name).expect("stdout");
+        }
         return;
     }
     let w = workloads::WORKLOADS.iter().find(|w| w.name == name).expect("a workload of benches/patterns.rs");

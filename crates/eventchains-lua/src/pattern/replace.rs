@@ -263,51 +263,6 @@ fn add_value<E>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(s: &str, p: &str, repl: &str, max_n: i64) -> Result<(String, i64), String> {
-        let lua = Lua::new();
-        let repl = Value::String(lua.create_string(repl).unwrap());
-        let mut never = |_| Ok(());
-        let values = gsub(&lua, s.as_bytes(), p.as_bytes(), repl, max_n, &mut never).expect("no limit");
-        let values: Vec<Value> = values.into_iter().collect();
-        match &values[..] {
-            [Value::String(r), Value::Integer(n)] => Ok((r.to_string_lossy(), *n)),
-            [Value::Boolean(false), Value::String(m)] => Err(m.to_string_lossy()),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn string_replacements_expand_captures_and_keep_the_rest() {
-        assert_eq!(run("hello world", "(o)", "[%1]", 100), Ok(("hell[o] w[o]rld".to_owned(), 2)));
-        assert_eq!(run("hello world", "o", "%0%%", 1), Ok(("hello% world".to_owned(), 1)));
-        assert_eq!(run("abc", "()b", "%1", 100), Ok(("a2c".to_owned(), 1)));
-        assert_eq!(run("abc", "^a", "x", 100), Ok(("xbc".to_owned(), 1)));
-        assert_eq!(run("abc", "^b", "x", 100), Ok(("abc".to_owned(), 0)));
-        assert_eq!(run("abc", "b", "%2", 100), Err("invalid capture index %2".to_owned()));
-        assert_eq!(run("abc", "z", "%2", 100), Ok(("abc".to_owned(), 0)), "errors only when a match uses them");
-    }
-
-    #[test]
-    fn empty_matches_follow_the_engines_rule() {
-        assert_eq!(run("abc", "x*", "-", 100), Ok(("-a-b-c-".to_owned(), 4)));
-        // 5.4: no empty match right after a match; 5.1: one after every match.
-        let expected = if V54 { ("-", 1) } else { ("--", 2) };
-        assert_eq!(run("abc", "%w*", "-", 100), Ok((expected.0.to_owned(), expected.1)));
-    }
-
-    #[test]
-    fn a_large_result_moves_into_lua_strings_on_the_way() {
-        let s = "x".repeat(FLUSH_AT / 2 + 1);
-        let (r, n) = run(&s, "x", "yyyy", i64::MAX).expect("replaces");
-        assert_eq!((r.len(), n), (s.len() * 4, s.len() as i64));
-        assert!(r.bytes().all(|c| c == b'y'));
-    }
-}
-
 /// What a replacement function's result does to the output.
 enum Verdict {
     /// Its text was appended.
@@ -393,4 +348,49 @@ fn call_function<E>(
         Verdict::Failed => return Err(Failure::Propagate(failure)),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(s: &str, p: &str, repl: &str, max_n: i64) -> Result<(String, i64), String> {
+        let lua = Lua::new();
+        let repl = Value::String(lua.create_string(repl).unwrap());
+        let mut never = |_| Ok(());
+        let values = gsub(&lua, s.as_bytes(), p.as_bytes(), repl, max_n, &mut never).expect("no limit");
+        let values: Vec<Value> = values.into_iter().collect();
+        match &values[..] {
+            [Value::String(r), Value::Integer(n)] => Ok((r.to_string_lossy(), *n)),
+            [Value::Boolean(false), Value::String(m)] => Err(m.to_string_lossy()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn string_replacements_expand_captures_and_keep_the_rest() {
+        assert_eq!(run("hello world", "(o)", "[%1]", 100), Ok(("hell[o] w[o]rld".to_owned(), 2)));
+        assert_eq!(run("hello world", "o", "%0%%", 1), Ok(("hello% world".to_owned(), 1)));
+        assert_eq!(run("abc", "()b", "%1", 100), Ok(("a2c".to_owned(), 1)));
+        assert_eq!(run("abc", "^a", "x", 100), Ok(("xbc".to_owned(), 1)));
+        assert_eq!(run("abc", "^b", "x", 100), Ok(("abc".to_owned(), 0)));
+        assert_eq!(run("abc", "b", "%2", 100), Err("invalid capture index %2".to_owned()));
+        assert_eq!(run("abc", "z", "%2", 100), Ok(("abc".to_owned(), 0)), "errors only when a match uses them");
+    }
+
+    #[test]
+    fn empty_matches_follow_the_engines_rule() {
+        assert_eq!(run("abc", "x*", "-", 100), Ok(("-a-b-c-".to_owned(), 4)));
+        // 5.4: no empty match right after a match; 5.1: one after every match.
+        let expected = if V54 { ("-", 1) } else { ("--", 2) };
+        assert_eq!(run("abc", "%w*", "-", 100), Ok((expected.0.to_owned(), expected.1)));
+    }
+
+    #[test]
+    fn a_large_result_moves_into_lua_strings_on_the_way() {
+        let s = "x".repeat(FLUSH_AT / 2 + 1);
+        let (r, n) = run(&s, "x", "yyyy", i64::MAX).expect("replaces");
+        assert_eq!((r.len(), n), (s.len() * 4, s.len() as i64));
+        assert!(r.bytes().all(|c| c == b'y'));
+    }
 }
