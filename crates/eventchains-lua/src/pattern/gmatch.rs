@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
 
-use super::{Capture, MAX_CAPTURES, MatchError, Searcher};
+use super::{Capture, MatchError, Searcher};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
 
@@ -61,20 +61,12 @@ unsafe extern "C-unwind" fn gmatch_new(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one per call, on the stack; a box would allocate per match and need a destructor where Lua may raise"
-)]
-enum Outcome {
-    Found { start: usize, end: usize, captures: [Capture; MAX_CAPTURES], count: usize },
-    Done,
-    Malformed { text: [u8; MESSAGE_ROOM], len: usize },
-    Stopped,
-}
-
 unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `gmatch_new`, so its six upvalues exist and
-    // upvalue 5 points to the VM's bridge (kept alive by upvalue 6).
+    // upvalue 5 points to the VM's bridge (kept alive by upvalue 6). Nothing
+    // alive here has a destructor while Lua may raise: the searcher and the
+    // check closure hold references and plain values only, and a malformed
+    // pattern's message is copied out of its `String` before anything is pushed.
     unsafe {
         let (Some(subject), Some(pattern)) =
             (string_at(state, ffi::lua_upvalueindex(1)), string_at(state, ffi::lua_upvalueindex(2)))
@@ -87,76 +79,74 @@ unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
         }
         let last = ffi::lua_tonumber(state, ffi::lua_upvalueindex(4));
         let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(5)) as *const Bridge);
-        let outcome = search(subject, pattern, src as usize, (last >= 0.0).then_some(last as usize), bridge);
-        // From here on nothing alive has a destructor.
-        match outcome {
-            Outcome::Found { start, end, captures, count } => {
-                let next = if V54 || end > start { end } else { end + 1 };
-                ffi::lua_pushnumber(state, if next <= subject.len() { next as f64 } else { -1.0 });
-                ffi::lua_replace(state, ffi::lua_upvalueindex(3));
-                ffi::lua_pushnumber(state, if V54 { end as f64 } else { -1.0 });
-                ffi::lua_replace(state, ffi::lua_upvalueindex(4));
-                if count == 0 {
-                    ffi::lua_pushlstring(state, subject[start..end].as_ptr().cast(), end - start);
-                    return 1;
-                }
-                if ffi::lua_checkstack(state, count as c_int) == 0 {
-                    raise(state, b"too many captures");
-                }
-                for capture in &captures[..count] {
-                    match *capture {
-                        Capture::Span(a, b) => {
-                            ffi::lua_pushlstring(state, subject[a..b].as_ptr().cast(), b - a);
-                        }
-                        Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
-                        Capture::Unfinished => raise(state, b"unfinished capture"),
-                    }
-                }
-                count as c_int
-            }
-            Outcome::Done => {
-                ffi::lua_pushnumber(state, -1.0);
-                ffi::lua_replace(state, ffi::lua_upvalueindex(3));
-                0
-            }
-            Outcome::Malformed { text, len } => raise(state, &text[..len]),
-            Outcome::Stopped => {
+        let mut check = |steps: u64| bridge.charge(steps).map_err(drop);
+        let mut searcher = Searcher::new(subject, pattern, false, &mut check);
+        let found = match searcher.find(src as usize, (last >= 0.0).then_some(last as usize)) {
+            Ok(found) => Ok(found),
+            Err(MatchError::Pattern(message)) => Err(Some(Message::from(message))),
+            Err(MatchError::Stopped(())) => Err(None),
+        };
+        let found = match (found, searcher.flush()) {
+            (Ok(found), Ok(())) => found,
+            (Err(Some(message)), _) => raise(state, message.text()),
+            (Err(None), _) | (Ok(_), Err(())) => {
                 ffi::lua_pushvalue(state, ffi::lua_upvalueindex(6));
                 ffi::lua_pushnumber(state, 0.0);
                 ffi::lua_call(state, 1, 0);
                 // `raise` only returns when no limit was hit (it always was).
                 raise(state, b"the pattern matcher was stopped")
             }
+        };
+        let Some((start, end)) = found else {
+            ffi::lua_pushnumber(state, -1.0);
+            ffi::lua_replace(state, ffi::lua_upvalueindex(3));
+            return 0;
+        };
+        let next = if V54 || end > start { end } else { end + 1 };
+        ffi::lua_pushnumber(state, if next <= subject.len() { next as f64 } else { -1.0 });
+        ffi::lua_replace(state, ffi::lua_upvalueindex(3));
+        ffi::lua_pushnumber(state, if V54 { end as f64 } else { -1.0 });
+        ffi::lua_replace(state, ffi::lua_upvalueindex(4));
+        let count = searcher.captures().len();
+        if count == 0 {
+            ffi::lua_pushlstring(state, subject[start..end].as_ptr().cast(), end - start);
+            return 1;
         }
+        if ffi::lua_checkstack(state, count as c_int) == 0 {
+            raise(state, b"too many captures");
+        }
+        for capture in searcher.captures() {
+            match capture {
+                Capture::Span(a, b) => {
+                    ffi::lua_pushlstring(state, subject[a..b].as_ptr().cast(), b - a);
+                }
+                Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
+                Capture::Unfinished => raise(state, b"unfinished capture"),
+            }
+        }
+        count as c_int
     }
 }
 
-/// One search, its steps charged to `bridge`; owns every Rust value it makes.
-fn search(subject: &[u8], pattern: &[u8], src: usize, last: Option<usize>, bridge: &Bridge) -> Outcome {
-    let mut check = |steps: u64| bridge.charge(steps).map_err(drop);
-    let mut searcher = Searcher::new(subject, pattern, false, &mut check);
-    let outcome = match searcher.find(src, last) {
-        Ok(Some((start, end))) => {
-            let mut captures = [Capture::Unfinished; MAX_CAPTURES];
-            let mut count = 0;
-            for (slot, capture) in captures.iter_mut().zip(searcher.captures()) {
-                *slot = capture;
-                count += 1;
-            }
-            Outcome::Found { start, end, captures, count }
-        }
-        Ok(None) => Outcome::Done,
-        Err(MatchError::Pattern(message)) => {
-            let mut text = [0u8; MESSAGE_ROOM];
-            let len = message.len().min(MESSAGE_ROOM);
-            text[..len].copy_from_slice(&message.as_bytes()[..len]);
-            return Outcome::Malformed { text, len };
-        }
-        Err(MatchError::Stopped(())) => return Outcome::Stopped,
-    };
-    match searcher.flush() {
-        Ok(()) => outcome,
-        Err(()) => Outcome::Stopped,
+/// A matcher message copied out of its `String` (no destructor).
+#[derive(Clone, Copy)]
+struct Message {
+    text: [u8; MESSAGE_ROOM],
+    len: usize,
+}
+
+impl From<String> for Message {
+    fn from(message: String) -> Self {
+        let mut text = [0u8; MESSAGE_ROOM];
+        let len = message.len().min(MESSAGE_ROOM);
+        text[..len].copy_from_slice(&message.as_bytes()[..len]);
+        Message { text, len }
+    }
+}
+
+impl Message {
+    fn text(&self) -> &[u8] {
+        &self.text[..self.len]
     }
 }
 
