@@ -20,13 +20,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "common/patterns.rs"]
 mod workloads;
+use eventchains_lua::Limits;
 use workloads::{WORKLOADS, chain};
 
 fn patterns(c: &mut Criterion) {
     let mut g = c.benchmark_group("patterns");
     for w in WORKLOADS {
         for side in ["c", "bounded"] {
-            let chain = chain(w, side);
+            let chain = chain(w, side, Limits::default());
             let mut ctx = chain.new_context();
             g.bench_function(format!("{}/{side}", w.name), |b| {
                 b.iter(|| {

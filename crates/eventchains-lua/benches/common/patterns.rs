@@ -1,7 +1,7 @@
 //! The pattern workloads shared by `benches/patterns.rs` (criterion) and
 //! `examples/pattern_cost.rs` (instruction counts under callgrind).
 
-use eventchains_lua::{LuaChain, LuaChainBuilder};
+use eventchains_lua::{Limits, LuaChain, LuaChainBuilder};
 
 /// A workload: name, subject, calls per iteration, Lua body using `s` and
 /// the locals `find`, `match`, `gmatch`, `gsub`.
@@ -126,9 +126,12 @@ fn script(subject: &str, calls: u32, body: &str, prefix: &str) -> String {
     )
 }
 
-/// The workload's chain: `side` is `"c"` (the engine's C functions, as
-/// `string.c_find` & co.) or `"bounded"` (what every script gets).
-pub fn chain(w: &Workload, side: &str) -> LuaChain {
+/// The workload's chain under `limits`: `side` is `"c"` (the engine's C
+/// functions, as `string.c_find` & co.) or `"bounded"` (what every script gets).
+pub fn chain(w: &Workload, side: &str, limits: Limits) -> LuaChain {
     let prefix = if side == "c" { "c_" } else { "" };
-    LuaChainBuilder::new().load_str("patterns.lua", &script(&(w.subject)(), w.calls, w.body, prefix)).expect("loads")
+    LuaChainBuilder::new()
+        .limits(limits)
+        .load_str("patterns.lua", &script(&(w.subject)(), w.calls, w.body, prefix))
+        .expect("loads")
 }
