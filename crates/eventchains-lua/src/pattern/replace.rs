@@ -189,16 +189,6 @@ pub(crate) fn gsub(
     }
 }
 
-/// The value of capture `i` of the last match, as the C functions push it.
-fn capture_value<E>(lua: &Lua, s: &[u8], searcher: &Searcher<'_, '_, E>, i: usize) -> Result<Value, Failure> {
-    match searcher.captures().nth(i) {
-        Some(Capture::Span(a, b)) => Ok(Value::String(lua.create_string(&s[a..b])?)),
-        Some(Capture::Position(at)) => Ok(Value::Integer(at as i64 + 1)),
-        Some(Capture::Unfinished) => Err(message(lua, "unfinished capture")),
-        None => unreachable!("capture {i} exists"),
-    }
-}
-
 fn add_value<E>(
     lua: &Lua,
     out: &mut Output<'_>,
@@ -210,7 +200,7 @@ fn add_value<E>(
 ) -> Result<(), Failure> {
     let whole = &s[start..end];
     let level = searcher.captures().len();
-    let value = match repl {
+    match repl {
         Repl::Pieces(text, pieces) => {
             let text = text.as_bytes();
             for piece in pieces {
@@ -236,31 +226,11 @@ fn add_value<E>(
                     Piece::Invalid => return Err(message(lua, "invalid use of '%' in replacement string")),
                 }
             }
-            return Ok(());
+            Ok(())
         }
-        Repl::Table(table) => {
-            let key =
-                if level == 0 { Value::String(lua.create_string(whole)?) } else { capture_value(lua, s, searcher, 0)? };
-            table.get::<Value>(key)?
-        }
-        Repl::Function(f) => return call_function(lua, out, s, whole, searcher, f),
-    };
-    match value {
-        Value::Nil | Value::Boolean(false) => out.push(whole)?,
-        Value::String(text) => out.push(&text.as_bytes())?,
-        Value::Integer(_) | Value::Number(_) => match lua.coerce_string(value)? {
-            Some(text) => out.push(&text.as_bytes())?,
-            None => out.push(whole)?,
-        },
-        other => {
-            let name = match other {
-                Value::LightUserData(_) => "userdata",
-                ref v => v.type_name(),
-            };
-            return Err(message(lua, &format!("invalid replacement value (a {name})")));
-        }
+        Repl::Table(table) => lookup(lua, out, s, whole, searcher, Target::Table(table)),
+        Repl::Function(f) => lookup(lua, out, s, whole, searcher, Target::Function(f)),
     }
-    Ok(())
 }
 
 /// What a replacement function's result does to the output.
@@ -275,18 +245,25 @@ enum Verdict {
     Failed,
 }
 
-/// Calls `f` with the captures of the last match (the whole match when it
-/// has none) and appends its result, reading it straight from the stack: no
-/// mlua value per argument or result, and an error value that stays as the
-/// function raised it.
-fn call_function<E>(
+/// A table or function replacement.
+enum Target<'r> {
+    Table(&'r Table),
+    Function(&'r Function),
+}
+
+/// Indexes the table with the first capture of the last match, or calls the
+/// function with all of them (the whole match when there are none), and
+/// appends the result, reading it straight from the stack: no mlua value per
+/// argument or result, and a function's error value stays as it was raised.
+fn lookup<E>(
     lua: &Lua,
     out: &mut Output<'_>,
     s: &[u8],
     whole: &[u8],
     searcher: &Searcher<'_, '_, E>,
-    f: &Function,
+    target: Target<'_>,
 ) -> Result<(), Failure> {
+    let is_table = matches!(target, Target::Table(_));
     let mut captures = [Capture::Unfinished; super::MAX_CAPTURES];
     let mut count = 0;
     for (slot, capture) in captures.iter_mut().zip(searcher.captures()) {
@@ -295,17 +272,23 @@ fn call_function<E>(
         }
         *slot = capture;
         count += 1;
+        if is_table {
+            break; // a table is indexed with the first capture only
+        }
     }
+
     let mut verdict = Verdict::Copied;
     let buf = &mut out.buf;
-    // SAFETY: the closure runs in mlua's protected call with `f` at index 1.
-    // It pushes the arguments (strings copied from `s`, integers), calls `f`
+    // SAFETY: the closure runs in mlua's protected call with the table or
+    // function at index 1. It pushes the key or the arguments (strings copied
+    // from `s`, integers), indexes the table (`lua_gettable`: an error in an
+    // `__index` is raised inside the protected call) or calls the function
     // with `lua_pcall` (so an error in it returns here), reads the result (a
     // string or number through `lua_tolstring`, which converts the value in
     // place) and leaves either the error value or `nil` as its one result.
     // `luaL_checkstack` may raise, inside the protected call.
     let failure: Value = unsafe {
-        lua.exec_raw::<Value>(f, |state| {
+        let run = |state: *mut ffi::lua_State| {
             ffi::luaL_checkstack(state, count as c_int + 2, c"too many captures".as_ptr());
             if count == 0 {
                 ffi::lua_pushlstring(state, whole.as_ptr().cast(), whole.len());
@@ -319,7 +302,9 @@ fn call_function<E>(
                     Capture::Unfinished => ffi::lua_pushnil(state),
                 }
             }
-            if ffi::lua_pcall(state, count.max(1) as c_int, 1, 0) != ffi::LUA_OK {
+            if is_table {
+                ffi::lua_gettable(state, 1);
+            } else if ffi::lua_pcall(state, count.max(1) as c_int, 1, 0) != ffi::LUA_OK {
                 verdict = Verdict::Failed;
                 return;
             }
@@ -339,7 +324,11 @@ fn call_function<E>(
             };
             ffi::lua_settop(state, 0);
             ffi::lua_pushnil(state);
-        })?
+        };
+        match target {
+            Target::Table(table) => lua.exec_raw::<Value>(table, run)?,
+            Target::Function(f) => lua.exec_raw::<Value>(f, run)?,
+        }
     };
     match verdict {
         Verdict::Copied => out.push(&[])?,
