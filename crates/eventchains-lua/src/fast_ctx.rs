@@ -132,7 +132,7 @@ unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -
 /// # Safety
 /// `idx` is a valid index of `state`'s stack, and the bytes are used only
 /// while the string stays there (the returned lifetime is the caller's choice).
-unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+pub(crate) unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
     // SAFETY: the caller's contract; a string is read without conversion.
     unsafe {
         if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {

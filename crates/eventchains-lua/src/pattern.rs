@@ -4,9 +4,12 @@
 //! matcher, working on bytes. Every [`CHECK_EVERY`] steps (a call of the
 //! matcher, a character scanned by a quantifier, `%b` or a back-reference)
 //! it calls the `check` closure with the steps done since the last call; an
-//! error from it stops the match. The bounded library (`bounded_lib`) uses
-//! it for the patterns whose worst case the C matcher could not do in a
-//! bounded time ([`max_cheap_len`]).
+//! error from it stops the match.
+//!
+//! The string library's entries built on it (installed by `bounded_lib`):
+//! `dispatch` chooses per call between the engine's C function (when
+//! [`is_cheap`]) and the bounded path; `replace` is `gsub`'s loop and
+//! `gmatch` its iterator, both in Rust on that path.
 
 /// Captures per pattern (`LUA_MAXCAPTURES`).
 pub(crate) const MAX_CAPTURES: usize = 32;
@@ -39,6 +42,7 @@ pub(crate) enum Capture {
 }
 
 /// A successful match: the 0-based span and the captures.
+#[cfg(test)]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Found {
     pub(crate) start: usize,
@@ -51,6 +55,7 @@ pub(crate) struct Found {
 /// leading `^` anchors the search when `anchor` is true (`gmatch` treats it
 /// as a literal). A match ending at `skip_end` is passed over (5.4's rule
 /// against an empty match right after the previous one; `None` for none).
+#[cfg(test)]
 pub(crate) fn search<E>(
     subject: &[u8],
     pattern: &[u8],
@@ -59,24 +64,70 @@ pub(crate) fn search<E>(
     skip_end: Option<usize>,
     check: &mut dyn FnMut(u64) -> Result<(), E>,
 ) -> Result<Option<Found>, MatchError<E>> {
-    let anchored = anchor && pattern.first() == Some(&b'^');
-    let pat = if anchored { &pattern[1..] } else { pattern };
-    let mut m =
-        Matcher { src: subject, pat, level: 0, caps: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0, check };
-    let mut s = init;
-    loop {
-        m.level = 0;
-        m.depth = MAX_DEPTH;
-        if let Some(end) = m.do_match(s, 0)?
-            && Some(end) != skip_end
-        {
-            let captures = (0..m.level).map(|i| m.capture(i)).collect();
-            return Ok(Some(Found { start: s, end, captures }));
+    let mut searcher = Searcher::new(subject, pattern, anchor, check);
+    Ok(searcher.find(init, skip_end)?.map(|(start, end)| Found { start, end, captures: searcher.captures().collect() }))
+}
+
+/// Repeated searches of one pattern in one subject (the loops of `gsub` and
+/// `gmatch`), with one step count over all of them.
+pub(crate) struct Searcher<'a, 'c, E> {
+    m: Matcher<'a, 'c, E>,
+    anchored: bool,
+}
+
+impl<'a, 'c, E> Searcher<'a, 'c, E> {
+    /// A searcher of `pattern` in `subject` (a leading `^` anchors each search when `anchor` is true).
+    pub(crate) fn new(
+        subject: &'a [u8],
+        pattern: &'a [u8],
+        anchor: bool,
+        check: &'c mut dyn FnMut(u64) -> Result<(), E>,
+    ) -> Self {
+        let anchored = anchor && pattern.first() == Some(&b'^');
+        let pat = if anchored { &pattern[1..] } else { pattern };
+        let m =
+            Matcher { src: subject, pat, level: 0, caps: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0, check };
+        Searcher { m, anchored }
+    }
+
+    /// Whether the pattern starts with an anchoring `^`.
+    pub(crate) fn anchored(&self) -> bool {
+        self.anchored
+    }
+
+    /// The 0-based span of the first match from `init` (see [`search`]); its
+    /// captures are then [`Searcher::captures`].
+    pub(crate) fn find(
+        &mut self,
+        init: usize,
+        skip_end: Option<usize>,
+    ) -> Result<Option<(usize, usize)>, MatchError<E>> {
+        let m = &mut self.m;
+        let mut s = init;
+        loop {
+            m.level = 0;
+            m.depth = MAX_DEPTH;
+            if let Some(end) = m.do_match(s, 0)?
+                && Some(end) != skip_end
+            {
+                return Ok(Some((s, end)));
+            }
+            s += 1;
+            if self.anchored || s > m.src.len() {
+                return Ok(None);
+            }
         }
-        s += 1;
-        if anchored || s > subject.len() {
-            return Ok(None);
-        }
+    }
+
+    /// The captures of the last match.
+    pub(crate) fn captures(&self) -> impl ExactSizeIterator<Item = Capture> + '_ {
+        (0..self.m.level).map(|i| self.m.capture(i))
+    }
+
+    /// Hands the steps not yet seen by the check closure to it.
+    pub(crate) fn flush(&mut self) -> Result<(), E> {
+        let steps = std::mem::take(&mut self.m.steps);
+        if steps > 0 { (self.m.check)(steps) } else { Ok(()) }
     }
 }
 
@@ -109,12 +160,33 @@ pub(crate) fn plain_search<E>(
     Ok(None)
 }
 
-/// The longest subject for which the C matcher is cheap with `pattern`:
-/// its worst case grows like `m * n^(q+1) * 2^o` steps for a subject of
-/// length `n`, a pattern of length `m`, `q` unbounded repetitions (`*`, `+`,
-/// `-`, `%b`, back-references) and `o` optional items (`?`); the result
-/// keeps that under `budget`.
+/// Is the C matcher cheap with `pattern` on a subject of `len` bytes? Its
+/// worst case grows like `m * n^(q+1) * 2^o` steps for a subject of length
+/// `n`, a pattern of length `m`, `q` unbounded repetitions (`*`, `+`, `-`,
+/// `%b`, back-references) and `o` optional items (`?`); cheap means at most
+/// `budget`. One pass over the pattern and at most `q + 1` products.
+pub(crate) fn is_cheap(pattern: &[u8], len: usize, budget: f64) -> bool {
+    let (m, q, o) = shape(pattern);
+    let n = len as f64;
+    let mut cost = m * 2f64.powi(o.min(1000));
+    for _ in 0..=q {
+        cost *= n;
+        if cost > budget {
+            return false;
+        }
+    }
+    cost <= budget
+}
+
+/// The longest subject for which [`is_cheap`] holds (up to rounding).
+#[cfg(test)]
 pub(crate) fn max_cheap_len(pattern: &[u8], budget: f64) -> f64 {
+    let (m, q, o) = shape(pattern);
+    (budget / m / 2f64.powi(o.min(1000))).max(0.0).powf(1.0 / f64::from(q + 1))
+}
+
+/// The pattern's length (at least 1), unbounded repetitions and `?` items.
+fn shape(pattern: &[u8]) -> (f64, i32, i32) {
     let (mut q, mut o, mut p) = (0i32, 0i32, 0usize);
     while p < pattern.len() {
         match pattern[p] {
@@ -150,8 +222,7 @@ pub(crate) fn max_cheap_len(pattern: &[u8], budget: f64) -> f64 {
         }
         p += 1;
     }
-    let m = pattern.len().max(1) as f64;
-    (budget / m / 2f64.powi(o.min(1000))).max(0.0).powf(1.0 / f64::from(q + 1))
+    (pattern.len().max(1) as f64, q, o)
 }
 
 struct Matcher<'a, 'c, E> {
@@ -463,6 +534,14 @@ fn class(c: u8, cl: u8) -> bool {
     };
     if cl.is_ascii_uppercase() { !res } else { res }
 }
+
+mod dispatch;
+mod gmatch;
+mod replace;
+
+pub(crate) use dispatch::install_dispatch;
+pub(crate) use gmatch::gmatch_function;
+pub(crate) use replace::gsub;
 
 #[cfg(test)]
 mod tests;

@@ -230,6 +230,20 @@ hostile! {
         "local s = string.rep('a', 5000)
          while true do pcall(string.find, s, '.-.-.-.-b') pcall(string.gsub, s, '.-.-b', '') end
          ctx.escaped = true" => LimitExceeded, INSTR;
+    gmatch_iterators_in_pcall_in_a_loop(COUNT):
+        "local s = string.rep('a', 5000)
+         while true do pcall(function() for a in s:gmatch('(.-).-.-b') do end end) end
+         ctx.escaped = true" => LimitExceeded, INSTR;
+    many_cheap_matches_of_a_long_gmatch(COUNT):
+        "local s = string.rep('ab ', 200000)
+         while true do for k, v in s:gmatch('(%w)(%w)%s*') do end end" => LimitExceeded, INSTR;
+    gsub_replacement_function_that_loops(COUNT):
+        "string.gsub(string.rep('a b ', 3000), '(%w)%s*(%w*)%s*', function() while true do end end)"
+        => LimitExceeded, INSTR;
+    gsub_replacement_function_catching_its_limit(COUNT):
+        "local s = string.rep('a b ', 3000)
+         while true do pcall(string.gsub, s, '(%w)%s*(%w*)%s*', function() pcall(string.rep, 'x', 10) end) end"
+        => LimitExceeded, INSTR;
 }
 
 /// Ordinary uses keep their answers on short subjects (the C matcher) and on
