@@ -231,22 +231,34 @@ impl EventChain {
     /// kind [`Panic`](crate::ErrorKind::Panic); the fault-tolerance mode then
     /// decides whether the chain goes on.
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
-        let mut tally = Tally::new(self.events.len());
-        let chain = self.name.as_deref();
-        for (index, event) in self.events.iter().enumerate() {
-            let next = Next::new(&**event, &self.middleware).in_chain(chain);
-            let outcome = match self.event_time_limit {
-                None => next.run(ctx),
-                Some(limit) => next.run(&mut ctx.deadline_scope(Instant::now(), limit)),
-            };
-            if let Err(error) = outcome
-                && let Some(stopped) = tally.fail(self.mode, event.name(), index, error)
-            {
-                return stopped;
-            }
-        }
-        tally.finished()
+        execute_sync(&self.events, &self.middleware, self.name.as_deref(), self.mode, self.event_time_limit, ctx)
     }
+}
+
+/// The sync execution loop, shared with the async chain's all-sync path.
+#[inline]
+pub(crate) fn execute_sync(
+    events: &[Arc<dyn ChainableEvent>],
+    middleware: &[Arc<dyn EventMiddleware>],
+    chain: Option<&str>,
+    mode: FaultToleranceMode,
+    event_time_limit: Option<Duration>,
+    ctx: &mut EventContext,
+) -> ChainResult {
+    let mut tally = Tally::new(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let next = Next::new(&**event, middleware).in_chain(chain);
+        let outcome = match event_time_limit {
+            None => next.run(ctx),
+            Some(limit) => next.run(&mut ctx.deadline_scope(Instant::now(), limit)),
+        };
+        if let Err(error) = outcome
+            && let Some(stopped) = tally.fail(mode, event.name(), index, error)
+        {
+            return stopped;
+        }
+    }
+    tally.finished()
 }
 
 impl fmt::Debug for EventChain {

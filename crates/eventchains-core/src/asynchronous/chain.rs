@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::chain::execute_sync;
 use crate::context::EventContext;
 use crate::error::{EventError, EventResult};
 use crate::event::ChainableEvent;
@@ -105,6 +106,9 @@ pub struct AsyncEventChain<M: Flavor = Sendable> {
     /// The innermost sync layers (a prefix of `middleware`), run through
     /// [`Next`] around sync events.
     sync_inner: Vec<Arc<dyn EventMiddleware>>,
+    /// The leading sync events (all of them while no async event was added),
+    /// for the all-sync path.
+    sync_events: Vec<Arc<dyn ChainableEvent>>,
     mode: FaultToleranceMode,
     event_time_limit: Option<Duration>,
 }
@@ -119,6 +123,7 @@ impl<M: Flavor> Default for AsyncEventChain<M> {
             events: Vec::new(),
             middleware: Vec::new(),
             sync_inner: Vec::new(),
+            sync_events: Vec::new(),
             mode: FaultToleranceMode::default(),
             event_time_limit: None,
         }
@@ -132,6 +137,7 @@ impl<M: Flavor> Clone for AsyncEventChain<M> {
             events: self.events.clone(),
             middleware: self.middleware.clone(),
             sync_inner: self.sync_inner.clone(),
+            sync_events: self.sync_events.clone(),
             mode: self.mode,
             event_time_limit: self.event_time_limit,
         }
@@ -219,6 +225,9 @@ impl<M: Flavor> AsyncEventChain<M> {
 
     /// Adds an event (sync or async) at the end of an existing chain.
     pub fn add_event_entry(&mut self, event: EventEntry<M>) -> &mut Self {
+        if let (true, EventEntry::Sync(e)) = (self.sync_events.len() == self.events.len(), &event) {
+            self.sync_events.push(e.clone());
+        }
         self.events.push(event);
         self
     }
@@ -352,9 +361,14 @@ impl<M: Flavor> AsyncEventChain<M> {
     /// event wrote before its await; deadlines narrowed by the chain and by the
     /// middleware crate's async middleware are put back.
     pub async fn execute(&self, ctx: &mut EventContext) -> ChainResult {
+        let all_sync = self.sync_inner.len() == self.middleware.len();
+        if all_sync && self.sync_events.len() == self.events.len() && ctx.cancellation().is_none() {
+            // Nothing can await and nothing can cancel: the sync chain's loop.
+            let (name, limit) = (self.name.as_deref(), self.event_time_limit);
+            return execute_sync(&self.sync_events, &self.sync_inner, name, self.mode, limit, ctx);
+        }
         let token = ctx.cancellation().cloned();
         let mut tally = Tally::new(self.events.len());
-        let all_sync = self.sync_inner.len() == self.middleware.len();
         for (index, event) in self.events.iter().enumerate() {
             if ctx.is_cancelled() {
                 tally.record(event.name(), index, cancelled(self.name(), event.name(), "before"));
