@@ -5,8 +5,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use eventchains_core::{
-    AsyncChainableEvent, AsyncEventChain, BoxFuture, ChainResult, ChainableEvent, EventChain, EventContext,
-    EventError, EventMiddleware, EventResult, Next, Value,
+    AsyncChainableEvent, AsyncEventChain, BoxFuture, ChainResult, ChainableEvent, EventChain, EventContext, EventError,
+    EventMiddleware, EventResult, Next, Value,
 };
 
 use super::{SUFFIX, SeedOutcome};
