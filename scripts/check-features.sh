@@ -7,7 +7,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-features=(logging timing metrics retry rate_limit circuit_breaker concurrency_limit timeout chaos full)
+features=(logging timing metrics retry rate_limit circuit_breaker concurrency_limit timeout chaos full async)
 
 check() {
     echo "check-features: cargo check -p eventchains-middleware $*"
@@ -26,6 +26,10 @@ check() {
 check --no-default-features
 for feature in "${features[@]}"; do
     check --no-default-features --features "$feature"
+done
+# The async forms with each middleware alone.
+for feature in "${features[@]}"; do
+    [ "$feature" = async ] || check --no-default-features --features "async,$feature"
 done
 check --all-features
 echo "check-features: ok"

@@ -5,7 +5,8 @@
 //! perf record -g target/release/examples/profile_subject lua 5
 //! ```
 //!
-//! Subjects: `native`, `lua`, `lua_unlimited`, `raw_mlua`, `seed_method`, `pure_lua_engine`,
+//! Subjects: `native`, `native_async` (the same chain on `AsyncEventChain`, nothing
+//! awaited), `native_async_events` (both events async), `lua`, `lua_unlimited`, `raw_mlua`, `seed_method`, `pure_lua_engine`,
 //! and the per-request shape (a fresh context per execution): `native_fresh`,
 //! `reference_fresh`, `lua_fresh`, `raw_mlua_fresh`.
 //!
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use eventchains_bench::subjects::{
     lua_chain,
-    native::{NativeSeed, execute_fresh, seed_chain},
+    native::{ChainSeed, NativeSeed, async_events_seed_chain, async_seed_chain, execute_fresh, seed_chain},
     pure_lua::PureLuaEngine,
     raw_mlua::RawMlua,
     reference::ReferenceSeed,
@@ -39,6 +40,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut step: Box<dyn FnMut()> = match subject.as_str() {
         "native" => {
             let mut s = NativeSeed::new();
+            boxed(move || s.execute())
+        }
+        "native_async" => {
+            let mut s = ChainSeed::from_chain(async_seed_chain());
+            boxed(move || s.execute())
+        }
+        "native_async_events" => {
+            let mut s = ChainSeed::from_chain(async_events_seed_chain());
             boxed(move || s.execute())
         }
         "lua" | "lua_unlimited" => {

@@ -106,6 +106,11 @@ struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/lua-scripts.md")]
 struct LuaScriptsDoctests;
 
+/// The Rust examples of `docs/async.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/async.md")]
+struct AsyncDoctests;
+
 /// The Rust examples of `docs/middleware.md`, run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/middleware.md")]

@@ -130,9 +130,33 @@ impl EventMiddleware for Chaos {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        let name = event.name();
+        let (latency, verdict) = self.plan(event.name(), ctx);
+        if !latency.is_zero() {
+            self.clock.sleep(latency);
+        }
+        match verdict {
+            Verdict::Run => next.run(ctx),
+            Verdict::Done(result) => result,
+        }
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+/// What chaos does to one call after its injected latency.
+enum Verdict {
+    /// Run the event.
+    Run,
+    /// Return this instead (a skip or an injected failure).
+    Done(EventResult),
+}
+
+impl Chaos {
+    /// Draws the latency to inject before `name` and what happens after it.
+    /// Shared by the sync and the async form.
+    fn plan(&self, name: &str, ctx: &EventContext) -> (Duration, Verdict) {
         if self.config.events.as_ref().is_some_and(|only| !only.iter().any(|e| e == name)) {
-            return next.run(ctx);
+            return (Duration::ZERO, Verdict::Run);
         }
         let (delay, fault) = {
             let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
@@ -141,36 +165,42 @@ impl EventMiddleware for Chaos {
         };
         let s = &*self.handle.inner;
         s.calls.fetch_add(1, Ordering::Relaxed);
+        let mut sleep = Duration::ZERO;
         if delay && self.config.latency_ms > 0 {
             s.latencies.fetch_add(1, Ordering::Relaxed);
             let latency = Duration::from_millis(self.config.latency_ms);
             // Never past the event's deadline: stop there, as a slow dependency would time out.
             let room = ctx.deadline().map(|d| d.saturating_duration_since(self.clock.now()));
             if let Some(room) = room.filter(|room| *room < latency) {
-                self.clock.sleep(room);
-                return Err(EventError::timeout(format!(
-                    "chaos: injected latency of {} ms around `{name}` reached the event's deadline",
-                    latency.as_millis()
-                )));
+                return (
+                    room,
+                    Verdict::Done(Err(EventError::timeout(format!(
+                        "chaos: injected latency of {} ms around `{name}` reached the event's deadline",
+                        latency.as_millis()
+                    )))),
+                );
             }
-            self.clock.sleep(latency);
+            sleep = latency;
         }
         let c = &self.config;
-        if fault < c.skip_rate {
+        let verdict = if fault < c.skip_rate {
             s.skips.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        if fault < c.skip_rate + c.middleware_failure_rate {
+            Verdict::Done(Ok(()))
+        } else if fault < c.skip_rate + c.middleware_failure_rate {
             s.middleware_failures.fetch_add(1, Ordering::Relaxed);
-            return Err(EventError::middleware(format!("chaos: injected middleware failure around `{name}`")));
-        }
-        if fault < c.skip_rate + c.middleware_failure_rate + c.event_failure_rate {
+            Verdict::Done(Err(EventError::middleware(format!("chaos: injected middleware failure around `{name}`"))))
+        } else if fault < c.skip_rate + c.middleware_failure_rate + c.event_failure_rate {
             s.event_failures.fetch_add(1, Ordering::Relaxed);
-            return Err(EventError::new(format!("chaos: injected failure of `{name}`")));
-        }
-        next.run(ctx)
+            Verdict::Done(Err(EventError::new(format!("chaos: injected failure of `{name}`"))))
+        } else {
+            Verdict::Run
+        };
+        (sleep, verdict)
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 /// The stats of [`Chaos`]; cloneable, shared.
 #[derive(Clone, Debug, Default)]

@@ -17,6 +17,16 @@ pub trait Clock: Send + Sync + fmt::Debug {
 
     /// Waits for `duration` (a manual clock advances instead).
     fn sleep(&self, duration: Duration);
+
+    /// Waits for `duration` without blocking the thread: the async forms of
+    /// the middleware wait through it. By default tokio's timer
+    /// (`tokio::time::sleep`, so a tokio runtime with time enabled must run
+    /// the future; tests may pause it); a [`ManualClock`] advances instead.
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    fn sleep_async(&self, duration: Duration) -> eventchains_core::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// A clock shared between middleware and their tests.
@@ -140,6 +150,13 @@ impl Clock for ManualClock {
         self.inner.sleeps.fetch_add(1, Ordering::SeqCst);
         saturating_add(&self.inner.slept_ns, nanos(duration));
         self.advance(duration);
+    }
+
+    /// Advances like [`sleep`](Clock::sleep) and is ready at once.
+    #[cfg(feature = "async")]
+    fn sleep_async(&self, duration: Duration) -> eventchains_core::BoxFuture<'static, ()> {
+        self.sleep(duration);
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -200,24 +200,42 @@ impl EventMiddleware for ConcurrencyLimit {
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let chain = next.chain_name();
-        let key_chain = if self.config.scope == ConcurrencyScope::Global { None } else { chain };
-        let key_event = (self.config.scope == ConcurrencyScope::Event).then(|| event.name());
-        let slot = self.handle.slot(key_chain, key_event);
+        let slot = self.slot_for(chain, event.name());
         if !slot.try_acquire(self.config.max) {
             let admitted = match self.patience(ctx) {
                 Ok(wait) => slot.acquire_within(self.config.max, wait),
                 Err(refusal) => return Err(self.refuse(refusal, chain, event.name())),
             };
-            if !admitted {
-                return Err(self.refuse(Refusal::WaitTimeout, chain, event.name()));
-            }
-            self.handle.inner.waited.fetch_add(1, Ordering::Relaxed);
+            self.after_wait(admitted, chain, event.name())?;
         }
         self.handle.inner.admitted.fetch_add(1, Ordering::Relaxed);
         let _permit = Permit(&slot);
         next.run(ctx)
     }
+
+    crate::asynchronous::async_hooks!();
 }
+
+impl ConcurrencyLimit {
+    /// The limit `event` of `chain` counts against.
+    fn slot_for(&self, chain: Option<&str>, event: &str) -> Arc<Slot> {
+        let key_chain = if self.config.scope == ConcurrencyScope::Global { None } else { chain };
+        let key_event = (self.config.scope == ConcurrencyScope::Event).then_some(event);
+        self.handle.slot(key_chain, key_event)
+    }
+
+    /// Counts a wait that got a slot, or refuses one that did not.
+    fn after_wait(&self, admitted: bool, chain: Option<&str>, event: &str) -> EventResult {
+        if !admitted {
+            return Err(self.refuse(Refusal::WaitTimeout, chain, event));
+        }
+        self.handle.inner.waited.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "async")]
+mod async_form;
 
 /// Gives the slot back when the execution ends, even by a panic.
 struct Permit<'a>(&'a Slot);
@@ -235,6 +253,9 @@ struct Slot {
     waiters: AtomicU32,
     lock: Mutex<()>,
     freed: Condvar,
+    /// Wakes async waiters (the async form).
+    #[cfg(feature = "async")]
+    freed_async: tokio::sync::Notify,
 }
 
 impl Slot {
@@ -270,6 +291,8 @@ impl Slot {
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             self.freed.notify_one();
+            #[cfg(feature = "async")]
+            self.freed_async.notify_one();
         }
     }
 }

@@ -59,6 +59,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[allow(unused_macros, unused_imports)] // unused when no middleware feature is enabled
+mod asynchronous;
 #[cfg(any(
     feature = "metrics",
     feature = "retry",

@@ -141,8 +141,26 @@ impl EventMiddleware for Logging {
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
         let name = event.name();
-        let chain = next.chain_name().unwrap_or("");
-        let span = at_level!(
+        let span = self.span(next.chain_name(), name);
+        if self.unobserved(&span) {
+            // Nobody listens: skip the clock reads.
+            return next.run(ctx);
+        }
+        let start = Instant::now();
+        let result = span.in_scope(|| next.run(ctx));
+        self.report(&span, name, start, &result);
+        result
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+impl Logging {
+    /// The span of one execution of `name`.
+    #[inline]
+    fn span(&self, chain: Option<&str>, name: &str) -> tracing::Span {
+        let chain = chain.unwrap_or("");
+        at_level!(
             self.config.level,
             span!(
                 "event",
@@ -156,17 +174,21 @@ impl EventMiddleware for Logging {
                 otel.status_description = Empty,
                 error.type = Empty
             )
-        );
-        if span.is_disabled() && !enabled(self.config.level) && !enabled(self.config.failure_level) {
-            // Nobody listens: skip the clock reads.
-            return next.run(ctx);
-        }
-        let start = Instant::now();
-        let result = span.in_scope(|| next.run(ctx));
+        )
+    }
+
+    /// `true` when neither the span nor the closing log event would be seen.
+    #[inline]
+    fn unobserved(&self, span: &tracing::Span) -> bool {
+        span.is_disabled() && !enabled(self.config.level) && !enabled(self.config.failure_level)
+    }
+
+    /// Records the outcome and duration on the span and logs the closing event.
+    fn report(&self, span: &tracing::Span, name: &str, start: Instant, result: &EventResult) {
         let duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("duration_us", duration_us);
         let _entered = span.enter();
-        match &result {
+        match result {
             Ok(()) => {
                 span.record("outcome", "success");
                 span.record("otel.status_code", "ok");
@@ -187,9 +209,11 @@ impl EventMiddleware for Logging {
                 );
             }
         }
-        result
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 #[cfg(test)]
 mod tests {

@@ -135,7 +135,12 @@ impl EventMiddleware for Metrics {
         self.handle.record_inline(next.chain_name(), event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
         result
     }
+
+    crate::asynchronous::async_hooks!();
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 /// The shared state of [`Metrics`]: cloneable, `Send + Sync`; read it with
 /// [`snapshot`](Self::snapshot), clear it with [`reset`](Self::reset).

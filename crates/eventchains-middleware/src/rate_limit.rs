@@ -181,10 +181,24 @@ impl EventMiddleware for RateLimit {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
+        let wait = self.admit(next.chain_name(), event.name(), ctx)?;
+        if !wait.is_zero() {
+            self.clock.sleep(wait);
+        }
+        next.run(ctx)
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+impl RateLimit {
+    /// Takes (or reserves) a token for `event`: `Ok(wait)` to run it after
+    /// `wait`, or the refusal as the event's error. Shared by both forms.
+    fn admit(&self, chain: Option<&str>, event: &str, ctx: &EventContext) -> Result<Duration, EventError> {
         let shared = &*self.handle.inner;
         let deadline = ctx.deadline();
         let acquired = if self.config.per_event {
-            self.acquire(&self.handle.bucket(event.name()), deadline)
+            self.acquire(&self.handle.bucket(event), deadline)
         } else {
             self.acquire(&shared.global, deadline)
         };
@@ -193,25 +207,17 @@ impl EventMiddleware for RateLimit {
                 if !wait.is_zero() {
                     shared.waited.fetch_add(1, Ordering::Relaxed);
                     shared.wait_ns.fetch_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-                    self.clock.sleep(wait);
                 }
                 shared.allowed.fetch_add(1, Ordering::Relaxed);
-                next.run(ctx)
+                Ok(wait)
             }
             Err(Refusal { wait, past_deadline }) => {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
                 let why = if past_deadline { ", after the event's deadline" } else { "" };
                 let id = self.config.id.as_deref().unwrap_or("rate_limit");
-                crate::telemetry::rejection(
-                    crate::telemetry::names::RATE_LIMIT_REJECTIONS,
-                    id,
-                    next.chain_name(),
-                    event.name(),
-                    None,
-                );
+                crate::telemetry::rejection(crate::telemetry::names::RATE_LIMIT_REJECTIONS, id, chain, event, None);
                 Err(EventError::limit_exceeded(format!(
-                    "rate limit exceeded for `{}`: {} per second, burst {}; next token in {} ms{why}",
-                    event.name(),
+                    "rate limit exceeded for `{event}`: {} per second, burst {}; next token in {} ms{why}",
                     self.config.rate_per_sec,
                     self.config.burst,
                     wait.as_millis().max(1)
@@ -221,6 +227,9 @@ impl EventMiddleware for RateLimit {
         }
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 /// Why no token was taken: the wait it would need, and whether the event's
 /// deadline (rather than the strategy or `max_wait_ms`) refused it.

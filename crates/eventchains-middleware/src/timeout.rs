@@ -113,17 +113,27 @@ impl EventMiddleware for Timeout {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        let limit = if self.config.per_event.is_empty() { self.limit } else { self.config.limit_for(event.name()) };
+        let limit = self.limit_of(event.name());
         let start = self.clock.now();
         // A limit too large for an `Instant` sets no deadline of its own.
-        let previous = ctx.narrow_deadline(start, limit);
-        let result = next.run(ctx);
-        ctx.set_deadline(previous);
+        let result = next.run(&mut ctx.deadline_scope(start, limit));
+        self.judge(event.name(), start, limit, result)
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+impl Timeout {
+    fn limit_of(&self, event: &str) -> Duration {
+        if self.config.per_event.is_empty() { self.limit } else { self.config.limit_for(event) }
+    }
+
+    /// An event that succeeded but overran its limit is a timeout; errors pass through.
+    fn judge(&self, event: &str, start: std::time::Instant, limit: Duration, result: EventResult) -> EventResult {
         let elapsed = self.clock.now().saturating_duration_since(start);
         match result {
             Ok(()) if elapsed > limit => Err(EventError::timeout(format!(
-                "event `{}` took {} ms, limit {} ms",
-                event.name(),
+                "event `{event}` took {} ms, limit {} ms",
                 elapsed.as_millis(),
                 limit.as_millis()
             ))),
@@ -131,6 +141,9 @@ impl EventMiddleware for Timeout {
         }
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 #[cfg(test)]
 mod tests {

@@ -121,14 +121,29 @@ impl EventMiddleware for Timing {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        if !self.config.store && self.slow.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
+        if self.unobserved() {
             return next.run(ctx); // nothing would see the figure: skip the clock reads
         }
         let start = self.clock.now();
         let result = next.run(ctx);
+        self.report(ctx, event.name(), start);
+        result
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+impl Timing {
+    /// `true` when nothing would see the figure.
+    #[inline]
+    fn unobserved(&self) -> bool {
+        !self.config.store && self.slow.is_none() && !tracing::enabled!(tracing::Level::DEBUG)
+    }
+
+    /// Logs and stores the duration of `name` since `start`.
+    fn report(&self, ctx: &mut EventContext, name: &str, start: std::time::Instant) {
         let elapsed = self.clock.now().saturating_duration_since(start);
         let micros = i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX);
-        let name = event.name();
         match self.slow {
             Some(slow) if elapsed > slow => {
                 tracing::warn!(event = name, duration_us = micros, slow_ms = slow.as_millis() as u64, "slow event");
@@ -138,9 +153,11 @@ impl EventMiddleware for Timing {
         if self.config.store {
             self.store(ctx, name, micros);
         }
-        result
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,9 @@ pub(crate) fn derive(r: &mut Results) {
             r.value(to, x);
         }
     }
+    if let (Some(sync), Some(on_async)) = (r.get("async.sync_ns"), r.get("async.async_ns")) {
+        r.value("async.overhead_ns", on_async - sync);
+    }
     let fresh = |r: &Results, k: &str| r.get(&format!("fresh_context.{k}"));
     if let (Some(native), Some(reference)) = (fresh(r, "native_ns"), fresh(r, "event_chains_0_2_1_ns")) {
         r.value("fresh_context.native_vs_event_chains_ratio", native / reference);
@@ -198,6 +201,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
             r.get("setup.seed_method_us"),
             true,
         ),
+        t(
+            "async_overhead",
+            "async.async_ns at most async.sync_ns + 100 ns (the seed chain, nothing awaited)",
+            r.get("async.async_ns"),
+            r.get("async.sync_ns").map(|x| x + 100.0),
+            true,
+        ),
         threads,
     ]
 }
@@ -256,6 +266,20 @@ mod tests {
         let hundred = a.iter().find(|p| p.executions == 100).expect("100");
         assert!((hundred.per_execution_us.expect("lua") - (60.0 + 2.0 + 99.0 * 0.5) / 100.0).abs() < 1e-9);
         assert!(hundred.rust_per_execution_us.expect("rust") < hundred.per_execution_us.expect("lua"));
+    }
+
+    #[test]
+    fn async_overhead_is_read_against_the_sync_path_plus_100_ns() {
+        let mut r = Results::default();
+        let met = |r: &Results| targets(r).into_iter().find(|t| t.name == "async_overhead").and_then(|t| t.met);
+        assert_eq!(met(&r), None);
+        r.value("async.sync_ns", 60.0);
+        r.value("async.async_ns", 150.0);
+        derive(&mut r);
+        assert_eq!(r.get("async.overhead_ns"), Some(90.0));
+        assert_eq!(met(&r), Some(true));
+        r.value("async.async_ns", 170.0);
+        assert_eq!(met(&r), Some(false));
     }
 
     #[test]

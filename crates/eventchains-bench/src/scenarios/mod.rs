@@ -1,5 +1,6 @@
 //! Every scenario of the suite, in the order a full run executes them.
 
+mod asynchronous;
 mod engine;
 mod executions;
 pub use executions::EXECUTIONS;
@@ -63,6 +64,12 @@ pub fn all() -> Vec<Scenario> {
             default: true,
         },
         Scenario { name: "threads", about: "throughput with 1 and 2 threads", run: threads::run, default: true },
+        Scenario {
+            name: "async",
+            about: "the seed chain executed as a future (nothing awaited) beside sync execution, interleaved",
+            run: asynchronous::run,
+            default: true,
+        },
         Scenario {
             name: "limits",
             about: "sandbox limits (instruction hook) on versus off",

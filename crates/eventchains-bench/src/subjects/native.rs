@@ -1,7 +1,12 @@
 //! The seed chain on our own [`EventChain`]: Rust events, the hard-coded baseline.
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use eventchains_core::{
-    ChainResult, ChainableEvent, EventChain, EventContext, EventError, EventMiddleware, EventResult, Next, Value,
+    AsyncChainableEvent, AsyncEventChain, BoxFuture, ChainResult, ChainableEvent, EventChain, EventContext, EventError,
+    EventMiddleware, EventResult, Next, Value,
 };
 
 use super::{SUFFIX, SeedOutcome};
@@ -63,6 +68,65 @@ impl RunsChain for EventChain {
     fn run(&self, ctx: &mut EventContext) -> ChainResult {
         self.execute(ctx)
     }
+}
+
+impl RunsChain for AsyncEventChain {
+    /// Polls the execution future to its end with a no-op waker: what an
+    /// `.await` of it costs inside a task, without any runtime around it.
+    fn run(&self, ctx: &mut EventContext) -> ChainResult {
+        poll_to_end(self.execute(ctx))
+    }
+}
+
+/// Polls `future` until it is ready, with a no-op waker (for futures that
+/// need no reactor: the async seed chains await nothing).
+pub fn poll_to_end<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// [`Increment`] as an async event that awaits nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncIncrement;
+
+impl AsyncChainableEvent for AsyncIncrement {
+    fn name(&self) -> &str {
+        "increment"
+    }
+    fn execute<'a>(&'a self, ctx: &'a mut EventContext) -> BoxFuture<'a> {
+        Box::pin(async move { Increment.execute(ctx) })
+    }
+}
+
+/// [`Append`] as an async event that awaits nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncAppend;
+
+impl AsyncChainableEvent for AsyncAppend {
+    fn name(&self) -> &str {
+        "append"
+    }
+    fn execute<'a>(&'a self, ctx: &'a mut EventContext) -> BoxFuture<'a> {
+        Box::pin(async move { Append.execute(ctx) })
+    }
+}
+
+/// The seed chain on an [`AsyncEventChain`], its two events sync: what the
+/// async path adds to the sync one.
+pub fn async_seed_chain() -> AsyncEventChain {
+    seed_chain().into()
+}
+
+/// The seed chain on an [`AsyncEventChain`] with both events async (awaiting
+/// nothing): what a boxed future per event adds.
+pub fn async_events_seed_chain() -> AsyncEventChain {
+    AsyncEventChain::new().named("seed").async_event(AsyncIncrement).async_event(AsyncAppend)
 }
 
 /// A chain doing the seed chain's work, built once, with a reused context.
@@ -169,6 +233,16 @@ mod tests {
             assert_eq!(s.execute(), SeedOutcome::expected());
         }
         assert_eq!(s.chain().len(), 2);
+    }
+
+    #[test]
+    fn the_async_seed_chains_give_the_same_outcome() {
+        for chain in [async_seed_chain(), async_events_seed_chain()] {
+            let mut s = ChainSeed::from_chain(chain);
+            for _ in 0..3 {
+                assert_eq!(s.execute(), SeedOutcome::expected());
+            }
+        }
     }
 
     #[test]

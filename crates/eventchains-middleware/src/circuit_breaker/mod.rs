@@ -542,21 +542,46 @@ impl EventMiddleware for CircuitBreaker {
         } else {
             self.admit(&circuit, name)?
         };
-        let slow_after = self.rate.as_ref().and_then(|r| r.slow_after);
-        let start = slow_after.map(|_| self.clock.now());
+        let start = self.call_start();
         let result = next.run(ctx);
-        let slow_call = match (start, slow_after) {
+        self.settle(&circuit, name, admission, start, &result);
+        result
+    }
+
+    crate::asynchronous::async_hooks!();
+}
+
+impl CircuitBreaker {
+    /// When the call starts, if slow calls are counted.
+    #[inline]
+    fn call_start(&self) -> Option<Instant> {
+        self.rate.as_ref().and_then(|r| r.slow_after).map(|_| self.clock.now())
+    }
+
+    /// Records the outcome of an admitted call.
+    #[inline]
+    fn settle(
+        &self,
+        circuit: &Circuit,
+        name: &str,
+        admission: Admission,
+        start: Option<Instant>,
+        result: &EventResult,
+    ) {
+        let slow_call = match (start, self.rate.as_ref().and_then(|r| r.slow_after)) {
             (Some(start), Some(after)) => self.clock.now().saturating_duration_since(start) >= after,
             _ => false,
         };
-        let outcome = self.outcome(&result);
+        let outcome = self.outcome(result);
         match admission {
-            Admission::Closed => self.after_closed_call(&circuit, name, outcome, slow_call),
-            Admission::Trial => self.after_trial(&circuit, name, outcome, slow_call),
+            Admission::Closed => self.after_closed_call(circuit, name, outcome, slow_call),
+            Admission::Trial => self.after_trial(circuit, name, outcome, slow_call),
         }
-        result
     }
 }
+
+#[cfg(feature = "async")]
+mod async_form;
 
 #[derive(Debug)]
 struct Circuit {

@@ -251,8 +251,14 @@ impl Retry {
     }
 
     /// Decides whether failure number `attempt` gets a retry; `Some(delay)` if so.
-    fn plan_retry(&self, next: Next<'_>, attempt: u32, error: &EventError, ctx: &EventContext) -> Option<Duration> {
-        let event = next.event().name();
+    fn plan_retry(
+        &self,
+        chain: Option<&str>,
+        event: &str,
+        attempt: u32,
+        error: &EventError,
+        ctx: &EventContext,
+    ) -> Option<Duration> {
         let stats = &self.handle.inner;
         if !self.retryable(error) {
             return None;
@@ -280,7 +286,7 @@ impl Retry {
             && !budget.try_withdraw()
         {
             stats.budget_denied.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::retry(next.chain_name(), event, true);
+            crate::telemetry::retry(chain, event, true);
             tracing::warn!(event, attempts = attempt, error = %error, "retry: budget exhausted, not retrying");
             return None;
         }
@@ -303,35 +309,76 @@ impl EventMiddleware for Retry {
     }
 
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        if let Some(budget) = &self.budget {
-            budget.deposit();
-        }
-        let snapshot = self.config.restore_context.then(|| ctx.clone());
+        let (chain, event) = (next.chain_name(), event.name());
+        let snapshot = self.begin(ctx);
         let mut attempt = 1;
         loop {
-            let error = match next.run(ctx) {
-                Ok(()) => {
-                    if attempt > 1 {
-                        self.handle.inner.recovered.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Ok(());
-                }
-                Err(error) => error,
+            let result = next.run(ctx);
+            let delay = match self.after_attempt(chain, event, attempt, result, ctx) {
+                Ok(done) => return done,
+                Err(delay) => delay,
             };
-            let Some(delay) = self.plan_retry(next, attempt, &error, ctx) else {
-                return Err(error);
-            };
-            tracing::debug!(event = event.name(), attempt, delay_us = delay.as_micros() as u64, error = %error, "retrying");
             self.clock.sleep(delay);
-            if let Some(snapshot) = &snapshot {
-                *ctx = snapshot.clone();
-            }
-            self.handle.inner.retries.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::retry(next.chain_name(), event.name(), false);
+            self.before_retry(chain, event, snapshot.as_ref(), ctx);
             attempt += 1;
         }
     }
+
+    crate::asynchronous::async_hooks!();
 }
+
+/// The steps of one call, shared by the sync and the async form (which differ
+/// only in how they run `next` and wait).
+impl Retry {
+    /// Before the first attempt: the budget deposit and the context snapshot.
+    #[inline]
+    fn begin(&self, ctx: &EventContext) -> Option<EventContext> {
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
+        self.config.restore_context.then(|| ctx.clone())
+    }
+
+    /// After attempt `attempt`: `Ok(result)` to return it, `Err(delay)` to retry after `delay`.
+    #[inline]
+    fn after_attempt(
+        &self,
+        chain: Option<&str>,
+        event: &str,
+        attempt: u32,
+        result: EventResult,
+        ctx: &EventContext,
+    ) -> Result<EventResult, Duration> {
+        let error = match result {
+            Ok(()) => {
+                if attempt > 1 {
+                    self.handle.inner.recovered.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(Ok(()));
+            }
+            Err(error) => error,
+        };
+        match self.plan_retry(chain, event, attempt, &error, ctx) {
+            Some(delay) => {
+                tracing::debug!(event, attempt, delay_us = delay.as_micros() as u64, error = %error, "retrying");
+                Err(delay)
+            }
+            None => Ok(Err(error)),
+        }
+    }
+
+    /// After the delay, before the next attempt: the context restored, the retry counted.
+    fn before_retry(&self, chain: Option<&str>, event: &str, snapshot: Option<&EventContext>, ctx: &mut EventContext) {
+        if let Some(snapshot) = snapshot {
+            *ctx = snapshot.clone();
+        }
+        self.handle.inner.retries.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::retry(chain, event, false);
+    }
+}
+
+#[cfg(feature = "async")]
+mod async_form;
 
 /// The shared state of [`Retry`]: its stats and, if configured, its budget.
 #[derive(Clone, Debug, Default)]
