@@ -266,21 +266,27 @@ pub(crate) const CLOSE_REFUSED: &str =
 
 /// The line of the first to-be-closed variable in `function` or the functions
 /// it defines (0 when the code has no line information), read from its
-/// compiled code (see [`crate::close_scan`]); an error when the code cannot be read.
+/// compiled code (see [`crate::close_scan`]): `dump`, the function's dump
+/// with debug information when the caller has made it already, or a new
+/// one; an error when the code cannot be read.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-pub(crate) fn to_be_closed_line(function: &mlua::Function) -> Result<Option<u32>, String> {
-    crate::close_scan::first_to_be_closed(&function.dump(false)).map_err(|e| e.to_string())
+pub(crate) fn to_be_closed_line(function: &mlua::Function, dump: Option<&[u8]>) -> Result<Option<u32>, String> {
+    let scan = |dump: &[u8]| crate::close_scan::first_to_be_closed(dump).map_err(|e| e.to_string());
+    match dump {
+        Some(dump) => scan(dump),
+        None => scan(&function.dump(false)),
+    }
 }
 
 /// LuaJIT and Luau have no to-be-closed variables (their parsers reject `<close>`).
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-pub(crate) fn to_be_closed_line(_function: &mlua::Function) -> Result<Option<u32>, String> {
+pub(crate) fn to_be_closed_line(_function: &mlua::Function, _dump: Option<&[u8]>) -> Result<Option<u32>, String> {
     Ok(None)
 }
 
 /// The check `load` runs on every chunk it compiled: its to-be-closed line or `nil`.
 fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
-    lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f).map_err(mlua::Error::runtime))
+    lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f, None).map_err(mlua::Error::runtime))
 }
 
 /// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
@@ -303,10 +309,16 @@ end
 
 -- A read-only view of `t`: every value it yields (indexing, `pairs`/`__iter`,
 -- `#`) is read-only as well, nested tables are views too, and the view itself
--- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values are
--- read once into a shadow table, which never leaves this chunk: nothing else
--- holds a library table after the lockdown, so nothing can change it. The
--- metamethods are shared by all views (an `event` record costs three tables).
+-- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values live
+-- in a shadow table, which never leaves this chunk. A table holding no
+-- unprotected table (every standard library but `package`, an `event`
+-- record's fields) is its own shadow: after the lockdown nothing a script can
+-- reach holds it (the VM's registry and the hidden string metatable, whose
+-- `__index` is the `string` table, are out of reach), so nothing can change
+-- it, and no copy is made. Any other table is copied into a new shadow, its
+-- nested tables replaced by views (the copy leaves the original as the C
+-- functions holding it, e.g. `require`'s `package.searchers`, expect it). The
+-- metamethods are shared by all views (an `event` record costs two tables).
 local views = {}
 local shadows = rawsetmetatable({}, { __mode = "k" })
 local names = rawsetmetatable({}, { __mode = "k" })
@@ -317,7 +329,11 @@ local function len(view) return #shadows[view] end
 local function view_of(t, name)
   local view = views[t]
   if view then return view end
-  local shadow = {}
+  local flat = true
+  for _, v in next, t do
+    if type(v) == "table" and not protected[v] then flat = false break end
+  end
+  local shadow = flat and t or {}
   view = rawsetmetatable({}, {
     __index = shadow,
     __newindex = newindex,
@@ -328,9 +344,11 @@ local function view_of(t, name)
   })
   views[t], shadows[view], names[view] = view, shadow, name
   protected[view] = true
-  for k, v in next, t do
-    if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
-    rawset(shadow, k, v)
+  if not flat then
+    for k, v in next, t do
+      if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
+      rawset(shadow, k, v)
+    end
   end
   return view
 end
@@ -382,6 +400,17 @@ end
 
 local string_mt = getmetatable("")
 if type(string_mt) == "table" then rawset(string_mt, "__metatable", false) end
+
+-- With `package` allowed, `require` hands out the modules of the registry's
+-- table of loaded modules (which `package.loaded` is), not those of the
+-- `package.loaded` view: that table holds views in place of the modules.
+local package = rawget(G, "package")
+local loaded = type(package) == "table" and rawget(package, "loaded")
+if type(loaded) == "table" then
+  for name, lib in next, loaded do
+    if type(lib) == "table" and not protected[lib] then rawset(loaded, name, view_of(lib, name)) end
+  end
+end
 
 for name, lib in next, G do
   if type(lib) == "table" and lib ~= G then rawset(G, name, view_of(lib, name)) end

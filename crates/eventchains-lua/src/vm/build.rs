@@ -16,7 +16,8 @@
 //! 6. the caps ([`VmBase::apply_limits`]);
 //! 7. the script's chunk, compiled (or loaded from bytecode) and run under the caps.
 //!
-//! The VM then gets the script's functions ([`VmBase::into_vm`]).
+//! The VM then gets the script's functions ([`VmBase::into_vm`]) and, when
+//! the script has Lua middleware, the `event` records they are called with.
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Table};
@@ -163,10 +164,16 @@ impl VmBase {
             other if is_source => LoadError::syntax(script, &lua_error_message(other)),
             other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
         })?;
-        // Read from the compiled code, so no comment or spacing can hide one
-        // (bytecode from the cache was checked when it was compiled).
+        let bytecode = match precompiled {
+            Some(bytecode) => Some(bytecode),
+            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
+            None => None,
+        };
+        // Read from the compiled code (the dump just made, if any), so no
+        // comment or spacing can hide one (bytecode from the cache was
+        // checked when it was compiled).
         if is_source {
-            match to_be_closed_line(&function) {
+            match to_be_closed_line(&function, bytecode.as_deref()) {
                 Ok(None) => {}
                 Ok(Some(line)) => {
                     return Err(LoadError::Syntax {
@@ -178,11 +185,6 @@ impl VmBase {
                 Err(message) => return Err(LoadError::Vm { script: script.to_owned(), message }),
             }
         }
-        let bytecode = match precompiled {
-            Some(bytecode) => Some(bytecode),
-            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
-            None => None,
-        };
         let guard = self.bridge.enter_load();
         let result = function.call::<mlua::Value>(());
         let hit = guard.finish();
@@ -223,8 +225,10 @@ fn build_vm<'a>(
 ) -> mlua::Result<Vm> {
     let Functions { handlers, middleware } = functions;
     let raw = RawHandlers::new(&base.lua, handlers)?;
+    // Only Lua middleware is called with an `event` record.
+    let with_records = middleware.iter().any(Option::is_some);
     let mut live = 0;
-    let event_records = EventRecords::new(event_names, |name| {
+    let event_records = EventRecords::new(event_names.into_iter().filter(|_| with_records), |name| {
         let record: Table = base.event_record(name)?;
         live += 1;
         Ok::<_, mlua::Error>(if live <= LIVE_EVENT_RECORDS {
@@ -260,4 +264,30 @@ fn precompile(src: &str) -> Option<Vec<u8>> {
 #[cfg(not(feature = "luau"))]
 fn precompile(_: &str) -> Option<Vec<u8>> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(limits: Limits) -> VmConfig<'static> {
+        VmConfig { script: "build.lua", sandbox: Sandbox::default(), host_fns: &[], limits }
+    }
+
+    fn run(source: &str, limits: Limits) -> Result<Ran, LoadError> {
+        config(limits).run(Code::Source(source), false)
+    }
+
+    #[test]
+    fn event_records_are_made_only_for_lua_middleware() {
+        let vm_of = |source: &str| {
+            let Ran { vm, returned, .. } = run(source, Limits::default()).expect("loads");
+            let (spec, functions) = crate::spec::parse(vm.lua(), "build.lua", returned, usize::MAX).expect("valid");
+            vm.into_vm(functions, spec.event_names()).expect("vm")
+        };
+        let events = "events = { { name = 'a', handler = function() end }, { name = 'b', handler = function() end } }";
+        assert_eq!(vm_of(&format!("return {{ {events} }}")).event_records.len(), 0);
+        let with_middleware = format!("return {{ middleware = {{ function(e, c, n) return n(c) end }}, {events} }}");
+        assert_eq!(vm_of(&with_middleware).event_records.len(), 2);
+    }
 }
