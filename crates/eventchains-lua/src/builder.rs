@@ -8,7 +8,7 @@ use std::sync::Arc;
 use eventchains_core::{EventChain, EventRegistry, MiddlewareRegistry};
 use mlua::{FromLuaMulti, IntoLuaMulti};
 
-use crate::bytecode_cache::{self, Compiled};
+use crate::bytecode_cache::{self, Cached, Compiled};
 use crate::chain::LuaChain;
 use crate::error::LoadError;
 use crate::host_fn::HostFn;
@@ -19,8 +19,8 @@ use crate::named_event::NamedEvent;
 use crate::named_middleware::ScriptTimed;
 use crate::sandbox::Sandbox;
 use crate::script::Script;
-use crate::spec::{self, EventSpec, MiddlewareSpec};
-use crate::vm::{Code, Vm, VmBase};
+use crate::spec::{self, EventSpec, MiddlewareSpec, Spec};
+use crate::vm::{Ran, VmConfig};
 use crate::vm_table;
 
 /// Loads chain scripts (format v1) into [`LuaChain`]s.
@@ -238,47 +238,63 @@ impl LuaChainBuilder {
     /// becomes the calling thread's VM for it; other threads build theirs from
     /// the same bytecode on first use.
     pub fn load_str(&self, name: &str, source: &str) -> Result<LuaChain, LoadError> {
-        let base = VmBase::new(name, &self.sandbox, &self.host_fns, self.limits)?;
-        let content_hash = bytecode_cache::content_hash(source);
-        let cached = if self.no_bytecode_cache { None } else { bytecode_cache::lookup(content_hash, name, source) };
-        let code = match &cached {
-            Some(c) => Code::Bytecode(&c.bytecode),
-            None => Code::Source(source),
-        };
-        let (value, bytecode) = base.run_chunk(code, !self.no_bytecode_cache)?;
-        let (spec, functions) = spec::parse(base.lua(), name, value, self.limits.script_value_bytes())?;
+        let cached = Cached::lookup(name, source, !self.no_bytecode_cache);
+        let Ran { vm, returned, bytecode } = self.vm_config(name).run(cached.code(source), cached.enabled)?;
+        let (spec, functions) = spec::parse(vm.lua(), name, returned, self.limits.script_value_bytes())?;
+        let limits = self.limits_for(name, &spec);
+        vm.lower_limits(limits)?;
+        let script = Arc::new(self.script(name, source, cached, bytecode, limits, spec));
+        let chain = self.build_chain(&script)?;
+        vm_table::insert(&script, Rc::new(vm.into_vm(functions, script.spec.event_names())?));
+        Ok(LuaChain::new(script, chain))
+    }
+
+    /// What every VM of the script `name` is built with (before its own `limits` are read).
+    fn vm_config<'a>(&'a self, name: &'a str) -> VmConfig<'a> {
+        VmConfig { script: name, sandbox: self.sandbox, host_fns: &self.host_fns, limits: self.limits }
+    }
+
+    /// The host's caps lowered by the script's own `limits` (a script cannot raise a cap).
+    fn limits_for(&self, name: &str, spec: &Spec) -> Limits {
         let limits = self.limits.lowered_by(&spec.limits);
         if limits != spec.limits.lowered_by(&Limits::UNLIMITED).lowered_by(&self.limits) {
             tracing::warn!(script = name, "the script's limits are above the host's caps; the caps apply");
         }
-        base.apply_limits(limits).map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
+        limits
+    }
+
+    /// The loaded script; a fresh compilation goes into the bytecode cache.
+    fn script(
+        &self,
+        name: &str,
+        source: &str,
+        cached: Cached,
+        bytecode: Option<Vec<u8>>,
+        limits: Limits,
+        spec: Spec,
+    ) -> Script {
         let source: Arc<str> = Arc::from(source);
-        let from_cache = cached.is_some();
-        let compiled = match (cached, bytecode) {
+        let from_cache = cached.hit.is_some();
+        let compiled = match (cached.hit, bytecode) {
             (Some(c), _) => Some(c),
-            (None, Some(bytecode)) if !self.no_bytecode_cache => Some(bytecode_cache::insert(
-                content_hash,
+            (None, Some(bytecode)) if cached.enabled => Some(bytecode_cache::insert(
+                cached.hash,
                 Compiled { name: name.to_owned(), source: source.clone(), bytecode },
             )),
             (None, _) => None,
         };
-        let script = Arc::new(Script {
+        Script {
             id: Script::next_id(),
             name: name.to_owned(),
             sandbox: self.sandbox,
             host_fns: self.host_fns.clone(),
             limits,
             source,
-            content_hash,
+            content_hash: cached.hash,
             compiled,
             from_cache,
             spec,
-        });
-        let chain = self.build_chain(&script)?;
-        let vm = Vm::new(base, functions, script.spec.event_names())
-            .map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
-        vm_table::insert(&script, Rc::new(vm));
-        Ok(LuaChain::new(script, chain))
+        }
     }
 
     fn build_chain(&self, script: &Arc<Script>) -> Result<EventChain, LoadError> {

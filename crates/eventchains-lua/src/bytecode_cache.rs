@@ -19,6 +19,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
+use crate::vm::Code;
+
 /// A script compiled once: its name, source and bytecode (with line information).
 pub(crate) struct Compiled {
     pub(crate) name: String,
@@ -63,6 +65,33 @@ pub(crate) fn insert(hash: u64, compiled: Compiled) -> Arc<Compiled> {
     });
     cache.entry(hash).or_default().push(Arc::downgrade(&compiled));
     compiled
+}
+
+/// What the cache knows of a source being loaded: its hash and, on a hit, its compilation.
+pub(crate) struct Cached {
+    /// [`content_hash`] of the source.
+    pub(crate) hash: u64,
+    /// The compilation of a live script with the same name and source.
+    pub(crate) hit: Option<Arc<Compiled>>,
+    /// Whether the cache is used (a miss is then compiled and inserted).
+    pub(crate) enabled: bool,
+}
+
+impl Cached {
+    /// Looks `source` up under `name` (no lookup when the cache is not `enabled`).
+    pub(crate) fn lookup(name: &str, source: &str, enabled: bool) -> Self {
+        let hash = content_hash(source);
+        let hit = if enabled { lookup(hash, name, source) } else { None };
+        Cached { hash, hit, enabled }
+    }
+
+    /// What a VM runs: the cached bytecode, or `source` to compile.
+    pub(crate) fn code<'a>(&'a self, source: &'a str) -> Code<'a> {
+        match &self.hit {
+            Some(c) => Code::Bytecode(&c.bytecode),
+            None => Code::Source(source),
+        }
+    }
 }
 
 /// How many compiled scripts the process-wide bytecode cache holds (those

@@ -66,7 +66,8 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    /// `dumpSize`: 7 bits per byte, most significant first, the last byte has 0x80 set.
+    /// `dumpSize` (5.4): 7 bits per byte, most significant first, the last byte has 0x80 set.
+    #[cfg(not(feature = "lua55"))]
     fn size(&mut self) -> Result<usize, DumpError> {
         let mut x: usize = 0;
         loop {
@@ -76,6 +77,33 @@ impl<'a> Reader<'a> {
                 return Ok(x);
             }
         }
+    }
+
+    /// `dumpVarint` (5.5): 7 bits per byte, most significant first, every byte
+    /// but the last has 0x80 set.
+    #[cfg(feature = "lua55")]
+    fn size(&mut self) -> Result<usize, DumpError> {
+        let mut x: usize = 0;
+        loop {
+            let b = self.byte()?;
+            x = x.checked_mul(128).and_then(|x| x.checked_add(usize::from(b & 0x7f))).ok_or(DumpError("size"))?;
+            if b & 0x80 == 0 {
+                return Ok(x);
+            }
+        }
+    }
+
+    /// An integer constant: `lua_Integer` bytes (5.4), a varint of its zigzag coding (5.5).
+    fn integer(&mut self, header: &Header) -> Result<(), DumpError> {
+        #[cfg(not(feature = "lua55"))]
+        self.take(header.integer)?;
+        // Skipped byte by byte: a 64-bit value takes up to 10 bytes (more than a `usize` holds).
+        #[cfg(feature = "lua55")]
+        {
+            let _ = header.integer;
+            while self.byte()? & 0x80 != 0 {}
+        }
+        Ok(())
     }
 
     fn count(&mut self, each: usize) -> Result<usize, DumpError> {
@@ -178,7 +206,7 @@ impl<'a> Reader<'a> {
             match self.byte()? {
                 // LUA_VNUMFLT, LUA_VNUMINT
                 0x13 => drop(self.take(header.number)?),
-                0x03 => drop(self.take(header.integer)?),
+                0x03 => self.integer(header)?,
                 // LUA_VSHRSTR, LUA_VLNGSTR
                 0x04 | 0x14 => self.string()?,
                 // nil, false, true
@@ -281,6 +309,22 @@ mod tests {
             None
         );
         assert_eq!(scan("local x <const> = 1 return function() return x end"), None);
+    }
+
+    /// Sizes and integers of every width (5.5 codes both as varints; 5.4
+    /// integers are fixed-size): counts over 127, integers up to
+    /// `math.maxinteger` and negative ones, long strings, lines over 127.
+    #[test]
+    fn wide_sizes_and_integers_are_read() {
+        let items: String = (0..300).map(|i| format!("{}, ", i * 1_000_003)).collect();
+        let constants = format!("local t = {{ {items} }}");
+        let many = format!(
+            "{constants}\nlocal big, neg, s = math.maxinteger, -9007199254740993, '{}'\n{}local x <close> = nil",
+            "x".repeat(300),
+            "\n".repeat(200)
+        );
+        assert_eq!(scan(&format!("return function() {many} end")), Some(203));
+        assert_eq!(scan("return 0x7fffffffffffffff, -0x8000000000000000, -1, 1, 1.5"), None);
     }
 
     #[test]

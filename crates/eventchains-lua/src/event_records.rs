@@ -30,6 +30,12 @@ impl<V> EventRecords<V> {
         Ok(EventRecords { by_name })
     }
 
+    /// How many records there are.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
     /// The record of the event called `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&V> {
         self.by_name.get(name)

@@ -1,7 +1,8 @@
 //! [`Prelude`]: one of the crate's own Lua chunks (the sandbox and limit
 //! preludes), compiled once per process and loaded as bytecode in every VM.
 //!
-//! Compiling the preludes was about half the cost of a new VM. Only these
+//! Compiling the preludes was about half the cost of a new VM; loading their
+//! debug information was a third of what remained (see [`compile`]). Only these
 //! trusted, compile-time constant chunks are ever loaded in binary mode;
 //! script text never is (scripts go through [`crate::vm`], and `load` in the
 //! sandbox refuses binary chunks).
@@ -34,13 +35,23 @@ impl Prelude {
     }
 }
 
-/// Bytecode (with debug information, so error positions stay as with the text).
+/// Bytecode, without debug information on Lua 5.4 and 5.5: loading a dump
+/// interns every name of its debug information (locals, upvalues) in each new
+/// VM, about a third of the cost of loading it. The preludes call the C
+/// functions that a script's arguments reach as table fields, so an error
+/// still names the function (`bad argument #1 to 'pcall'`); errors the
+/// preludes raise themselves point at the script's line (`error(msg, 2)`).
+/// LuaJIT keeps its debug information (it names functions from it).
 #[cfg(not(feature = "luau"))]
 fn compile(name: &str, source: &str) -> Option<Vec<u8>> {
     let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).ok()?;
     let function = lua.load(source).set_name(name).set_mode(ChunkMode::Text).into_function().ok()?;
-    Some(function.dump(false))
+    Some(function.dump(STRIP))
 }
+
+/// Whether the preludes' bytecode drops its debug information (see [`compile`]).
+#[cfg(not(feature = "luau"))]
+const STRIP: bool = cfg!(any(feature = "lua54", feature = "lua55"));
 
 /// Luau cannot dump a loaded function: its compiler makes the bytecode.
 #[cfg(feature = "luau")]

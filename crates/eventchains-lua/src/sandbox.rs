@@ -98,6 +98,10 @@ static PRELUDE: Prelude = Prelude::new("=sandbox", PRELUDE_SOURCE);
 const PRELUDE_SOURCE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select
+-- The C functions a script's arguments reach, called as fields: the preludes
+-- are loaded without debug information, and Lua names a function in an error
+-- (`bad argument #1 to 'load'`) from the field it was called through.
+local raw = { collectgarbage = collectgarbage }
 -- Luau has no `load`: it is built on mlua's `loadstring`, which compiles text only.
 if rawload == nil and loadstring and setfenv then
   local loadstring, setfenv, pcall, type, tostring = loadstring, setfenv, pcall, type, tostring
@@ -109,6 +113,7 @@ if rawload == nil and loadstring and setfenv then
     return f
   end
 end
+raw.load = rawload
 print = print_to_log
 dofile, loadfile = nil, nil
 -- `loadstring` (LuaJIT: loads binary chunks; Luau: global environment) and the
@@ -117,13 +122,12 @@ loadstring, getfenv, setfenv = nil, nil, nil
 -- mlua's Luau installs a file-system `require` of its own; elsewhere it comes with `package`.
 if package == nil then require = nil end
 load = function(chunk, name, mode, ...)
-  if select('#', ...) > 0 then return rawload(chunk, name, "t", ...) end
-  return rawload(chunk, name, "t")
+  if select('#', ...) > 0 then return raw.load(chunk, name, "t", ...) end
+  return raw.load(chunk, name, "t")
 end
-local rawcollect = collectgarbage
 collectgarbage = function(option, ...)
   if option == nil or option == "collect" or option == "count" or option == "step" then
-    return rawcollect(option, ...)
+    return raw.collectgarbage(option, ...)
   end
   error("collectgarbage('" .. tostring(option) .. "') is not allowed in the sandbox", 2)
 end
@@ -143,15 +147,17 @@ pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth, bound_c_calls = ...
 local rawpcall, rawxpcall, error, select = pcall, xpcall, error, select
+-- Called as fields where a script's arguments reach them (see the sandbox prelude).
+local raw = { pcall = pcall, xpcall = xpcall }
 local function pass(ok, ...)
   if not ok and limit_hit() then error((...), 0) end
   return ok, ...
 end
-pcall = function(...) return pass(rawpcall(...)) end
+pcall = function(...) return pass(raw.pcall(...)) end
 -- Lua runs a message handler for an error raised by the limit hook with hooks
 -- disabled, so the handler is skipped once a limit is hit.
 xpcall = function(f, handler, ...)
-  return pass(rawxpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
+  return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
 end
 -- LuaJIT bounds neither the C stack nor the C functions that call back into
 -- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
@@ -190,7 +196,7 @@ if bound_c_calls then
   bounded(_G, "print", "print")
 end
 if coroutine then
-  local resume, create, status = coroutine.resume, coroutine.create, coroutine.status
+  raw.resume, raw.create = coroutine.resume, coroutine.create
   local TOO_DEEP = "too many nested coroutines (each coroutine.resume nests the C stack)"
   local function resumed(...)
     resume_depth(-1)
@@ -198,7 +204,7 @@ if coroutine then
   end
   coroutine.resume = function(co, ...)
     if not resume_depth(1) then error(TOO_DEEP, 2) end
-    return resumed(resume(co, ...))
+    return resumed(raw.resume(co, ...))
   end
   local function wrapped(ok, ...)
     resume_depth(-1)
@@ -206,10 +212,10 @@ if coroutine then
     error((...), 0)
   end
   coroutine.wrap = function(f)
-    local co = create(f)
+    local co = raw.create(f)
     return function(...)
       if not resume_depth(1) then error(TOO_DEEP, 2) end
-      return wrapped(resume(co, ...))
+      return wrapped(raw.resume(co, ...))
     end
   end
 end
@@ -266,21 +272,27 @@ pub(crate) const CLOSE_REFUSED: &str =
 
 /// The line of the first to-be-closed variable in `function` or the functions
 /// it defines (0 when the code has no line information), read from its
-/// compiled code (see [`crate::close_scan`]); an error when the code cannot be read.
+/// compiled code (see [`crate::close_scan`]): `dump`, the function's dump
+/// with debug information when the caller has made it already, or a new
+/// one; an error when the code cannot be read.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-pub(crate) fn to_be_closed_line(function: &mlua::Function) -> Result<Option<u32>, String> {
-    crate::close_scan::first_to_be_closed(&function.dump(false)).map_err(|e| e.to_string())
+pub(crate) fn to_be_closed_line(function: &mlua::Function, dump: Option<&[u8]>) -> Result<Option<u32>, String> {
+    let scan = |dump: &[u8]| crate::close_scan::first_to_be_closed(dump).map_err(|e| e.to_string());
+    match dump {
+        Some(dump) => scan(dump),
+        None => scan(&function.dump(false)),
+    }
 }
 
 /// LuaJIT and Luau have no to-be-closed variables (their parsers reject `<close>`).
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-pub(crate) fn to_be_closed_line(_function: &mlua::Function) -> Result<Option<u32>, String> {
+pub(crate) fn to_be_closed_line(_function: &mlua::Function, _dump: Option<&[u8]>) -> Result<Option<u32>, String> {
     Ok(None)
 }
 
 /// The check `load` runs on every chunk it compiled: its to-be-closed line or `nil`.
 fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
-    lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f).map_err(mlua::Error::runtime))
+    lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f, None).map_err(mlua::Error::runtime))
 }
 
 /// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
@@ -291,6 +303,8 @@ local G = _G
 local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =
   rawget, rawset, setmetatable, error, next, type, tostring, select, getmetatable
 local concat, find = table.concat, string.find
+-- Called as fields where a script's arguments reach them (see the sandbox prelude).
+local raw = { setmetatable = setmetatable, rawset = rawset }
 local CLOSE_REFUSED, close_line, raw_table_writes = ...
 -- Weak keys: an `event` record made for a call (an event the VM was not built
 -- with) goes away with its call.
@@ -303,10 +317,16 @@ end
 
 -- A read-only view of `t`: every value it yields (indexing, `pairs`/`__iter`,
 -- `#`) is read-only as well, nested tables are views too, and the view itself
--- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values are
--- read once into a shadow table, which never leaves this chunk: nothing else
--- holds a library table after the lockdown, so nothing can change it. The
--- metamethods are shared by all views (an `event` record costs three tables).
+-- stays empty (so `next`, `rawget` and `rawlen` see nothing). The values live
+-- in a shadow table, which never leaves this chunk. A table holding no
+-- unprotected table (every standard library but `package`, an `event`
+-- record's fields) is its own shadow: after the lockdown nothing a script can
+-- reach holds it (the VM's registry and the hidden string metatable, whose
+-- `__index` is the `string` table, are out of reach), so nothing can change
+-- it, and no copy is made. Any other table is copied into a new shadow, its
+-- nested tables replaced by views (the copy leaves the original as the C
+-- functions holding it, e.g. `require`'s `package.searchers`, expect it). The
+-- metamethods are shared by all views (an `event` record costs two tables).
 local views = {}
 local shadows = rawsetmetatable({}, { __mode = "k" })
 local names = rawsetmetatable({}, { __mode = "k" })
@@ -317,7 +337,11 @@ local function len(view) return #shadows[view] end
 local function view_of(t, name)
   local view = views[t]
   if view then return view end
-  local shadow = {}
+  local flat = true
+  for _, v in next, t do
+    if type(v) == "table" and not protected[v] then flat = false break end
+  end
+  local shadow = flat and t or {}
   view = rawsetmetatable({}, {
     __index = shadow,
     __newindex = newindex,
@@ -328,9 +352,11 @@ local function view_of(t, name)
   })
   views[t], shadows[view], names[view] = view, shadow, name
   protected[view] = true
-  for k, v in next, t do
-    if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
-    rawset(shadow, k, v)
+  if not flat then
+    for k, v in next, t do
+      if type(v) == "table" and not protected[v] then v = view_of(v, name .. "." .. tostring(k)) end
+      rawset(shadow, k, v)
+    end
   end
   return view
 end
@@ -343,13 +369,13 @@ G.setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("__gc metamethods are not allowed in the sandbox (finalizers cannot be interrupted)", 2)
   end
-  return rawsetmetatable(t, mt)
+  return raw.setmetatable(t, mt)
 end
 G.newproxy = nil
 
 G.rawset = function(t, k, v)
   if protected[t] then error("rawset: this table is read-only", 2) end
-  return rawset(t, k, v)
+  return raw.rawset(t, k, v)
 end
 
 -- LuaJIT's and Luau's table functions write without `__newindex`.
@@ -382,6 +408,17 @@ end
 
 local string_mt = getmetatable("")
 if type(string_mt) == "table" then rawset(string_mt, "__metatable", false) end
+
+-- With `package` allowed, `require` hands out the modules of the registry's
+-- table of loaded modules (which `package.loaded` is), not those of the
+-- `package.loaded` view: that table holds views in place of the modules.
+local package = rawget(G, "package")
+local loaded = type(package) == "table" and rawget(package, "loaded")
+if type(loaded) == "table" then
+  for name, lib in next, loaded do
+    if type(lib) == "table" and not protected[lib] then rawset(loaded, name, view_of(lib, name)) end
+  end
+end
 
 for name, lib in next, G do
   if type(lib) == "table" and lib ~= G then rawset(G, name, view_of(lib, name)) end
@@ -473,6 +510,30 @@ return env, freeze, record
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The preludes are loaded without debug information (Lua 5.4/5.5): the C
+    /// functions they call with a script's arguments are still named in errors.
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    #[test]
+    fn errors_of_wrapped_functions_name_the_function() {
+        use crate::limits::Limits;
+        use crate::vm::{Code, VmConfig};
+        let config =
+            VmConfig { script: "names.lua", sandbox: Sandbox::default(), host_fns: &[], limits: Limits::default() };
+        let ran = config.run(Code::Source("return {}"), false).expect("vm");
+        for (call, expected) in [
+            ("pcall()", "bad argument #1 to 'pcall' (value expected)"),
+            ("coroutine.resume(42)", "bad argument #1 to 'resume' (thread expected"),
+            ("coroutine.wrap(42)", "bad argument #1 to 'create' (function expected"),
+            ("setmetatable({}, 42)", "bad argument #2 to 'setmetatable' (nil or table expected"),
+            ("rawset(1, 2, 3)", "bad argument #1 to 'rawset' (table expected, got number)"),
+            ("collectgarbage('step', 'x')", "bad argument #2 to 'collectgarbage' (number expected, got string)"),
+        ] {
+            let code = format!("local ok, e = pcall(function() {call} end) return tostring(e)");
+            let message: String = ran.vm.lua().load(&code).eval().expect("runs");
+            assert!(message.contains(expected), "{call}: `{message}` should contain `{expected}`");
+        }
+    }
 
     #[test]
     fn default_sandbox_hides_dangerous_globals() {

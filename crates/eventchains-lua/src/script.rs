@@ -9,7 +9,7 @@ use crate::host_fn::HostFn;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 use crate::spec::{self, Spec};
-use crate::vm::{Code, Vm, VmBase};
+use crate::vm::{Code, Ran, Vm, VmConfig};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -43,17 +43,20 @@ impl Script {
         NEXT_ID.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// What every VM of this script is built with.
+    pub(crate) fn vm_config(&self) -> VmConfig<'_> {
+        VmConfig { script: &self.name, sandbox: self.sandbox, host_fns: &self.host_fns, limits: self.limits }
+    }
+
     /// A VM for this script on the calling thread, from the bytecode.
     pub(crate) fn new_vm(&self) -> Result<Vm, LoadError> {
-        let base = VmBase::new(&self.name, &self.sandbox, &self.host_fns, self.limits)?;
         let code = match &self.compiled {
             Some(c) => Code::Bytecode(&c.bytecode),
             None => Code::Source(&self.source),
         };
-        let (value, _) = base.run_chunk(code, false)?;
-        let functions = spec::extract(base.lua(), &self.name, value, &self.spec)?;
-        Vm::new(base, functions, self.spec.event_names())
-            .map_err(|e| LoadError::Vm { script: self.name.clone(), message: e.to_string() })
+        let Ran { vm, returned, .. } = self.vm_config().run(code, false)?;
+        let functions = spec::extract(vm.lua(), &self.name, returned, &self.spec)?;
+        vm.into_vm(functions, self.spec.event_names())
     }
 }
 

@@ -1,31 +1,24 @@
-//! [`Vm`]: one script's Lua VM on one thread, and the calls into it.
+//! [`Vm`]: one script's Lua VM on one thread, and the calls into it. VMs are
+//! built in [`build`].
+
+mod build;
 
 use std::ffi::c_void;
 use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin};
-use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, RegistryKey, Table};
 
 use crate::bridge::{Bridge, CallState, LimitHit};
 use crate::context_proxy::CtxProxy;
-use crate::error::LoadError;
 use crate::event_records::EventRecords;
 use crate::failure_value::Failure;
-use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::raw_call::{Arg, RawCaller, RawReturn};
-use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
-use crate::spec::Functions;
+use crate::sandbox::ScriptEnv;
 
-/// The compiled script a VM is made from.
-pub(crate) enum Code<'a> {
-    /// Lua source (the first VM; compiled here).
-    Source(&'a str),
-    /// Bytecode dumped by the first VM (every other VM).
-    Bytecode(&'a [u8]),
-}
+pub(crate) use build::{Code, Ran, VmConfig};
 
 /// A sandboxed VM with the bridge, `ctx` and `next` installed, but no script functions yet.
 pub(crate) struct VmBase {
@@ -40,143 +33,6 @@ pub(crate) struct VmBase {
 }
 
 impl VmBase {
-    /// A new VM for `script` with `sandbox`, the host functions and `limits`.
-    pub(crate) fn new(script: &str, sandbox: &Sandbox, host_fns: &[HostFn], limits: Limits) -> Result<Self, LoadError> {
-        let vm_error = |e: mlua::Error| LoadError::Vm { script: script.to_owned(), message: lua_error_message(&e) };
-        let lua = sandbox.new_lua().map_err(vm_error)?;
-        let bridge = Rc::new(Bridge::new(limits));
-        lua.set_app_data(bridge.clone());
-        let ctx = crate::fast_ctx::install_root(&lua).map_err(vm_error)?;
-        let ctx_ptr = ctx.0.cast_const();
-        #[cfg(feature = "luau")]
-        crate::context_proxy::install_luau_iteration(&lua, &bridge).map_err(vm_error)?;
-        let next_bridge = bridge.clone();
-        let next_fn = lua
-            .create_function(move |_, arg: mlua::Value| {
-                match &arg {
-                    mlua::Value::Nil => {}
-                    mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
-                    other => {
-                        return Err(mlua::Error::runtime(format!(
-                            "next() takes the ctx it was given (or nothing), got a {}",
-                            other.type_name()
-                        )));
-                    }
-                }
-                next_bridge.run_next()
-            })
-            .map_err(vm_error)?;
-        let hit_bridge = bridge.clone();
-        let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
-        // The bounded library functions first, so that the limit prelude's
-        // wrappers (LuaJIT's C nesting count) wrap them in turn.
-        crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
-        let resume_bridge = bridge.clone();
-        let resume_depth = lua
-            .create_function(move |_, delta: i32| {
-                Ok(if delta > 0 {
-                    resume_bridge.enter_resume()
-                } else {
-                    resume_bridge.leave_resume();
-                    true
-                })
-            })
-            .map_err(vm_error)?;
-        LIMIT_PRELUDE.load(&lua).call::<()>((limit_hit, resume_depth, BOUND_C_CALLS)).map_err(vm_error)?;
-        for host_fn in host_fns {
-            host_fn.install(&lua).map_err(vm_error)?;
-        }
-        let env = lock_down(&lua).map_err(vm_error)?;
-        let base = VmBase { lua, bridge, ctx_ptr, next_fn, env, script: script.to_owned() };
-        base.apply_limits(limits).map_err(vm_error)?;
-        Ok(base)
-    }
-
-    /// Installs `limits`: the count hook (the interrupt on Luau) and the memory cap.
-    pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
-        self.bridge.set_limits(limits);
-        // Always installed: even without caps of its own, a deadline on the
-        // context (a timeout middleware) must be able to stop Lua code.
-        let bridge = self.bridge.clone();
-        #[cfg(not(feature = "luau"))]
-        self.lua
-            .set_global_hook(mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL), move |_, _| {
-                bridge.tick()
-            })?;
-        // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
-        #[cfg(feature = "luau")]
-        self.lua.set_interrupt(move |_| bridge.tick());
-        self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
-        Ok(())
-    }
-
-    /// Compiles (or loads) the script and runs its top-level code under the
-    /// limits. Returns the value it returned and, for source code when `dump`
-    /// is set, its bytecode.
-    pub(crate) fn run_chunk(&self, code: Code<'_>, dump: bool) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
-        let script = self.script.as_str();
-        // Luau compiles before loading (it cannot dump a loaded function).
-        let precompiled = match code {
-            Code::Source(src) if dump => precompile(src),
-            _ => None,
-        };
-        let code = match &precompiled {
-            Some(bytecode) => Code::Bytecode(bytecode),
-            None => code,
-        };
-        let env = self.env.env.clone();
-        let chunk = match code {
-            Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
-            Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
-        }
-        .set_environment(env);
-        let is_source = matches!(code, Code::Source(_)) || precompiled.is_some();
-        let function = chunk.into_function().map_err(|e| match &e {
-            mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
-            // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
-            other if is_source => LoadError::syntax(script, &lua_error_message(other)),
-            other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
-        })?;
-        // Read from the compiled code, so no comment or spacing can hide one
-        // (bytecode from the cache was checked when it was compiled).
-        if is_source {
-            match to_be_closed_line(&function) {
-                Ok(None) => {}
-                Ok(Some(line)) => {
-                    return Err(LoadError::Syntax {
-                        script: script.to_owned(),
-                        line,
-                        message: CLOSE_REFUSED.to_owned(),
-                    });
-                }
-                Err(message) => return Err(LoadError::Vm { script: script.to_owned(), message }),
-            }
-        }
-        let bytecode = match precompiled {
-            Some(bytecode) => Some(bytecode),
-            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
-            None => None,
-        };
-        let state = CallState::default();
-        let (result, hit) = self.bridge.call(&state, None, None, |_| function.call::<mlua::Value>(()));
-        let frozen = self.env.freeze.call::<()>(());
-        let result = match (result, hit) {
-            // It finished, but after its time was up.
-            (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
-            (result, _) => result,
-        };
-        match result.and_then(|value| frozen.map(|()| value)) {
-            Ok(value) => Ok((value, bytecode)),
-            Err(e) => Err(match hit {
-                Some(hit) => LoadError::Limit { script: script.to_owned(), message: hit.describe() },
-                None if is_memory_error(&e) => {
-                    LoadError::Limit { script: script.to_owned(), message: memory_message(self.bridge_limits(), "") }
-                }
-                None => LoadError::Runtime { script: script.to_owned(), message: lua_error_message(&e) },
-            }),
-        }
-    }
-
     /// A read-only `event` table for the event called `name`.
     fn event_record(&self, name: &str) -> mlua::Result<Table> {
         let fields = self.lua.create_table()?;
@@ -192,6 +48,25 @@ impl VmBase {
     fn bridge_limits(&self) -> Limits {
         self.bridge.limits()
     }
+}
+
+/// The `next` function a Lua middleware gets: runs the rest of the chain
+/// (the `next` of the innermost frame of `bridge`) on the ctx at `ctx_ptr`.
+fn next_function(lua: &Lua, bridge: &Rc<Bridge>, ctx_ptr: *const c_void) -> mlua::Result<Function> {
+    let next_bridge = bridge.clone();
+    lua.create_function(move |_, arg: mlua::Value| {
+        match &arg {
+            mlua::Value::Nil => {}
+            mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "next() takes the ctx it was given (or nothing), got a {}",
+                    other.type_name()
+                )));
+            }
+        }
+        next_bridge.run_next()
+    })
 }
 
 /// One script's VM on one thread, with the script's functions.
@@ -220,25 +95,6 @@ enum Returned {
 }
 
 impl Vm {
-    /// A VM running `functions`, for a chain with events named `event_names`.
-    pub(crate) fn new<'a>(
-        base: VmBase,
-        functions: Functions,
-        event_names: impl IntoIterator<Item = &'a str>,
-    ) -> mlua::Result<Self> {
-        let Functions { handlers, middleware } = functions;
-        let lua = &base.lua;
-        let middleware = middleware
-            .into_iter()
-            .map(|f| f.map(|f| lua.create_registry_value(f)).transpose())
-            .collect::<Result<_, _>>()?;
-        let next_fn = lua.create_registry_value(&base.next_fn)?;
-        let raw = RawCaller::new(lua)?;
-        let event_records =
-            EventRecords::new(event_names, |name| base.event_record(name).and_then(|r| lua.create_registry_value(r)))?;
-        Ok(Vm { base, handlers, middleware, next_fn, raw, event_records })
-    }
-
     /// Runs the handler of event `index` on `ctx`.
     pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
         let Some(Some(handler)) = self.handlers.get(index) else {
@@ -368,32 +224,6 @@ impl Vm {
             None => EventError::new(lua_error_message(error)),
         }
     }
-}
-
-/// The bytecode of a loaded function, with line information (every engine but Luau).
-#[cfg(not(feature = "luau"))]
-fn dump_function(function: &Function) -> Option<Vec<u8>> {
-    Some(function.dump(false))
-}
-
-/// Luau cannot dump a loaded function: its bytecode comes from [`precompile`].
-#[cfg(feature = "luau")]
-fn dump_function(_: &Function) -> Option<Vec<u8>> {
-    None
-}
-
-/// Luau: `src` compiled to bytecode (with line information) by the Luau
-/// compiler, as `Lua::load` would compile it. `None` on a syntax error: loading
-/// the text then reports it with the script's name and line.
-#[cfg(feature = "luau")]
-fn precompile(src: &str) -> Option<Vec<u8>> {
-    mlua::chunk::Compiler::new().compile(src).ok()
-}
-
-/// Other engines dump the loaded function instead (see [`dump_function`]).
-#[cfg(not(feature = "luau"))]
-fn precompile(_: &str) -> Option<Vec<u8>> {
-    None
 }
 
 /// "memory limit (64 MB) exceeded in `what`".

@@ -171,10 +171,27 @@ fn nested_library_tables_are_read_only_views() {
         "package.loaded._G.leaked = 1",
         "for name, lib in pairs(package.loaded) do if type(lib) == 'table' then lib.leaked = 1 end end",
         "local _, loaded = pairs(package) loaded.loaded = nil",
+        // `require` reads the registry's table of loaded modules, not the `package.loaded` view.
+        "require('string').leaked = 1",
+        "require('math').leaked = 1",
     ] {
         let chain = builder.load_str("hostile.lua", &script(body, "")).expect("loads");
         refused_by(&chain, body, ErrorKind::Event, "read-only");
     }
+}
+
+/// With `package` opted in, `require` still works and hands out the library views.
+#[cfg(not(feature = "luau"))]
+#[test]
+fn require_hands_out_the_library_views() {
+    let builder = builder().sandbox(eventchains_lua::Sandbox::default().allow(eventchains_lua::StdLib::PACKAGE));
+    let body =
+        "ctx.same = require('string') == string and require('math') == math and require('string').rep('a', 2) == 'aa'";
+    let chain = builder.load_str("require.lua", &script(body, "")).expect("loads");
+    let (result, ctx) = run_attack(&chain, true);
+    assert!(result.is_clean(), "{result} {:?}", result.failures());
+    assert_eq!(ctx.get::<bool>("same"), Some(true));
+    runs_cleanly_twice(&chain, body);
 }
 
 // ------------------------------------------- item 16: `load` and environments

@@ -227,6 +227,25 @@ pub(super) fn to_markdown(report: &Report) -> String {
         ("minimal mlua program", "limits.raw_mlua_off_ns", "limits.raw_mlua_on_ns"),
     ];
     out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
+    let _ = writeln!(
+        out,
+        "\nPer Lua VM instruction ({} instructions per call of a loop; ns per call):\n",
+        num(r.get("limits.loop_instructions"))
+    );
+    let rows = [
+        ("minimal mlua: no hook / count hook", "limits.raw_loop_ns", "limits.raw_loop_hook_ns"),
+        ("Lua chain: no caps / default caps", "limits.lua_loop_off_ns", "limits.lua_loop_on_ns"),
+    ];
+    out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
+    let mut t = Table::new(["per instruction", "ns"]);
+    for (label, key) in [
+        ("the count hook (minimal mlua)", "limits.hook_per_instruction_ns"),
+        ("the instruction budget (chain with caps over minimal mlua)", "limits.budget_per_instruction_ns"),
+        ("caps on over caps off (chain)", "limits.caps_per_instruction_ns"),
+    ] {
+        t.row([label.to_owned(), r.get(key).map_or_else(|| "n/a".to_owned(), |x| format!("{x:.3}"))]);
+    }
+    out.push_str(&t.to_markdown());
 
     if r.values.keys().any(|k| k.starts_with("engines.")) {
         let _ = writeln!(out, "\n## Lua engines (one build each; seed chain, context reused)\n");

@@ -1,0 +1,289 @@
+//! Building a script's [`Vm`]: the one place a VM is made, for the first load
+//! of a script ([`LuaChainBuilder::load_str`](crate::LuaChainBuilder::load_str))
+//! and for every other thread ([`Script::new_vm`](crate::script::Script::new_vm)).
+//!
+//! [`VmConfig::run`] is the pipeline, in this order (each step relies on the
+//! ones before it):
+//!
+//! 1. a VM with the sandbox's libraries and restricted globals ([`Sandbox::new_lua`]);
+//! 2. the bridge (the VM's frame stack and limit state) as app data, the root
+//!    `ctx` and `next`;
+//! 3. the bounded library functions, then the limit prelude that wraps
+//!    `pcall`/`xpcall`/`coroutine` (and, on LuaJIT, the bounded functions);
+//! 4. the host's functions;
+//! 5. the lockdown ([`lock_down`]): read-only library views and the script's
+//!    own environment; nothing is installed after it;
+//! 6. the caps ([`VmBase::apply_limits`]);
+//! 7. the script's chunk, compiled (or loaded from bytecode) and run under the caps.
+//!
+//! The VM then gets the script's functions ([`VmBase::into_vm`]) and, when
+//! the script has Lua middleware, the `event` records they are called with.
+
+use mlua::chunk::ChunkMode;
+use mlua::Function;
+
+use super::{Vm, VmBase, next_function};
+use crate::bridge::{Bridge, CallState};
+use crate::error::LoadError;
+use crate::event_records::EventRecords;
+use crate::host_fn::HostFn;
+use crate::limits::Limits;
+use crate::lua_error::{is_memory_error, lua_error_message};
+use crate::raw_call::RawCaller;
+use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, lock_down, to_be_closed_line};
+use crate::spec::Functions;
+use std::rc::Rc;
+
+/// The compiled script a VM is made from.
+pub(crate) enum Code<'a> {
+    /// Lua source (the first VM; compiled here).
+    Source(&'a str),
+    /// Bytecode dumped by the first VM (every other VM).
+    Bytecode(&'a [u8]),
+}
+
+/// What every VM of one script is built with (the same on every thread).
+#[derive(Clone, Copy)]
+pub(crate) struct VmConfig<'a> {
+    /// The script's name in messages (`orders.lua`).
+    pub(crate) script: &'a str,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) host_fns: &'a [HostFn],
+    pub(crate) limits: Limits,
+}
+
+/// A VM whose script's top-level code has run.
+pub(crate) struct Ran {
+    /// The VM, without the script's functions yet.
+    pub(crate) vm: VmBase,
+    /// What the chunk returned (the script table, to validate).
+    pub(crate) returned: mlua::Value,
+    /// The chunk's bytecode, when it was compiled from source and asked for.
+    pub(crate) bytecode: Option<Vec<u8>>,
+}
+
+impl VmConfig<'_> {
+    /// Builds a sandboxed VM and runs `code` in it (see the module docs);
+    /// with `dump`, source code's bytecode is returned too.
+    pub(crate) fn run(&self, code: Code<'_>, dump: bool) -> Result<Ran, LoadError> {
+        let vm = self.base()?;
+        let (returned, bytecode) = vm.run_chunk(code, dump)?;
+        Ok(Ran { vm, returned, bytecode })
+    }
+
+    /// Steps 1 to 6: the VM, ready for the script's chunk (its collector stopped).
+    fn base(&self) -> Result<VmBase, LoadError> {
+        let vm_error = |e: mlua::Error| self.vm_error(e);
+        let lua = self.sandbox.new_lua().map_err(vm_error)?;
+        let bridge = Rc::new(Bridge::new(self.limits));
+        lua.set_app_data(bridge.clone());
+        let ctx = crate::fast_ctx::install_root(&lua).map_err(vm_error)?;
+        let ctx_ptr = ctx.0.cast_const();
+        #[cfg(feature = "luau")]
+        crate::context_proxy::install_luau_iteration(&lua, &bridge).map_err(vm_error)?;
+        let next_fn = next_function(&lua, &bridge, ctx_ptr).map_err(vm_error)?;
+        let hit_bridge = bridge.clone();
+        let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
+        // The bounded library functions first, so that the limit prelude's
+        // wrappers (LuaJIT's C nesting count) wrap them in turn.
+        crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
+        let resume_bridge = bridge.clone();
+        let resume_depth = lua
+            .create_function(move |_, delta: i32| {
+                Ok(if delta > 0 {
+                    resume_bridge.enter_resume()
+                } else {
+                    resume_bridge.leave_resume();
+                    true
+                })
+            })
+            .map_err(vm_error)?;
+        LIMIT_PRELUDE.load(&lua).call::<()>((limit_hit, resume_depth, BOUND_C_CALLS)).map_err(vm_error)?;
+        for host_fn in self.host_fns {
+            host_fn.install(&lua).map_err(vm_error)?;
+        }
+        let env = lock_down(&lua).map_err(vm_error)?;
+        let base = VmBase { lua, bridge, ctx_ptr, next_fn, env, script: self.script.to_owned() };
+        base.apply_limits(self.limits).map_err(vm_error)?;
+        Ok(base)
+    }
+
+    fn vm_error(&self, e: mlua::Error) -> LoadError {
+        LoadError::Vm { script: self.script.to_owned(), message: lua_error_message(&e) }
+    }
+}
+
+impl VmBase {
+    /// Installs `limits`: the count hook (the interrupt on Luau) and the memory cap.
+    pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
+        self.bridge.set_limits(limits);
+        // Always installed: even without caps of its own, a deadline on the
+        // context (a timeout middleware) must be able to stop Lua code.
+        let bridge = self.bridge.clone();
+        #[cfg(not(feature = "luau"))]
+        self.lua
+            .set_global_hook(mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL), move |_, _| {
+                bridge.tick()
+            })?;
+        // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
+        #[cfg(feature = "luau")]
+        self.lua.set_interrupt(move |_| bridge.tick());
+        self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
+        Ok(())
+    }
+
+    /// Lowers the VM's caps to `limits` (the script's own `limits`, once its table is read).
+    pub(crate) fn lower_limits(&self, limits: Limits) -> Result<(), LoadError> {
+        self.apply_limits(limits).map_err(|e| LoadError::Vm { script: self.script.clone(), message: e.to_string() })
+    }
+
+    /// Compiles (or loads) the script and runs its top-level code under the
+    /// limits. Returns the value it returned
+    /// and, for source code when `dump` is set, its bytecode.
+    fn run_chunk(&self, code: Code<'_>, dump: bool) -> Result<(mlua::Value, Option<Vec<u8>>), LoadError> {
+        let script = self.script.as_str();
+        // Luau compiles before loading (it cannot dump a loaded function).
+        let precompiled = match code {
+            Code::Source(src) if dump => precompile(src),
+            _ => None,
+        };
+        let code = match &precompiled {
+            Some(bytecode) => Code::Bytecode(bytecode),
+            None => code,
+        };
+        let env = self.env.env.clone();
+        let chunk = match code {
+            Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
+            Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
+        }
+        .set_environment(env);
+        let is_source = matches!(code, Code::Source(_)) || precompiled.is_some();
+        let function = chunk.into_function().map_err(|e| match &e {
+            mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
+            // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
+            other if is_source => LoadError::syntax(script, &lua_error_message(other)),
+            other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
+        })?;
+        let bytecode = match precompiled {
+            Some(bytecode) => Some(bytecode),
+            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
+            None => None,
+        };
+        // Read from the compiled code (the dump just made, if any), so no
+        // comment or spacing can hide one (bytecode from the cache was
+        // checked when it was compiled).
+        if is_source {
+            match to_be_closed_line(&function, bytecode.as_deref()) {
+                Ok(None) => {}
+                Ok(Some(line)) => {
+                    return Err(LoadError::Syntax {
+                        script: script.to_owned(),
+                        line,
+                        message: CLOSE_REFUSED.to_owned(),
+                    });
+                }
+                Err(message) => return Err(LoadError::Vm { script: script.to_owned(), message }),
+            }
+        }
+        let state = CallState::default();
+        let (result, hit) = self.bridge.call(&state, None, None, |_| function.call::<mlua::Value>(()));
+        let frozen = self.env.freeze.call::<()>(());
+        let result = match (result, hit) {
+            // It finished, but after its time was up.
+            (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
+            (result, _) => result,
+        };
+        match result.and_then(|value| frozen.map(|()| value)) {
+            Ok(value) => Ok((value, bytecode)),
+            Err(e) => Err(match hit {
+                Some(hit) => LoadError::Limit { script: script.to_owned(), message: hit.describe() },
+                None if is_memory_error(&e) => LoadError::Limit {
+                    script: script.to_owned(),
+                    message: super::memory_message(self.bridge_limits(), ""),
+                },
+                None => LoadError::Runtime { script: script.to_owned(), message: lua_error_message(&e) },
+            }),
+        }
+    }
+
+    /// The VM running `functions`, for a chain with events named `event_names`.
+    pub(crate) fn into_vm<'a>(
+        self,
+        functions: Functions,
+        event_names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vm, LoadError> {
+        let script = self.script.clone();
+        build_vm(self, functions, event_names).map_err(|e| LoadError::Vm { script, message: e.to_string() })
+    }
+}
+
+fn build_vm<'a>(
+    base: VmBase,
+    functions: Functions,
+    event_names: impl IntoIterator<Item = &'a str>,
+) -> mlua::Result<Vm> {
+    let Functions { handlers, middleware } = functions;
+    let lua = &base.lua;
+    let middleware: Vec<_> =
+        middleware.into_iter().map(|f| f.map(|f| lua.create_registry_value(f)).transpose()).collect::<Result<_, _>>()?;
+    let next_fn = lua.create_registry_value(&base.next_fn)?;
+    let raw = RawCaller::new(lua)?;
+    // Only Lua middleware is called with an `event` record.
+    let with_records = middleware.iter().any(Option::is_some);
+    let event_records = EventRecords::new(event_names.into_iter().filter(|_| with_records), |name| {
+        base.event_record(name).and_then(|r| lua.create_registry_value(r))
+    })?;
+    Ok(Vm { base, handlers, middleware, next_fn, raw, event_records })
+}
+
+/// The bytecode of a loaded function, with line information (every engine but Luau).
+#[cfg(not(feature = "luau"))]
+fn dump_function(function: &Function) -> Option<Vec<u8>> {
+    Some(function.dump(false))
+}
+
+/// Luau cannot dump a loaded function: its bytecode comes from [`precompile`].
+#[cfg(feature = "luau")]
+fn dump_function(_: &Function) -> Option<Vec<u8>> {
+    None
+}
+
+/// Luau: `src` compiled to bytecode (with line information) by the Luau
+/// compiler, as `Lua::load` would compile it. `None` on a syntax error: loading
+/// the text then reports it with the script's name and line.
+#[cfg(feature = "luau")]
+fn precompile(src: &str) -> Option<Vec<u8>> {
+    mlua::chunk::Compiler::new().compile(src).ok()
+}
+
+/// Other engines dump the loaded function instead (see [`dump_function`]).
+#[cfg(not(feature = "luau"))]
+fn precompile(_: &str) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(limits: Limits) -> VmConfig<'static> {
+        VmConfig { script: "build.lua", sandbox: Sandbox::default(), host_fns: &[], limits }
+    }
+
+    fn run(source: &str, limits: Limits) -> Result<Ran, LoadError> {
+        config(limits).run(Code::Source(source), false)
+    }
+
+    #[test]
+    fn event_records_are_made_only_for_lua_middleware() {
+        let vm_of = |source: &str| {
+            let Ran { vm, returned, .. } = run(source, Limits::default()).expect("loads");
+            let (spec, functions) = crate::spec::parse(vm.lua(), "build.lua", returned, usize::MAX).expect("valid");
+            vm.into_vm(functions, spec.event_names()).expect("vm")
+        };
+        let events = "events = { { name = 'a', handler = function() end }, { name = 'b', handler = function() end } }";
+        assert_eq!(vm_of(&format!("return {{ {events} }}")).event_records.len(), 0);
+        let with_middleware = format!("return {{ middleware = {{ function(e, c, n) return n(c) end }}, {events} }}");
+        assert_eq!(vm_of(&with_middleware).event_records.len(), 2);
+    }
+}
