@@ -37,7 +37,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
 
 use crate::bridge::Bridge;
-use crate::pattern::{self, Capture, MatchError};
+use crate::pattern::{self, Capture, MatchError, Shape};
 
 /// Wraps the library functions above in `lua` (before the sandbox locks the
 /// library tables), charging their work to the running call of `bridge`.
@@ -70,13 +70,20 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         None => lua.load(BOUNDED_PRELUDE_SOURCE).set_mode(ChunkMode::Text),
     };
     let gmatch_at = pattern::gmatch_function(lua, bridge, checkpoint.clone())?;
+    // The Rust matcher's entries, in the order of `PATTERN_FUNCTIONS`.
+    let entries = [
+        (find_at.clone(), Shape::Find),
+        (find_at.clone(), Shape::Match),
+        (gmatch_at.clone(), Shape::Gmatch),
+        (gsub_at.clone(), Shape::Gsub),
+    ];
     chunk.set_name("=bounded").call::<()>((checkpoint, find_at, cheap, gsub_at, gmatch_at))?;
     // The prelude's functions are the bounded paths; the entries dispatch.
-    for (name, original) in PATTERN_FUNCTIONS.iter().zip(originals) {
+    for ((name, original), entry) in PATTERN_FUNCTIONS.iter().zip(originals).zip(entries) {
         let bounded: Function = string.get(*name)?;
         #[cfg(feature = "raw-pattern-bench")]
         string.set(format!("c_{name}"), original.clone())?;
-        string.set(*name, pattern::install_dispatch(lua, original, bounded, budget)?)?;
+        string.set(*name, pattern::install_dispatch(lua, original, bounded, budget, entry)?)?;
     }
     Ok(())
 }
@@ -88,10 +95,10 @@ const PATTERN_FUNCTIONS: [&str; 4] = ["find", "match", "gmatch", "gsub"];
 const PATTERN_BUDGET: f64 = 1e8;
 
 /// Modes of `find_at` (the prelude's `PLAIN`, `WHOLE`, ...).
-const PLAIN: u8 = 1;
-const WHOLE: u8 = 2;
-const ANCHOR: u8 = 4;
-const FIND: u8 = 16;
+pub(crate) const PLAIN: u8 = 1;
+pub(crate) const WHOLE: u8 = 2;
+pub(crate) const ANCHOR: u8 = 4;
+pub(crate) const FIND: u8 = 16;
 
 /// `find_at(s, p, init, mode)`: the first match of `p` in `s` from
 /// `init` (1-based, at most `#s + 1`) by the Rust matcher, as the 1-based
@@ -437,9 +444,9 @@ mod tests {
               return table.concat(t, ",")
             end
             local function try(f, ...) out[#out + 1] = show(pcall(f, ...)) end
-            local function collect(s, p, init)
+            local function collect(s, p, ...)
               local r = {}
-              for a, b in string.gmatch(s, p, init) do r[#r + 1] = tostring(a) .. "/" .. tostring(b) end
+              for a, b in string.gmatch(s, p, ...) do r[#r + 1] = tostring(a) .. "/" .. tostring(b) end
               return table.concat(r, ";")
             end
             local subjects = { "hello world from Lua", "key = value; other=thing", "  padded  ", "f(a(b)c)d [x]",
@@ -455,6 +462,10 @@ mod tests {
                   try(string.match, s, p, init)
                   try(collect, s, p, init)
                 end
+                -- The common shape (no init): the dispatch calls the Rust matcher's entry itself.
+                try(string.find, s, p)
+                try(string.match, s, p)
+                try(collect, s, p)
                 try(string.gsub, s, p, "<%0|%1>")
                 try(string.gsub, s, p, "%2")
                 try(string.gsub, s, p, "x%")

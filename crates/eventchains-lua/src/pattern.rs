@@ -539,7 +539,7 @@ mod dispatch;
 mod gmatch;
 mod replace;
 
-pub(crate) use dispatch::install_dispatch;
+pub(crate) use dispatch::{Shape, install_dispatch};
 pub(crate) use gmatch::gmatch_function;
 pub(crate) use replace::gsub;
 

@@ -9,8 +9,15 @@
 //! call (costly, or numbers for strings) goes to the bounded path, a Lua
 //! function that converts the arguments and calls the Rust matcher; its
 //! first argument says whether both were strings already found costly.
+//! A costly call of the common shape (two strings and nothing else; for
+//! `gsub` a string, table or function replacement and no `n`) skips that
+//! Lua function, whose checks it cannot fail: the closure calls the Rust
+//! matcher's entry itself ([`Shape`]) and settles its answer as the Lua
+//! function would (a message raised with the caller's position, a
+//! replacement function's error value raised unchanged).
 //!
-//! Upvalues: 1 the C function, 2 the bounded path, 3 the budget (a number).
+//! Upvalues: 1 the C function, 2 the bounded path, 3 the budget (a number),
+//! 4 the Rust matcher's entry, 5 the [`Shape`] (a number).
 //! No Rust value with a destructor is alive when Lua may raise an error.
 
 use std::ffi::c_int;
@@ -18,20 +25,41 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, ffi};
 
 use super::is_cheap;
+use crate::bounded_lib;
 use crate::fast_ctx::string_at;
 
-/// The dispatching closure over `original` (a C function), `bounded` and `budget`.
+/// Which pattern function a dispatch serves, and so how it calls the Rust
+/// matcher's entry on the common shape of a costly call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shape {
+    /// `find(s, p)`: `find_at(s, p, 1, FIND + ANCHOR)`, answered as is.
+    Find = 1,
+    /// `match(s, p)`: `find_at(s, p, 1, WHOLE + ANCHOR)`, the captures.
+    Match = 2,
+    /// `gmatch(s, p)`: `gmatch_at(s, p, 1)`, the iterator.
+    Gmatch = 3,
+    /// `gsub(s, p, repl)`: `gsub_at(s, p, repl, #s + 1)`, string and count.
+    Gsub = 4,
+}
+
+/// The modes of `find_at` for `find(s, p)` and `match(s, p)`.
+const FIND_MODE: ffi::lua_Integer = (bounded_lib::FIND + bounded_lib::ANCHOR) as ffi::lua_Integer;
+const MATCH_MODE: ffi::lua_Integer = (bounded_lib::WHOLE + bounded_lib::ANCHOR) as ffi::lua_Integer;
+
+/// The dispatching closure over `original` (a C function), `bounded`,
+/// `budget` and the Rust matcher's `entry` for `shape`.
 pub(crate) fn install_dispatch(
     lua: &Lua,
     original: Function,
     bounded: Function,
     budget: f64,
+    (entry, shape): (Function, Shape),
 ) -> mlua::Result<Function> {
-    // SAFETY: the closure gets `[original, bounded, budget]` and leaves exactly
-    // one value, the new C closure (which takes the three as upvalues).
+    // SAFETY: the closure gets the five upvalues and leaves exactly one
+    // value, the new C closure (which takes the five as upvalues).
     unsafe {
-        lua.exec_raw::<Function>((original, bounded, budget), |state| {
-            ffi::lua_pushcclosure(state, dispatch, 3);
+        lua.exec_raw::<Function>((original, bounded, budget, entry, shape as u8), |state| {
+            ffi::lua_pushcclosure(state, dispatch, 5);
         })
     }
 }
@@ -55,9 +83,76 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
         // already known to be costly (it converts and checks them otherwise).
         let known =
             nargs >= 2 && ffi::lua_type(state, 1) == ffi::LUA_TSTRING && ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        if known && let Some(results) = call_entry(state, nargs) {
+            return results;
+        }
         ffi::lua_pushboolean(state, c_int::from(known));
         ffi::lua_insert(state, 1);
         call_upvalue(state, 2, nargs + 1)
+    }
+}
+
+/// A costly call of the common shape: the Rust matcher's entry called
+/// directly, its answer settled as the bounded path's Lua function would.
+/// `None` (nothing touched) for any other shape.
+unsafe fn call_entry(state: *mut ffi::lua_State, nargs: c_int) -> Option<c_int> {
+    // SAFETY (caller): a dispatch closure with two strings at 1 and 2; a C
+    // function has room for two more values.
+    unsafe {
+        let shape = ffi::lua_tonumber(state, ffi::lua_upvalueindex(5)) as u8;
+        let repl = ffi::lua_type(state, 3);
+        let extra = match nargs {
+            2 if shape == Shape::Find as u8 => FIND_MODE,
+            2 if shape == Shape::Match as u8 => MATCH_MODE,
+            2 if shape == Shape::Gmatch as u8 => 0,
+            3 if shape == Shape::Gsub as u8
+                && matches!(repl, ffi::LUA_TSTRING | ffi::LUA_TTABLE | ffi::LUA_TFUNCTION) =>
+            {
+                // gsub's `n`: every match (#s + 1 bounds their number).
+                string_at(state, 1).map_or(0, <[u8]>::len) as ffi::lua_Integer + 1
+            }
+            _ => return None,
+        };
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(4));
+        ffi::lua_insert(state, 1);
+        if shape == Shape::Gsub as u8 {
+            ffi::lua_pushinteger(state, extra);
+        } else {
+            ffi::lua_pushinteger(state, 1);
+            if shape != Shape::Gmatch as u8 {
+                ffi::lua_pushinteger(state, extra);
+            }
+        }
+        let args = ffi::lua_gettop(state) - 1;
+        ffi::lua_call(state, args, ffi::LUA_MULTRET);
+        let results = ffi::lua_gettop(state);
+        // `false, message[, propagate]`: a malformed pattern or replacement
+        // (raised with the caller's position) or a replacement function's
+        // error value (raised unchanged).
+        if ffi::lua_type(state, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(state, 1) == 0 {
+            let propagate = results >= 3 && ffi::lua_toboolean(state, 3) != 0;
+            ffi::lua_settop(state, 2);
+            if !propagate && ffi::lua_type(state, 2) == ffi::LUA_TSTRING {
+                ffi::luaL_where(state, 1);
+                ffi::lua_insert(state, 2);
+                ffi::lua_concat(state, 2);
+            }
+            ffi::lua_error(state);
+        }
+        Some(match shape {
+            // `nil`, or the start, the end and the captures: every value.
+            s if s == Shape::Find as u8 => results,
+            // `nil`, or the captures after the start and the end.
+            s if s == Shape::Match as u8 => {
+                if ffi::lua_isnil(state, 1) != 0 {
+                    1
+                } else {
+                    results - 2
+                }
+            }
+            s if s == Shape::Gmatch as u8 => 1,
+            _ => 2,
+        })
     }
 }
 
