@@ -19,8 +19,8 @@
 //! The VM then gets the script's functions ([`VmBase::into_vm`]) and, when
 //! the script has Lua middleware, the `event` records they are called with.
 
-use mlua::chunk::ChunkMode;
 use mlua::Function;
+use mlua::chunk::ChunkMode;
 
 use super::{Vm, VmBase, next_function};
 use crate::bridge::{Bridge, CallState};
@@ -224,8 +224,10 @@ fn build_vm<'a>(
 ) -> mlua::Result<Vm> {
     let Functions { handlers, middleware } = functions;
     let lua = &base.lua;
-    let middleware: Vec<_> =
-        middleware.into_iter().map(|f| f.map(|f| lua.create_registry_value(f)).transpose()).collect::<Result<_, _>>()?;
+    let middleware: Vec<_> = middleware
+        .into_iter()
+        .map(|f| f.map(|f| lua.create_registry_value(f)).transpose())
+        .collect::<Result<_, _>>()?;
     let next_fn = lua.create_registry_value(&base.next_fn)?;
     let raw = RawCaller::new(lua)?;
     // Only Lua middleware is called with an `event` record.
