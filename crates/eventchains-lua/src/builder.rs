@@ -1,6 +1,7 @@
 //! [`LuaChainBuilder`]: loads chain scripts with the host's registries, functions and caps.
 
 use std::fmt::{self, Display};
+use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -129,6 +130,41 @@ impl LuaChainBuilder {
         let name = name.into();
         self.host_fns.retain(|h| h.name != name);
         self.host_fns.push(HostFn::fallible(name, f));
+        self
+    }
+
+    /// Registers an async Rust function that scripts call like any function
+    /// (`local stock = inventory(sku)`): in an async execution the calling
+    /// handler or middleware (a coroutine) yields while the future is
+    /// pending, so other executions run on the thread meanwhile. `Err(e)`
+    /// raises a Lua error `name: e` at the caller's line, which `pcall`
+    /// catches; so does a panic. The future is created and polled on the
+    /// thread running the execution (it need not be `Send`). Calling the
+    /// function from a synchronous execution, or from a coroutine the script
+    /// created, is a Lua error. See `docs/async.md`.
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let chain = LuaChainBuilder::new()
+    ///     .register_async_fn("stock_of", |sku: String| async move {
+    ///         Ok::<_, std::convert::Infallible>(if sku == "tea" { 3 } else { 0 })
+    ///     })
+    ///     .load_str("s.lua", "return { events = { { name = 's', handler = function(ctx) ctx.stock = stock_of(ctx.sku) end } } }")
+    ///     .unwrap();
+    /// assert_eq!(chain.event_names(), ["s"]);
+    /// ```
+    #[must_use]
+    pub fn register_async_fn<F, A, Fut, R, E>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        A: FromLuaMulti + 'static,
+        Fut: Future<Output = Result<R, E>> + 'static,
+        R: IntoLuaMulti + 'static,
+        E: Display + 'static,
+    {
+        let name = name.into();
+        self.host_fns.retain(|h| h.name != name);
+        self.host_fns.push(HostFn::asynchronous(name, f));
         self
     }
 

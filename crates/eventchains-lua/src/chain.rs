@@ -44,6 +44,12 @@ impl LuaChain {
         LuaChain { script, chain }
     }
 
+    /// The loaded script.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by the async unit tests"))]
+    pub(crate) fn script(&self) -> &Arc<Script> {
+        &self.script
+    }
+
     /// Runs the chain on `ctx` (see [`EventChain::execute`]).
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
         self.chain.execute(ctx)

@@ -63,6 +63,8 @@ compile_error!(
     "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
 );
 
+mod async_calls;
+mod async_host_fn;
 mod bounded_lib;
 mod bridge;
 mod builder;

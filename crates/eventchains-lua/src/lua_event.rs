@@ -5,7 +5,8 @@ use std::sync::Arc;
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult};
 
 use crate::script::Script;
-use crate::vm_table::with_vm;
+use crate::vm::{CancelProbe, Step};
+use crate::vm_table::{vm_rc, with_vm};
 
 /// An event of a script whose `handler` is a Lua function. It runs in the
 /// calling thread's VM of the script, on the chain's context.
@@ -23,5 +24,21 @@ impl ChainableEvent for LuaEvent {
     fn execute(&self, ctx: &mut EventContext) -> EventResult {
         with_vm(&self.script, |vm| vm.call_handler(self.index, &self.name, ctx))
             .map_err(|e| EventError::new(format!("no Lua VM on this thread: {e}")))?
+    }
+}
+
+impl LuaEvent {
+    /// Runs the handler as a coroutine of the thread's VM on `ctx`, awaiting
+    /// the async host functions it calls (see [`crate::vm::AsyncCall`]).
+    pub(crate) async fn execute_lua_async(&self, ctx: &mut EventContext, cancel: Option<CancelProbe>) -> EventResult {
+        let vm = vm_rc(&self.script).map_err(|e| EventError::new(format!("no Lua VM on this thread: {e}")))?;
+        let mut call = vm.handler_call(self.index, &self.name, cancel)?;
+        loop {
+            match call.step(ctx).await {
+                Step::Done(result) => return result,
+                // Only middleware calls stop for `next` (a handler's `next` raises).
+                Step::Next => call.next_returned(Ok(())),
+            }
+        }
     }
 }
