@@ -8,7 +8,8 @@ use crate::context::EventContext;
 use crate::event::ChainableEvent;
 use crate::fault_tolerance::FaultToleranceMode;
 use crate::middleware::{EventMiddleware, Next};
-use crate::result::{ChainResult, ChainStatus, EventFailure};
+use crate::result::ChainResult;
+use crate::tally::Tally;
 
 /// A chain of events wrapped in middleware, with a fault-tolerance mode.
 ///
@@ -230,30 +231,21 @@ impl EventChain {
     /// kind [`Panic`](crate::ErrorKind::Panic); the fault-tolerance mode then
     /// decides whether the chain goes on.
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
-        let total = self.events.len();
-        let mut failures = Vec::new();
+        let mut tally = Tally::new(self.events.len());
         let chain = self.name.as_deref();
         for (index, event) in self.events.iter().enumerate() {
             let next = Next::new(&**event, &self.middleware).in_chain(chain);
             let outcome = match self.event_time_limit {
                 None => next.run(ctx),
-                Some(limit) => {
-                    let previous = ctx.narrow_deadline(Instant::now(), limit);
-                    let outcome = next.run(ctx);
-                    ctx.set_deadline(previous);
-                    outcome
-                }
+                Some(limit) => next.run(&mut ctx.deadline_scope(Instant::now(), limit)),
             };
-            if let Err(error) = outcome {
-                let stop = self.mode.stops_on(error.origin());
-                failures.push(EventFailure::new(event.name(), index, error));
-                if stop {
-                    return ChainResult::new(ChainStatus::Failed, failures, index + 1, total);
-                }
+            if let Err(error) = outcome
+                && let Some(stopped) = tally.fail(self.mode, event.name(), index, error)
+            {
+                return stopped;
             }
         }
-        let status = if failures.is_empty() { ChainStatus::Completed } else { ChainStatus::CompletedWithWarnings };
-        ChainResult::new(status, failures, total, total)
+        tally.finished()
     }
 }
 
@@ -275,6 +267,7 @@ mod tests {
     use crate::error::{ErrorKind, EventError, Origin};
     use crate::event::FnEvent;
     use crate::middleware::FnMiddleware;
+    use crate::result::{ChainStatus, EventFailure};
 
     fn log(ctx: &mut EventContext, entry: String) {
         match ctx.value_mut("log").and_then(crate::Value::as_array_mut) {

@@ -1,6 +1,9 @@
 //! [`EventContext`]: the shared context that flows through a chain.
 
 mod pool;
+mod scope;
+
+pub use scope::DeadlineScope;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -100,6 +103,9 @@ pub struct EventContext {
     spare_keys: Vec<String>,
     extensions: Extensions,
     deadline: Option<Instant>,
+    /// The cancellation token of the execution, if its caller gave one.
+    #[cfg(feature = "async")]
+    cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// Up to this many keys, lookups compare the keys in order rather than hash.
@@ -111,12 +117,26 @@ impl EventContext {
     pub fn new() -> Self {
         let pool::Storage { values, spare_keys } =
             pool::take().unwrap_or_else(|| pool::Storage { values: Map::default(), spare_keys: Vec::new() });
-        EventContext { values, spare_keys, extensions: Extensions::new(), deadline: None }
+        EventContext {
+            values,
+            spare_keys,
+            extensions: Extensions::new(),
+            deadline: None,
+            #[cfg(feature = "async")]
+            cancel: None,
+        }
     }
 
     /// A context holding `values`.
     pub fn from_values(values: Map) -> Self {
-        EventContext { values, spare_keys: Vec::new(), extensions: Extensions::new(), deadline: None }
+        EventContext {
+            values,
+            spare_keys: Vec::new(),
+            extensions: Extensions::new(),
+            deadline: None,
+            #[cfg(feature = "async")]
+            cancel: None,
+        }
     }
 
     /// The position of `key` in `values`: a direct scan of small maps, a hash lookup otherwise.
@@ -355,6 +375,61 @@ impl EventContext {
     pub fn deadline_passed(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
+
+    /// Narrows the deadline like [`narrow_deadline`](Self::narrow_deadline)
+    /// for the life of the returned scope, which derefs to this context and
+    /// puts the previous deadline back when it is dropped: at the end of the
+    /// scope, on a panic, or when an async execution holding it is dropped
+    /// mid-way.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use eventchains_core::EventContext;
+    /// let mut ctx = EventContext::new();
+    /// {
+    ///     let scoped = ctx.deadline_scope(Instant::now(), Duration::from_secs(1));
+    ///     assert!(scoped.deadline().is_some());
+    /// }
+    /// assert_eq!(ctx.deadline(), None);
+    /// ```
+    pub fn deadline_scope(&mut self, start: Instant, limit: Duration) -> DeadlineScope<'_> {
+        DeadlineScope::new(self, start, limit)
+    }
+
+    /// `true` once the execution this context belongs to was cancelled
+    /// through its [`CancellationToken`](tokio_util::sync::CancellationToken)
+    /// (see [`set_cancellation`](Self::set_cancellation) and docs/async.md);
+    /// always `false` without one. Long-running events should check it and
+    /// stop with [`EventError::cancelled`](crate::EventError::cancelled).
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        #[cfg(feature = "async")]
+        {
+            self.cancel.as_ref().is_some_and(tokio_util::sync::CancellationToken::is_cancelled)
+        }
+        #[cfg(not(feature = "async"))]
+        {
+            false
+        }
+    }
+
+    /// The cancellation token of the execution, if one was set.
+    #[cfg(feature = "async")]
+    pub fn cancellation(&self) -> Option<&tokio_util::sync::CancellationToken> {
+        self.cancel.as_ref()
+    }
+
+    /// Sets (or clears) the cancellation token, returning the previous one.
+    /// An [`AsyncEventChain`](crate::AsyncEventChain) stops its execution when
+    /// the token is cancelled; events see it through
+    /// [`is_cancelled`](Self::is_cancelled).
+    #[cfg(feature = "async")]
+    pub fn set_cancellation(
+        &mut self,
+        token: Option<tokio_util::sync::CancellationToken>,
+    ) -> Option<tokio_util::sync::CancellationToken> {
+        std::mem::replace(&mut self.cancel, token)
+    }
 }
 
 /// `a == b`, with short keys (the usual case) compared inline, in two
@@ -386,13 +461,16 @@ impl Default for EventContext {
 }
 
 impl Clone for EventContext {
-    /// Clones the values, shares the extensions (see [`Extensions`]), keeps the deadline.
+    /// Clones the values, shares the extensions (see [`Extensions`]), keeps
+    /// the deadline and the cancellation token.
     fn clone(&self) -> Self {
         EventContext {
             values: self.values.clone(),
             spare_keys: Vec::new(),
             extensions: self.extensions.clone(),
             deadline: self.deadline,
+            #[cfg(feature = "async")]
+            cancel: self.cancel.clone(),
         }
     }
 }

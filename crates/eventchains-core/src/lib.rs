@@ -32,7 +32,10 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod chain;
 mod config_schema;
 mod context;
@@ -46,11 +49,23 @@ mod middleware;
 mod panic_guard;
 mod registry;
 mod result;
+mod tally;
 mod value;
+
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynchronous::{
+    AsyncChainableEvent, AsyncEventChain, AsyncEventMiddleware, AsyncNext, BlockingMiddlewareError, BoxFuture,
+    EventEntry, EventRef, Flavor, FnAsyncEvent, FnAsyncMiddleware, Local, LocalAsyncEventChain, LocalBoxFuture,
+    MiddlewareEntry, Sendable,
+};
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use tokio_util::sync::CancellationToken;
 
 pub use chain::EventChain;
 pub use config_schema::{ConfigField, ConfigMismatch, ConfigSchema, closest_name};
-pub use context::{ContextError, EventContext};
+pub use context::{ContextError, DeadlineScope, EventContext};
 pub use decode::{DecodeError, decode};
 pub use error::{ErrorKind, EventError, EventResult, Origin, ResultExt};
 pub use event::{ChainableEvent, FnEvent};

@@ -37,6 +37,24 @@ pub trait EventMiddleware: Send + Sync {
 
     /// Runs around `event`; call `next.run(ctx)` to run the inner middleware and the event.
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult;
+
+    /// This middleware's async form, for an
+    /// [`AsyncEventChain`](crate::AsyncEventChain) to use around awaiting
+    /// parts (default: none, so it can only wrap sync events there). A type
+    /// implementing both traits returns `Some(self)`.
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    fn as_async(&self) -> Option<&dyn crate::AsyncEventMiddleware> {
+        None
+    }
+
+    /// This middleware's async form for a
+    /// [`LocalAsyncEventChain`](crate::LocalAsyncEventChain) (default: none).
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    fn as_local_async(&self) -> Option<&dyn crate::AsyncEventMiddleware<crate::Local>> {
+        None
+    }
 }
 
 /// The rest of the middleware stack and the event, as seen by one middleware.

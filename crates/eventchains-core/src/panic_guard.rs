@@ -18,14 +18,18 @@ pub(crate) fn guard<'n>(
 ) -> EventResult {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(payload) => {
-            let what = match origin {
-                Origin::Event => "event",
-                Origin::Middleware => "middleware",
-            };
-            Err(EventError::panic(origin, format!("{what} `{}` panicked: {}", name(), panic_message(&*payload))))
-        }
+        Err(payload) => Err(panic_error(origin, name(), &*payload)),
     }
+}
+
+/// The error of a caught panic of the component `name`.
+#[cold]
+pub(crate) fn panic_error(origin: Origin, name: &str, payload: &(dyn Any + Send)) -> EventError {
+    let what = match origin {
+        Origin::Event => "event",
+        Origin::Middleware => "middleware",
+    };
+    EventError::panic(origin, format!("{what} `{name}` panicked: {}", panic_message(payload)))
 }
 
 /// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).

@@ -1,13 +1,15 @@
 //! Property tests: for any sequence of succeeding, failing and panicking events,
 //! any stack of (sometimes failing) middleware and each fault-tolerance mode, the
-//! chain does exactly what a simple reference model says.
+//! chain does exactly what a simple reference model says. With the `async`
+//! feature the same model also checks `AsyncEventChain`, with every mix of
+//! sync and async events and middleware.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use eventchains_core::{
-    ChainStatus, ChainableEvent, ErrorKind, EventChain, EventContext, EventError, EventMiddleware, EventResult,
-    FaultToleranceMode, Next, Origin, Value,
+    ChainResult, ChainStatus, ChainableEvent, ErrorKind, EventChain, EventContext, EventError, EventMiddleware,
+    EventResult, FaultToleranceMode, Next, Origin, Value,
 };
 use proptest::prelude::*;
 
@@ -44,6 +46,12 @@ impl ChainableEvent for ModelEvent {
         &self.name
     }
     fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        self.body(ctx)
+    }
+}
+
+impl ModelEvent {
+    fn body(&self, ctx: &mut EventContext) -> EventResult {
         // What the previous event wrote must be visible here.
         let previous = ctx.value("last").cloned().unwrap_or(Value::Nil);
         push(ctx, "seen", previous);
@@ -67,14 +75,31 @@ impl EventMiddleware for ModelMiddleware {
         "model"
     }
     fn handle(&self, event: &dyn ChainableEvent, ctx: &mut EventContext, next: Next<'_>) -> EventResult {
-        let index: usize = event.name().trim_start_matches('e').parse().expect("event names are e<index>");
+        let index = self.enter(event.name(), ctx)?;
+        let result = next.run(ctx);
+        self.leave(index, ctx);
+        result
+    }
+
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn eventchains_core::AsyncEventMiddleware> {
+        Some(self)
+    }
+}
+
+impl ModelMiddleware {
+    /// The part before `next`: the event's index, or this middleware's refusal.
+    fn enter(&self, event: &str, ctx: &mut EventContext) -> EventResult<usize> {
+        let index: usize = event.trim_start_matches('e').parse().expect("event names are e<index>");
         push(ctx, "enter", Value::from(format!("m{}:e{index}", self.id)));
         if self.spec.fails_on.contains(&index) {
             return Err(EventError::middleware(format!("m{} refused e{index}", self.id)));
         }
-        let result = next.run(ctx);
+        Ok(index)
+    }
+
+    fn leave(&self, index: usize, ctx: &mut EventContext) {
         push(ctx, "leave", Value::from(format!("m{}:e{index}", self.id)));
-        result
     }
 }
 
@@ -170,7 +195,10 @@ fn mode() -> impl Strategy<Value = FaultToleranceMode> {
     ]
 }
 
-fn scenario() -> impl Strategy<Value = (Vec<Outcome>, Vec<MwSpec>, FaultToleranceMode)> {
+/// Events, middleware and a mode.
+type Scenario = (Vec<Outcome>, Vec<MwSpec>, FaultToleranceMode);
+
+fn scenario() -> impl Strategy<Value = Scenario> {
     (0usize..12).prop_flat_map(|n| {
         let mw = prop::collection::vec(
             prop::collection::btree_set(0..n.max(1), 0..=n.min(2)).prop_map(|fails_on| MwSpec { fails_on }),
@@ -199,18 +227,115 @@ proptest! {
         for _ in 0..2 {
             let mut ctx = EventContext::new();
             let result = chain.execute(&mut ctx);
-            let actual = Prediction {
-                status: result.status(),
-                events_run: result.events_run(),
-                failures: result.failures().iter().map(|f| (f.index(), f.kind(), f.origin())).collect(),
-                bodies: ctx.get::<Vec<i64>>("bodies").unwrap_or_default(),
-                seen: ctx.get::<Vec<Value>>("seen").unwrap_or_default(),
-                enter: strings(&ctx, "enter"),
-                leave: strings(&ctx, "leave"),
-            };
-            prop_assert_eq!(&actual, &expected);
-            for f in result.failures() {
-                prop_assert_eq!(f.event(), format!("e{}", f.index()));
+            check(&result, &ctx, &expected)?;
+        }
+    }
+}
+
+fn check(result: &ChainResult, ctx: &EventContext, expected: &Prediction) -> Result<(), TestCaseError> {
+    let actual = Prediction {
+        status: result.status(),
+        events_run: result.events_run(),
+        failures: result.failures().iter().map(|f| (f.index(), f.kind(), f.origin())).collect(),
+        bodies: ctx.get::<Vec<i64>>("bodies").unwrap_or_default(),
+        seen: ctx.get::<Vec<Value>>("seen").unwrap_or_default(),
+        enter: strings(ctx, "enter"),
+        leave: strings(ctx, "leave"),
+    };
+    prop_assert_eq!(&actual, expected);
+    for f in result.failures() {
+        prop_assert_eq!(f.event(), format!("e{}", f.index()));
+    }
+    Ok(())
+}
+
+/// The same model against `AsyncEventChain`: each event sync or async, each
+/// middleware a sync one with an async form or an async-only one.
+#[cfg(feature = "async")]
+mod async_chain {
+    use eventchains_core::{
+        AsyncChainableEvent, AsyncEventChain, AsyncEventMiddleware, AsyncNext, BoxFuture, EventRef,
+    };
+
+    use super::*;
+
+    /// An async-only middleware with the model's behaviour.
+    struct AsyncOnly(ModelMiddleware);
+
+    impl AsyncEventMiddleware for ModelMiddleware {
+        fn name(&self) -> &str {
+            "model"
+        }
+        fn handle<'a>(&'a self, event: EventRef<'a>, ctx: &'a mut EventContext, next: AsyncNext<'a>) -> BoxFuture<'a> {
+            Box::pin(async move {
+                let index = self.enter(event.name(), ctx)?;
+                tokio::task::yield_now().await;
+                let result = next.run(ctx).await;
+                self.leave(index, ctx);
+                result
+            })
+        }
+    }
+
+    impl AsyncEventMiddleware for AsyncOnly {
+        fn name(&self) -> &str {
+            "model_async"
+        }
+        fn handle<'a>(&'a self, event: EventRef<'a>, ctx: &'a mut EventContext, next: AsyncNext<'a>) -> BoxFuture<'a> {
+            AsyncEventMiddleware::handle(&self.0, event, ctx, next)
+        }
+    }
+
+    impl AsyncChainableEvent for ModelEvent {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn execute<'a>(&'a self, ctx: &'a mut EventContext) -> BoxFuture<'a> {
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                self.body(ctx)
+            })
+        }
+    }
+
+    /// A scenario, which events are async, which middleware are async-only.
+    fn flavored() -> impl Strategy<Value = (Scenario, Vec<bool>, Vec<bool>)> {
+        scenario().prop_flat_map(|s| {
+            let (n, m) = (s.0.len(), s.1.len());
+            (Just(s), prop::collection::vec(any::<bool>(), n), prop::collection::vec(any::<bool>(), m))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn async_chain_matches_reference_model(((events, middleware, mode), async_events, async_middleware) in flavored()) {
+            quiet_panics();
+            let mut chain = AsyncEventChain::new().fault_tolerance(mode);
+            for (index, outcome) in events.iter().enumerate() {
+                let event = ModelEvent { index, name: format!("e{index}"), outcome: *outcome };
+                if async_events[index] {
+                    chain.add_async_event_arc(Arc::new(event));
+                } else {
+                    chain.add_event_arc(Arc::new(event));
+                }
+            }
+            for (id, spec) in middleware.iter().enumerate() {
+                let m = ModelMiddleware { id, spec: spec.clone() };
+                if async_middleware[id] {
+                    chain.add_async_middleware_arc(Arc::new(AsyncOnly(m)));
+                } else {
+                    chain.add_middleware_arc(Arc::new(m));
+                }
+            }
+            prop_assert!(chain.check().is_ok());
+            let expected = model(&events, &middleware, mode);
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            for _ in 0..2 {
+                let mut ctx = EventContext::new();
+                let result = rt.block_on(chain.execute(&mut ctx));
+                check(&result, &ctx, &expected)?;
             }
         }
     }
