@@ -6,7 +6,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use eventchains_core::{EventChain, EventRegistry, MiddlewareRegistry};
+use eventchains_core::{
+    ChainableEvent, EventChain, EventMiddleware, EventRegistry, LocalAsyncEventChain, MiddlewareRegistry,
+};
 use mlua::{FromLuaMulti, IntoLuaMulti};
 
 use crate::bytecode_cache::{self, Compiled};
@@ -314,14 +316,16 @@ impl LuaChainBuilder {
         let vm = Vm::new(base, functions, script.spec.event_names())
             .map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
         vm_table::insert(&script, Rc::new(vm));
-        Ok(LuaChain::new(script, chain))
+        Ok(LuaChain::new(script, chain.0, chain.1))
     }
 
-    fn build_chain(&self, script: &Arc<Script>) -> Result<EventChain, LoadError> {
+    /// The script's chain, as a synchronous chain and as an async one (the
+    /// same parts: Lua events and middleware run as coroutines in the latter).
+    fn build_chain(&self, script: &Arc<Script>) -> Result<(EventChain, LocalAsyncEventChain), LoadError> {
         let spec = &script.spec;
-        let mut chain = EventChain::new()
-            .named(spec.name.clone().unwrap_or_else(|| script.name.clone()))
-            .fault_tolerance(spec.mode);
+        let name = spec.name.clone().unwrap_or_else(|| script.name.clone());
+        let mut chain = EventChain::new().named(name.clone()).fault_tolerance(spec.mode);
+        let mut async_chain = LocalAsyncEventChain::new_local().named(name).fault_tolerance(spec.mode);
         for (index, m) in spec.middleware.iter().enumerate() {
             match m {
                 MiddlewareSpec::Named { name, config } => {
@@ -330,20 +334,26 @@ impl LuaChainBuilder {
                         path: format!("middleware[{}]", index + 1),
                         source,
                     })?;
-                    match script.limits.timeout {
-                        Some(limit) => chain.add_middleware(ScriptTimed { inner: built, limit }),
-                        None => chain.add_middleware_arc(built),
+                    let built: Arc<dyn EventMiddleware> = match script.limits.timeout {
+                        Some(limit) => Arc::new(ScriptTimed { inner: built, limit }),
+                        None => built,
                     };
+                    chain.add_middleware_arc(built.clone());
+                    async_chain.add_middleware_arc(built);
                 }
                 MiddlewareSpec::Lua { label } => {
-                    chain.add_middleware(LuaMiddleware { script: script.clone(), index, label: label.clone() });
+                    let lua = Arc::new(LuaMiddleware { script: script.clone(), index, label: label.clone() });
+                    chain.add_middleware_arc(lua.clone());
+                    async_chain.add_async_middleware_arc(lua);
                 }
             }
         }
         for (index, e) in spec.events.iter().enumerate() {
             match e {
                 EventSpec::Lua { name } => {
-                    chain.add_event(LuaEvent { script: script.clone(), index, name: name.clone() });
+                    let lua = Arc::new(LuaEvent { script: script.clone(), index, name: name.clone() });
+                    chain.add_event_arc(lua.clone());
+                    async_chain.add_async_event_arc(lua);
                 }
                 EventSpec::Rust { name, rust, config } => {
                     let inner = self.events.build(rust, config).map_err(|source| LoadError::Registry {
@@ -351,11 +361,13 @@ impl LuaChainBuilder {
                         path: format!("events[{}]", index + 1),
                         source,
                     })?;
-                    chain.add_event(NamedEvent { name: name.clone(), inner });
+                    let named: Arc<dyn ChainableEvent> = Arc::new(NamedEvent { name: name.clone(), inner });
+                    chain.add_event_arc(named.clone());
+                    async_chain.add_event_arc(named);
                 }
             }
         }
-        Ok(chain)
+        Ok((chain, async_chain))
     }
 }
 

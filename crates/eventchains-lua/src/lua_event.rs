@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
-use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult};
+use std::rc::Rc;
+
+use eventchains_core::{
+    AsyncChainableEvent, ChainableEvent, EventContext, EventError, EventResult, Local, LocalBoxFuture,
+};
 
 use crate::script::Script;
 use crate::vm::{CancelProbe, Step};
@@ -41,4 +45,27 @@ impl LuaEvent {
             }
         }
     }
+}
+
+/// In a [`LocalAsyncEventChain`](eventchains_core::LocalAsyncEventChain) the
+/// handler runs as a coroutine: it can call async host functions, and many
+/// executions are in flight on the thread at once (see docs/async.md).
+impl AsyncChainableEvent<Local> for LuaEvent {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a mut EventContext) -> LocalBoxFuture<'a> {
+        Box::pin(async move {
+            let cancel = cancel_probe(ctx);
+            self.execute_lua_async(ctx, cancel).await
+        })
+    }
+}
+
+/// The probe the count hook checks while a call of the execution of `ctx`
+/// runs: whether its cancellation token was cancelled.
+pub(crate) fn cancel_probe(ctx: &EventContext) -> Option<CancelProbe> {
+    let token = ctx.cancellation()?.clone();
+    Some(Rc::new(move || token.is_cancelled()))
 }

@@ -290,7 +290,6 @@ impl Future for YieldNow {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
@@ -300,7 +299,6 @@ mod tests {
 
     use super::CancelProbe;
     use crate::lua_event::LuaEvent;
-    use crate::lua_middleware::LuaMiddleware;
     use crate::{Limits, LuaChain, LuaChainBuilder};
 
     fn builder() -> LuaChainBuilder {
@@ -533,25 +531,17 @@ mod tests {
                  ctx.trace = ctx.trace .. ',out'
                  return ok, err
                end },
-               events = { { name = 'e', handler = function(ctx) end } } }",
+               events = { { name = 'e', handler = function(ctx)
+                 sleep_ms(1)
+                 ctx.trace = ctx.trace .. ',event'
+                 return nil, 'inner failed'
+               end } } }",
         );
-        let middleware = LuaMiddleware { script: chain.script().clone(), index: 0, label: "middleware[1]".to_owned() };
-        let calls = Cell::new(0);
-        let log = Mutex::new(Vec::new());
         let mut ctx = EventContext::new();
-        let result = middleware
-            .handle_lua_async("e", &mut ctx, None, |ctx: &mut EventContext| {
-                calls.set(calls.get() + 1);
-                log.lock().expect("log").push(ctx.get::<String>("trace"));
-                ctx.set("trace", "in,event");
-                async { Err(eventchains_core::EventError::new("inner failed")) }
-            })
-            .await;
-        let err = result.expect_err("the inner failure is passed on");
-        assert_eq!(err.kind(), ErrorKind::Event, "passing on `next`'s failure keeps its kind");
-        assert_eq!(err.message(), "inner failed");
-        assert_eq!(calls.get(), 1);
-        assert_eq!(log.lock().expect("log").as_slice(), [Some("in".to_owned())]);
+        let result = chain.execute_async(&mut ctx).await;
+        let failure = &result.failures()[0];
+        assert_eq!(failure.kind(), ErrorKind::Event, "passing on `next`'s failure keeps its kind");
+        assert_eq!(failure.message(), "inner failed");
         assert_eq!(ctx.get::<&str>("trace"), Some("in,event,out"));
     }
 
