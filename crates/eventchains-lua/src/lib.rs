@@ -119,3 +119,8 @@ pub use vm_table::thread_vm_count;
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use watch::ChainWatcher;
+
+/// The Rust examples of `docs/async.md` (core and Lua sections), run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/async.md")]
+struct AsyncDocDoctests;

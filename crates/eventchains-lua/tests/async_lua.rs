@@ -292,3 +292,26 @@ async fn mixed_sync_rust_async_rust_and_lua_events_in_every_mode() {
         }
     }
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reload_while_executions_await_leaves_each_on_its_version() {
+    let reloadable = eventchains_lua::ReloadableChain::load_str(
+        builder(),
+        "v.lua",
+        "return { events = { { name = 'e', handler = function(ctx) ctx.a = 'A'; sleep_ms(10); ctx.b = 'A' end } } }",
+    )
+    .expect("loads");
+    let mut old = EventContext::new();
+    let ((version, result), ()) = tokio::join!(reloadable.execute_async(&mut old), async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        reloadable
+            .reload_str("return { events = { { name = 'e', handler = function(ctx) ctx.a = 'B'; ctx.b = 'B' end } } }")
+            .expect("reloads");
+    });
+    assert!(result.is_clean());
+    assert_eq!(version, 1);
+    assert_eq!((old.get::<&str>("a"), old.get::<&str>("b")), (Some("A"), Some("A")));
+    let mut new = EventContext::new();
+    let (version, _) = reloadable.execute_async(&mut new).await;
+    assert_eq!((version, new.get::<&str>("b")), (2, Some("B")));
+}
