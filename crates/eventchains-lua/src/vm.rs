@@ -306,6 +306,9 @@ impl Vm {
     }
 
     /// The result of a handler call that returned `returned` and left `hit`.
+    // Always inlined into the synchronous call (measured: a call to it cost
+    // ~110 instructions per execution of the seed chain).
+    #[inline(always)]
     fn handler_result(&self, returned: mlua::Result<Returned>, hit: Option<LimitHit>, name: &str) -> EventResult {
         if let (Ok(_), Some(hit)) = (&returned, hit) {
             // It finished, but after its time was up (long C work at its end).
