@@ -403,8 +403,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn async_host_errors_and_panics_are_lua_errors_the_script_can_catch() {
+        // No time cap: a panic's backtrace (RUST_BACKTRACE) can take long to print.
         let chain = load(
-            builder(),
+            builder().limits(Limits { timeout: None, ..Limits::default() }),
             "return { events = {
                { name = 'caught', handler = function(ctx)
                    local ok, err = pcall(lookup, 'coffee')
