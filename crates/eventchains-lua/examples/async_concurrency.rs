@@ -170,6 +170,7 @@ fn bytes_per_vm(k: usize) -> f64 {
     per_vm
 }
 
+#[allow(clippy::print_stdout, reason = "the example prints its measurement")]
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let wait_ms: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10);
