@@ -315,3 +315,78 @@ async fn a_reload_while_executions_await_leaves_each_on_its_version() {
     let (version, _) = reloadable.execute_async(&mut new).await;
     assert_eq!((version, new.get::<&str>("b")), (2, Some("B")));
 }
+
+/// A named Rust middleware with an async form that records the deadline it sees.
+struct DeadlineProbe;
+
+impl eventchains_core::EventMiddleware for DeadlineProbe {
+    fn name(&self) -> &str {
+        "deadline_probe"
+    }
+
+    fn handle(
+        &self,
+        _event: &dyn eventchains_core::ChainableEvent,
+        ctx: &mut EventContext,
+        next: eventchains_core::Next<'_>,
+    ) -> eventchains_core::EventResult {
+        next.run(ctx)
+    }
+
+    fn as_local_async(&self) -> Option<&dyn eventchains_core::AsyncEventMiddleware<Local>> {
+        Some(self)
+    }
+}
+
+impl eventchains_core::AsyncEventMiddleware<Local> for DeadlineProbe {
+    fn name(&self) -> &str {
+        "deadline_probe"
+    }
+
+    fn handle<'a>(
+        &'a self,
+        _event: eventchains_core::EventRef<'a, Local>,
+        ctx: &'a mut EventContext,
+        next: eventchains_core::AsyncNext<'a, Local>,
+    ) -> eventchains_core::LocalBoxFuture<'a> {
+        Box::pin(async move {
+            let left =
+                ctx.deadline().map_or(-1.0, |d| d.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
+            ctx.set("left", left);
+            next.run(ctx).await
+        })
+    }
+}
+
+/// Named Rust middleware of a script wrap its Lua async events through their
+/// async form, under the script's time cap as deadline; one without an
+/// async form cannot wrap an awaiting event (kind `middleware`).
+#[tokio::test(flavor = "current_thread")]
+async fn named_rust_middleware_wrap_lua_async_events_through_their_async_form() {
+    let mut registry = eventchains_core::MiddlewareRegistry::new();
+    registry.register_shared("deadline_probe", Arc::new(DeadlineProbe));
+    registry.register_shared(
+        "sync_only",
+        Arc::new(eventchains_core::FnMiddleware::new("sync_only", |_event, ctx, next| next.run(ctx))),
+    );
+    let script = |middleware: &str| {
+        format!(
+            r#"return {{ limits = {{ timeout_ms = 5000 }}, middleware = {{ "{middleware}" }},
+               events = {{ {{ name = "e", handler = function(ctx) sleep_ms(1); ctx.seen = true end }} }} }}"#
+        )
+    };
+    let chain =
+        builder().middleware_registry(registry.clone()).load_str("p.lua", &script("deadline_probe")).expect("loads");
+    let mut ctx = chain.new_context();
+    assert!(chain.execute_async(&mut ctx).await.is_clean());
+    assert_eq!(ctx.get::<bool>("seen"), Some(true));
+    let left: f64 = ctx.get("left").expect("the async form ran");
+    assert!(left > 0.0 && left <= 5.0, "the script's 5 s cap is the deadline, got {left} s left");
+    assert_eq!(ctx.deadline(), None, "restored after the event");
+
+    let chain = builder().middleware_registry(registry).load_str("s.lua", &script("sync_only")).expect("loads");
+    let mut ctx = chain.new_context();
+    let result = chain.execute_async(&mut ctx).await;
+    assert_eq!(result.failures()[0].kind(), ErrorKind::Middleware, "{result:?}");
+    assert_eq!(ctx.get::<bool>("seen"), None);
+}
