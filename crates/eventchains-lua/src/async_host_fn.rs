@@ -31,13 +31,18 @@ use crate::async_calls::{AsyncCalls, HostFuture, Request, request_marker};
 use crate::host_fn::{HostFn, HostFnFactory};
 use crate::lua_type::FnSignature;
 
+/// The `error` level of the async function's caller, seen from `finish`: the
+/// wrapper's `return finish(...)` is a tail call (the wrapper's frame is
+/// gone) except on Luau, which keeps every frame.
+const CALLER_LEVEL: i32 = if cfg!(feature = "luau") { 3 } else { 2 };
+
 /// The Lua side of an async function: `start` checks the call and records
 /// the request, then the coroutine yields until the runner resumes it.
 const WRAPPER: &str = r#"
-local start, yield, REQUEST = ...
+local start, yield, REQUEST, LEVEL = ...
 local function finish(ok, ...)
   if ok then return ... end
-  error((...), 2)
+  error((...), LEVEL)
 end
 return function(...)
   start(...)
@@ -48,7 +53,7 @@ end
 /// `next` of Lua middleware in async executions: validated by `start`, then
 /// the runner runs the rest of the chain and resumes with `ok, err`.
 const NEXT_WRAPPER: &str = r#"
-local start, yield, REQUEST = ...
+local start, yield, REQUEST, LEVEL = ...
 return function(ctx)
   start(ctx)
   local ok, err, raise = yield(REQUEST)
@@ -138,7 +143,7 @@ fn calls_of(lua: &Lua) -> mlua::Result<Rc<AsyncCalls>> {
 fn wrap(lua: &Lua, chunk: &str, start: Function) -> mlua::Result<Function> {
     // SAFETY: `yield_values` follows the C function protocol (see there).
     let yield_fn = unsafe { lua.create_c_function(yield_values) }?;
-    lua.load(chunk).set_name("=async host function").call((start, yield_fn, request_marker()))
+    lua.load(chunk).set_name("=async host function").call((start, yield_fn, request_marker(), CALLER_LEVEL))
 }
 
 /// `coroutine.yield` of the engine, whatever the sandbox allows scripts.
