@@ -36,6 +36,7 @@ fn every_lua_example_in_the_docs_runs() {
     let find = |key: &str| contexts.iter().find(|j| j["context"].get(key).is_some()).map(|j| j["context"][key].clone());
     assert_eq!(find("skus"), Some(serde_json::json!("tea,cake")));
     assert_eq!(find("attempts"), Some(serde_json::json!(3)));
+    assert_eq!(find("hinted_attempts"), Some(serde_json::json!(2)), "the failure table's hint, then a retry");
     assert_eq!(find("has_io"), Some(serde_json::json!(false)));
     assert_eq!(find("after"), Some(serde_json::json!(true)));
     assert_eq!(find("done"), Some(serde_json::json!(true)));

@@ -1,10 +1,12 @@
 //! A loop for instruction counts of the seed chain (see docs/architecture.md):
-//! `seed_loop chain|unlimited|minimal [ITERATIONS]` runs the experiment's
-//! 2-event chain through `LuaChain` (default or no limits), or the
-//! hand-written minimal mlua loop of `benches/lua_bridge.rs`, ITERATIONS times.
+//! `seed_loop chain|unlimited|middleware|native|minimal [ITERATIONS]` runs the
+//! experiment's 2-event chain through `LuaChain` (default or no limits; or
+//! wrapped in one pass-through Lua middleware, default limits), the same two
+//! events written in Rust on `EventChain`, or the hand-written minimal mlua
+//! loop of `benches/lua_bridge.rs`, ITERATIONS times.
 //! Run it under `valgrind --tool=callgrind` at two iteration counts and divide
 //! the difference.
-use eventchains_core::{EventContext, Value};
+use eventchains_core::{ChainableEvent, EventChain, EventContext, EventError, EventResult, Value};
 use eventchains_lua::{Limits, LuaChainBuilder};
 use mlua::{Function, Lua};
 use std::hint::black_box;
@@ -33,14 +35,58 @@ fn reset(ctx: &mut EventContext) {
 fn read_back(ctx: &EventContext) -> (i64, usize) {
     (ctx.get::<i64>("counter").unwrap_or_default(), ctx.get::<&str>("message").map_or(0, str::len))
 }
+/// The seed script wrapped in one pass-through Lua middleware.
+fn middleware_script() -> String {
+    let middleware = "  middleware = { function(event, ctx, next) return next(ctx) end },\n";
+    SEED.replacen("  events = {", &format!("{middleware}  events = {{"), 1)
+}
+/// The seed's first event in Rust.
+struct Increment;
+impl ChainableEvent for Increment {
+    fn name(&self) -> &str {
+        "increment"
+    }
+    fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        let n: i64 = ctx.try_get("counter")?;
+        ctx.set("counter", n + 1);
+        Ok(())
+    }
+}
+/// The seed's second event in Rust.
+struct Append;
+impl ChainableEvent for Append {
+    fn name(&self) -> &str {
+        "append"
+    }
+    fn execute(&self, ctx: &mut EventContext) -> EventResult {
+        match ctx.value_mut("message") {
+            Some(Value::String(s)) => {
+                s.push_str(" -> processed");
+                Ok(())
+            }
+            _ => Err(EventError::new("`message` is not a string")),
+        }
+    }
+}
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     match mode.as_str() {
-        "chain" | "unlimited" => {
-            let limits = if mode == "chain" { Limits::default() } else { Limits::UNLIMITED };
-            let chain = LuaChainBuilder::new().limits(limits).load_str("seed.lua", SEED).unwrap();
+        "chain" | "unlimited" | "middleware" => {
+            let limits = if mode == "unlimited" { Limits::UNLIMITED } else { Limits::default() };
+            let source = if mode == "middleware" { middleware_script() } else { SEED.to_owned() };
+            let chain = LuaChainBuilder::new().limits(limits).load_str("seed.lua", &source).unwrap();
             let mut ctx = chain.new_context();
+            for _ in 0..n {
+                reset(&mut ctx);
+                black_box(chain.execute(&mut ctx));
+                black_box(read_back(&ctx));
+            }
+            assert_eq!(read_back(&ctx), (1, "start -> processed".len()));
+        }
+        "native" => {
+            let chain = EventChain::new().event(Increment).event(Append);
+            let mut ctx = EventContext::new();
             for _ in 0..n {
                 reset(&mut ctx);
                 black_box(chain.execute(&mut ctx));
@@ -62,6 +108,6 @@ fn main() {
                 black_box((counter, message.as_bytes().len()));
             }
         }
-        _ => panic!("usage: seed_loop chain|unlimited|minimal [ITERATIONS]"),
+        _ => panic!("usage: seed_loop chain|unlimited|middleware|native|minimal [ITERATIONS]"),
     }
 }

@@ -111,16 +111,7 @@ impl HostFn {
 pub(crate) fn async_next(lua: &Lua, calls: &Rc<AsyncCalls>, ctx_ptr: *const c_void) -> mlua::Result<Function> {
     let calls = calls.clone();
     let start = lua.create_function(move |lua, arg: mlua::Value| {
-        match &arg {
-            mlua::Value::Nil => {}
-            mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
-            other => {
-                return Err(mlua::Error::runtime(format!(
-                    "next() takes the ctx it was given (or nothing), got a {}",
-                    other.type_name()
-                )));
-            }
-        }
+        crate::vm::check_next_arg(&arg, ctx_ptr)?;
         if !calls.is_running(lua) {
             return Err(mlua::Error::runtime(
                 "next() can only be called by the middleware it was given to, during its call",

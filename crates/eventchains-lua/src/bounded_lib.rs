@@ -581,10 +581,12 @@ mod tests {
     fn work_counts_against_the_instruction_cap() {
         let (lua, bridge) = vm(Limits { instructions: Some(1_000_000), ..Limits::UNLIMITED });
         let mut ctx = eventchains_core::EventContext::new();
-        let guard = bridge.enter(&mut ctx, None);
-        let error = lua.load("table.move({}, 1, 1e13, 2)").exec().expect_err("stopped");
+        let state = crate::bridge::CallState::default();
+        let (error, hit) = bridge.call(&state, Some(&mut ctx), None, |_| {
+            lua.load("table.move({}, 1, 1e13, 2)").exec().expect_err("stopped")
+        });
         assert!(error.to_string().contains("instruction limit (1000000) exceeded"), "{error}");
-        assert!(guard.finish().hit.is_some());
+        assert!(hit.is_some());
         let empty: String = lua.load("return string.rep('', 1e15) .. string.rep('', 1e15, '')").eval().expect("o(1)");
         assert_eq!(empty, "");
     }

@@ -1,11 +1,19 @@
-//! The per-VM bridge between Lua code and the chain's [`EventContext`].
+//! The per-VM bridge between Lua code and the chain's [`EventContext`]: the
+//! one call path of the crate.
 //!
-//! Each Lua call (a handler or a middleware) runs inside a [`Frame`] that
-//! holds a pointer to the `&mut EventContext` it was given. The frame is pushed
-//! right before the call and popped right after it (by [`FrameGuard`]'s `Drop`),
-//! so the pointer is only ever dereferenced while the borrow it came from is
-//! alive. Frames form a stack because a Lua middleware's `next` runs the inner
-//! middleware and the event (possibly Lua again) inside its own call.
+//! Every Lua call (a handler, a middleware, a script's top-level code) runs
+//! inside [`Bridge::call`], which builds the call's frame ([`CallScope`]: the
+//! `&mut EventContext` it was given as a raw pointer, the middleware's
+//! [`Next`], the call's watchdog ticket) on its own stack, makes it current
+//! while the closure runs and makes the outer frame current again when it
+//! returns or unwinds. The pointer is only dereferenced through the current
+//! frame, i.e. while the borrow it came from is alive and no Rust code uses
+//! it. Frames nest because a Lua middleware's `next` runs the inner
+//! middleware and the event (possibly Lua again) inside its own call. What a
+//! call keeps for its whole life ([`CallState`]: instruction count, memory
+//! account, views, the result of `next`) is owned by the caller, so a call
+//! run as a coroutine can enter a scope per resume (see docs/architecture.md,
+//! "One call path").
 //!
 //! The bridge also enforces the per-call limits: the VM's count hook calls
 //! [`Bridge::tick`] every [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions
@@ -15,18 +23,17 @@
 //! atomic load) stops the running call once the watchdog says its time, or an
 //! enclosing call's, is up.
 
-use std::cell::{Cell, RefCell};
-use std::marker::PhantomData;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventchains_core::{EventContext, EventError, EventResult, Map, Next};
+use eventchains_core::{EventContext, EventError, EventResult, Next};
 use mlua::VmState;
 
 use crate::ctx_memory::CtxMemory;
 use crate::limits::{Limits, describe_bytes};
 use crate::views::Views;
-use crate::watchdog::{Expiry, Slot, Ticket, thread_slot};
+use crate::watchdog::{Expiry, Slot, Ticket, cap_ns, thread_slot};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,64 +91,87 @@ impl LimitHit {
 /// C-stack limit stops it near 200; LuaJIT has none and would overflow the thread's stack).
 pub(crate) const MAX_NESTED_RESUMES: u32 = 150;
 
-/// How many recently used context keys the fast path remembers.
-const KEY_SLOTS: usize = 32;
-
-/// Where a key is in a context map.
-pub(crate) enum KeyLookup {
-    /// At this index.
-    Found(usize),
-    /// Not in the map (the key is valid UTF-8).
-    Missing,
-    /// The key is not valid UTF-8 (it cannot be in the map).
-    NotUtf8,
+/// What one Lua call keeps for its whole life: its instruction count, its
+/// side of the context's memory account, the views it read and the result of
+/// its last `next`.
+///
+/// A synchronous call enters its scope once ([`Bridge::call`]); a call that
+/// runs as a coroutine keeps its `CallState` in its future and enters a scope
+/// around each resume, so that what it counted and read carries over from one
+/// resume to the next while the frame is current only during the resume.
+#[derive(Default)]
+pub(crate) struct CallState {
+    /// The call's identity (0 until it first enters a scope; see [`Binding::Frame`]).
+    id: Cell<u64>,
+    ticks: Cell<u64>,
+    /// Work done by library calls ([`Bridge::charge`]), in instructions.
+    charged: Cell<u64>,
+    /// The call's side of the context's memory account.
+    memory: Cell<CtxMemory>,
+    /// Identities of the tables the call read out of the context (boxed on
+    /// first use: most calls read no nested table).
+    views: Cell<Option<Box<Views>>>,
+    /// The result of the last `next` call of a middleware.
+    next_result: Cell<Option<EventResult>>,
 }
 
-/// One running Lua call.
-struct Frame {
-    id: u64,
+impl CallState {
+    /// The result of the middleware's last `next` call, if it made one.
+    pub(crate) fn take_next_result(&self) -> Option<EventResult> {
+        self.next_result.take()
+    }
+
+    /// Records the result of the middleware's `next` when the caller ran it
+    /// outside of the call's scope (an async execution awaits it between two
+    /// resumes, see [`CallState::before_next`]).
+    pub(crate) fn set_next_result(&self, result: EventResult) {
+        self.next_result.set(Some(result));
+    }
+
+    /// Before the caller runs a middleware's `next` between two entries of
+    /// its scope: other code changes the context now, so the views the call
+    /// read are forgotten (its memory account went back to the context when
+    /// its last entry left).
+    pub(crate) fn before_next(&self) {
+        if let Some(mut views) = self.views.take() {
+            views.reset();
+            self.views.set(Some(views));
+        }
+    }
+}
+
+/// The frame of the running call, current while its [`Bridge::call`] runs.
+///
+/// It lives on the stack of `Bridge::call`; the bridge points at the
+/// innermost one (and each at the one around it) only while it is current.
+pub(crate) struct CallScope<'a> {
+    bridge: &'a Bridge,
+    state: &'a CallState,
+    /// The context of the call (null while a script's top-level code runs).
     ctx: *mut EventContext,
-    /// The rest of the stack, for a middleware's `next` (lifetime erased, see [`Bridge::enter`]).
-    next: Option<Next<'static>>,
-    /// The result of the last `next` call of this middleware frame.
-    next_result: Option<EventResult>,
-    ticks: u64,
-    /// Work done by library calls ([`Bridge::charge`]), in instructions.
-    charged: u64,
-    /// The call's side of the context's memory account.
-    memory: CtxMemory,
-    /// Identities of the tables the call read out of the context.
-    /// (Boxed on first use: most calls read no nested table, and a frame is
-    /// moved on every push and pop.)
-    views: Option<Box<Views>>,
+    /// The rest of the stack, for a middleware's `next`.
+    next: Option<Next<'a>>,
     /// The frame as published to the watchdog.
     ticket: Ticket,
+    /// The frame around this one (null for the outermost).
+    outer: *const CallScope<'static>,
 }
 
-/// What a finished frame leaves behind.
-pub(crate) struct FrameOutcome {
-    /// The limit that stopped the call, if one did.
-    pub(crate) hit: Option<LimitHit>,
-    /// The result of the middleware's last `next` call, if it made one.
-    pub(crate) next_result: Option<EventResult>,
-}
-
-/// The per-VM state shared by the context proxies, `next` and the limit hook.
+/// The per-VM state shared by the context proxies, `next` and the limit hook:
+/// which call is running ([`CallScope`]s nest) and the limit it hit.
 pub(crate) struct Bridge {
-    frames: RefCell<Vec<Frame>>,
+    /// The innermost running call's scope (null: none runs).
+    current: Cell<*const CallScope<'static>>,
     next_id: Cell<u64>,
     hit: Cell<Option<LimitHit>>,
     /// Set while Rust code holds a reference into the context (guards against
     /// finalizers re-entering the proxy during an allocation).
     busy: Cell<bool>,
     limits: Cell<Limits>,
+    /// The time cap of `limits`, as the watchdog takes it.
+    timeout_ns: Cell<u64>,
     /// This thread's frames as the watchdog sees them (VMs never change threads).
     slot: Arc<Slot>,
-    /// Lua string pointer -> index of that key in the last context map it was
-    /// found in. Scripts use the same key strings (interned constants) on
-    /// every execution, and contexts of one chain usually have the same key
-    /// order, so this skips hashing; every hit is verified by comparing keys.
-    key_slots: [Cell<(usize, usize)>; KEY_SLOTS],
     /// Coroutines resumed inside one another by the running execution (see
     /// [`Bridge::enter_resume`]); reset when an outermost call starts.
     resumes: Cell<u32>,
@@ -150,13 +180,13 @@ pub(crate) struct Bridge {
 impl Bridge {
     pub(crate) fn new(limits: Limits) -> Self {
         Bridge {
-            frames: RefCell::new(Vec::with_capacity(8)),
+            current: Cell::new(std::ptr::null()),
             next_id: Cell::new(1),
             hit: Cell::new(None),
             busy: Cell::new(false),
             limits: Cell::new(limits),
+            timeout_ns: Cell::new(cap_ns(limits.timeout)),
             slot: thread_slot(),
-            key_slots: std::array::from_fn(|_| Cell::new((0, 0))),
             resumes: Cell::new(0),
         }
     }
@@ -169,108 +199,133 @@ impl Bridge {
     /// Replaces the limits (the first VM learns the script's own limits after loading it).
     pub(crate) fn set_limits(&self, limits: Limits) {
         self.limits.set(limits);
+        self.timeout_ns.set(cap_ns(limits.timeout));
     }
 
-    /// Pushes a frame for a call on `ctx` (and `next`, for a middleware).
+    /// Runs `f` as one Lua call on `ctx` (and `next`, for a middleware; no
+    /// context while a script's top-level code runs), with `state` as the
+    /// call's lasting state. Returns what `f` returned and the limit that
+    /// stopped the call, if one did.
     ///
-    /// The returned guard pops the frame when dropped; it borrows `ctx` for its
-    /// whole life, which is what makes the stored pointer valid.
-    pub(crate) fn enter<'a>(&'a self, ctx: &'a mut EventContext, next: Option<Next<'a>>) -> FrameGuard<'a> {
-        // SAFETY: only the lifetime changes. The frame (and with it this copy
-        // of `next`) is removed by the guard's `Drop`, before `'a` ends, and is
-        // never handed out beyond a single `next` call made during the frame.
-        let next = next.map(|n| unsafe { std::mem::transmute::<Next<'a>, Next<'static>>(n) });
-        let deadline = ctx.deadline();
-        let id = self.push(ctx as *mut EventContext, next, deadline);
-        FrameGuard { bridge: self, id, _ctx: PhantomData }
+    /// The call's frame is current exactly while `f` runs: proxies, `next`
+    /// and the limit hook reach `ctx` through it, and nothing else can (the
+    /// frame is made current again for the outer call when `f` returns or
+    /// unwinds). A call that finished after its time was up (long C work at
+    /// its end) reports the timeout all the same.
+    pub(crate) fn call<R>(
+        &self,
+        state: &CallState,
+        ctx: Option<&mut EventContext>,
+        next: Option<Next<'_>>,
+        f: impl FnOnce(&CallScope<'_>) -> R,
+    ) -> (R, Option<LimitHit>) {
+        self.enter(state, ctx, next, self.timeout_ns.get(), f)
     }
 
-    /// A frame without a context, for running the script's top-level code under the limits.
-    pub(crate) fn enter_load(&self) -> LoadGuard<'_> {
-        let id = self.push(std::ptr::null_mut(), None, None);
-        LoadGuard { bridge: self, id }
+    /// Runs `f` as one entry of a call that runs as a coroutine (one resume,
+    /// or one poll of a host future it waits for; no `next`: an async
+    /// middleware's `next` runs between entries). Like [`Bridge::call`], but
+    /// the wall-clock cap is what is left of the VM's cap after `ran`, the
+    /// time the call ran in its earlier entries (time spent waiting between
+    /// entries is not counted); the time this entry runs is added to `ran`.
+    /// A call whose time is already used up is stopped at its first check.
+    pub(crate) fn resume<R>(
+        &self,
+        state: &CallState,
+        ctx: &mut EventContext,
+        ran: &mut Duration,
+        f: impl FnOnce(&CallScope<'_>) -> R,
+    ) -> (R, Option<LimitHit>) {
+        let cap = self.limits.get().timeout;
+        let left = cap.map(|t| t.saturating_sub(*ran));
+        if let (Some(Duration::ZERO), Some(t)) = (left, cap) {
+            self.hit.set(Some(LimitHit::Timeout(t)));
+        }
+        let started = Instant::now();
+        /// Adds the entry's running time to `ran`, also when `f` unwinds.
+        struct Ran<'r>(&'r mut Duration, Instant);
+        impl Drop for Ran<'_> {
+            fn drop(&mut self) {
+                *self.0 = self.0.saturating_add(self.1.elapsed());
+            }
+        }
+        let _ran = Ran(ran, started);
+        self.enter(state, Some(ctx), None, cap_ns(left), f)
     }
 
-    fn push(&self, ctx: *mut EventContext, next: Option<Next<'static>>, deadline: Option<Instant>) -> u64 {
-        let id = self.new_id();
-        self.push_frame(self.limits.get().timeout, deadline, |ticket| Frame {
-            id,
-            ctx,
-            next,
-            next_result: None,
-            ticks: 0,
-            charged: 0,
-            memory: CtxMemory::default(),
-            views: None,
-            ticket,
-        });
-        id
+    /// Stops the running call with `hit` (e.g. its execution was cancelled).
+    /// Returns the Lua error to raise; like every limit, it cannot be caught.
+    pub(crate) fn stop(&self, hit: LimitHit) -> mlua::Error {
+        self.hit.set(Some(hit));
+        limit_error(hit)
     }
 
-    fn new_id(&self) -> u64 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        id
-    }
-
-    /// Publishes a frame with time cap `timeout` and pushes the frame `make`
-    /// builds with its ticket.
-    // Always inlined, and the frame built by a closure: the frame is then
-    // built in place (moving a built frame in cost ~60 instructions per call
-    // of the seed chain, callgrind).
+    /// [`Bridge::call`] with a time cap of `timeout_ns` for this entry.
     #[inline(always)]
-    fn push_frame(&self, timeout: Option<Duration>, deadline: Option<Instant>, make: impl FnOnce(Ticket) -> Frame) {
-        // A Lua error (e.g. out of memory) raised while `busy` was set skips
-        // its reset; no reference into a context can outlive a call boundary.
-        self.busy.set(false);
-        if self.frames.borrow().is_empty() {
+    fn enter<R>(
+        &self,
+        state: &CallState,
+        ctx: Option<&mut EventContext>,
+        next: Option<Next<'_>>,
+        timeout_ns: u64,
+        f: impl FnOnce(&CallScope<'_>) -> R,
+    ) -> (R, Option<LimitHit>) {
+        let outer = self.current.get();
+        if outer.is_null() {
             // A limit error can unwind past a `leave_resume`: no count survives an execution.
             self.resumes.set(0);
         }
-        let ticket = self.slot.push(timeout, deadline);
-        self.frames.borrow_mut().push(make(ticket));
-    }
-
-    fn pop(&self, id: u64) -> FrameOutcome {
-        self.pop_frame(id, |mut frame, hit| {
-            if let Some(f) = frame.as_mut()
-                && !f.ctx.is_null()
-                && self.limits.get().memory_bytes.is_some()
-            {
-                // SAFETY: the frame's guard is being finished or dropped: the
-                // borrow the pointer came from is alive and the Lua call is over.
-                let ctx = unsafe { &mut *f.ctx };
-                f.memory.release_held(ctx);
-                f.memory.flush(ctx);
-            }
-            FrameOutcome { hit, next_result: frame.and_then(|f| f.next_result) }
-        })
-    }
-
-    /// Pops the innermost frame (`id`), withdraws it from the watchdog, and
-    /// hands it to `f` with the limit that stopped it, if one did.
-    // Always inlined, the frame handed to a closure: returning it moved it once more.
-    #[inline(always)]
-    fn pop_frame<R>(&self, id: u64, f: impl FnOnce(Option<Frame>, Option<LimitHit>) -> R) -> R {
-        let frame = {
-            let mut frames = self.frames.borrow_mut();
-            debug_assert_eq!(frames.last().map(|f| f.id), Some(id), "frames are strictly nested");
-            frames.pop()
-        };
-        let mut hit = self.hit.take();
-        if let Some(frame) = &frame {
-            // A call that finished after its time was up (long C work at its
-            // end) overran its cap all the same.
-            if hit.is_none()
-                && self.slot.any_fired()
-                && let Some(fired) = self.slot.fired()
-                && fired.seq == frame.ticket.seq
-            {
-                hit = Some(self.expiry_hit(fired.why));
-            }
-            self.slot.pop(frame.ticket);
+        // A Lua error (e.g. out of memory) raised while `busy` was set skips
+        // its reset; no reference into a context can outlive a call boundary.
+        self.busy.set(false);
+        if state.id.get() == 0 {
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            state.id.set(id);
         }
-        f(frame, hit)
+        let deadline = ctx.as_ref().and_then(|c| c.deadline());
+        let scope = CallScope {
+            bridge: self,
+            state,
+            ctx: ctx.map_or(std::ptr::null_mut(), |c| c as *mut EventContext),
+            next,
+            ticket: self.slot.push_ns(timeout_ns, deadline),
+            outer,
+        };
+        /// Makes the outer frame current again, also when `f` unwinds.
+        struct Restore<'s, 'a>(&'s CallScope<'a>);
+        impl Drop for Restore<'_, '_> {
+            fn drop(&mut self) {
+                self.0.leave();
+            }
+        }
+        // The pointer is cleared by `Restore` before `scope` goes out of
+        // scope, on every path; `Restore` is local to this function.
+        self.current.set((&raw const scope).cast::<CallScope<'static>>());
+        let restore = Restore(&scope);
+        let result = f(&scope);
+        drop(restore);
+        let mut hit = self.hit.take();
+        if hit.is_none()
+            && self.slot.any_fired()
+            && let Some(fired) = self.slot.fired()
+            && fired.seq == scope.ticket.seq
+        {
+            hit = Some(self.expiry_hit(fired.why));
+        }
+        self.slot.pop(scope.ticket);
+        (result, hit)
+    }
+
+    /// Runs `f` on the innermost running call's scope (`None` when no call runs).
+    #[inline]
+    pub(crate) fn with_scope<R>(&self, f: impl FnOnce(&CallScope<'_>) -> R) -> Option<R> {
+        let current = self.current.get();
+        // SAFETY: `current` is null or points at the scope of a `Bridge::call`
+        // that is still running (it resets the pointer before its scope is
+        // dropped, also when unwinding), on this thread (the bridge is not
+        // `Sync`). The reference cannot escape `f`.
+        unsafe { current.as_ref() }.map(f)
     }
 
     /// The hit for this VM's frame whose own time is up.
@@ -298,11 +353,15 @@ impl Bridge {
         }
         let limits = self.limits.get();
         let Some(max) = limits.max_ticks() else { return Ok(()) };
-        let mut frames = self.frames.borrow_mut();
-        let Some(frame) = frames.last_mut() else { return Ok(()) };
-        frame.ticks += ticks;
-        frame.charged = frame.charged.saturating_add(work);
-        if frame.ticks.saturating_add(frame.charged / u64::from(crate::HOOK_INTERVAL)) > max {
+        let over = self.with_scope(|scope| {
+            let state = scope.state;
+            let ticks = state.ticks.get() + ticks;
+            let charged = state.charged.get().saturating_add(work);
+            state.ticks.set(ticks);
+            state.charged.set(charged);
+            ticks.saturating_add(charged / u64::from(crate::HOOK_INTERVAL)) > max
+        });
+        if over == Some(true) {
             let hit = LimitHit::Instructions(limits.instructions.unwrap_or_default());
             self.hit.set(Some(hit));
             return Err(limit_error(hit));
@@ -328,7 +387,7 @@ impl Bridge {
     #[cold]
     fn check_time_slow(&self) -> mlua::Result<()> {
         let Some(fired) = self.slot.fired() else { return Ok(()) };
-        let Some(seq) = self.frames.borrow().last().map(|f| f.ticket.seq) else { return Ok(()) };
+        let Some(seq) = self.with_scope(|s| s.ticket.seq) else { return Ok(()) };
         let hit = match fired.seq.cmp(&seq) {
             std::cmp::Ordering::Equal => self.expiry_hit(fired.why),
             std::cmp::Ordering::Less => LimitHit::Enclosing,
@@ -339,103 +398,54 @@ impl Bridge {
         Err(limit_error(hit))
     }
 
-    /// The id of the innermost frame.
+    /// The identity of the innermost call.
     pub(crate) fn current_frame(&self) -> Option<u64> {
-        self.frames.borrow().last().map(|f| f.id)
+        self.with_scope(|s| s.state.id.get())
     }
 
-    /// Runs `f` on the context the binding refers to.
-    ///
-    /// Errors (as Lua error messages) when no call is running, when the proxy
-    /// belongs to a call that is over, or when re-entered from a finalizer.
-    pub(crate) fn with_ctx<R>(&self, binding: Binding, f: impl FnOnce(&mut EventContext) -> R) -> Result<R, String> {
-        let ptr = {
-            let frames = self.frames.borrow();
-            match (frames.last(), binding) {
-                (None, _) => return Err("ctx used outside of a handler or middleware call".to_owned()),
-                (Some(top), Binding::Frame(id)) if top.id != id => {
-                    return Err("this value belongs to a call that is over (or to an outer call); \
-                                read it again from ctx"
-                        .to_owned());
-                }
-                (Some(top), _) => top.ctx,
-            }
-        };
-        if ptr.is_null() {
-            return Err("ctx is not available while the script is loading".to_owned());
-        }
-        if self.busy.replace(true) {
-            return Err("ctx cannot be used re-entrantly (from a finalizer)".to_owned());
-        }
-        struct Release<'b>(&'b Cell<bool>);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
-        let _release = Release(&self.busy);
-        // SAFETY: `ptr` comes from the `&mut EventContext` of the innermost
-        // frame, whose guard keeps that borrow alive until the frame is popped.
-        // While the frame is the innermost one, no Rust code uses that borrow
-        // (the Lua call is running), and `busy` rules out a second reference
-        // made by re-entrant Lua code (finalizers) while `f` runs.
-        Ok(f(unsafe { &mut *ptr }))
-    }
-
-    /// The innermost frame's context, if a call is running and no Rust code
+    /// The innermost call's context, if a call is running and no Rust code
     /// holds a reference into it (the fast path of the root `ctx`).
+    #[inline]
     pub(crate) fn current_ctx_ptr(&self) -> Option<*mut EventContext> {
         if self.busy.get() {
             return None;
         }
-        let frames = self.frames.try_borrow().ok()?;
-        frames.last().map(|f| f.ctx).filter(|p| !p.is_null())
+        self.with_scope(|s| s.ctx).filter(|p| !p.is_null())
     }
 
-    /// Finds `key` (the bytes of the Lua string at `key_ptr`) in `map`.
-    pub(crate) fn find_key(&self, map: &Map, key_ptr: *const u8, key: &[u8]) -> KeyLookup {
-        let slot = &self.key_slots[(key_ptr as usize >> 4) % KEY_SLOTS];
-        let (ptr, index) = slot.get();
-        if ptr == key_ptr as usize
-            && let Some((k, _)) = map.get_index(index)
-            && k.as_bytes() == key
-        {
-            return KeyLookup::Found(index);
-        }
-        let Ok(text) = std::str::from_utf8(key) else { return KeyLookup::NotUtf8 };
-        match map.get_index_of(text) {
-            Some(index) => {
-                slot.set((key_ptr as usize, index));
-                KeyLookup::Found(index)
-            }
-            None => KeyLookup::Missing,
-        }
-    }
-
-    /// Remembers that the key at `key_ptr` is at `index`.
-    pub(crate) fn remember_key(&self, key_ptr: *const u8, index: usize) {
-        self.key_slots[(key_ptr as usize >> 4) % KEY_SLOTS].set((key_ptr as usize, index));
-    }
-
-    /// Marks Rust code as holding a reference into the context (see [`Bridge::with_ctx`]).
+    /// Marks Rust code as holding a reference into the context (see `CallScope::with_ctx`).
     pub(crate) fn set_busy(&self, busy: bool) {
         self.busy.set(busy);
     }
 
-    /// The context and `next` of the innermost frame, for a middleware's `next(ctx)`.
-    pub(crate) fn next_of_current(&self) -> Result<(*mut EventContext, Next<'static>), String> {
-        let frames = self.frames.borrow();
-        match frames.last() {
-            Some(Frame { ctx, next: Some(next), .. }) if !ctx.is_null() => Ok((*ctx, *next)),
-            _ => Err("next() can only be called by the middleware it was given to, during its call".to_owned()),
-        }
-    }
-
-    /// Records the result of a `next` call in the innermost frame.
-    pub(crate) fn record_next_result(&self, result: EventResult) {
-        if let Some(frame) = self.frames.borrow_mut().last_mut() {
-            frame.next_result = Some(result);
-        }
+    /// Runs the innermost call's `next` (a middleware's `next(ctx)`): forgets
+    /// the call's views and hands its memory account on with the context
+    /// first (other code changes the context now), keeps the result for the
+    /// middleware's return, and checks the call's time when it returns (time
+    /// spent inside `next` counts against the middleware's own cap). Returns
+    /// what Lua gets: `true`, or `false` and the message.
+    pub(crate) fn run_next(&self) -> mlua::Result<(bool, Option<String>)> {
+        let reply = self.with_scope(|scope| {
+            let (Some(next), false) = (scope.next, scope.ctx.is_null()) else {
+                return Err("next() can only be called by the middleware it was given to, during its call".to_owned());
+            };
+            scope.with_ctx(Binding::Current, |ctx| {
+                scope.before_next(ctx);
+                // Inner calls use the context now (they start their own frames).
+                self.busy.set(false);
+                let result = next.run(ctx);
+                let reply = match &result {
+                    Ok(()) => (true, None),
+                    Err(e) => (false, Some(e.message().to_owned())),
+                };
+                scope.state.next_result.set(Some(result));
+                reply
+            })
+        });
+        let reply = reply.unwrap_or_else(|| Err("next() called outside of a middleware call".to_owned()));
+        let reply = reply.map_err(mlua::Error::runtime)?;
+        self.check_time()?;
+        Ok(reply)
     }
 
     /// Runs `f` on the context the binding refers to and the running call's views.
@@ -444,25 +454,26 @@ impl Bridge {
         binding: Binding,
         f: impl FnOnce(&mut EventContext, &mut Views) -> R,
     ) -> Result<R, String> {
-        let mut views = match self.frames.try_borrow_mut() {
-            Ok(mut frames) => frames.last_mut().and_then(|top| top.views.take()).unwrap_or_default(),
-            Err(_) => return Err("ctx cannot be used re-entrantly".to_owned()),
-        };
-        let result = self.with_ctx(binding, |ctx| f(ctx, &mut views));
-        if let Ok(mut frames) = self.frames.try_borrow_mut()
-            && let Some(top) = frames.last_mut()
-        {
-            top.views = Some(views);
-        }
-        result
+        self.with_scope(|scope| {
+            let mut views = scope.state.views.take().unwrap_or_default();
+            let result = scope.with_ctx(binding, |ctx| f(ctx, &mut views));
+            scope.state.views.set(Some(views));
+            result
+        })
+        .unwrap_or_else(|| Err("ctx used outside of a handler or middleware call".to_owned()))
     }
 
     /// Runs `f` on the running call's side of the memory account (`None`
     /// when no call is running or when there is no memory cap).
+    #[inline]
     fn with_memory<R>(&self, f: impl FnOnce(&mut CtxMemory, usize) -> R) -> Option<R> {
         let cap = self.limits.get().memory_bytes?;
-        let mut frames = self.frames.try_borrow_mut().ok()?;
-        frames.last_mut().map(|top| f(&mut top.memory, cap))
+        self.with_scope(|scope| {
+            let mut memory = scope.state.memory.get();
+            let result = f(&mut memory, cap);
+            scope.state.memory.set(memory);
+            result
+        })
     }
 
     /// The bytes the running call may still add to `ctx` (no cap: `usize::MAX`).
@@ -472,6 +483,7 @@ impl Bridge {
 
     /// Charges the replacement of `old` bytes of `ctx` by `new` bytes; `false`
     /// (nothing recorded) if the context would then exceed the memory cap.
+    #[inline]
     pub(crate) fn charge_ctx(&self, ctx: &EventContext, old: usize, new: usize) -> bool {
         self.with_memory(|m, cap| {
             if new > old && m.reserve(ctx, cap, new - old).is_err() {
@@ -497,22 +509,6 @@ impl Bridge {
             m.record(ctx, old, new);
             m.hold(ctx, kept, released);
         });
-    }
-
-    /// Before a middleware's `next` runs other code on the context: forgets
-    /// the call's views and writes the memory account back into the context.
-    pub(crate) fn before_next(&self, ctx: &mut EventContext) {
-        if let Ok(mut frames) = self.frames.try_borrow_mut()
-            && let Some(top) = frames.last_mut()
-        {
-            if let Some(views) = top.views.as_mut() {
-                views.reset();
-            }
-            if self.limits.get().memory_bytes.is_some() {
-                top.memory.release_held(ctx);
-                top.memory.flush(ctx);
-            }
-        }
     }
 
     /// Stops the running call: its writes to the context outgrew the memory cap.
@@ -553,151 +549,65 @@ impl Bridge {
     }
 }
 
-/// A call that runs as a coroutine (async executions), between two resumes:
-/// what its frame holds while it is not the running call.
-///
-/// The frame is pushed only while the coroutine runs ([`Bridge::resume_scope`])
-/// and popped when it yields, so several calls of one VM can be in flight on
-/// a thread and each sees its own `ctx` while it runs. The frame keeps its id
-/// across resumes (views it handed out stay valid), and its instruction count,
-/// memory account and time run on over the whole call.
-pub(crate) struct Suspended {
-    id: u64,
-    ticks: u64,
-    charged: u64,
-    memory: CtxMemory,
-    views: Option<Box<Views>>,
-    next_result: Option<EventResult>,
-    /// A limit hit while it ran (raised again as soon as it resumes).
-    hit: Option<LimitHit>,
-    /// Time it has run so far, summed over its resumes (not time spent waiting).
-    ran: Duration,
-}
-
-impl Suspended {
-    /// Before the middleware's `next` runs other code on `ctx` (this call's
-    /// context): what [`Bridge::before_next`] does for a synchronous `next`.
-    pub(crate) fn before_next(&mut self, bridge: &Bridge, ctx: &mut EventContext) {
-        if let Some(views) = self.views.as_mut() {
-            views.reset();
-        }
-        if bridge.limits.get().memory_bytes.is_some() {
-            self.memory.release_held(ctx);
-            self.memory.flush(ctx);
-        }
-    }
-
-    /// Records the result of the middleware's `next`.
-    pub(crate) fn set_next_result(&mut self, result: EventResult) {
-        self.next_result = Some(result);
-    }
-}
-
-impl Bridge {
-    /// The state of a new call that will run as a coroutine.
-    pub(crate) fn new_suspended(&self) -> Suspended {
-        Suspended {
-            id: self.new_id(),
-            ticks: 0,
-            charged: 0,
-            memory: CtxMemory::default(),
-            views: None,
-            next_result: None,
-            hit: None,
-            ran: Duration::ZERO,
-        }
-    }
-
-    /// Runs `f` (exactly one resume of `call`'s coroutine) with `call` as the
-    /// running call on `ctx`. Its wall-clock cap is what is left of the VM's
-    /// time cap after the time it ran so far. When `f` returns
-    /// [`ResumeExit::Suspend`] (or unwinds) the frame is saved back into
-    /// `call`; on [`ResumeExit::Finish`] it is popped for good, as a
-    /// synchronous call's frame is, and its outcome returned.
-    pub(crate) fn with_resumed<R>(
-        &self,
-        ctx: &mut EventContext,
-        call: &mut Suspended,
-        f: impl FnOnce() -> (R, ResumeExit),
-    ) -> (R, Option<FrameOutcome>) {
-        let deadline = ctx.deadline();
-        let timeout = self.limits.get().timeout.map(|t| t.saturating_sub(call.ran));
-        if let Some(hit) = call.hit.take() {
-            self.hit.set(Some(hit));
-        } else if timeout == Some(Duration::ZERO)
-            && let Some(t) = self.limits.get().timeout
+impl CallScope<'_> {
+    /// Runs `f` on this call's context if `binding` refers to this call.
+    fn with_ctx<R>(&self, binding: Binding, f: impl FnOnce(&mut EventContext) -> R) -> Result<R, String> {
+        if let Binding::Frame(id) = binding
+            && id != self.state.id.get()
         {
-            self.hit.set(Some(LimitHit::Timeout(t)));
+            return Err(
+                "this value belongs to a call that is over (or to an outer call); read it again from ctx".to_owned()
+            );
         }
-        self.push_frame(timeout, deadline, |ticket| Frame {
-            id: call.id,
-            ctx: ctx as *mut EventContext,
-            next: None,
-            next_result: call.next_result.take(),
-            ticks: call.ticks,
-            charged: call.charged,
-            memory: std::mem::take(&mut call.memory),
-            views: call.views.take(),
-            ticket,
-        });
-        let mut scope = ResumeScope { bridge: self, call, started: Instant::now(), finished: false };
-        // `scope` is dropped on every path (also when `f` unwinds): the frame
-        // never outlives this function, and so never the borrow of `ctx`.
-        let (r, exit) = f();
-        let outcome = match exit {
-            ResumeExit::Suspend => None,
-            ResumeExit::Finish => {
-                scope.finished = true;
-                Some(self.pop(scope.call.id))
+        if self.ctx.is_null() {
+            return Err("ctx is not available while the script is loading".to_owned());
+        }
+        let busy = &self.bridge.busy;
+        if busy.replace(true) {
+            return Err("ctx cannot be used re-entrantly (from a finalizer)".to_owned());
+        }
+        struct Release<'b>(&'b Cell<bool>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
             }
-        };
-        drop(scope);
-        (r, outcome)
+        }
+        let _release = Release(busy);
+        // SAFETY: `ctx` comes from the `&mut EventContext` given to
+        // `Bridge::call`, which borrows it until this scope is no longer
+        // current. This scope is the innermost one (callers reach it through
+        // `Bridge::with_scope`), so the Lua call is running and no Rust code
+        // uses that borrow; `busy` rules out a second reference made by
+        // re-entrant Lua code (finalizers) while `f` runs.
+        Ok(f(unsafe { &mut *self.ctx }))
     }
 
-    /// Stops the running call with `hit` (e.g. its execution was cancelled).
-    /// Returns the Lua error to raise; like every limit, it cannot be caught.
-    pub(crate) fn stop(&self, hit: LimitHit) -> mlua::Error {
-        self.hit.set(Some(hit));
-        limit_error(hit)
+    /// Before a middleware's `next` runs other code on the context: forgets
+    /// the call's views and writes the memory account back into the context.
+    fn before_next(&self, ctx: &mut EventContext) {
+        self.state.before_next();
+        self.settle(ctx);
     }
-}
 
-/// How a resume ended (see [`Bridge::with_resumed`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ResumeExit {
-    /// The coroutine yielded: the call goes on later.
-    Suspend,
-    /// The coroutine ended (returned or raised).
-    Finish,
-}
-
-/// The running call of a coroutine, during one resume (see [`Bridge::with_resumed`]).
-struct ResumeScope<'a> {
-    bridge: &'a Bridge,
-    call: &'a mut Suspended,
-    started: Instant,
-    finished: bool,
-}
-
-impl Drop for ResumeScope<'_> {
-    /// Unless the call finished, it is suspended: its frame is saved.
-    fn drop(&mut self) {
-        if self.finished {
-            return;
+    /// Releases what the call held and writes its memory account back into `ctx`.
+    fn settle(&self, ctx: &mut EventContext) {
+        let mut memory = self.state.memory.get();
+        if !memory.is_idle() {
+            memory.release_held(ctx);
+            memory.flush(ctx);
+            self.state.memory.set(memory);
         }
-        let call = &mut *self.call;
-        call.ran = call.ran.saturating_add(self.started.elapsed());
-        self.bridge.pop_frame(call.id, |frame, hit| {
-            call.hit = hit;
-            if let Some(f) = frame {
-                call.ticks = f.ticks;
-                call.charged = f.charged;
-                call.memory = f.memory;
-                call.views = f.views;
-                call.next_result = f.next_result;
-            }
-        });
+    }
+
+    /// The frame stops being current: the outer call's becomes current again
+    /// and the memory account goes back to the context.
+    fn leave(&self) {
+        if !self.ctx.is_null() {
+            // SAFETY: as in `with_ctx`: the call is over (or unwinding) and
+            // the borrow `ctx` came from is alive until `Bridge::call` returns.
+            self.settle(unsafe { &mut *self.ctx });
+        }
+        self.bridge.current.set(self.outer);
     }
 }
 
@@ -706,102 +616,123 @@ pub(crate) fn limit_error(hit: LimitHit) -> mlua::Error {
     mlua::Error::runtime(hit.describe())
 }
 
-/// Pops its frame when dropped (also on unwinding).
-pub(crate) struct FrameGuard<'a> {
-    bridge: &'a Bridge,
-    id: u64,
-    _ctx: PhantomData<&'a mut EventContext>,
-}
-
-impl FrameGuard<'_> {
-    /// Pops the frame and returns what it left behind.
-    pub(crate) fn finish(self) -> FrameOutcome {
-        let outcome = self.bridge.pop(self.id);
-        std::mem::forget(self);
-        outcome
-    }
-}
-
-impl Drop for FrameGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.bridge.pop(self.id);
-    }
-}
-
-/// The frame of a script's top-level code (no context).
-pub(crate) struct LoadGuard<'a> {
-    bridge: &'a Bridge,
-    id: u64,
-}
-
-impl LoadGuard<'_> {
-    /// Pops the frame and returns the limit hit, if any.
-    pub(crate) fn finish(self) -> Option<LimitHit> {
-        let outcome = self.bridge.pop(self.id);
-        std::mem::forget(self);
-        outcome.hit
-    }
-}
-
-impl Drop for LoadGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.bridge.pop(self.id);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Runs `f` as a call of `bridge` on `ctx` and returns the limit hit.
+    fn run(bridge: &Bridge, ctx: &mut EventContext, f: impl FnOnce()) -> Option<LimitHit> {
+        bridge.call(&CallState::default(), Some(ctx), None, |_| f()).1
+    }
+
+    fn read(bridge: &Bridge, binding: Binding) -> Result<Option<i64>, String> {
+        bridge.with_views(binding, |ctx, _| ctx.get::<i64>("a"))
+    }
+
     #[test]
-    fn frames_nest_and_stale_bindings_are_refused() {
+    fn scopes_nest_and_stale_bindings_are_refused() {
         let bridge = Bridge::new(Limits::UNLIMITED);
         let mut ctx = EventContext::new();
-        assert!(bridge.with_ctx(Binding::Current, |_| ()).is_err());
-        let outer = bridge.enter(&mut ctx, None);
-        let outer_id = bridge.current_frame().expect("frame");
-        bridge.with_ctx(Binding::Current, |c| c.set("a", 1)).expect("current");
-        assert!(bridge.with_ctx(Binding::Frame(outer_id), |_| ()).is_ok());
-        assert!(bridge.with_ctx(Binding::Frame(outer_id + 100), |_| ()).is_err());
-        assert!(bridge.next_of_current().is_err());
-        outer.finish();
-        assert!(bridge.with_ctx(Binding::Frame(outer_id), |_| ()).is_err());
+        let mut inner_ctx = EventContext::new();
+        assert!(read(&bridge, Binding::Current).is_err(), "no call runs");
+        let outer_state = CallState::default();
+        let (outer_id, _) = bridge.call(&outer_state, Some(&mut ctx), None, |_| {
+            let outer_id = bridge.current_frame().expect("frame");
+            bridge.with_views(Binding::Current, |c, _| c.set("a", 1)).expect("current");
+            assert_eq!(read(&bridge, Binding::Frame(outer_id)), Ok(Some(1)));
+            assert!(read(&bridge, Binding::Frame(outer_id + 100)).is_err());
+            assert!(bridge.run_next().is_err(), "a handler has no next");
+            // An inner call (say, an event run by a middleware's next) binds `Current` to its context.
+            run(&bridge, &mut inner_ctx, || {
+                assert_eq!(read(&bridge, Binding::Current), Ok(None));
+                assert!(read(&bridge, Binding::Frame(outer_id)).is_err(), "not the innermost call");
+            });
+            assert_eq!(read(&bridge, Binding::Frame(outer_id)), Ok(Some(1)), "current again");
+            outer_id
+        });
+        assert!(read(&bridge, Binding::Frame(outer_id)).is_err(), "over");
         assert_eq!(ctx.get::<i64>("a"), Some(1));
     }
 
     #[test]
-    fn instruction_limit_trips_and_is_cleared_on_pop() {
-        let cap = 2 * u64::from(crate::HOOK_INTERVAL);
-        let bridge = Bridge::new(Limits { instructions: Some(cap), ..Limits::UNLIMITED });
+    fn a_panicking_call_leaves_no_frame_behind() {
+        let bridge = Bridge::new(Limits::UNLIMITED);
         let mut ctx = EventContext::new();
-        let guard = bridge.enter(&mut ctx, None);
-        assert!(bridge.tick().is_ok());
-        assert!(bridge.tick().is_ok());
-        assert!(bridge.tick().is_err());
-        assert!(bridge.limit_hit());
-        assert!(bridge.tick().is_err(), "keeps failing until the frame is popped");
-        assert_eq!(guard.finish().hit, Some(LimitHit::Instructions(cap)));
-        assert!(!bridge.limit_hit());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&bridge, &mut ctx, || panic!("x"))));
+        assert!(unwound.is_err());
+        assert!(bridge.current_frame().is_none());
+        assert!(bridge.current_ctx_ptr().is_none());
     }
 
     #[test]
-    fn key_slots_are_verified_and_survive_index_shifts() {
-        let bridge = Bridge::new(Limits::UNLIMITED);
-        let mut map = Map::default();
-        map.insert("a".into(), eventchains_core::Value::Int(1));
-        map.insert("b".into(), eventchains_core::Value::Int(2));
-        let b_ptr = "b".as_ptr();
-        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)));
-        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)), "cached");
-        map.shift_remove("a");
-        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(0)), "stale slot re-resolved");
-        assert!(matches!(bridge.find_key(&map, "zz".as_ptr(), b"zz"), KeyLookup::Missing));
-        assert!(matches!(bridge.find_key(&map, "x".as_ptr(), &[0xff]), KeyLookup::NotUtf8));
-        // A slot pointing at another key with the same pointer is not trusted.
-        bridge.remember_key(b_ptr, 0);
-        map.insert("c".into(), eventchains_core::Value::Int(3));
-        map.swap_indices(0, 1);
-        assert!(matches!(bridge.find_key(&map, b_ptr, b"b"), KeyLookup::Found(1)));
+    fn a_call_state_carries_its_counts_over_entries() {
+        // One call entered twice (as a coroutine is, per resume): its count goes on.
+        let cap = 3 * u64::from(crate::HOOK_INTERVAL);
+        let bridge = Bridge::new(Limits { instructions: Some(cap), ..Limits::UNLIMITED });
+        let state = CallState::default();
+        let mut ctx = EventContext::new();
+        let (id, hit) = bridge.call(&state, Some(&mut ctx), None, |_| {
+            assert!(bridge.tick().is_ok());
+            assert!(bridge.tick().is_ok());
+            bridge.current_frame()
+        });
+        assert_eq!(hit, None);
+        let (again, hit) = bridge.call(&state, Some(&mut ctx), None, |_| {
+            assert!(bridge.tick().is_ok());
+            assert!(bridge.tick().is_err(), "the fourth tick of the same call");
+            bridge.current_frame()
+        });
+        assert_eq!(id, again, "the same call");
+        assert_eq!(hit, Some(LimitHit::Instructions(cap)));
+        // A new call starts from zero.
+        assert_eq!(run(&bridge, &mut ctx, || assert!(bridge.tick().is_ok())), None);
+    }
+
+    #[test]
+    fn resumed_entries_add_up_their_running_time_against_the_cap() {
+        // No watchdog involved: the cap is checked against the time run so far
+        // when an entry starts, so the outcome does not depend on speed.
+        let cap = Duration::from_secs(3600);
+        let bridge = Bridge::new(Limits { timeout: Some(cap), ..Limits::UNLIMITED });
+        let state = CallState::default();
+        let mut ctx = EventContext::new();
+        let mut ran = Duration::ZERO;
+        let (first, hit) = bridge.resume(&state, &mut ctx, &mut ran, |_| {
+            std::thread::sleep(Duration::from_millis(2));
+            bridge.current_frame()
+        });
+        assert_eq!(hit, None);
+        assert!(ran >= Duration::from_millis(2), "the entry's time is added: {ran:?}");
+        // Time used up in earlier entries: the next one is stopped at its first check.
+        ran = cap;
+        let (again, hit) = bridge.resume(&state, &mut ctx, &mut ran, |_| {
+            assert!(bridge.tick().is_err(), "no time left");
+            bridge.current_frame()
+        });
+        assert_eq!(first, again, "the same call");
+        assert_eq!(hit, Some(LimitHit::Timeout(cap)));
+        // Cancelling stops the running call like a limit.
+        let (error, hit) = bridge.call(&state, Some(&mut ctx), None, |_| bridge.stop(LimitHit::Cancelled));
+        assert_eq!(hit, Some(LimitHit::Cancelled));
+        assert_eq!(error.to_string(), limit_error(LimitHit::Cancelled).to_string());
+        // A new call has the whole cap.
+        assert_eq!(run(&bridge, &mut ctx, || assert!(bridge.tick().is_ok())), None);
+    }
+
+    #[test]
+    fn instruction_limit_trips_and_is_cleared_when_the_call_ends() {
+        let cap = 2 * u64::from(crate::HOOK_INTERVAL);
+        let bridge = Bridge::new(Limits { instructions: Some(cap), ..Limits::UNLIMITED });
+        let mut ctx = EventContext::new();
+        let hit = run(&bridge, &mut ctx, || {
+            assert!(bridge.tick().is_ok());
+            assert!(bridge.tick().is_ok());
+            assert!(bridge.tick().is_err());
+            assert!(bridge.limit_hit());
+            assert!(bridge.tick().is_err(), "keeps failing until the call ends");
+        });
+        assert_eq!(hit, Some(LimitHit::Instructions(cap)));
+        assert!(!bridge.limit_hit());
     }
 
     #[test]
@@ -809,27 +740,29 @@ mod tests {
         let bridge = Bridge::new(Limits::UNLIMITED);
         let mut ctx = EventContext::new();
         ctx.set_deadline(Some(Instant::now()));
-        let guard = bridge.enter(&mut ctx, None);
-        let start = Instant::now();
-        // The watchdog flags the frame at its next scan (30 s: a hang detector only).
-        while bridge.tick().is_ok() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the deadline was never enforced");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(guard.finish().hit, Some(LimitHit::Deadline));
+        let hit = run(&bridge, &mut ctx, || {
+            let start = Instant::now();
+            // The watchdog flags the frame at its next scan (30 s: a hang detector only).
+            while bridge.tick().is_ok() {
+                assert!(start.elapsed() < Duration::from_secs(30), "the deadline was never enforced");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert_eq!(hit, Some(LimitHit::Deadline));
     }
 
     #[test]
     fn a_call_that_ends_after_its_time_is_up_still_reports_the_timeout() {
         let bridge = Bridge::new(Limits { timeout: Some(Duration::from_millis(1)), ..Limits::UNLIMITED });
         let mut ctx = EventContext::new();
-        let guard = bridge.enter(&mut ctx, None);
-        let start = Instant::now();
-        while !bridge.slot.any_fired() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(guard.finish().hit, Some(LimitHit::Timeout(Duration::from_millis(1))));
+        let hit = run(&bridge, &mut ctx, || {
+            let start = Instant::now();
+            while !bridge.slot.any_fired() {
+                assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert_eq!(hit, Some(LimitHit::Timeout(Duration::from_millis(1))));
         assert!(!bridge.slot.any_fired(), "the flag goes with the frame");
     }
 
@@ -839,15 +772,17 @@ mod tests {
         let inner_vm = Bridge::new(Limits::UNLIMITED);
         let mut ctx = EventContext::new();
         let mut inner_ctx = EventContext::new();
-        let outer = bridge.enter(&mut ctx, None);
-        let inner = inner_vm.enter(&mut inner_ctx, None);
-        let start = Instant::now();
-        while inner_vm.check_time().is_ok() {
-            assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(inner.finish().hit, Some(LimitHit::Enclosing));
-        assert!(bridge.check_time().is_err(), "the outer call stops as soon as control is back");
-        assert_eq!(outer.finish().hit, Some(LimitHit::Timeout(Duration::from_millis(1))));
+        let outer = run(&bridge, &mut ctx, || {
+            let inner = run(&inner_vm, &mut inner_ctx, || {
+                let start = Instant::now();
+                while inner_vm.check_time().is_ok() {
+                    assert!(start.elapsed() < Duration::from_secs(30), "the timeout was never enforced");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            assert_eq!(inner, Some(LimitHit::Enclosing));
+            assert!(bridge.check_time().is_err(), "the outer call stops as soon as control is back");
+        });
+        assert_eq!(outer, Some(LimitHit::Timeout(Duration::from_millis(1))));
     }
 }

@@ -22,7 +22,7 @@ use mlua::{Function, Lua, MetaMethod, UserData, UserDataMethods};
 use crate::bridge::{Binding, Bridge};
 use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_lua};
 use crate::value_size::{
-    Exceeded, SCALAR_BYTES, measure, measure_map, reuse_buffer, size_of, stored_string_size, string_size,
+    Exceeded, SCALAR_BYTES, measure, measure_map, reuse_buffer, size_of, stored_size, stored_string_size, string_size,
 };
 use crate::views::{ElemId, ROOT, Seg, Target, Views};
 
@@ -465,24 +465,15 @@ fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> Replaced {
         }
         (Some(slot), incoming) => {
             let value = incoming.into_value();
-            let new_size = value_size(&value) + key_size;
+            let new_size = stored_size(&value) + key_size;
             replaced(std::mem::replace(slot, value), key_size, new_size)
         }
         (None, incoming) => {
             let value = incoming.into_value();
-            let new_size = value_size(&value) + key_size;
+            let new_size = stored_size(&value) + key_size;
             map.insert(key.to_owned(), value);
             Replaced { old_size: 0, new_size, old_table: None }
         }
-    }
-}
-
-/// The size of a value just stored (a table's was measured while converting it).
-fn value_size(value: &Value) -> usize {
-    match value {
-        Value::String(s) => stored_string_size(s),
-        Value::Array(_) | Value::Map(_) => 0,
-        _ => SCALAR_BYTES,
     }
 }
 
@@ -497,14 +488,14 @@ fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, na
         (true, true) => nothing,
         (true, false) => {
             let value = incoming.into_value();
-            let new_size = value_size(&value);
+            let new_size = stored_size(&value);
             items.push(value);
             Replaced { new_size, ..nothing }
         }
         (false, true) if i + 1 == len => items.pop().map_or(nothing, |old| replaced(old, 0, 0)),
         (false, _) => {
             let value = incoming.into_value();
-            let new_size = value_size(&value);
+            let new_size = stored_size(&value);
             replaced(std::mem::replace(&mut items[i], value), 0, new_size)
         }
     })

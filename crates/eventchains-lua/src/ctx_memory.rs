@@ -25,7 +25,7 @@ use crate::value_size::measure_map;
 struct ScriptBytes(usize);
 
 /// One call's side of the account.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CtxMemory {
     /// The running total, once read from the context.
     bytes: Option<usize>,
@@ -65,6 +65,13 @@ impl CtxMemory {
             }
             _ => Err(OverCap),
         }
+    }
+
+    /// Whether the account has nothing to give back to the context (no
+    /// total read, nothing held): true of every call that charged nothing.
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.bytes.is_none() && self.held == 0
     }
 
     /// Records that `old` bytes were replaced by `new` bytes.

@@ -212,14 +212,21 @@ const CALLBACKS: &str = r#"---The chain's shared context: `ctx.key` reads a valu
 ---Runs the inner middleware and the event: `true`, or `false, message` on failure.
 ---@alias eventchains.Next fun(ctx: eventchains.Ctx): boolean, string?
 
+---A failure table, returned after `nil` or `false`: the message and a retry-after hint.
+---@class eventchains.Failure
+---@field message string? The failure's message.
+---@field retry_after_ms number? When a retry may succeed, in milliseconds (honoured by `retry`).
+
 ---An event handler. Return nothing or `true` for success, `nil, msg` or
----`false, msg` for a failure, a table to merge it into the context; `error(msg)`
+---`false, msg` for a failure (or `nil, { message = msg, retry_after_ms = N }`
+---with a retry hint), a table to merge it into the context; `error(msg)`
 ---fails with the message and the script position.
----@alias eventchains.Handler fun(ctx: eventchains.Ctx): any, string?
+---@alias eventchains.Handler fun(ctx: eventchains.Ctx): any, (string|eventchains.Failure)?
 
 ---A Lua middleware: call `next(ctx)` (any number of times) and return its
----`ok, err`, `true` to swallow a failure, or `nil, msg` for a middleware failure.
----@alias eventchains.MiddlewareFn fun(event: eventchains.Event, ctx: eventchains.Ctx, next: eventchains.Next): boolean?, string?
+---`ok, err`, `true` to swallow a failure, or `nil, msg` (or a failure table)
+---for a middleware failure.
+---@alias eventchains.MiddlewareFn fun(event: eventchains.Event, ctx: eventchains.Ctx, next: eventchains.Next): boolean?, (string|eventchains.Failure)?
 
 ---An event written in Lua.
 ---@class eventchains.LuaEvent

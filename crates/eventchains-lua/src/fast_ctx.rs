@@ -25,17 +25,30 @@ use std::rc::Rc;
 use eventchains_core::Value;
 use mlua::{Function, LightUserData, Lua, ffi};
 
-use crate::bridge::{Bridge, KeyLookup};
+use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
-use crate::value_size::{SCALAR_BYTES, reuse_buffer, size_of, stored_string_size, string_size};
+use crate::key_cache::{KeyCache, KeyLookup};
+use crate::value_size::{reuse_buffer, stored_size, string_size};
+
+/// What the fast path's C functions reach through their first upvalue (kept
+/// alive by the VM's app data as long as the Lua state).
+struct FastPath {
+    bridge: Rc<Bridge>,
+    keys: KeyCache,
+}
 
 /// Creates the root `ctx` of `lua` (whose app data holds the bridge) and
 /// installs its metatable.
 pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     let (bridge, root) = bridge_and_slow_path(lua)?;
+    let shared = lua.app_data_ref::<Rc<Bridge>>().map(|b| (*b).clone());
+    let shared = shared.ok_or_else(|| mlua::Error::runtime("the ctx bridge is not installed in this VM"))?;
+    let fast = Rc::new(FastPath { bridge: shared, keys: KeyCache::default() });
+    let fast_ptr = Rc::as_ptr(&fast) as *mut c_void;
+    lua.set_app_data(fast);
     let meta = lua.create_table()?;
-    meta.raw_set("__index", index_function(lua)?)?;
-    meta.raw_set("__newindex", newindex_function(lua)?)?;
+    meta.raw_set("__index", index_function(lua, fast_ptr)?)?;
+    meta.raw_set("__newindex", newindex_function(lua, fast_ptr)?)?;
     let r = root.clone_root();
     meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
     let r = root.clone_root();
@@ -58,19 +71,19 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
 }
 
 /// Creates the `__index` C closure of the root `ctx` of `lua`.
-fn index_function(lua: &Lua) -> mlua::Result<Function> {
-    let (bridge, slow) = bridge_and_slow_path(lua)?;
+fn index_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
+    let (_, slow) = bridge_and_slow_path(lua)?;
     let fallback = lua.create_function(move |lua, (_ud, key): (mlua::Value, mlua::Value)| slow.index(lua, key))?;
-    closure(lua, bridge, fallback, fast_index)
+    closure(lua, fast, fallback, fast_index)
 }
 
 /// Creates the `__newindex` C closure of the root `ctx` of `lua`.
-fn newindex_function(lua: &Lua) -> mlua::Result<Function> {
-    let (bridge, slow) = bridge_and_slow_path(lua)?;
+fn newindex_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
+    let (_, slow) = bridge_and_slow_path(lua)?;
     let fallback = lua.create_function(move |_, (_ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
         slow.new_index(key, value)
     })?;
-    closure(lua, bridge, fallback, fast_newindex)
+    closure(lua, fast, fallback, fast_newindex)
 }
 
 fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
@@ -81,12 +94,12 @@ fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
     Ok((Rc::as_ptr(&bridge) as *mut c_void, CtxProxy::root((*bridge).clone())))
 }
 
-fn closure(lua: &Lua, bridge: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
+fn closure(lua: &Lua, fast: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
     // SAFETY: the closure runs with `fallback` at index 1 and leaves exactly
     // one value, the new C closure, on its stack.
     unsafe {
         lua.exec_raw::<Function>(fallback, |state| {
-            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushlightuserdata(state, fast);
             ffi::lua_pushvalue(state, 1);
             ffi::lua_pushcclosure(state, f, 2);
             ffi::lua_replace(state, 1);
@@ -94,9 +107,16 @@ fn closure(lua: &Lua, bridge: *mut c_void, fallback: Function, f: ffi::lua_CFunc
     }
 }
 
-/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call.
+/// Calls the fallback (upvalue 2) with the `nargs` arguments of this call;
+/// it raises the Lua errors of the complete implementation.
+///
+/// # Safety
+/// Called from a C function of this module (two upvalues, at least `nargs`
+/// arguments), with no Rust value with a destructor alive in the caller: the
+/// fallback may raise a Lua error, which unwinds with `longjmp`.
 unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -> c_int {
-    // SAFETY (caller): a C function of this module with its two upvalues.
+    // SAFETY: the caller's contract; `lua_call` runs the fallback unprotected,
+    // as a Lua error raised here must reach the script.
     unsafe {
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
         for i in 1..=nargs {
@@ -108,8 +128,12 @@ unsafe fn slow_path(state: *mut ffi::lua_State, nargs: c_int, nresults: c_int) -
 }
 
 /// The bytes of the string at `idx`, if it is a string (not a number).
+///
+/// # Safety
+/// `idx` is a valid index of `state`'s stack, and the bytes are used only
+/// while the string stays there (the returned lifetime is the caller's choice).
 unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    // SAFETY (caller): `idx` exists. Lua strings stay alive while on the stack.
+    // SAFETY: the caller's contract; a string is read without conversion.
     unsafe {
         if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
             return None;
@@ -120,15 +144,26 @@ unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u
     }
 }
 
+/// `__index` of the root `ctx`.
+///
+/// # Safety
+/// Called by Lua only, as the C closure made by [`closure`]: upvalue 1 is the
+/// VM's [`FastPath`], upvalue 2 the fallback, arguments `(ctx, key)`.
 unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: upvalue 1 is the VM's bridge (alive as long as the VM); the
-    // context pointer is the innermost frame's, valid during the call.
+    // SAFETY: upvalue 1 is the VM's `FastPath` (kept alive by the VM's app
+    // data as long as the Lua state). The context pointer is the running
+    // call's (`Bridge::current_ctx_ptr`: the innermost scope, not busy), valid
+    // while that call runs, which it does (it called us); nothing here runs
+    // Lua code except the slow path, which is entered with no borrow of the
+    // context alive; the string copy may run the GC, so `busy` keeps
+    // finalizers off the context meanwhile.
     unsafe {
-        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
+        let bridge = &*fast.bridge;
         let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
         let map = (*ctx).values();
-        let value = match bridge.find_key(map, key.as_ptr(), key) {
+        let value = match fast.keys.find(map, key.as_ptr(), key) {
             KeyLookup::Found(i) => map.get_index(i).map(|(_, v)| v),
             KeyLookup::Missing => None,
             KeyLookup::NotUtf8 => return slow_path(state, 2, 1),
@@ -151,14 +186,22 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// `__newindex` of the root `ctx`.
+///
+/// # Safety
+/// As [`fast_index`], with arguments `(ctx, key, value)`.
 unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as in `fast_index`; nothing here calls back into Lua before returning.
+    // SAFETY: as in `fast_index`. The only call back into Lua is the slow
+    // path, entered before any borrow of the context is taken or after the
+    // last one ends (the converted value is dropped first); allocating the
+    // new key or string runs no Lua code (Rust allocations).
     unsafe {
-        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Bridge);
+        let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
+        let bridge = &*fast.bridge;
         let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
         let map = (*ctx).values_mut();
-        let found = match bridge.find_key(map, key.as_ptr(), key) {
+        let found = match fast.keys.find(map, key.as_ptr(), key) {
             KeyLookup::Found(i) => Some(i),
             KeyLookup::Missing => None,
             KeyLookup::NotUtf8 => return slow_path(state, 3, 0),
@@ -169,7 +212,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             return slow_path(state, 3, 0);
         }
         let key_size = string_size(key.len());
-        let old_size = slot.map_or(0, |v| key_size + value_size(v));
+        let old_size = slot.map_or(0, |v| key_size + stored_size(v));
         let value = match ffi::lua_type(state, 3) {
             ffi::LUA_TNIL => {
                 if let Some(i) = found {
@@ -195,10 +238,8 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                     found.and_then(|i| (*ctx).values_mut().get_index_mut(i)).map(|(_, v)| v)
                     && reuse_buffer(old, text.len())
                 {
-                    // Over the memory cap: the slow path raises the limit error.
-                    if !bridge.charge_ctx(&*ctx, old_size, key_size + stored_string_size(old)) {
-                        return slow_path(state, 3, 0);
-                    }
+                    // The buffer keeps its capacity, and with it its charged
+                    // size: nothing to charge.
                     old.clear();
                     old.push_str(text);
                     return 0;
@@ -209,7 +250,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         };
         // What Lua adds to the context counts against the memory cap; over it,
         // the slow path raises the limit error.
-        let new_size = key_size + value_size(&value);
+        let new_size = key_size + stored_size(&value);
         if !bridge.charge_ctx(&*ctx, old_size, new_size) {
             // Nothing with a destructor may be alive where the slow path raises.
             drop(value);
@@ -219,21 +260,12 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         match found.and_then(|i| map.get_index_mut(i)) {
             Some((_, slot)) => *slot = value,
             None => {
-                // Valid UTF-8: `find_key` said so.
+                // Valid UTF-8: `KeyCache::find` said so.
                 let key = std::str::from_utf8_unchecked(key);
                 let (index, _) = map.insert_full(key.to_owned(), value);
-                bridge.remember_key(key.as_ptr(), index);
+                fast.keys.remember(key.as_ptr(), index);
             }
         }
         0
-    }
-}
-
-/// The size of a scalar or string written by the fast path (see [`crate::value_size`]).
-fn value_size(value: &Value) -> usize {
-    match value {
-        Value::String(s) => stored_string_size(s),
-        Value::Array(_) | Value::Map(_) => size_of(value),
-        _ => SCALAR_BYTES,
     }
 }

@@ -74,7 +74,7 @@ impl LuaMiddleware {
             match call.step(ctx).await {
                 Step::Done(result) => return result,
                 Step::Next => {
-                    call.before_next(ctx);
+                    call.before_next();
                     let result = next.run(ctx).await;
                     call.next_returned(result);
                 }

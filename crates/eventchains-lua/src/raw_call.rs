@@ -1,13 +1,16 @@
-//! [`RawHandlers`]: calling event handlers through the Lua C API.
+//! [`RawCaller`]: the one way the chain calls Lua (handlers and middleware).
 //!
 //! `mlua::Function::call` pushes mlua's traceback message handler, converts
 //! the results through its generic `(Value, Value)` machinery (a reference
 //! per non-trivial value, stack guards, checks) and costs ~1,100 instructions
-//! of the seed chain's ~6,300 per execution. Handlers almost always return
-//! nothing, `true`, `ctx`, or `nil|false, "message"`; those results are read
-//! straight from the stack here. Anything else (a table to merge, odd values)
-//! and every error object is handed back to mlua through two registry slots,
-//! so the result and error semantics stay exactly those of `Function::call`.
+//! of the seed chain's ~6,300 per execution. Here the function and its
+//! arguments are pushed straight from registry references (and the root
+//! `ctx`, a light userdata) and called with `lua_pcall`; the results a chain
+//! almost always gets (nothing, `true`, `ctx`, or `nil|false, "message"`) are
+//! read off the stack by one decoder. Anything else (a table to merge, odd
+//! values) and every error object is handed back to mlua through two registry
+//! slots, so the result and error semantics are exactly those of
+//! `Function::call`. A [`StackGuard`] restores the Lua stack on every path.
 
 use std::ffi::{c_int, c_void};
 
@@ -15,7 +18,7 @@ use mlua::{Lua, RegistryKey, ffi};
 
 use crate::lua_error::error_object_message;
 
-/// What a raw handler call returned.
+/// What a raw call returned.
 pub(crate) enum RawReturn {
     /// Nothing (or a lone `nil`), or the root `ctx`.
     Nothing,
@@ -29,63 +32,100 @@ pub(crate) enum RawReturn {
     Error(mlua::Error),
 }
 
-/// The handlers of one VM as registry references, and two registry slots for
-/// handing values over to mlua.
-pub(crate) struct RawHandlers {
-    handlers: Vec<Option<RegistryKey>>,
+/// An argument of a raw call.
+#[derive(Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    /// The root `ctx` of the VM.
+    Ctx,
+    /// A value held by a registry reference.
+    Registry(&'a RegistryKey),
+}
+
+/// The most arguments a raw call takes (a middleware's `event, ctx, next`).
+const MAX_ARGS: usize = 3;
+
+/// Restores the Lua stack of `state` to the height it had when the guard was
+/// made, when dropped (as mlua's `StackGuard`).
+struct StackGuard {
+    state: *mut ffi::lua_State,
+    top: c_int,
+}
+
+impl StackGuard {
+    /// # Safety
+    /// `state` is a live Lua thread that outlives the guard, and no value
+    /// below the current top is removed while the guard lives.
+    unsafe fn new(state: *mut ffi::lua_State) -> Self {
+        // SAFETY (caller): a live state.
+        StackGuard { state, top: unsafe { ffi::lua_gettop(state) } }
+    }
+}
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        // SAFETY: see `new`; `lua_settop` to a lower or equal height raises no error.
+        unsafe { ffi::lua_settop(self.state, self.top) }
+    }
+}
+
+/// Two registry slots for handing values over to mlua, and the calls that use them.
+pub(crate) struct RawCaller {
     stash: [RegistryKey; 2],
 }
 
-impl RawHandlers {
-    /// Calls `handlers` (registry references of functions of `lua`).
-    pub(crate) fn new(lua: &Lua, handlers: Vec<Option<RegistryKey>>) -> mlua::Result<Self> {
+impl RawCaller {
+    /// A caller for functions of `lua`.
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Self> {
         // `true`, never nil: a nil value would give no registry slot at all.
-        let stash = [lua.create_registry_value(true)?, lua.create_registry_value(true)?];
-        Ok(RawHandlers { handlers, stash })
+        Ok(RawCaller { stash: [lua.create_registry_value(true)?, lua.create_registry_value(true)?] })
     }
 
-    /// Whether event `index` has a handler.
-    pub(crate) fn has(&self, index: usize) -> bool {
-        matches!(self.handlers.get(index), Some(Some(_)))
-    }
-
-    /// The registry reference of handler `index` (for running it as a coroutine).
-    pub(crate) fn key(&self, index: usize) -> Option<&RegistryKey> {
-        self.handlers.get(index).and_then(Option::as_ref)
-    }
-
-    /// Calls handler `index` (see [`RawHandlers::has`]) with the root `ctx` (`ctx_ptr`) in `lua`.
-    pub(crate) fn call(&self, lua: &Lua, index: usize, ctx_ptr: *const c_void) -> RawReturn {
-        let Some(Some(key)) = self.handlers.get(index) else {
-            return RawReturn::Error(mlua::Error::runtime("no such handler"));
-        };
-        let handler_ref = key.id();
+    /// Calls `function` (a registry reference of a function of `lua`) with
+    /// `args` (at most three), `ctx_ptr` standing for [`Arg::Ctx`], and reads
+    /// its first two results.
+    pub(crate) fn call(
+        &self,
+        lua: &Lua,
+        function: &RegistryKey,
+        args: &[Arg<'_>],
+        ctx_ptr: *const c_void,
+    ) -> RawReturn {
+        if args.len() > MAX_ARGS {
+            return RawReturn::Error(mlua::Error::runtime("too many arguments for a raw call"));
+        }
         // The running thread (a coroutine's, when called from inside a Lua
         // callback such as a middleware's `next`), as `Function::call` uses it.
         let state = lua.state();
-        // SAFETY: plain stack operations on the running thread of `lua`. Only
+        // SAFETY: plain stack operations on the running thread of `lua`, all
+        // inside the guard, which restores the stack on every path. Only
         // `lua_pcall` runs Lua code, and it is protected: a Lua error (also a
         // limit raised by the hook, or an out-of-memory error) returns a status
-        // instead of unwinding through this frame. The other calls raise no
-        // errors: `lua_checkstack` reports failure, `lua_rawgeti` on the
-        // registry reads an existing key, pushing a light userdata, a boolean
-        // or a copy allocates nothing, `lua_rawseti` overwrites a slot that
-        // always holds a value (so the table does not grow), and
-        // `lua_tolstring` is only used on strings (no conversion). No Rust
-        // value with a destructor is alive across `lua_pcall`. The stack is
-        // restored to `top` on every path.
+        // instead of unwinding through this frame, so the guard's `Drop` runs.
+        // The other calls raise no errors: `lua_checkstack` reports failure,
+        // `lua_rawgeti` on the registry reads an existing key, pushing a light
+        // userdata, a boolean or a copy allocates nothing, `lua_rawseti`
+        // overwrites a slot that always holds a value (so the table does not
+        // grow), and `lua_tolstring` is only used on strings (no conversion).
+        // The registry keys are of `lua` (the caller's contract, checked by
+        // mlua when the keys were made).
         unsafe {
-            if ffi::lua_checkstack(state, 4) == 0 {
+            if ffi::lua_checkstack(state, MAX_ARGS as c_int + 3) == 0 {
                 return RawReturn::Error(mlua::Error::StackError);
             }
-            let top = ffi::lua_gettop(state);
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, handler_ref as _);
-            ffi::lua_pushlightuserdata(state, ctx_ptr.cast_mut());
-            let status = ffi::lua_pcall(state, 1, 2, 0);
+            let guard = StackGuard::new(state);
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, function.id() as _);
+            for arg in args {
+                match arg {
+                    Arg::Ctx => ffi::lua_pushlightuserdata(state, ctx_ptr.cast_mut()),
+                    Arg::Registry(key) => {
+                        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, key.id() as _);
+                    }
+                }
+            }
+            let status = ffi::lua_pcall(state, args.len() as c_int, 2, 0);
             if status != ffi::LUA_OK {
                 if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
                     let message = string_at(state, -1);
-                    ffi::lua_settop(state, top);
                     return RawReturn::Error(if status == ffi::LUA_ERRMEM {
                         mlua::Error::MemoryError(message)
                     } else {
@@ -95,34 +135,18 @@ impl RawHandlers {
                 // A Rust error (callbacks, limits) or a non-string value: let mlua read it.
                 ffi::lua_pushnil(state);
                 self.stash_top_two(state);
-                ffi::lua_settop(state, top);
+                drop(guard);
                 return match self.take_stash(lua) {
                     Ok((mlua::Value::Error(e), _)) => RawReturn::Error(*e),
                     Ok((value, _)) => RawReturn::Error(mlua::Error::RuntimeError(error_object_message(&value))),
                     Err(e) => RawReturn::Error(e),
                 };
             }
-            let first = ffi::lua_type(state, -2);
-            let second = ffi::lua_type(state, -1);
-            let quick = match first {
-                ffi::LUA_TNIL if second == ffi::LUA_TNIL => Some(RawReturn::Nothing),
-                ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, -2) != 0 => Some(RawReturn::Success),
-                ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, -2).cast_const() == ctx_ptr => {
-                    Some(RawReturn::Nothing)
-                }
-                ffi::LUA_TNIL | ffi::LUA_TBOOLEAN => match second {
-                    ffi::LUA_TNIL => Some(RawReturn::Failure(None)),
-                    ffi::LUA_TSTRING => Some(RawReturn::Failure(Some(string_at(state, -1)))),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if let Some(quick) = quick {
-                ffi::lua_settop(state, top);
+            if let Some(quick) = decode(state, ctx_ptr) {
                 return quick;
             }
             self.stash_top_two(state);
-            ffi::lua_settop(state, top);
+            drop(guard);
             match self.take_stash(lua) {
                 Ok((a, m)) => RawReturn::Values(a, m),
                 Err(e) => RawReturn::Error(e),
@@ -133,7 +157,8 @@ impl RawHandlers {
     /// Moves the two values on top of the stack into the stash slots (pops them).
     ///
     /// # Safety
-    /// `state` is the running thread of the VM the stash belongs to, with at least two values.
+    /// `state` is the running thread of the VM the stash belongs to, with at
+    /// least two values on its stack.
     unsafe fn stash_top_two(&self, state: *mut ffi::lua_State) {
         // SAFETY: see `call`: the slots always hold a value, so setting them does not allocate.
         unsafe {
@@ -160,13 +185,39 @@ impl RawHandlers {
     }
 }
 
+/// The common results, read off the two values on top of the stack (`None`:
+/// anything else, for mlua to convert).
+///
+/// # Safety
+/// `state` has at least two values on its stack.
+unsafe fn decode(state: *mut ffi::lua_State, ctx_ptr: *const c_void) -> Option<RawReturn> {
+    // SAFETY (caller): two values; type checks before each read, no conversion.
+    unsafe {
+        let first = ffi::lua_type(state, -2);
+        let second = ffi::lua_type(state, -1);
+        match first {
+            ffi::LUA_TNIL if second == ffi::LUA_TNIL => Some(RawReturn::Nothing),
+            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, -2) != 0 => Some(RawReturn::Success),
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, -2).cast_const() == ctx_ptr => {
+                Some(RawReturn::Nothing)
+            }
+            ffi::LUA_TNIL | ffi::LUA_TBOOLEAN => match second {
+                ffi::LUA_TNIL => Some(RawReturn::Failure(None)),
+                ffi::LUA_TSTRING => Some(RawReturn::Failure(Some(string_at(state, -1)))),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// The string at `index` (lossy UTF-8).
 ///
 /// # Safety
 /// The value at `index` is a string.
 unsafe fn string_at(state: *mut ffi::lua_State, index: c_int) -> String {
     let mut len = 0;
-    // SAFETY: a string value: `lua_tolstring` returns its bytes without converting anything.
+    // SAFETY (caller): a string value: `lua_tolstring` returns its bytes without converting anything.
     unsafe {
         let ptr = ffi::lua_tolstring(state, index, &mut len);
         String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).into_owned()

@@ -36,6 +36,14 @@ pub(crate) fn reuse_buffer(old: &String, len: usize) -> bool {
     len <= old.capacity() && old.capacity() <= len.saturating_mul(2).saturating_add(64)
 }
 
+/// The size of a value as just stored in (or about to leave) the context,
+/// without walking: a scalar or a string by what it holds; a table counts 0
+/// here, because writers measure tables while converting them. The one rule
+/// of every context write (the root `ctx` fast path, views, merges).
+pub(crate) fn stored_size(value: &Value) -> usize {
+    flat_size(value).unwrap_or(0)
+}
+
 /// The size of a scalar or a string, without walking (`None` for containers).
 fn flat_size(value: &Value) -> Option<usize> {
     match value {

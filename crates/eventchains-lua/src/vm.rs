@@ -5,17 +5,18 @@ use std::rc::Rc;
 
 use eventchains_core::{ChainableEvent, EventContext, EventError, EventResult, Next, Origin};
 use mlua::chunk::ChunkMode;
-use mlua::{Function, LightUserData, Lua, Table};
+use mlua::{Function, Lua, RegistryKey, Table};
 
 use crate::async_calls::AsyncCalls;
-use crate::bridge::{Bridge, FrameOutcome, LimitHit};
+use crate::bridge::{Bridge, CallState, LimitHit};
 use crate::context_proxy::CtxProxy;
 use crate::error::LoadError;
 use crate::event_records::EventRecords;
+use crate::failure_value::Failure;
 use crate::host_fn::HostFn;
 use crate::limits::{Limits, describe_bytes};
 use crate::lua_error::{is_memory_error, lua_error_message};
-use crate::raw_call::{RawHandlers, RawReturn};
+use crate::raw_call::{Arg, RawCaller, RawReturn};
 use crate::sandbox::{BOUND_C_CALLS, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, ScriptEnv, lock_down, to_be_closed_line};
 use crate::spec::Functions;
 
@@ -32,7 +33,6 @@ pub(crate) struct VmBase {
     lua: Lua,
     bridge: Rc<Bridge>,
     /// The root `ctx` (a light userdata, see [`crate::fast_ctx`]).
-    ctx: LightUserData,
     ctx_ptr: *const c_void,
     next_fn: Function,
     /// `next` of Lua middleware in async executions (yields to the runner).
@@ -58,35 +58,8 @@ impl VmBase {
         let next_bridge = bridge.clone();
         let next_fn = lua
             .create_function(move |_, arg: mlua::Value| {
-                match &arg {
-                    mlua::Value::Nil => {}
-                    mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => {}
-                    other => {
-                        return Err(mlua::Error::runtime(format!(
-                            "next() takes the ctx it was given (or nothing), got a {}",
-                            other.type_name()
-                        )));
-                    }
-                }
-                let (ctx, next) = next_bridge.next_of_current().map_err(mlua::Error::runtime)?;
-                // SAFETY: `ctx` is the context of the innermost frame, the
-                // middleware's own call, which is running right now (it called
-                // us); its guard keeps the borrow alive. Proxies bound to that
-                // frame cannot be used while inner frames run (they are not the
-                // innermost), so this is the only live reference.
-                let ctx = unsafe { &mut *ctx };
-                // Other code changes the context now: views read so far go stale,
-                // and the memory account travels on with the context.
-                next_bridge.before_next(ctx);
-                let result = next.run(ctx);
-                let reply = match &result {
-                    Ok(()) => (true, None),
-                    Err(e) => (false, Some(e.message().to_owned())),
-                };
-                next_bridge.record_next_result(result);
-                // Time spent inside `next` counts against this middleware's own cap.
-                next_bridge.check_time()?;
-                Ok(reply)
+                check_next_arg(&arg, ctx_ptr)?;
+                next_bridge.run_next()
             })
             .map_err(vm_error)?;
         let calls = Rc::new(AsyncCalls::default());
@@ -113,7 +86,7 @@ impl VmBase {
             host_fn.install(&lua).map_err(vm_error)?;
         }
         let env = lock_down(&lua).map_err(vm_error)?;
-        let base = VmBase { lua, bridge, ctx, ctx_ptr, next_fn, async_next_fn, calls, env, script: script.to_owned() };
+        let base = VmBase { lua, bridge, ctx_ptr, next_fn, async_next_fn, calls, env, script: script.to_owned() };
         base.apply_limits(limits).map_err(vm_error)?;
         Ok(base)
     }
@@ -190,9 +163,8 @@ impl VmBase {
             None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
             None => None,
         };
-        let guard = self.bridge.enter_load();
-        let result = function.call::<mlua::Value>(());
-        let hit = guard.finish();
+        let state = CallState::default();
+        let (result, hit) = self.bridge.call(&state, None, None, |_| function.call::<mlua::Value>(()));
         let frozen = self.env.freeze.call::<()>(());
         let result = match (result, hit) {
             // It finished, but after its time was up.
@@ -218,6 +190,11 @@ impl VmBase {
         self.env.record.call((fields, "event"))
     }
 
+    /// The root `ctx` as a Lua value.
+    fn ctx_value(&self) -> mlua::Value {
+        mlua::Value::LightUserData(mlua::LightUserData(self.ctx_ptr.cast_mut()))
+    }
+
     /// The VM.
     pub(crate) fn lua(&self) -> &Lua {
         &self.lua
@@ -235,25 +212,16 @@ pub(crate) use async_call::{CancelProbe, Step};
 /// One script's VM on one thread, with the script's functions.
 pub(crate) struct Vm {
     base: VmBase,
+    /// The handlers, indexed like the spec's `events` (registry references).
+    handlers: Vec<Option<RegistryKey>>,
     /// The Lua middleware functions, indexed like the spec's `middleware`.
-    middleware: Vec<Option<Function>>,
-    /// The handlers, called through the C API.
-    raw: RawHandlers,
+    middleware: Vec<Option<RegistryKey>>,
+    /// `next`, as given to Lua middleware.
+    next_fn: RegistryKey,
+    /// The one call path into Lua.
+    raw: RawCaller,
     /// The read-only `event` tables given to Lua middleware, one per event name.
-    event_records: EventRecords<EventRecord>,
-}
-
-/// How many `event` tables a VM keeps as live references. mlua keeps those on
-/// a Lua stack that LuaJIT caps near 8,000 slots; the records of further
-/// events are kept in the registry and fetched per call.
-const LIVE_EVENT_RECORDS: usize = 1024;
-
-/// An `event` table of a Lua middleware call.
-enum EventRecord {
-    /// Passed as is (no lookup).
-    Live(Table),
-    /// Fetched from the registry for each call.
-    Registered(mlua::RegistryKey),
+    event_records: EventRecords<RegistryKey>,
 }
 
 /// What a Lua function returned, as the chain reads it.
@@ -262,8 +230,8 @@ enum Returned {
     Nothing,
     /// `true`.
     Success,
-    /// `false`/`nil` with an optional message.
-    Failure(Option<String>),
+    /// `false`/`nil` with an optional message or a failure table.
+    Failure(Failure),
 }
 
 impl Vm {
@@ -274,40 +242,38 @@ impl Vm {
         event_names: impl IntoIterator<Item = &'a str>,
     ) -> mlua::Result<Self> {
         let Functions { handlers, middleware } = functions;
-        let raw = RawHandlers::new(&base.lua, handlers)?;
-        let mut live = 0;
-        let event_records = EventRecords::new(event_names, |name| {
-            let record = base.event_record(name)?;
-            live += 1;
-            Ok::<_, mlua::Error>(if live <= LIVE_EVENT_RECORDS {
-                EventRecord::Live(record)
-            } else {
-                EventRecord::Registered(base.lua.create_registry_value(record)?)
-            })
-        })?;
-        Ok(Vm { base, middleware, raw, event_records })
+        let lua = &base.lua;
+        let middleware = middleware
+            .into_iter()
+            .map(|f| f.map(|f| lua.create_registry_value(f)).transpose())
+            .collect::<Result<_, _>>()?;
+        let next_fn = lua.create_registry_value(&base.next_fn)?;
+        let raw = RawCaller::new(lua)?;
+        let event_records =
+            EventRecords::new(event_names, |name| base.event_record(name).and_then(|r| lua.create_registry_value(r)))?;
+        Ok(Vm { base, handlers, middleware, next_fn, raw, event_records })
     }
 
     /// Runs the handler of event `index` on `ctx`.
     pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
-        if !self.raw.has(index) {
+        let Some(Some(handler)) = self.handlers.get(index) else {
             return Err(EventError::new(format!("event `{name}` has no Lua handler in this VM")));
-        }
-        let b = &self.base;
-        let guard = b.bridge.enter(ctx, None);
-        let returned = match self.raw.call(&b.lua, index, b.ctx_ptr) {
-            RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
-            RawReturn::Failure(message) => Ok(Returned::Failure(message)),
-            RawReturn::Values(a, m) => self.interpret(a, m),
-            RawReturn::Error(e) => Err(e),
         };
-        let outcome = guard.finish();
-        self.handler_result(returned, outcome.hit, name)
+        let b = &self.base;
+        let state = CallState::default();
+        let (returned, hit) =
+            b.bridge.call(&state, Some(ctx), None, |_| match self.raw.call(&b.lua, handler, &[Arg::Ctx], b.ctx_ptr) {
+                RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
+                RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
+                RawReturn::Values(a, m) => self.interpret(a, m),
+                RawReturn::Error(e) => Err(e),
+            });
+        self.handler_result(returned, hit, name)
     }
 
     /// The result of a handler call that returned `returned` and left `hit`.
-    // Always inlined into the synchronous call (measured: a call to it cost
-    // ~110 instructions per execution of the seed chain).
+    // Always inlined into the synchronous call (a call to it cost ~110
+    // instructions per execution of the seed chain, callgrind).
     #[inline(always)]
     fn handler_result(&self, returned: mlua::Result<Returned>, hit: Option<LimitHit>, name: &str) -> EventResult {
         if let (Ok(_), Some(hit)) = (&returned, hit) {
@@ -316,8 +282,9 @@ impl Vm {
         }
         match returned {
             Ok(Returned::Nothing | Returned::Success) => Ok(()),
-            Ok(Returned::Failure(Some(message))) => Err(EventError::new(message)),
-            Ok(Returned::Failure(None)) => Err(EventError::new("handler returned false")),
+            Ok(Returned::Failure(failure)) => {
+                Err(failure.into_error(|| "handler returned false".into(), EventError::new))
+            }
             Err(e) => Err(self.call_error(&e, hit, &format!("event `{name}`"))),
         }
     }
@@ -335,44 +302,45 @@ impl Vm {
             return Err(EventError::middleware(format!("{label} has no Lua function in this VM")));
         };
         let b = &self.base;
-        self.with_event_record(event.name(), |event_record| {
-            let guard = b.bridge.enter(ctx, Some(next));
-            let returned = function
-                .call::<(mlua::Value, mlua::Value)>((event_record, b.ctx, &b.next_fn))
-                .and_then(|(a, m)| self.interpret(a, m));
-            self.middleware_result(returned, guard.finish(), label, event.name())
-        })?
-    }
-
-    /// Runs `f` on the read-only `event` table of the event called `name`.
-    fn with_event_record<R>(&self, name: &str, f: impl FnOnce(&Table) -> R) -> Result<R, EventError> {
         // Every event of the chain has its record; another event (never seen so far) gets a new one.
         let made;
-        let event_record = match self.event_records.get(name) {
-            Some(EventRecord::Live(record)) => record,
-            found => {
-                made = match found {
-                    Some(EventRecord::Registered(key)) => self.base.lua.registry_value::<Table>(key),
-                    _ => self.base.event_record(name),
-                }
-                .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
+        let event_record = match self.event_records.get(event.name()) {
+            Some(record) => record,
+            None => {
+                made = b
+                    .event_record(event.name())
+                    .and_then(|r| b.lua.create_registry_value(r))
+                    .map_err(|e| EventError::middleware(lua_error_message(&e)))?;
                 &made
             }
         };
-        Ok(f(event_record))
+        let state = CallState::default();
+        let args = [Arg::Registry(event_record), Arg::Ctx, Arg::Registry(&self.next_fn)];
+        let (returned, hit) =
+            b.bridge.call(&state, Some(ctx), Some(next), |_| match self.raw.call(&b.lua, function, &args, b.ctx_ptr) {
+                RawReturn::Nothing => Ok(Returned::Nothing),
+                RawReturn::Success => Ok(Returned::Success),
+                RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
+                RawReturn::Values(a, m) => self.interpret(a, m),
+                RawReturn::Error(e) => Err(e),
+            });
+        self.middleware_result(returned, hit, state.take_next_result(), label, || event.name())
     }
 
     /// The result of a middleware call around event `event` that returned
-    /// `returned` and left `outcome`.
-    fn middleware_result(
+    /// `returned`, left `hit`, and whose `next` returned `inner` (if it ran).
+    // Always inlined into the synchronous call, like `handler_result`; the
+    // event's name is asked for only on an error (a virtual call).
+    #[inline(always)]
+    fn middleware_result<'e>(
         &self,
         returned: mlua::Result<Returned>,
-        outcome: FrameOutcome,
+        hit: Option<LimitHit>,
+        inner: Option<EventResult>,
         label: &str,
-        event: &str,
+        event: impl FnOnce() -> &'e str,
     ) -> EventResult {
-        let inner = outcome.next_result;
-        let returned = match (returned, outcome.hit) {
+        let returned = match (returned, hit) {
             // It finished, but after its time was up.
             (Ok(_), Some(hit)) => Err(crate::bridge::limit_error(hit)),
             (returned, _) => returned,
@@ -380,15 +348,18 @@ impl Vm {
         match returned {
             Ok(Returned::Success) => Ok(()),
             Ok(Returned::Nothing) => inner.unwrap_or(Ok(())),
-            Ok(Returned::Failure(message)) => match (inner, message) {
+            Ok(Returned::Failure(failure)) => Err(match inner {
                 // Passing on the failure `next` reported keeps its kind and origin.
-                (Some(Err(e)), Some(m)) if e.message() == m => Err(e),
-                (Some(Err(e)), None) => Err(e),
-                (_, Some(m)) => Err(EventError::middleware(m)),
-                (_, None) => Err(EventError::middleware(format!("{label} returned false"))),
-            },
+                Some(Err(e)) if failure.message.as_deref().is_none_or(|m| e.message() == m) => {
+                    match failure.retry_after {
+                        Some(after) => e.with_retry_after(after),
+                        None => e,
+                    }
+                }
+                _ => failure.into_error(|| format!("{label} returned false"), EventError::middleware),
+            }),
             Err(e) => Err(self
-                .call_error(&e, outcome.hit, &format!("{label} (around event `{event}`)"))
+                .call_error(&e, hit, &format!("{label} (around event `{}`)", event()))
                 .with_origin(Origin::Middleware)
                 .with_kind_of_if_event()),
         }
@@ -399,11 +370,9 @@ impl Vm {
         Ok(match (first, second) {
             (mlua::Value::Nil, mlua::Value::Nil) => Returned::Nothing,
             (mlua::Value::Boolean(true), _) => Returned::Success,
-            (mlua::Value::Boolean(false) | mlua::Value::Nil, message) => Returned::Failure(match message {
-                mlua::Value::Nil => None,
-                mlua::Value::String(s) => Some(s.to_string_lossy()),
-                other => Some(other.to_string().unwrap_or_else(|_| other.type_name().to_owned())),
-            }),
+            (mlua::Value::Boolean(false) | mlua::Value::Nil, message) => {
+                Returned::Failure(Failure::from_value(message)?)
+            }
             (mlua::Value::LightUserData(ud), _) if ud.0.cast_const() == self.base.ctx_ptr => Returned::Nothing,
             (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
                 self.merge(&value)?;
@@ -463,6 +432,19 @@ fn precompile(src: &str) -> Option<Vec<u8>> {
 #[cfg(not(feature = "luau"))]
 fn precompile(_: &str) -> Option<Vec<u8>> {
     None
+}
+
+/// Checks the argument of a middleware's `next`: the root `ctx` (at
+/// `ctx_ptr`) or nothing.
+pub(crate) fn check_next_arg(arg: &mlua::Value, ctx_ptr: *const c_void) -> mlua::Result<()> {
+    match arg {
+        mlua::Value::Nil => Ok(()),
+        mlua::Value::LightUserData(ud) if ud.0.cast_const() == ctx_ptr => Ok(()),
+        other => Err(mlua::Error::runtime(format!(
+            "next() takes the ctx it was given (or nothing), got a {}",
+            other.type_name()
+        ))),
+    }
 }
 
 /// "memory limit (64 MB) exceeded in `what`".

@@ -87,7 +87,7 @@ pub(crate) struct Slot {
     last_seq: AtomicU64,
 }
 
-/// A frame published by [`Slot::push`]; give it back to [`Slot::pop`].
+/// A frame published by [`Slot::push_ns`]; give it back to [`Slot::pop`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ticket {
     pub(crate) seq: u64,
@@ -105,16 +105,22 @@ impl Slot {
         }
     }
 
-    /// Publishes a frame with its own cap `timeout` and the context's `deadline`.
+    /// [`Slot::push_ns`] with the cap as a `Duration` (tests).
+    #[cfg(test)]
+    pub(crate) fn push(&self, timeout: Option<Duration>, deadline: Option<Instant>) -> Ticket {
+        self.push_ns(cap_ns(timeout), deadline)
+    }
+
+    /// Publishes a frame with its own cap `timeout_ns` (see [`cap_ns`]: the
+    /// caller converts it once, not per call) and the context's `deadline`.
     ///
     /// Hot path: no clock read, no lock; a few uncontended atomic stores (and,
     /// for a frame with a deadline while the watchdog sleeps, a wake-up).
     #[inline]
-    pub(crate) fn push(&self, timeout: Option<Duration>, deadline: Option<Instant>) -> Ticket {
+    pub(crate) fn push_ns(&self, timeout_ns: u64, deadline: Option<Instant>) -> Ticket {
         let seq = self.last_seq.load(Ordering::Relaxed) + 1;
         self.last_seq.store(seq, Ordering::Relaxed);
         let depth = self.depth.load(Ordering::Relaxed);
-        let timeout_ns = timeout.map_or(NONE, |t| u64::try_from(t.as_nanos()).unwrap_or(NONE));
         let deadline_ns = deadline.map_or(NONE, since_epoch);
         if let Some(cell) = self.cells.get(depth) {
             // A seqlock: the watchdog reads `seq` before and after the other
@@ -204,6 +210,11 @@ fn epoch() -> Instant {
 }
 
 /// `at` in nanoseconds since [`epoch`] (0 for earlier instants, [`NONE`] past the range).
+/// A time cap as [`Slot::push_ns`] takes it (no cap, or one too long to represent: none).
+pub(crate) fn cap_ns(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(NONE, |t| u64::try_from(t.as_nanos()).unwrap_or(NONE))
+}
+
 fn since_epoch(at: Instant) -> u64 {
     at.checked_duration_since(epoch()).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NONE).min(NONE - 1))
 }

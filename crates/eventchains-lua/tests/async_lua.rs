@@ -390,3 +390,41 @@ async fn named_rust_middleware_wrap_lua_async_events_through_their_async_form() 
     assert_eq!(result.failures()[0].kind(), ErrorKind::Middleware, "{result:?}");
     assert_eq!(ctx.get::<bool>("seen"), None);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn failure_tables_carry_their_retry_hint_in_async_executions() {
+    // A handler that awaited fails with a failure table.
+    let chain = load(
+        builder(),
+        "return { events = { { name = 'e', handler = function(ctx)
+           sleep_ms(1)
+           return nil, { message = 'busy', retry_after_ms = 250 }
+         end } } }",
+    );
+    let result = chain.execute_async(&mut chain.new_context()).await;
+    let failure = &result.failures()[0];
+    assert_eq!((failure.kind(), failure.message()), (ErrorKind::Event, "busy"));
+    assert_eq!(failure.error().retry_after(), Some(Duration::from_millis(250)));
+    // A Lua middleware sheds load with a hint, or passes the event's failure on with one.
+    for (body, kind, message, hint) in [
+        ("sleep_ms(1) return nil, { message = 'shed', retry_after_ms = 40 }", ErrorKind::Middleware, "shed", 40),
+        (
+            "local ok = next(ctx) sleep_ms(1) if not ok then return nil, { retry_after_ms = 7 } end",
+            ErrorKind::Event,
+            "down",
+            7,
+        ),
+    ] {
+        let chain = load(
+            builder(),
+            &format!(
+                "return {{ middleware = {{ function(event, ctx, next) {body} end }},
+                   events = {{ {{ name = 'e', handler = function(ctx) sleep_ms(1) return nil, 'down' end }} }} }}"
+            ),
+        );
+        let result = chain.execute_async(&mut chain.new_context()).await;
+        let failure = &result.failures()[0];
+        assert_eq!((failure.kind(), failure.message()), (kind, message), "{body}");
+        assert_eq!(failure.error().retry_after(), Some(Duration::from_millis(hint)), "{body}");
+    }
+}

@@ -87,6 +87,42 @@ fn returning_nothing_passes_on_the_result_of_next() {
     assert_eq!(result.failures()[0].origin(), Origin::Event);
 }
 
+/// A middleware's results are read like a handler's (one decoder for both).
+#[test]
+fn middleware_results_are_read_like_handler_results() {
+    let with_return = |ret: &str| {
+        load(&format!(
+            r#"return {{
+              fault_tolerance = "lenient",
+              middleware = {{ function(event, ctx, next) local ok = next(ctx) {ret} end }},
+              events = {{ {{ name = "bad", handler = function(ctx) return nil, "boom" end }} }},
+            }}"#
+        ))
+    };
+    // `ctx` itself is "nothing": the result of `next` goes on.
+    let (result, _) = run(&with_return("return ctx"));
+    assert_eq!(result.failures()[0].message(), "boom");
+    assert_eq!(result.failures()[0].origin(), Origin::Event);
+    // A returned table is merged, and the result of `next` goes on.
+    let (result, ctx) = run(&with_return("return { merged = 7, tag = 'mw' }"));
+    assert_eq!(result.failures()[0].message(), "boom");
+    assert_eq!((ctx.get::<i64>("merged"), ctx.get::<&str>("tag")), (Some(7), Some("mw")));
+    // `true` wins over the failure.
+    let (result, _) = run(&with_return("return true"));
+    assert!(result.is_clean(), "{result}");
+    // `false` with a non-string message: a middleware failure naming it.
+    let (result, _) = run(&with_return("return false, 42"));
+    assert_eq!(result.failures()[0].message(), "42");
+    assert_eq!(result.failures()[0].origin(), Origin::Middleware);
+    // A value the chain cannot read is a middleware failure that says so.
+    let (result, _) = run(&with_return("return 'done'"));
+    assert!(result.failures()[0].message().contains("returned a string"), "{result}");
+    assert_eq!(result.failures()[0].origin(), Origin::Middleware);
+    // An error object that is not a string is named, as for handlers.
+    let (result, _) = run(&with_return("error({})"));
+    assert!(result.failures()[0].message().contains("table"), "{result}");
+}
+
 #[test]
 fn passing_on_a_failure_keeps_its_kind_and_origin() {
     let chain = load(
@@ -231,7 +267,11 @@ fn mixed_chains_in_all_three_modes() {
 
 #[test]
 fn host_functions_are_callable_with_typed_arguments() {
+    // No wall-clock cap: a panic prints its backtrace (with RUST_BACKTRACE
+    // set), which can take longer than the default second on a loaded machine.
+    let no_time_cap = eventchains_lua::Limits { timeout: None, ..eventchains_lua::Limits::default() };
     let chain = common::builder()
+        .limits(no_time_cap)
         .register_fn("price_of", |(sku, qty): (String, i64)| if sku == "tea" { 3.5 * qty as f64 } else { 0.0 })
         .register_fn("boom", |()| -> i64 { panic!("host exploded") })
         .load_str(

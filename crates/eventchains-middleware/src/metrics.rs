@@ -6,6 +6,12 @@
 //! per core by default, at most 16), each a mutex-guarded map from event name
 //! to counters and a histogram. Threads running the same chain therefore
 //! rarely touch the same lock or cache line; a snapshot merges the shards.
+//! A shard finds an event's figures without hashing its name: an index keyed
+//! by where the caller keeps the chain and event names (a chain's events keep
+//! theirs for its whole life) remembers the entry, and a hit is confirmed by
+//! comparing the names themselves (word loads for names of up to 16 bytes),
+//! so a name freed and another allocated at its address is never mistaken
+//! for it.
 //!
 //! The same figures go to the [`metrics`](https://docs.rs/metrics) facade, so
 //! whatever recorder the application installs (Prometheus, OpenTelemetry,
@@ -33,6 +39,10 @@ use crate::clock::{SharedClock, system_clock};
 use crate::config::setters;
 use crate::kind_set::{ALL_KINDS, kind_index};
 use crate::telemetry::names;
+
+mod address_index;
+
+use address_index::{AddressIndex, NamesAt};
 
 /// Significant figures of the latency histograms (1% precision).
 const SIGNIFICANT_FIGURES: u8 = 2;
@@ -122,7 +132,7 @@ impl EventMiddleware for Metrics {
         let start = self.clock.now();
         let result = next.run(ctx);
         let elapsed = self.clock.now().saturating_duration_since(start);
-        self.handle.record_in(next.chain_name(), event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
+        self.handle.record_inline(next.chain_name(), event.name(), elapsed, result.as_ref().err().map(|e| e.kind()));
         result
     }
 }
@@ -142,12 +152,125 @@ impl std::fmt::Debug for MetricsHandle {
 
 /// One shard, on its own cache lines.
 #[repr(align(128))]
-struct Shard(Mutex<HashMap<Box<str>, Stats, foldhash::fast::RandomState>>);
+struct Shard(Mutex<ShardState>);
 
 impl Shard {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Stats, foldhash::fast::RandomState>> {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
         // Stats stay consistent even if a holder panicked: every update is a plain write.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What one shard holds: the figures per event name, and an index that
+/// finds them without hashing the name.
+#[derive(Default)]
+struct ShardState {
+    /// Event name -> position in `events`.
+    index: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
+    /// The figures and series of each event, in the order first seen.
+    events: Vec<Entry>,
+    /// (chain, event) pairs known, i.e. series in all of `events`.
+    pairs: usize,
+    /// Where callers keep their (chain, event) names -> positions in
+    /// `events` and in that entry's `series`.
+    addresses: AddressIndex,
+}
+
+impl ShardState {
+    /// The figures of `event` and its facade series in `chain`, registering
+    /// them on first use.
+    #[inline(always)]
+    fn find(&mut self, chain: Option<&str>, event: &str) -> (&mut Stats, &mut Series) {
+        let (entry, series) = match self.addresses.get(NamesAt::of(chain, event)) {
+            Some((entry, series)) if self.confirms(entry, series, chain, event) => (entry, series),
+            _ => self.find_slow(chain, event),
+        };
+        let entry = &mut self.events[entry];
+        (&mut entry.stats, &mut entry.series[series])
+    }
+
+    /// Whether the positions found by address hold `event` in `chain`: the
+    /// addresses are a hint (a name can be freed and another one allocated
+    /// where it was), the names decide.
+    #[inline(always)]
+    fn confirms(&self, entry: usize, series: usize, chain: Option<&str>, event: &str) -> bool {
+        let Some(found) = self.events.get(entry) else { return false };
+        let Some(found_series) = found.series.get(series) else { return false };
+        same_text(&found.name, event) && same_chain(found_series.chain.as_deref(), chain)
+    }
+
+    /// Positions of the entry and series of (`chain`, `event`) found by
+    /// hashing the event name (registered on first use); remembered by the
+    /// names' addresses.
+    #[cold]
+    #[inline(never)]
+    fn find_slow(&mut self, chain: Option<&str>, event: &str) -> (usize, usize) {
+        let entry = match self.index.get(event) {
+            Some(&entry) => entry,
+            None => {
+                self.events.push(Entry { name: event.into(), stats: Stats::new(), series: Vec::new() });
+                self.index.insert(event.into(), self.events.len() - 1);
+                self.events.len() - 1
+            }
+        };
+        let known = self.events[entry].series.len();
+        let series = self.events[entry].series_position(chain);
+        self.pairs += self.events[entry].series.len() - known;
+        self.addresses.insert(NamesAt::of(chain, event), (entry, series), self.pairs);
+        (entry, series)
+    }
+
+    /// Forgets every figure, series and cached address.
+    fn clear(&mut self) {
+        *self = ShardState::default();
+    }
+}
+
+/// `a == b`, without a call to `memcmp` for names of up to 16 bytes.
+#[inline(always)]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    // Two overlapping loads cover the whole name.
+    match len {
+        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
+        4..=7 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
+        _ => a == b,
+    }
+}
+
+/// `a == b` for chain names, with [`same_text`].
+#[inline(always)]
+fn same_chain(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => same_text(a, b),
+        _ => false,
+    }
+}
+
+/// The figures and facade series of one event name, in one shard.
+struct Entry {
+    /// The event name (also the key of [`ShardState::index`]).
+    name: Box<str>,
+    stats: Stats,
+    /// The facade handles of this event, one entry per chain seen (usually one).
+    series: Vec<Series>,
+}
+
+impl Entry {
+    /// The position of the facade handles for `chain` (registered on first use).
+    fn series_position(&mut self, chain: Option<&str>) -> usize {
+        match self.series.iter().position(|s| s.chain.as_deref() == chain) {
+            Some(index) => index,
+            None => {
+                self.series.push(Series::new(chain, &self.name));
+                self.series.len() - 1
+            }
+        }
     }
 }
 
@@ -159,8 +282,6 @@ struct Stats {
     min_ns: u64,
     max_ns: u64,
     histogram: Histogram<u64>,
-    /// The facade handles of this event, one entry per chain seen (usually one).
-    series: Vec<Series>,
 }
 
 /// The `metrics` facade handles of one (chain, event) pair.
@@ -228,25 +349,24 @@ impl Stats {
             min_ns: u64::MAX,
             max_ns: 0,
             histogram: Histogram::new(SIGNIFICANT_FIGURES).expect("2 significant figures are valid"),
-            series: Vec::new(),
         }
     }
 
-    /// The facade handles for `chain` (registered on first use).
+    /// Counts one execution into the store (the facade is apart: [`Series::record`]).
     #[inline]
-    fn series(&mut self, chain: Option<&str>, event: &str) -> &mut Series {
-        match self.series.iter().position(|s| s.chain.as_deref() == chain) {
-            Some(index) => &mut self.series[index],
-            None => self.add_series(chain, event),
+    fn record(&mut self, ns: u64, failure: Option<ErrorKind>) {
+        self.executions += 1;
+        match failure {
+            None => self.successes += 1,
+            Some(kind) => self.failures[kind_index(kind)] += 1,
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn add_series(&mut self, chain: Option<&str>, event: &str) -> &mut Series {
-        self.series.push(Series::new(chain, event));
-        let last = self.series.len() - 1;
-        &mut self.series[last]
+        self.total_ns += u128::from(ns);
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+        if self.histogram.record(ns).is_err() {
+            // Beyond what an auto-resizing histogram tracks (centuries): clamp.
+            self.histogram.saturating_record(ns);
+        }
     }
 
     fn merge(&mut self, other: &Stats) {
@@ -327,40 +447,33 @@ impl MetricsHandle {
     /// `elapsed` and failed with `failure` (`None` for a success), here and
     /// through the `metrics` facade. [`Metrics`] calls this; hosts can too.
     pub fn record_in(&self, chain: Option<&str>, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
+        self.record_inline(chain, event, elapsed, failure);
+    }
+
+    /// [`record_in`](Self::record_in), inlined into [`Metrics`]' hot path
+    /// (a call with this many arguments spills to the stack).
+    #[inline(always)]
+    fn record_inline(&self, chain: Option<&str>, event: &str, elapsed: Duration, failure: Option<ErrorKind>) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         // The shard count is a power of two: a mask picks the thread's shard.
         let shard = &self.shards[thread_slot() & (self.shards.len() - 1)];
-        let mut map = shard.lock();
-        let stats = match map.get_mut(event) {
-            Some(stats) => stats,
-            None => map.entry(event.into()).or_insert_with(Stats::new),
-        };
-        stats.executions += 1;
-        match failure {
-            None => stats.successes += 1,
-            Some(kind) => stats.failures[kind_index(kind)] += 1,
-        }
-        stats.total_ns += u128::from(ns);
-        stats.min_ns = stats.min_ns.min(ns);
-        stats.max_ns = stats.max_ns.max(ns);
-        if stats.histogram.record(ns).is_err() {
-            // Beyond what an auto-resizing histogram tracks (centuries): clamp.
-            stats.histogram.saturating_record(ns);
-        }
-        stats.series(chain, event).record(event, elapsed, failure);
+        let mut state = shard.lock();
+        let (stats, series) = state.find(chain, event);
+        stats.record(ns, failure);
+        series.record(event, elapsed, failure);
     }
 
     /// The figures so far, per event name.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let mut merged: BTreeMap<String, Stats> = BTreeMap::new();
         for shard in self.shards.iter() {
-            for (name, stats) in shard.lock().iter() {
-                match merged.get_mut(&**name) {
-                    Some(total) => total.merge(stats),
+            for entry in &shard.lock().events {
+                match merged.get_mut(&*entry.name) {
+                    Some(total) => total.merge(&entry.stats),
                     None => {
                         let mut total = Stats::new();
-                        total.merge(stats);
-                        merged.insert(name.to_string(), total);
+                        total.merge(&entry.stats);
+                        merged.insert(entry.name.to_string(), total);
                     }
                 }
             }
@@ -466,6 +579,24 @@ mod tests {
         assert!(close(m.p50_ns, 50_000), "p50 {}", m.p50_ns);
         assert!(close(m.p95_ns, 95_000), "p95 {}", m.p95_ns);
         assert!(close(m.p99_ns, 99_000), "p99 {}", m.p99_ns);
+    }
+
+    proptest::proptest! {
+        /// `same_text` is `==` for every length, including names that differ
+        /// in one byte only (an alphabet of two letters makes them common).
+        #[test]
+        fn same_text_is_string_equality(a in "[ab]{0,40}", flip in 0usize..40, cut in 0usize..3) {
+            let mut b: Vec<u8> = a.clone().into_bytes();
+            if let Some(byte) = b.get_mut(flip) {
+                *byte = if *byte == b'a' { b'b' } else { b'a' };
+            }
+            b.truncate(b.len().saturating_sub(cut % 2));
+            let b = String::from_utf8(b).expect("ascii");
+            proptest::prop_assert_eq!(same_text(&a, &b), a == b);
+            proptest::prop_assert!(same_text(&a, &a));
+            proptest::prop_assert_eq!(same_chain(Some(&a), Some(&b)), a == b);
+            proptest::prop_assert!(!same_chain(None, Some(&a)) && same_chain(None, None));
+        }
     }
 
     #[test]

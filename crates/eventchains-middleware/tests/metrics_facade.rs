@@ -5,9 +5,13 @@
 #[path = "common/recorder.rs"]
 mod recorder;
 
-use eventchains_core::{EventChain, EventContext, EventError, FaultToleranceMode, FnEvent, MiddlewareRegistry, Value};
+use std::time::Duration;
+
+use eventchains_core::{
+    ErrorKind, EventChain, EventContext, EventError, FaultToleranceMode, FnEvent, MiddlewareRegistry, Value,
+};
 use eventchains_middleware::telemetry::names;
-use eventchains_middleware::{Metrics, register_all};
+use eventchains_middleware::{Metrics, MetricsHandle, register_all};
 use recorder::recorded;
 
 #[test]
@@ -89,4 +93,87 @@ fn without_a_recorder_nothing_is_emitted_and_the_snapshot_still_counts() {
         chain.execute(&mut EventContext::new());
     });
     assert_eq!(rec.counter(names::EVENT_EXECUTIONS, &[("event", "e")]), 1);
+}
+
+/// The handle finds an event's figures by where the caller keeps its name;
+/// a name rewritten in place (same address, same length, other text) is a
+/// different event, and so is a chain name rewritten in place.
+#[test]
+fn names_rewritten_at_the_same_address_are_counted_under_their_new_text() {
+    let handle = MetricsHandle::with_shards(1);
+    let mut event = String::from("alpha");
+    let mut chain = String::from("north");
+    let rec = recorded(|| {
+        handle.record_in(Some(&chain), &event, Duration::from_micros(1), None);
+        event.replace_range(.., "omega");
+        handle.record_in(Some(&chain), &event, Duration::from_micros(1), None);
+        chain.replace_range(.., "south");
+        handle.record_in(Some(&chain), &event, Duration::from_micros(1), Some(ErrorKind::Timeout));
+    });
+    let snapshot = handle.snapshot();
+    assert_eq!(snapshot.event("alpha").map(|m| m.executions), Some(1));
+    assert_eq!(snapshot.event("omega").map(|m| (m.successes, m.failures)), Some((1, 1)));
+    assert_eq!(rec.counter(names::EVENT_EXECUTIONS, &[("chain", "north"), ("event", "alpha")]), 1);
+    assert_eq!(rec.counter(names::EVENT_EXECUTIONS, &[("chain", "north"), ("event", "omega")]), 1);
+    assert_eq!(
+        rec.counter(names::EVENT_EXECUTIONS, &[("chain", "south"), ("event", "omega"), ("error_kind", "timeout")]),
+        1
+    );
+    assert_eq!(rec.samples(names::EVENT_DURATION, &[("chain", "south"), ("event", "omega")]), 1);
+    // Names of every length (the comparison reads them in words) and an
+    // unnamed chain beside a chain named "".
+    let handle = MetricsHandle::with_shards(1);
+    let long = "x".repeat(40);
+    let lengths: Vec<String> = (0..=40).map(|n| long[..n].to_owned()).collect();
+    let rec = recorded(|| {
+        for round in 0..3 {
+            for name in &lengths {
+                handle.record_in(if round == 2 { Some("") } else { None }, name, Duration::from_micros(1), None);
+            }
+        }
+    });
+    let snapshot = handle.snapshot();
+    assert_eq!(snapshot.events.len(), 41);
+    assert!(snapshot.events.values().all(|m| m.executions == 3), "{snapshot:?}");
+    assert_eq!(rec.counter(names::EVENT_EXECUTIONS, &[("chain", "")]), 41 * 3);
+    // One series per (chain, event): the unnamed chain and "" share the label.
+    assert_eq!(rec.find(names::EVENT_EXECUTIONS, &[]).len(), 41);
+}
+
+/// More events than the handle's cache has slots, in two chains sharing one
+/// handle: every execution is counted under its own event and chain.
+#[test]
+fn many_events_in_two_chains_are_counted_exactly() {
+    let metrics = Metrics::new();
+    let handle = metrics.handle();
+    let build = |name: &str, metrics: Metrics| {
+        (0..50).fold(EventChain::new().named(name).middleware(metrics), |chain, i| {
+            chain.event(FnEvent::new(
+                format!("e{i}"),
+                move |_| if i % 7 == 0 { Err(EventError::new("no")) } else { Ok(()) },
+            ))
+        })
+    };
+    let (a, b) = (build("a", metrics.clone()), build("b", metrics).fault_tolerance(FaultToleranceMode::Lenient));
+    let a = a.fault_tolerance(FaultToleranceMode::Lenient);
+    let rec = recorded(|| {
+        for _ in 0..4 {
+            a.execute(&mut EventContext::new());
+            b.execute(&mut EventContext::new());
+        }
+    });
+    let snapshot = handle.snapshot();
+    assert_eq!(snapshot.events.len(), 50);
+    for i in 0..50 {
+        let name = format!("e{i}");
+        let m = snapshot.event(&name).expect("recorded");
+        let failures = if i % 7 == 0 { 8 } else { 0 };
+        assert_eq!((m.executions, m.failures), (8, failures), "{name}");
+        for chain in ["a", "b"] {
+            let outcome = if failures > 0 { "failure" } else { "success" };
+            let labels = [("chain", chain), ("event", name.as_str()), ("outcome", outcome)];
+            assert_eq!(rec.counter(names::EVENT_EXECUTIONS, &labels), 4, "{chain} {name}");
+            assert_eq!(rec.samples(names::EVENT_DURATION, &labels[..2]), 4, "{chain} {name}");
+        }
+    }
 }

@@ -2,18 +2,19 @@
 //! run as a coroutine of the thread's VM.
 //!
 //! Many executions of one script are in flight on one thread (the OpenResty
-//! model): each call is its own coroutine with its own context. The bridge
-//! frame that makes the root `ctx` mean *this call's* context is pushed only
-//! while the coroutine runs ([`Bridge::with_resumed`] around each resume, and
-//! around each poll of a host future it waits for) and saved when it yields,
-//! so each coroutine sees its own `ctx`, and the instruction count, the time
-//! it ran and its context-memory account carry over from one resume to the
+//! model): each call is its own coroutine with its own context. The call's
+//! scope, which makes the root `ctx` mean *this call's* context, is entered
+//! only while the coroutine runs ([`Bridge::resume`](crate::bridge::Bridge::resume)
+//! around each resume, and around each poll of a host future it waits for),
+//! so each coroutine sees its own `ctx`. What lasts for the whole call (its
+//! [`CallState`]: identity, instruction count, views, the result of `next`;
+//! and the time it ran) is kept here and carries over from one resume to the
 //! next. A coroutine yields for a [`Request`] (an async host function's
 //! future, or the middleware's `next`); [`AsyncCall::step`] awaits it outside
 //! of Lua and resumes the coroutine with the result.
 //!
 //! Dropping an `AsyncCall` mid-way drops the future it waits for and the
-//! coroutine (never resumed again); no frame is ever left pushed, so the next
+//! coroutine (never resumed again); no scope is ever left current, so the next
 //! call on the VM starts clean.
 
 use std::future::{Future, poll_fn};
@@ -21,6 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use eventchains_core::{EventContext, EventError, EventResult};
 use mlua::thread::ThreadStatus;
@@ -29,7 +31,7 @@ use mlua::{MultiValue, Thread};
 use super::{Returned, Vm};
 use crate::async_calls::{HostFuture, Request};
 use crate::async_host_fn::panicked;
-use crate::bridge::{LimitHit, ResumeExit, Suspended};
+use crate::bridge::{CallState, LimitHit, limit_error};
 use crate::lua_error::lua_error_message;
 
 /// Finished coroutines a VM keeps for reuse.
@@ -67,7 +69,13 @@ pub(crate) type CancelProbe = Rc<dyn Fn() -> bool>;
 pub(crate) struct AsyncCall {
     vm: Rc<Vm>,
     thread: Thread,
-    call: Suspended,
+    /// What lasts for the whole call (see [`Bridge::call`](crate::bridge::Bridge::call)).
+    state: CallState,
+    /// The time the call ran so far, over all its resumes.
+    ran: Duration,
+    /// A limit hit during an entry after which the coroutine is still
+    /// suspended (the call is over: limits cannot be caught).
+    hit: Option<LimitHit>,
     /// The values the next resume passes.
     args: MultiValue,
     callee: Callee,
@@ -84,13 +92,14 @@ impl Vm {
     ) -> Result<AsyncCall, EventError> {
         let b = &self.base;
         let function = self
-            .raw
-            .key(index)
+            .handlers
+            .get(index)
+            .and_then(Option::as_ref)
             .map(|key| b.lua.registry_value::<mlua::Function>(key))
             .transpose()
             .map_err(|e| EventError::new(lua_error_message(&e)))?
             .ok_or_else(|| EventError::new(format!("event `{name}` has no Lua handler in this VM")))?;
-        let args = MultiValue::from_vec(vec![mlua::Value::LightUserData(b.ctx)]);
+        let args = MultiValue::from_vec(vec![b.ctx_value()]);
         self.new_call(function, args, Callee::Handler { name: name.to_owned() }, cancel)
             .map_err(|e| EventError::new(format!("event `{name}`: {}", lua_error_message(&e))))
     }
@@ -107,15 +116,21 @@ impl Vm {
             return Err(EventError::middleware(format!("{label} has no Lua function in this VM")));
         };
         let b = &self.base;
-        let record = self.with_event_record(event, Clone::clone)?;
+        let lua_error = |e: mlua::Error| EventError::middleware(format!("{label}: {}", lua_error_message(&e)));
+        let function = b.lua.registry_value::<mlua::Function>(function).map_err(lua_error)?;
+        let record = match self.event_records.get(event) {
+            Some(key) => b.lua.registry_value::<mlua::Table>(key),
+            // An event of another chain: a record for this call only.
+            None => b.event_record(event),
+        }
+        .map_err(lua_error)?;
         let args = MultiValue::from_vec(vec![
             mlua::Value::Table(record),
-            mlua::Value::LightUserData(b.ctx),
+            b.ctx_value(),
             mlua::Value::Function(b.async_next_fn.clone()),
         ]);
         let callee = Callee::Middleware { label: label.to_owned(), event: event.to_owned() };
-        self.new_call(function.clone(), args, callee, cancel)
-            .map_err(|e| EventError::middleware(format!("{label}: {}", lua_error_message(&e))))
+        self.new_call(function, args, callee, cancel).map_err(lua_error)
     }
 
     fn new_call(
@@ -131,7 +146,16 @@ impl Vm {
             Some(thread) if thread.reset(function.clone()).is_ok() => thread,
             _ => b.lua.create_thread(function)?,
         };
-        Ok(AsyncCall { vm: self.clone(), thread, call: b.bridge.new_suspended(), args, callee, cancel })
+        Ok(AsyncCall {
+            vm: self.clone(),
+            thread,
+            state: CallState::default(),
+            ran: Duration::ZERO,
+            hit: None,
+            args,
+            callee,
+            cancel,
+        })
     }
 }
 
@@ -140,6 +164,9 @@ impl AsyncCall {
     /// it calls `next`; awaits the async host functions it calls meanwhile.
     pub(crate) async fn step(&mut self, ctx: &mut EventContext) -> Step {
         loop {
+            if let Some(hit) = self.hit {
+                return Step::Done(self.result(Err(limit_error(hit)), Some(hit)));
+            }
             if self.cancel.as_ref().is_some_and(|cancelled| cancelled()) {
                 return Step::Done(Err(LimitHit::Cancelled.to_error(&self.what())));
             }
@@ -148,27 +175,23 @@ impl AsyncCall {
             let args = std::mem::take(&mut self.args);
             let thread = &self.thread;
             let cancel = self.cancel.clone();
-            let (resumed, outcome) = b.bridge.with_resumed(ctx, &mut self.call, || {
+            let (resumed, hit) = b.bridge.resume(&self.state, ctx, &mut self.ran, |_| {
                 // A request left by a call that then failed to yield is stale.
                 drop(b.calls.take_request());
                 let result =
                     b.calls.resuming(thread.state(), cancel, || thread.resume::<(mlua::Value, mlua::Value)>(args));
                 match result {
-                    Ok(_) if thread.status() == ThreadStatus::Resumable => (Resumed::Yielded, ResumeExit::Suspend),
-                    // Read while the frame is current (a returned table is merged into ctx).
-                    Ok((first, second)) => (Resumed::Ended(vm.interpret(first, second)), ResumeExit::Finish),
-                    Err(e) => (Resumed::Ended(Err(e)), ResumeExit::Finish),
+                    Ok(_) if thread.status() == ThreadStatus::Resumable => Resumed::Yielded,
+                    // Read while the scope is current (a returned table is merged into ctx).
+                    Ok((first, second)) => Resumed::Ended(vm.interpret(first, second)),
+                    Err(e) => Resumed::Ended(Err(e)),
                 }
             });
-            match (resumed, outcome) {
-                (Resumed::Ended(returned), Some(outcome)) => {
-                    return Step::Done(match &self.callee {
-                        Callee::Handler { name } => vm.handler_result(returned, outcome.hit, name),
-                        Callee::Middleware { label, event } => vm.middleware_result(returned, outcome, label, event),
-                    });
-                }
-                (Resumed::Ended(_), None) => unreachable!("an ended call finishes its frame"),
-                (Resumed::Yielded, _) => match b.calls.take_request() {
+            match resumed {
+                Resumed::Ended(returned) => return Step::Done(self.result(returned, hit)),
+                // It yielded after a limit stopped it (e.g. its time was up at the end of the resume).
+                Resumed::Yielded if hit.is_some() => self.hit = hit,
+                Resumed::Yielded => match b.calls.take_request() {
                     Some(Request::Host { name, future }) => {
                         self.args = self.await_host(ctx, &name, future).await;
                     }
@@ -186,9 +209,19 @@ impl AsyncCall {
         }
     }
 
+    /// The result of the call, which returned (or raised) `returned` and left `hit`.
+    fn result(&self, returned: mlua::Result<Returned>, hit: Option<LimitHit>) -> EventResult {
+        match &self.callee {
+            Callee::Handler { name } => self.vm.handler_result(returned, hit, name),
+            Callee::Middleware { label, event } => {
+                self.vm.middleware_result(returned, hit, self.state.take_next_result(), label, || event)
+            }
+        }
+    }
+
     /// Before the rest of the chain runs on `ctx` (after [`Step::Next`]).
-    pub(crate) fn before_next(&mut self, ctx: &mut EventContext) {
-        self.call.before_next(&self.vm.base.bridge, ctx);
+    pub(crate) fn before_next(&mut self) {
+        self.state.before_next();
     }
 
     /// The rest of the chain returned `result`: `next` returns `ok, err` to the middleware.
@@ -202,17 +235,21 @@ impl AsyncCall {
             ],
         };
         self.args = MultiValue::from_vec(reply);
-        self.call.set_next_result(result);
+        self.state.set_next_result(result);
     }
 
-    /// Awaits a host function's future, each poll with this call's frame
+    /// Awaits a host function's future, each poll with this call's scope
     /// current (Lua functions the future calls run under this call's limits
     /// and context); returns what resumes the coroutine.
     async fn await_host(&mut self, ctx: &mut EventContext, name: &str, mut future: HostFuture) -> MultiValue {
         let bridge = &self.vm.base.bridge;
-        let call = &mut self.call;
+        let (state, ran, hit) = (&self.state, &mut self.ran, &mut self.hit);
         let output = poll_fn(|cx| {
-            let (polled, _) = bridge.with_resumed(ctx, call, || (poll_caught(&mut future, cx), ResumeExit::Suspend));
+            let (polled, polled_hit) = bridge.resume(state, ctx, ran, |_| poll_caught(&mut future, cx));
+            if polled_hit.is_some() {
+                // Raised when the call steps on (limits cannot be caught).
+                *hit = polled_hit;
+            }
             polled.map(|r| r.unwrap_or_else(|payload| Err(panicked(name, &*payload))))
         })
         .await;
