@@ -436,6 +436,9 @@ fn precompile(_: &str) -> Option<Vec<u8>> {
 
 /// Checks the argument of a middleware's `next`: the root `ctx` (at
 /// `ctx_ptr`) or nothing.
+// Always inlined: called once per Lua middleware call (outlined it cost ~50
+// instructions per call of the seed chain's `middleware` mode, callgrind).
+#[inline(always)]
 pub(crate) fn check_next_arg(arg: &mlua::Value, ctx_ptr: *const c_void) -> mlua::Result<()> {
     match arg {
         mlua::Value::Nil => Ok(()),
