@@ -25,7 +25,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eventchains_core::{EventContext, EventError, EventResult, Next};
 use mlua::VmState;
@@ -57,6 +57,8 @@ pub(crate) enum LimitHit {
     Enclosing,
     /// Values written to the context by the call outgrew the memory cap (in bytes).
     CtxMemory(usize),
+    /// The execution was cancelled through its handle (async executions).
+    Cancelled,
 }
 
 impl LimitHit {
@@ -70,6 +72,7 @@ impl LimitHit {
             LimitHit::CtxMemory(bytes) => {
                 format!("memory limit ({}) exceeded by values written to ctx", describe_bytes(Some(bytes)))
             }
+            LimitHit::Cancelled => "the execution was cancelled".to_owned(),
         }
     }
 
@@ -79,6 +82,7 @@ impl LimitHit {
         match self {
             LimitHit::Instructions(_) | LimitHit::CtxMemory(_) => EventError::limit_exceeded(message),
             LimitHit::Timeout(_) | LimitHit::Deadline | LimitHit::Enclosing => EventError::timeout(message),
+            LimitHit::Cancelled => EventError::cancelled(message),
         }
     }
 }
@@ -115,6 +119,24 @@ impl CallState {
     /// The result of the middleware's last `next` call, if it made one.
     pub(crate) fn take_next_result(&self) -> Option<EventResult> {
         self.next_result.take()
+    }
+
+    /// Records the result of the middleware's `next` when the caller ran it
+    /// outside of the call's scope (an async execution awaits it between two
+    /// resumes, see [`CallState::before_next`]).
+    pub(crate) fn set_next_result(&self, result: EventResult) {
+        self.next_result.set(Some(result));
+    }
+
+    /// Before the caller runs a middleware's `next` between two entries of
+    /// its scope: other code changes the context now, so the views the call
+    /// read are forgotten (its memory account went back to the context when
+    /// its last entry left).
+    pub(crate) fn before_next(&self) {
+        if let Some(mut views) = self.views.take() {
+            views.reset();
+            self.views.set(Some(views));
+        }
     }
 }
 
@@ -197,6 +219,57 @@ impl Bridge {
         next: Option<Next<'_>>,
         f: impl FnOnce(&CallScope<'_>) -> R,
     ) -> (R, Option<LimitHit>) {
+        self.enter(state, ctx, next, self.timeout_ns.get(), f)
+    }
+
+    /// Runs `f` as one entry of a call that runs as a coroutine (one resume,
+    /// or one poll of a host future it waits for; no `next`: an async
+    /// middleware's `next` runs between entries). Like [`Bridge::call`], but
+    /// the wall-clock cap is what is left of the VM's cap after `ran`, the
+    /// time the call ran in its earlier entries (time spent waiting between
+    /// entries is not counted); the time this entry runs is added to `ran`.
+    /// A call whose time is already used up is stopped at its first check.
+    pub(crate) fn resume<R>(
+        &self,
+        state: &CallState,
+        ctx: &mut EventContext,
+        ran: &mut Duration,
+        f: impl FnOnce(&CallScope<'_>) -> R,
+    ) -> (R, Option<LimitHit>) {
+        let cap = self.limits.get().timeout;
+        let left = cap.map(|t| t.saturating_sub(*ran));
+        if let (Some(Duration::ZERO), Some(t)) = (left, cap) {
+            self.hit.set(Some(LimitHit::Timeout(t)));
+        }
+        let started = Instant::now();
+        /// Adds the entry's running time to `ran`, also when `f` unwinds.
+        struct Ran<'r>(&'r mut Duration, Instant);
+        impl Drop for Ran<'_> {
+            fn drop(&mut self) {
+                *self.0 = self.0.saturating_add(self.1.elapsed());
+            }
+        }
+        let _ran = Ran(ran, started);
+        self.enter(state, Some(ctx), None, cap_ns(left), f)
+    }
+
+    /// Stops the running call with `hit` (e.g. its execution was cancelled).
+    /// Returns the Lua error to raise; like every limit, it cannot be caught.
+    pub(crate) fn stop(&self, hit: LimitHit) -> mlua::Error {
+        self.hit.set(Some(hit));
+        limit_error(hit)
+    }
+
+    /// [`Bridge::call`] with a time cap of `timeout_ns` for this entry.
+    #[inline(always)]
+    fn enter<R>(
+        &self,
+        state: &CallState,
+        ctx: Option<&mut EventContext>,
+        next: Option<Next<'_>>,
+        timeout_ns: u64,
+        f: impl FnOnce(&CallScope<'_>) -> R,
+    ) -> (R, Option<LimitHit>) {
         let outer = self.current.get();
         if outer.is_null() {
             // A limit error can unwind past a `leave_resume`: no count survives an execution.
@@ -216,7 +289,7 @@ impl Bridge {
             state,
             ctx: ctx.map_or(std::ptr::null_mut(), |c| c as *mut EventContext),
             next,
-            ticket: self.slot.push_ns(self.timeout_ns.get(), deadline),
+            ticket: self.slot.push_ns(timeout_ns, deadline),
             outer,
         };
         /// Makes the outer frame current again, also when `f` unwinds.
@@ -512,11 +585,7 @@ impl CallScope<'_> {
     /// Before a middleware's `next` runs other code on the context: forgets
     /// the call's views and writes the memory account back into the context.
     fn before_next(&self, ctx: &mut EventContext) {
-        let state = self.state;
-        if let Some(mut views) = state.views.take() {
-            views.reset();
-            state.views.set(Some(views));
-        }
+        self.state.before_next();
         self.settle(ctx);
     }
 
@@ -549,8 +618,6 @@ pub(crate) fn limit_error(hit: LimitHit) -> mlua::Error {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
 
     /// Runs `f` as a call of `bridge` on `ctx` and returns the limit hit.
@@ -618,6 +685,37 @@ mod tests {
         assert_eq!(id, again, "the same call");
         assert_eq!(hit, Some(LimitHit::Instructions(cap)));
         // A new call starts from zero.
+        assert_eq!(run(&bridge, &mut ctx, || assert!(bridge.tick().is_ok())), None);
+    }
+
+    #[test]
+    fn resumed_entries_add_up_their_running_time_against_the_cap() {
+        // No watchdog involved: the cap is checked against the time run so far
+        // when an entry starts, so the outcome does not depend on speed.
+        let cap = Duration::from_secs(3600);
+        let bridge = Bridge::new(Limits { timeout: Some(cap), ..Limits::UNLIMITED });
+        let state = CallState::default();
+        let mut ctx = EventContext::new();
+        let mut ran = Duration::ZERO;
+        let (first, hit) = bridge.resume(&state, &mut ctx, &mut ran, |_| {
+            std::thread::sleep(Duration::from_millis(2));
+            bridge.current_frame()
+        });
+        assert_eq!(hit, None);
+        assert!(ran >= Duration::from_millis(2), "the entry's time is added: {ran:?}");
+        // Time used up in earlier entries: the next one is stopped at its first check.
+        ran = cap;
+        let (again, hit) = bridge.resume(&state, &mut ctx, &mut ran, |_| {
+            assert!(bridge.tick().is_err(), "no time left");
+            bridge.current_frame()
+        });
+        assert_eq!(first, again, "the same call");
+        assert_eq!(hit, Some(LimitHit::Timeout(cap)));
+        // Cancelling stops the running call like a limit.
+        let (error, hit) = bridge.call(&state, Some(&mut ctx), None, |_| bridge.stop(LimitHit::Cancelled));
+        assert_eq!(hit, Some(LimitHit::Cancelled));
+        assert_eq!(error.to_string(), limit_error(LimitHit::Cancelled).to_string());
+        // A new call has the whole cap.
         assert_eq!(run(&bridge, &mut ctx, || assert!(bridge.tick().is_ok())), None);
     }
 

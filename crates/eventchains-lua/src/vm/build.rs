@@ -23,6 +23,7 @@ use mlua::Function;
 use mlua::chunk::ChunkMode;
 
 use super::{Vm, VmBase, next_function};
+use crate::async_calls::AsyncCalls;
 use crate::bridge::{Bridge, CallState};
 use crate::error::LoadError;
 use crate::event_records::EventRecords;
@@ -82,6 +83,9 @@ impl VmConfig<'_> {
         #[cfg(feature = "luau")]
         crate::context_proxy::install_luau_iteration(&lua, &bridge).map_err(vm_error)?;
         let next_fn = next_function(&lua, &bridge, ctx_ptr).map_err(vm_error)?;
+        let calls = Rc::new(AsyncCalls::default());
+        lua.set_app_data(calls.clone());
+        let async_next_fn = crate::async_host_fn::async_next(&lua, &calls, ctx_ptr).map_err(vm_error)?;
         let hit_bridge = bridge.clone();
         let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
         // The bounded library functions first, so that the limit prelude's
@@ -103,7 +107,7 @@ impl VmConfig<'_> {
             host_fn.install(&lua).map_err(vm_error)?;
         }
         let env = lock_down(&lua).map_err(vm_error)?;
-        let base = VmBase { lua, bridge, ctx_ptr, next_fn, env, script: self.script.to_owned() };
+        let base = VmBase { lua, bridge, ctx_ptr, next_fn, async_next_fn, calls, env, script: self.script.to_owned() };
         base.apply_limits(self.limits).map_err(vm_error)?;
         Ok(base)
     }
@@ -120,14 +124,21 @@ impl VmBase {
         // Always installed: even without caps of its own, a deadline on the
         // context (a timeout middleware) must be able to stop Lua code.
         let bridge = self.bridge.clone();
+        let calls = self.calls.clone();
         #[cfg(not(feature = "luau"))]
-        self.lua
-            .set_global_hook(mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL), move |_, _| {
-                bridge.tick()
-            })?;
+        self.lua.set_global_hook(
+            mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL),
+            move |lua, _| {
+                bridge.tick()?;
+                calls.tick(lua, &bridge)
+            },
+        )?;
         // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
         #[cfg(feature = "luau")]
-        self.lua.set_interrupt(move |_| bridge.tick());
+        self.lua.set_interrupt(move |lua| {
+            bridge.tick()?;
+            calls.tick(lua, &bridge)
+        });
         self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
         Ok(())
     }
