@@ -1,11 +1,14 @@
 //! [`LuaChainBuilder`]: loads chain scripts with the host's registries, functions and caps.
 
 use std::fmt::{self, Display};
+use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use eventchains_core::{EventChain, EventRegistry, MiddlewareRegistry};
+use eventchains_core::{
+    ChainableEvent, EventChain, EventMiddleware, EventRegistry, LocalAsyncEventChain, MiddlewareRegistry,
+};
 use mlua::{FromLuaMulti, IntoLuaMulti};
 
 use crate::bytecode_cache::{self, Compiled};
@@ -129,6 +132,41 @@ impl LuaChainBuilder {
         let name = name.into();
         self.host_fns.retain(|h| h.name != name);
         self.host_fns.push(HostFn::fallible(name, f));
+        self
+    }
+
+    /// Registers an async Rust function that scripts call like any function
+    /// (`local stock = inventory(sku)`): in an async execution the calling
+    /// handler or middleware (a coroutine) yields while the future is
+    /// pending, so other executions run on the thread meanwhile. `Err(e)`
+    /// raises a Lua error `name: e` at the caller's line, which `pcall`
+    /// catches; so does a panic. The future is created and polled on the
+    /// thread running the execution (it need not be `Send`). Calling the
+    /// function from a synchronous execution, or from a coroutine the script
+    /// created, is a Lua error. See `docs/async.md`.
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let chain = LuaChainBuilder::new()
+    ///     .register_async_fn("stock_of", |sku: String| async move {
+    ///         Ok::<_, std::convert::Infallible>(if sku == "tea" { 3 } else { 0 })
+    ///     })
+    ///     .load_str("s.lua", "return { events = { { name = 's', handler = function(ctx) ctx.stock = stock_of(ctx.sku) end } } }")
+    ///     .unwrap();
+    /// assert_eq!(chain.event_names(), ["s"]);
+    /// ```
+    #[must_use]
+    pub fn register_async_fn<F, A, Fut, R, E>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        A: FromLuaMulti + 'static,
+        Fut: Future<Output = Result<R, E>> + 'static,
+        R: IntoLuaMulti + 'static,
+        E: Display + 'static,
+    {
+        let name = name.into();
+        self.host_fns.retain(|h| h.name != name);
+        self.host_fns.push(HostFn::asynchronous(name, f));
         self
     }
 
@@ -278,14 +316,16 @@ impl LuaChainBuilder {
         let vm = Vm::new(base, functions, script.spec.event_names())
             .map_err(|e| LoadError::Vm { script: name.to_owned(), message: e.to_string() })?;
         vm_table::insert(&script, Rc::new(vm));
-        Ok(LuaChain::new(script, chain))
+        Ok(LuaChain::new(script, chain.0, chain.1))
     }
 
-    fn build_chain(&self, script: &Arc<Script>) -> Result<EventChain, LoadError> {
+    /// The script's chain, as a synchronous chain and as an async one (the
+    /// same parts: Lua events and middleware run as coroutines in the latter).
+    fn build_chain(&self, script: &Arc<Script>) -> Result<(EventChain, LocalAsyncEventChain), LoadError> {
         let spec = &script.spec;
-        let mut chain = EventChain::new()
-            .named(spec.name.clone().unwrap_or_else(|| script.name.clone()))
-            .fault_tolerance(spec.mode);
+        let name = spec.name.clone().unwrap_or_else(|| script.name.clone());
+        let mut chain = EventChain::new().named(name.clone()).fault_tolerance(spec.mode);
+        let mut async_chain = LocalAsyncEventChain::new_local().named(name).fault_tolerance(spec.mode);
         for (index, m) in spec.middleware.iter().enumerate() {
             match m {
                 MiddlewareSpec::Named { name, config } => {
@@ -294,20 +334,26 @@ impl LuaChainBuilder {
                         path: format!("middleware[{}]", index + 1),
                         source,
                     })?;
-                    match script.limits.timeout {
-                        Some(limit) => chain.add_middleware(ScriptTimed { inner: built, limit }),
-                        None => chain.add_middleware_arc(built),
+                    let built: Arc<dyn EventMiddleware> = match script.limits.timeout {
+                        Some(limit) => Arc::new(ScriptTimed { inner: built, limit }),
+                        None => built,
                     };
+                    chain.add_middleware_arc(built.clone());
+                    async_chain.add_middleware_arc(built);
                 }
                 MiddlewareSpec::Lua { label } => {
-                    chain.add_middleware(LuaMiddleware { script: script.clone(), index, label: label.clone() });
+                    let lua = Arc::new(LuaMiddleware { script: script.clone(), index, label: label.clone() });
+                    chain.add_middleware_arc(lua.clone());
+                    async_chain.add_async_middleware_arc(lua);
                 }
             }
         }
         for (index, e) in spec.events.iter().enumerate() {
             match e {
                 EventSpec::Lua { name } => {
-                    chain.add_event(LuaEvent { script: script.clone(), index, name: name.clone() });
+                    let lua = Arc::new(LuaEvent { script: script.clone(), index, name: name.clone() });
+                    chain.add_event_arc(lua.clone());
+                    async_chain.add_async_event_arc(lua);
                 }
                 EventSpec::Rust { name, rust, config } => {
                     let inner = self.events.build(rust, config).map_err(|source| LoadError::Registry {
@@ -315,11 +361,13 @@ impl LuaChainBuilder {
                         path: format!("events[{}]", index + 1),
                         source,
                     })?;
-                    chain.add_event(NamedEvent { name: name.clone(), inner });
+                    let named: Arc<dyn ChainableEvent> = Arc::new(NamedEvent { name: name.clone(), inner });
+                    chain.add_event_arc(named.clone());
+                    async_chain.add_event_arc(named);
                 }
             }
         }
-        Ok(chain)
+        Ok((chain, async_chain))
     }
 }
 

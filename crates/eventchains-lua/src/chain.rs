@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use eventchains_core::{ChainResult, EventChain, EventContext, FaultToleranceMode, Map};
+use eventchains_core::{
+    CancellationToken, ChainResult, EventChain, EventContext, FaultToleranceMode, LocalAsyncEventChain, Map,
+};
 
 use crate::limits::Limits;
 use crate::script::Script;
@@ -37,16 +39,65 @@ use crate::script::Script;
 pub struct LuaChain {
     script: Arc<Script>,
     chain: EventChain,
+    async_chain: LocalAsyncEventChain,
 }
 
 impl LuaChain {
-    pub(crate) fn new(script: Arc<Script>, chain: EventChain) -> Self {
-        LuaChain { script, chain }
+    pub(crate) fn new(script: Arc<Script>, chain: EventChain, async_chain: LocalAsyncEventChain) -> Self {
+        LuaChain { script, chain, async_chain }
+    }
+
+    /// The loaded script.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by the async unit tests"))]
+    pub(crate) fn script(&self) -> &Arc<Script> {
+        &self.script
     }
 
     /// Runs the chain on `ctx` (see [`EventChain::execute`]).
     pub fn execute(&self, ctx: &mut EventContext) -> ChainResult {
         self.chain.execute(ctx)
+    }
+
+    /// Runs the chain on `ctx` as a future: Lua handlers and middleware run
+    /// as coroutines of this thread's VM and can call async host functions
+    /// ([`register_async_fn`](crate::LuaChainBuilder::register_async_fn));
+    /// many executions can be in flight on one thread (see docs/async.md).
+    ///
+    /// The future is not `Send` (a Lua VM belongs to its thread): run it on
+    /// a current-thread runtime or in a `tokio::task::LocalSet`. Dropping it
+    /// mid-way drops the awaited future and the coroutine; the context keeps
+    /// the writes made so far, and the thread's VM stays clean.
+    ///
+    /// ```
+    /// use eventchains_lua::LuaChainBuilder;
+    /// let chain = LuaChainBuilder::new()
+    ///     .register_async_fn("stock_of", |sku: String| async move {
+    ///         Ok::<_, std::convert::Infallible>(if sku == "tea" { 3 } else { 0 })
+    ///     })
+    ///     .load_str("s.lua", "return { events = { { name = 's', handler = function(ctx) ctx.stock = stock_of(ctx.sku) end } } }")
+    ///     .unwrap();
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let mut ctx = chain.new_context();
+    /// ctx.set("sku", "tea");
+    /// let result = runtime.block_on(chain.execute_async(&mut ctx));
+    /// assert!(result.is_clean());
+    /// assert_eq!(ctx.get::<i64>("stock"), Some(3));
+    /// ```
+    pub async fn execute_async(&self, ctx: &mut EventContext) -> ChainResult {
+        self.async_chain.execute(ctx).await
+    }
+
+    /// [`execute_async`](Self::execute_async) that `token` can cancel: pending
+    /// awaits end and running Lua code stops at its next hook tick
+    /// ([`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions); the failure has
+    /// kind `cancelled`. Cancelled before the start, no event runs.
+    pub async fn execute_cancellable(&self, ctx: &mut EventContext, token: CancellationToken) -> ChainResult {
+        self.async_chain.execute_cancellable(ctx, token).await
+    }
+
+    /// The chain as an async chain (the same parts; see [`execute_async`](Self::execute_async)).
+    pub fn async_chain(&self) -> &LocalAsyncEventChain {
+        &self.async_chain
     }
 
     /// A context holding the script's initial `context` values.

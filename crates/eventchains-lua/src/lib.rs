@@ -63,6 +63,8 @@ compile_error!(
     "eventchains-lua needs a Lua engine feature: `lua54` (default), `lua55`, `luajit` or `luau` (see docs/lua-engines.md)"
 );
 
+mod async_calls;
+mod async_host_fn;
 mod bounded_lib;
 mod bridge;
 mod builder;
@@ -117,3 +119,8 @@ pub use vm_table::thread_vm_count;
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use watch::ChainWatcher;
+
+/// The Rust examples of `docs/async.md` (core and Lua sections), run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/async.md")]
+struct AsyncDocDoctests;

@@ -18,6 +18,8 @@ pub(crate) fn count_limit_hit(hit: Option<LimitHit>, is_memory: impl FnOnce() ->
         Some(LimitHit::Timeout(_) | LimitHit::Enclosing) => "timeout",
         Some(LimitHit::Deadline) => "deadline",
         Some(LimitHit::CtxMemory(_)) => "memory",
+        // A cancellation is not a limit.
+        Some(LimitHit::Cancelled) => return,
         None if is_memory() => "memory",
         None => return,
     };

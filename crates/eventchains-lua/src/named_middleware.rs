@@ -4,7 +4,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventchains_core::{ChainableEvent, EventContext, EventMiddleware, EventResult, Next};
+use eventchains_core::{
+    AsyncEventMiddleware, AsyncNext, ChainableEvent, EventContext, EventError, EventMiddleware, EventRef, EventResult,
+    Local, LocalBoxFuture, Next,
+};
 
 /// A Rust middleware the script named (`{ "retry", initial_ms = 500 }`), run
 /// with the context's deadline narrowed to the script's wall-clock cap.
@@ -36,5 +39,32 @@ impl EventMiddleware for ScriptTimed {
             Ok(result) => result,
             Err(payload) => resume_unwind(payload),
         }
+    }
+
+    fn as_local_async(&self) -> Option<&dyn AsyncEventMiddleware<Local>> {
+        self.inner.as_local_async().map(|_| self as &dyn AsyncEventMiddleware<Local>)
+    }
+}
+
+/// The async form, when the host middleware has one: the same narrowed
+/// deadline, put back when the call ends or its future is dropped.
+impl AsyncEventMiddleware<Local> for ScriptTimed {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn handle<'a>(
+        &'a self,
+        event: EventRef<'a, Local>,
+        ctx: &'a mut EventContext,
+        next: AsyncNext<'a, Local>,
+    ) -> LocalBoxFuture<'a> {
+        Box::pin(async move {
+            let Some(inner) = self.inner.as_local_async() else {
+                return Err(EventError::middleware(format!("`{}` has no async form", self.inner.name())));
+            };
+            let mut scoped = ctx.deadline_scope(Instant::now(), self.limit);
+            inner.handle(event, &mut scoped, next).await
+        })
     }
 }

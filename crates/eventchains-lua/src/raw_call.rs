@@ -49,6 +49,11 @@ impl RawHandlers {
         matches!(self.handlers.get(index), Some(Some(_)))
     }
 
+    /// The registry reference of handler `index` (for running it as a coroutine).
+    pub(crate) fn key(&self, index: usize) -> Option<&RegistryKey> {
+        self.handlers.get(index).and_then(Option::as_ref)
+    }
+
     /// Calls handler `index` (see [`RawHandlers::has`]) with the root `ctx` (`ctx_ptr`) in `lua`.
     pub(crate) fn call(&self, lua: &Lua, index: usize, ctx_ptr: *const c_void) -> RawReturn {
         let Some(Some(key)) = self.handlers.get(index) else {

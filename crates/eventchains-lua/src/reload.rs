@@ -131,6 +131,15 @@ impl ReloadableChain {
         self.current.load().chain.execute(ctx)
     }
 
+    /// [`LuaChain::execute_async`] on the version current when it starts
+    /// (held by an `Arc` for the whole execution, whatever reloads happen
+    /// while it awaits). Returns that version's number with the result.
+    pub async fn execute_async(&self, ctx: &mut EventContext) -> (u64, ChainResult) {
+        let version = self.current.load_full();
+        let result = version.chain.execute_async(ctx).await;
+        (version.number, result)
+    }
+
     /// Runs the current version on a fresh context holding its initial values;
     /// returns the version, the result and the context.
     pub fn execute_fresh(&self) -> (u64, ChainResult, EventContext) {

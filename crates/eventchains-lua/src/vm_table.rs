@@ -82,6 +82,12 @@ pub(crate) fn with_vm<R>(script: &Arc<Script>, f: impl FnOnce(&Vm) -> R) -> Resu
     Ok(f(&vm))
 }
 
+/// The calling thread's VM for `script`, built on first use, to hold across
+/// awaits (async executions; [`with_vm`] is the synchronous fast path).
+pub(crate) fn vm_rc(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
+    vm_for(script)
+}
+
 /// The calling thread's VM for `script`, built on first use.
 fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
     let mut dead = Vec::new();
