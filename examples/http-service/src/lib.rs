@@ -26,7 +26,7 @@ mod prometheus;
 mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
-pub use inventory::{Inventory, InventoryError};
+pub use inventory::{Hold, Inventory, InventoryError};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
 pub use workers::{LuaWorkers, WorkerError};

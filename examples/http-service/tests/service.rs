@@ -25,6 +25,7 @@ struct Service {
     addr: SocketAddr,
     client: HttpClient,
     script: PathBuf,
+    inventory: Inventory,
 }
 
 impl Service {
@@ -34,13 +35,15 @@ impl Service {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let script = dir.join("orders.lua");
         std::fs::write(&script, SCRIPT).expect("script written");
-        let stock = [("tea", 1_000_000), ("cake", 1_000_000), ("coffee", 1)].map(|(s, n)| (s.to_owned(), n));
+        let stock =
+            [("tea", 1_000_000), ("cake", 1_000_000), ("coffee", 1), ("matcha", 1_000)].map(|(s, n)| (s.to_owned(), n));
         let inventory = Inventory::new(stock, Duration::from_millis(2));
-        let state = AppState::new(ServiceConfig { script: script.clone(), workers: 2, inventory }).expect("starts");
+        let state = AppState::new(ServiceConfig { script: script.clone(), workers: 2, inventory: inventory.clone() })
+            .expect("starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("serves") });
-        Service { addr, client: Client::builder(TokioExecutor::new()).build_http(), script }
+        Service { addr, client: Client::builder(TokioExecutor::new()).build_http(), script, inventory }
     }
 
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Bytes) {
@@ -124,10 +127,7 @@ async fn concurrent_orders_across_a_reload_each_come_from_exactly_one_version() 
     }
 
     half.wait_for(|h| *h).await.expect("a quarter done");
-    let v2 = SCRIPT.replace(r#"local VERSION = "v1""#, r#"local VERSION = "v2""#);
-    assert_ne!(v2, SCRIPT, "the script defines its version tag");
-    std::fs::write(&service.script, v2).expect("v2 written");
-    assert_eq!(service.reload().await, json!({ "version": 2 }));
+    reload_v2(&service).await;
     reloaded_tx.send_replace(true);
 
     let mut per_version = [0usize; 2];
@@ -145,6 +145,41 @@ async fn concurrent_orders_across_a_reload_each_come_from_exactly_one_version() 
     assert!(per_version[1] >= PER_TASK, "{per_version:?}");
     // New orders now get version 2.
     assert_eq!(assert_one_version(&service.order(&order(0)).await.1), "v2");
+}
+
+/// Writes version 2 of the script (tag "v2") and reloads it.
+async fn reload_v2(service: &Service) {
+    let v2 = SCRIPT.replace(r#"local VERSION = "v1""#, r#"local VERSION = "v2""#);
+    assert_ne!(v2, SCRIPT, "the script defines its version tag");
+    std::fs::write(&service.script, v2).expect("v2 written");
+    assert_eq!(service.reload().await, json!({ "version": 2 }));
+}
+
+/// Orders held inside `check_stock` (awaiting the inventory) while the script
+/// is reloaded finish on version 1: the events that run after the reload
+/// (the rest of check_stock, price, the Lua middleware) are version 1's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_flight_during_a_reload_finish_on_their_version() {
+    let service = Arc::new(Service::start("in-flight").await);
+    let mut hold = service.inventory.hold("matcha");
+    const HELD: usize = 10;
+    let held: Vec<_> = (0..HELD)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                service.order(&json!({ "items": [{ "sku": "matcha", "qty": 1, "price": 11 }] })).await
+            })
+        })
+        .collect();
+    hold.held(HELD).await;
+    reload_v2(&service).await;
+    let (status, fresh) = service.order(&order(1)).await;
+    assert_eq!((status, assert_one_version(&fresh)), (200, "v2"), "new orders run version 2 while v1 ones wait");
+    hold.release();
+    for order in held {
+        let (status, response) = order.await.expect("order task");
+        assert_eq!((status, assert_one_version(&response)), (200, "v1"), "{response:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
