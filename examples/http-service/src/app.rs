@@ -1,0 +1,129 @@
+//! [`AppState`] and the axum [`router`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use eventchains_core::{ChainStatus, MiddlewareRegistry};
+use eventchains_lua::{LoadError, LuaChainBuilder, ReloadableChain};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::inventory::Inventory;
+use crate::prometheus::install_recorder;
+use crate::workers::LuaWorkers;
+
+/// What the service runs.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The chain script; `POST /admin/reload` rereads it.
+    pub script: PathBuf,
+    /// Lua worker threads.
+    pub workers: usize,
+    /// The store behind the scripts' `inventory(sku)`.
+    pub inventory: Inventory,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The script did not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The worker threads or their runtimes could not start.
+    #[error("cannot start the Lua workers: {0}")]
+    Workers(#[from] std::io::Error),
+    /// Another `metrics` recorder was installed first.
+    #[error("cannot install the Prometheus recorder: {0}")]
+    Recorder(String),
+}
+
+/// The service's shared state: the chain, its workers, the script path and
+/// the Prometheus handle.
+#[derive(Debug)]
+pub struct AppState {
+    chain: Arc<ReloadableChain>,
+    workers: LuaWorkers,
+    script: PathBuf,
+    prometheus: PrometheusHandle,
+}
+
+impl AppState {
+    /// Installs the Prometheus recorder, loads the script (version 1) with
+    /// every middleware of `eventchains-middleware` and the async `inventory`
+    /// function, and starts the workers.
+    pub fn new(config: ServiceConfig) -> Result<Arc<Self>, ServiceError> {
+        let prometheus = install_recorder()?;
+        let mut registry = MiddlewareRegistry::new();
+        eventchains_middleware::register_all(&mut registry);
+        let inventory = config.inventory;
+        let builder = LuaChainBuilder::new()
+            .middleware_registry(registry)
+            .register_async_fn("inventory", move |sku: String| {
+                let inventory = inventory.clone();
+                async move { inventory.stock_of(&sku).await }
+            })
+            .document_fn("inventory", "The stock of a product (async: the calling handler waits).", &["sku"]);
+        let chain = Arc::new(ReloadableChain::load_file(builder, &config.script)?);
+        metrics::gauge!("http_service_script_version").set(chain.version() as f64);
+        let workers = LuaWorkers::start(chain.clone(), config.workers)?;
+        Ok(Arc::new(AppState { chain, workers, script: config.script, prometheus }))
+    }
+
+    /// The script version serving new orders.
+    pub fn version(&self) -> u64 {
+        self.chain.version()
+    }
+}
+
+/// The routes: `POST /orders`, `POST /admin/reload`, `GET /metrics`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/orders", post(order))
+        .route("/admin/reload", post(reload))
+        .route("/metrics", get(prometheus))
+        .with_state(state)
+}
+
+async fn order(State(state): State<Arc<AppState>>, Json(order): Json<serde_json::Value>) -> Response {
+    match state.workers.run(order).await {
+        Ok(response) => {
+            metrics::counter!("http_service_orders_total", "status" => response.status.as_str()).increment(1);
+            let code =
+                if response.status == ChainStatus::Failed { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            (code, Json(response)).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let reloading = state.clone();
+    // Reading and compiling the script blocks: off the async workers.
+    let result = tokio::task::spawn_blocking(move || reloading.chain.reload_file(&reloading.script)).await;
+    match result {
+        Ok(Ok(version)) => {
+            metrics::counter!("http_service_reloads_total", "outcome" => "ok").increment(1);
+            metrics::gauge!("http_service_script_version").set(version.number() as f64);
+            Json(serde_json::json!({ "version": version.number() })).into_response()
+        }
+        Ok(Err(e)) => {
+            metrics::counter!("http_service_reloads_total", "outcome" => "rejected").increment(1);
+            let body = serde_json::json!({ "error": e.to_string(), "version": state.chain.version() });
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reload panicked: {e}")),
+    }
+}
+
+async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render()).into_response()
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(serde_json::json!({ "error": message }))).into_response()
+}

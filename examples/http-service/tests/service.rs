@@ -1,0 +1,233 @@
+//! The service over real HTTP on 127.0.0.1 (ephemeral port): concurrent
+//! orders across a reload, a failing order, the metrics endpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use http_service::{AppState, Inventory, OrderResponse, ServiceConfig, router};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const SCRIPT: &str = include_str!("../scripts/orders.lua");
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Service {
+    addr: SocketAddr,
+    client: HttpClient,
+    script: PathBuf,
+    inventory: Inventory,
+}
+
+impl Service {
+    /// Starts the service on a copy of the script (named after `test`) with 2 workers.
+    async fn start(test: &str) -> Service {
+        let dir = std::env::temp_dir().join(format!("http-service-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let script = dir.join("orders.lua");
+        std::fs::write(&script, SCRIPT).expect("script written");
+        let stock =
+            [("tea", 1_000_000), ("cake", 1_000_000), ("coffee", 1), ("matcha", 1_000)].map(|(s, n)| (s.to_owned(), n));
+        let inventory = Inventory::new(stock, Duration::from_millis(2));
+        let state = AppState::new(ServiceConfig { script: script.clone(), workers: 2, inventory: inventory.clone() })
+            .expect("starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("serves") });
+        Service { addr, client: Client::builder(TokioExecutor::new()).build_http(), script, inventory }
+    }
+
+    async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Bytes) {
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .expect("request");
+        let response = self.client.request(request).await.expect("response");
+        let status = response.status().as_u16();
+        (status, response.into_body().collect().await.expect("body").to_bytes())
+    }
+
+    async fn order(&self, order: &Value) -> (u16, OrderResponse) {
+        let (status, body) = self.request(Method::POST, "/orders", Some(order)).await;
+        let response = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {status} {}", String::from_utf8_lossy(&body)));
+        (status, response)
+    }
+
+    async fn reload(&self) -> Value {
+        let (status, body) = self.request(Method::POST, "/admin/reload", None).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("json")
+    }
+}
+
+fn order(n: usize) -> Value {
+    json!({ "id": n, "items": [{ "sku": "tea", "qty": 2, "price": 3.5 }, { "sku": "cake", "qty": 1, "price": 4 }] })
+}
+
+/// Everything the script wrote comes from `tag` ("v1" or "v2"), and the
+/// version number matches it.
+fn assert_one_version(response: &OrderResponse) -> &'static str {
+    let tag = match response.version {
+        1 => "v1",
+        2 => "v2",
+        other => panic!("unexpected version {other}: {response:?}"),
+    };
+    let ctx = &response.context;
+    assert_eq!(ctx["version_tag"], tag, "{response:?}");
+    assert_eq!(ctx["checked_by"], tag, "{response:?}");
+    assert_eq!(ctx["priced_by"], tag, "{response:?}");
+    let trail: Vec<String> = ["tag", "check_stock", "price"].iter().map(|e| format!("{tag}:{e}:ok")).collect();
+    assert_eq!(ctx["trail"], json!(trail), "{response:?}");
+    tag
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_across_a_reload_each_come_from_exactly_one_version() {
+    let service = Arc::new(Service::start("reload").await);
+    const TASKS: usize = 4;
+    const PER_TASK: usize = 50;
+    let done = Arc::new(AtomicUsize::new(0));
+    let (reloaded_tx, reloaded) = watch::channel(false);
+    let (half_tx, mut half) = watch::channel(false);
+    let half_tx = Arc::new(half_tx);
+
+    let mut clients = Vec::new();
+    for task in 0..TASKS {
+        let (service, done, half_tx, mut reloaded) = (service.clone(), done.clone(), half_tx.clone(), reloaded.clone());
+        clients.push(tokio::spawn(async move {
+            let mut responses = Vec::new();
+            for i in 0..PER_TASK {
+                // Tasks 0 and 1 wait for the reload at their midpoint, so their
+                // second halves surely run on version 2; tasks 2 and 3 keep
+                // sending, so orders are in flight while the reload happens.
+                if task < 2 && i == PER_TASK / 2 {
+                    reloaded.wait_for(|r| *r).await.expect("reload signalled");
+                }
+                let response = service.order(&order(task * PER_TASK + i)).await;
+                if done.fetch_add(1, Ordering::SeqCst) + 1 == TASKS * PER_TASK / 4 {
+                    half_tx.send_replace(true);
+                }
+                responses.push(response);
+            }
+            responses
+        }));
+    }
+
+    half.wait_for(|h| *h).await.expect("a quarter done");
+    reload_v2(&service).await;
+    reloaded_tx.send_replace(true);
+
+    let mut per_version = [0usize; 2];
+    for client in clients {
+        for (status, response) in client.await.expect("client task") {
+            assert_eq!(status, 200, "{response:?}");
+            assert_eq!(response.status, eventchains_core::ChainStatus::Completed, "{response:?}");
+            assert!(response.failures.is_empty(), "{response:?}");
+            assert_eq!(response.context["total"], 11.0, "{response:?}");
+            per_version[usize::from(assert_one_version(&response) == "v2")] += 1;
+        }
+    }
+    assert_eq!(per_version.iter().sum::<usize>(), TASKS * PER_TASK);
+    assert!(per_version[0] >= TASKS * PER_TASK / 4, "{per_version:?}");
+    assert!(per_version[1] >= PER_TASK, "{per_version:?}");
+    // New orders now get version 2.
+    assert_eq!(assert_one_version(&service.order(&order(0)).await.1), "v2");
+}
+
+/// Writes version 2 of the script (tag "v2") and reloads it.
+async fn reload_v2(service: &Service) {
+    let v2 = SCRIPT.replace(r#"local VERSION = "v1""#, r#"local VERSION = "v2""#);
+    assert_ne!(v2, SCRIPT, "the script defines its version tag");
+    std::fs::write(&service.script, v2).expect("v2 written");
+    assert_eq!(service.reload().await, json!({ "version": 2 }));
+}
+
+/// Orders held inside `check_stock` (awaiting the inventory) while the script
+/// is reloaded finish on version 1: the events that run after the reload
+/// (the rest of check_stock, price, the Lua middleware) are version 1's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_flight_during_a_reload_finish_on_their_version() {
+    let service = Arc::new(Service::start("in-flight").await);
+    let mut hold = service.inventory.hold("matcha");
+    const HELD: usize = 10;
+    let held: Vec<_> = (0..HELD)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                service.order(&json!({ "items": [{ "sku": "matcha", "qty": 1, "price": 11 }] })).await
+            })
+        })
+        .collect();
+    hold.held(HELD).await;
+    reload_v2(&service).await;
+    let (status, fresh) = service.order(&order(1)).await;
+    assert_eq!((status, assert_one_version(&fresh)), (200, "v2"), "new orders run version 2 while v1 ones wait");
+    hold.release();
+    for order in held {
+        let (status, response) = order.await.expect("order task");
+        assert_eq!((status, assert_one_version(&response)), (200, "v1"), "{response:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_order_names_the_event_and_a_broken_reload_keeps_the_old_version() {
+    let service = Service::start("failing").await;
+    let unknown = json!({ "items": [{ "sku": "unobtainium", "qty": 1, "price": 1 }] });
+    let (status, response) = service.order(&unknown).await;
+    assert_eq!(status, 422, "{response:?}");
+    assert_eq!(response.status, eventchains_core::ChainStatus::Failed);
+    assert_eq!(response.failures.len(), 1, "{response:?}");
+    let failure = &response.failures[0];
+    assert_eq!((failure.event.as_str(), failure.kind.as_str()), ("check_stock", "event"));
+    assert!(failure.message.contains("inventory: unknown sku `unobtainium`"), "{failure:?}");
+    assert!(failure.message.contains("orders.lua:"), "names the script and line: {failure:?}");
+    assert_eq!(response.context["trail"], json!(["v1:tag:ok", "v1:check_stock:failed"]));
+    assert_eq!(response.context.get("priced_by"), None, "the chain stopped at check_stock");
+
+    let short = json!({ "items": [{ "sku": "coffee", "qty": 3, "price": 2 }] });
+    let (status, response) = service.order(&short).await;
+    assert_eq!((status, response.failures[0].event.as_str()), (422, "check_stock"));
+    assert!(response.failures[0].message.contains("not enough stock for coffee: 3 wanted, 1 left"), "{response:?}");
+
+    std::fs::write(&service.script, "return { events = { { name = 'x' } } }").expect("broken script written");
+    let (status, body) = service.request(Method::POST, "/admin/reload", None).await;
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["version"], 1);
+    assert!(body["error"].as_str().expect("error").contains("missing `handler` or `rust`"), "{body}");
+    let (status, response) = service.order(&order(1)).await;
+    assert_eq!((status, assert_one_version(&response)), (200, "v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_serves_prometheus_text_of_the_chain_and_the_service() {
+    let service = Service::start("metrics").await;
+    let (status, _) = service.order(&order(1)).await;
+    assert_eq!(status, 200);
+    let (status, body) = service.request(Method::GET, "/metrics", None).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    let series = |name: &str, labels: &[&str]| {
+        text.lines().any(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+    };
+    assert!(
+        series("eventchains_event_executions_total{", &[r#"event="check_stock""#, r#"outcome="success""#]),
+        "{text}"
+    );
+    assert!(series("eventchains_event_duration_seconds", &[r#"event="price""#]), "{text}");
+    assert!(series("http_service_orders_total{", &[r#"status="completed""#]), "{text}");
+    assert!(text.contains("# TYPE http_service_orders_total counter"), "{text}");
+}
