@@ -328,8 +328,8 @@ impl Future for YieldNow {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use eventchains_core::{ErrorKind, EventContext, EventResult};
@@ -586,7 +586,7 @@ mod tests {
     #[cfg(any(feature = "lua54", feature = "lua55"))]
     #[tokio::test(flavor = "current_thread")]
     async fn a_long_loop_lets_other_executions_run() {
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = order.clone();
         let chain = load(
             builder()
