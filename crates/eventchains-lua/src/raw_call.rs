@@ -211,15 +211,13 @@ unsafe fn decode(state: *mut ffi::lua_State, ctx_ptr: *const c_void) -> Option<R
     }
 }
 
-/// The string at `index` (lossy UTF-8).
+/// The string at `index` (lossy UTF-8), read by the fast path's
+/// [`string_at`](crate::fast_ctx::string_at).
 ///
 /// # Safety
 /// The value at `index` is a string.
 unsafe fn string_at(state: *mut ffi::lua_State, index: c_int) -> String {
-    let mut len = 0;
-    // SAFETY (caller): a string value: `lua_tolstring` returns its bytes without converting anything.
-    unsafe {
-        let ptr = ffi::lua_tolstring(state, index, &mut len);
-        String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).into_owned()
-    }
+    // SAFETY (caller): `index` is on the stack; the bytes are copied while the string stays there.
+    let bytes = unsafe { crate::fast_ctx::string_at(state, index) };
+    bytes.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
 }
