@@ -59,10 +59,6 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     let cheap = lua.create_function(move |_, (s, p): (LuaString, LuaString)| {
         Ok(pattern::is_cheap(&p.as_bytes(), s.as_bytes().len(), budget))
     })?;
-    let charged = bridge.clone();
-    let gsub_at = lua.create_function(move |lua, (s, p, repl, max_n): (LuaString, LuaString, Value, i64)| {
-        pattern::gsub(lua, &s.as_bytes(), &p.as_bytes(), repl, max_n, &mut |steps| charged.charge(steps))
-    })?;
     let string: Table = lua.globals().get("string")?;
     let originals: Vec<Function> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
     let chunk = match stripped_bytecode() {
@@ -70,6 +66,7 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         None => lua.load(BOUNDED_PRELUDE_SOURCE).set_mode(ChunkMode::Text),
     };
     let gmatch_at = pattern::gmatch_function(lua, bridge, checkpoint.clone())?;
+    let gsub_at = pattern::gsub_function(lua, bridge, checkpoint.clone())?;
     // The Rust matcher's entries, in the order of `PATTERN_FUNCTIONS`.
     let entries = [
         (find_at.clone(), Shape::Find),
@@ -214,7 +211,8 @@ end
 -- is cheap and these functions otherwise (`known`: the subject and pattern
 -- are strings and the call is costly); they convert numbers to strings,
 -- check the arguments as the C functions do and call the Rust matcher
--- (`find_at`, `gsub_at`), which charges its steps.
+-- (`find_at`, `gsub_at`), which charges its steps. An error raised by a
+-- replacement table's `__index` or function passes through `gsub_at` as is.
 local floor, tonumber, tostring = math.floor, tonumber, tostring
 local V54 = math.type ~= nil -- 5.4 rules for gmatch's init and for empty matches
 local PLAIN, WHOLE, ANCHOR, FIND = 1, 2, 4, 16 -- modes of find_at
@@ -247,8 +245,8 @@ local function captures(a, b, ...)
   if a == false then error(b, WHERE) end
   return ...
 end
-local function replaced(a, b, propagate)
-  if a == false then error(b, propagate and 0 or WHERE) end
+local function replaced(a, b)
+  if a == false then error(b, WHERE) end
   return a, b
 end
 

@@ -24,8 +24,9 @@ const CAP_POSITION: isize = -2;
 /// Why a match stopped without an answer.
 #[derive(Debug)]
 pub(crate) enum MatchError<E> {
-    /// The pattern is malformed (the C matcher's message).
-    Pattern(String),
+    /// The pattern is malformed (the C matcher's message; a static text, so
+    /// that a C closure may raise it with nothing to drop).
+    Pattern(&'static str),
     /// The check closure refused to go on.
     Stopped(E),
 }
@@ -122,6 +123,16 @@ impl<'a, 'c, E> Searcher<'a, 'c, E> {
     /// The captures of the last match.
     pub(crate) fn captures(&self) -> impl ExactSizeIterator<Item = Capture> + '_ {
         (0..self.m.level).map(|i| self.m.capture(i))
+    }
+
+    /// The number of captures of the last match.
+    pub(crate) fn level(&self) -> usize {
+        self.m.level
+    }
+
+    /// Capture `i` (0-based, below [`Searcher::level`]) of the last match.
+    pub(crate) fn capture(&self, i: usize) -> Capture {
+        self.m.capture(i)
     }
 
     /// Hands the steps not yet seen by the check closure to it.
@@ -238,8 +249,25 @@ struct Matcher<'a, 'c, E> {
 
 type Step<E> = Result<Option<usize>, MatchError<E>>;
 
-fn malformed<E>(message: &str) -> MatchError<E> {
-    MatchError::Pattern(message.to_owned())
+fn malformed<E>(message: &'static str) -> MatchError<E> {
+    MatchError::Pattern(message)
+}
+
+/// "invalid capture index %N" for N in 0..=9 (the C matcher's message).
+pub(crate) fn invalid_capture_index(n: usize) -> &'static str {
+    const MESSAGES: [&str; 10] = [
+        "invalid capture index %0",
+        "invalid capture index %1",
+        "invalid capture index %2",
+        "invalid capture index %3",
+        "invalid capture index %4",
+        "invalid capture index %5",
+        "invalid capture index %6",
+        "invalid capture index %7",
+        "invalid capture index %8",
+        "invalid capture index %9",
+    ];
+    MESSAGES.get(n).copied().unwrap_or("invalid capture index")
 }
 
 impl<E> Matcher<'_, '_, E> {
@@ -500,7 +528,7 @@ impl<E> Matcher<'_, '_, E> {
     fn match_capture(&mut self, s: usize, digit: u8) -> Step<E> {
         let l = i32::from(digit) - i32::from(b'1');
         if l < 0 || l as usize >= self.level || self.caps[l as usize].1 == CAP_UNFINISHED {
-            return Err(MatchError::Pattern(format!("invalid capture index %{}", l + 1)));
+            return Err(malformed(invalid_capture_index((l + 1) as usize)));
         }
         let (start, len) = self.caps[l as usize];
         if len < 0 {
@@ -535,13 +563,14 @@ fn class(c: u8, cl: u8) -> bool {
     if cl.is_ascii_uppercase() { !res } else { res }
 }
 
+mod bridged;
 mod dispatch;
 mod gmatch;
 mod replace;
 
 pub(crate) use dispatch::{Shape, install_dispatch};
 pub(crate) use gmatch::gmatch_function;
-pub(crate) use replace::gsub;
+pub(crate) use replace::gsub_function;
 
 #[cfg(test)]
 mod tests;

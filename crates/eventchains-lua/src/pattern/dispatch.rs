@@ -13,8 +13,8 @@
 //! `gsub` a string, table or function replacement and no `n`) skips that
 //! Lua function, whose checks it cannot fail: the closure calls the Rust
 //! matcher's entry itself ([`Shape`]) and settles its answer as the Lua
-//! function would (a message raised with the caller's position, a
-//! replacement function's error value raised unchanged).
+//! function would (a message raised with the caller's position; a
+//! replacement function's error passes through `gsub_at` unchanged).
 //!
 //! Upvalues: 1 the C function, 2 the bounded path, 3 the budget (a number),
 //! 4 the Rust matcher's entry, 5 the [`Shape`] (a number).
@@ -126,17 +126,13 @@ unsafe fn call_entry(state: *mut ffi::lua_State, nargs: c_int) -> Option<c_int> 
         let args = ffi::lua_gettop(state) - 1;
         ffi::lua_call(state, args, ffi::LUA_MULTRET);
         let results = ffi::lua_gettop(state);
-        // `false, message[, propagate]`: a malformed pattern or replacement
-        // (raised with the caller's position) or a replacement function's
-        // error value (raised unchanged).
+        // `false, message`: a malformed pattern or replacement, raised with
+        // the caller's position (a replacement's own error went through).
         if ffi::lua_type(state, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(state, 1) == 0 {
-            let propagate = results >= 3 && ffi::lua_toboolean(state, 3) != 0;
             ffi::lua_settop(state, 2);
-            if !propagate && ffi::lua_type(state, 2) == ffi::LUA_TSTRING {
-                ffi::luaL_where(state, 1);
-                ffi::lua_insert(state, 2);
-                ffi::lua_concat(state, 2);
-            }
+            ffi::luaL_where(state, 1);
+            ffi::lua_insert(state, 2);
+            ffi::lua_concat(state, 2);
             ffi::lua_error(state);
         }
         Some(match shape {

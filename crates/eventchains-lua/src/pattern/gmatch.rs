@@ -14,34 +14,23 @@
 //! the bridge's limit error. No Rust value with a destructor is alive when
 //! Lua may raise an error.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
 
+use super::bridged::{bridge_at, bridged_function, raise, raise_limit};
 use super::{Capture, MatchError, Searcher};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
 
 const V54: bool = !cfg!(any(feature = "luajit", feature = "luau"));
-/// Room for the longest message of the matcher ("invalid capture index %N", ...).
-const MESSAGE_ROOM: usize = 96;
 
 /// `gmatch_at(s, p, init)`: an iterator over the matches of `p` in `s` from
 /// `init` (1-based; past `#s + 1` gives none). `raise` raises the limit
 /// error `bridge` has recorded (called when a check stops the matcher).
 pub(crate) fn gmatch_function(lua: &Lua, bridge: &Rc<Bridge>, raise: Function) -> mlua::Result<Function> {
-    let bridge = Rc::as_ptr(bridge) as *mut c_void;
-    // SAFETY: the closure gets `[raise]`, pushes the bridge and leaves exactly
-    // one value, the new C closure. `raise` holds the bridge's `Rc` (an
-    // upvalue of every iterator), so the pointer outlives every iterator.
-    unsafe {
-        lua.exec_raw::<Function>(raise, |state| {
-            ffi::lua_pushlightuserdata(state, bridge);
-            ffi::lua_insert(state, 1);
-            ffi::lua_pushcclosure(state, gmatch_new, 2);
-        })
-    }
+    bridged_function(lua, bridge, raise, gmatch_new)
 }
 
 /// `(s, p, init)` with upvalues `(bridge, raise)`: the iterator.
@@ -66,7 +55,7 @@ unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
     // upvalue 5 points to the VM's bridge (kept alive by upvalue 6). Nothing
     // alive here has a destructor while Lua may raise: the searcher and the
     // check closure hold references and plain values only, and a malformed
-    // pattern's message is copied out of its `String` before anything is pushed.
+    // pattern's message is a static text.
     unsafe {
         let (Some(subject), Some(pattern)) =
             (string_at(state, ffi::lua_upvalueindex(1)), string_at(state, ffi::lua_upvalueindex(2)))
@@ -78,24 +67,18 @@ unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
             return 0;
         }
         let last = ffi::lua_tonumber(state, ffi::lua_upvalueindex(4));
-        let bridge = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(5)) as *const Bridge);
+        let bridge = bridge_at(state, 5);
         let mut check = |steps: u64| bridge.charge(steps).map_err(drop);
         let mut searcher = Searcher::new(subject, pattern, false, &mut check);
         let found = match searcher.find(src as usize, (last >= 0.0).then_some(last as usize)) {
             Ok(found) => Ok(found),
-            Err(MatchError::Pattern(message)) => Err(Some(Message::from(message))),
+            Err(MatchError::Pattern(message)) => Err(Some(message)),
             Err(MatchError::Stopped(())) => Err(None),
         };
         let found = match (found, searcher.flush()) {
             (Ok(found), Ok(())) => found,
-            (Err(Some(message)), _) => raise(state, message.text()),
-            (Err(None), _) | (Ok(_), Err(())) => {
-                ffi::lua_pushvalue(state, ffi::lua_upvalueindex(6));
-                ffi::lua_pushnumber(state, 0.0);
-                ffi::lua_call(state, 1, 0);
-                // `raise` only returns when no limit was hit (it always was).
-                raise(state, b"the pattern matcher was stopped")
-            }
+            (Err(Some(message)), _) => raise(state, message.as_bytes()),
+            (Err(None), _) | (Ok(_), Err(())) => raise_limit(state, 6),
         };
         let Some((start, end)) = found else {
             ffi::lua_pushnumber(state, -1.0);
@@ -125,38 +108,5 @@ unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
             }
         }
         count as c_int
-    }
-}
-
-/// A matcher message copied out of its `String` (no destructor).
-#[derive(Clone, Copy)]
-struct Message {
-    text: [u8; MESSAGE_ROOM],
-    len: usize,
-}
-
-impl From<String> for Message {
-    fn from(message: String) -> Self {
-        let mut text = [0u8; MESSAGE_ROOM];
-        let len = message.len().min(MESSAGE_ROOM);
-        text[..len].copy_from_slice(&message.as_bytes()[..len]);
-        Message { text, len }
-    }
-}
-
-impl Message {
-    fn text(&self) -> &[u8] {
-        &self.text[..self.len]
-    }
-}
-
-/// Raises `message` with the caller's position, as `luaL_error`.
-unsafe fn raise(state: *mut ffi::lua_State, message: &[u8]) -> ! {
-    // SAFETY (caller): a C function's frame; `message` outlives the push.
-    unsafe {
-        ffi::luaL_where(state, 1);
-        ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
-        ffi::lua_concat(state, 2);
-        ffi::lua_error(state)
     }
 }

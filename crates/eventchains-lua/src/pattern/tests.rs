@@ -23,7 +23,7 @@ fn rust_find(subject: &[u8], pattern: &[u8], init: usize) -> Result<Vec<String>,
         {
             Err("invalid capture index %N".to_owned())
         }
-        Err(MatchError::Pattern(message)) => Err(message),
+        Err(MatchError::Pattern(message)) => Err(message.to_owned()),
         Err(MatchError::Stopped(())) => unreachable!("never stops"),
     }
 }
