@@ -483,7 +483,11 @@ mod tests {
             local repls = { function() error("boom") end, function() error(obj) end, function() error() end,
               function() return {} end, function() return true end, function() return 1.5 end,
               function(a) return a .. a end, function() end, function(...) return select("#", ...) end,
-              "%1-%0", "%", "%%1", "[%2]", 7, { ["3"] = "three", o = 1.25 } }
+              function() return false end, function(a) return a == "o" and 2 or nil end,
+              "%1-%0", "%", "%%1", "[%2]", 7, { ["3"] = "three", o = 1.25, h = false, a = true },
+              -- Tables whose `__index` answers or raises (the error value reaches the script as it is).
+              setmetatable({}, { __index = function(_, k) if k == "o" then error(obj) end return tostring(k):upper() end }),
+              setmetatable({}, { __index = function(_, k) error("no key " .. tostring(k)) end }) }
             for _, s in ipairs({ "hello world from Lua", "a = 1, b = 22, c = 333" }) do
               for _, p in ipairs({ "o", "(%w+)", "()o", "(%w+)%s*=%s*(%d+)", "", "^h", "(a" }) do
                 for _, repl in ipairs(repls) do
@@ -567,6 +571,44 @@ mod tests {
             assert_eq!(c, rust, "call {line}");
         }
         assert_eq!(c.lines().count(), rust.lines().count());
+    }
+
+    /// On the Rust path (budget 0), an error raised by a replacement function
+    /// or a replacement table's `__index` reaches the script as the value
+    /// raised (the same table), catchable by `pcall`, and the VM goes on.
+    #[test]
+    fn replacement_errors_reach_the_script_as_raised() {
+        let lua = Lua::new();
+        install_with(&lua, &Rc::new(Bridge::new(Limits::UNLIMITED)), 0.0).expect("installs");
+        let checked: u32 = lua
+            .load(
+                r#"
+                local e = {}
+                local s = string.rep("key = value; ", 50)
+                local checked = 0
+                local replacements = {
+                  function(w) if w == "value" then error(e) end end,
+                  setmetatable({}, { __index = function(_, k) if k == "value" then error(e) end end }),
+                }
+                for _, repl in ipairs(replacements) do
+                  for _, call in ipairs({
+                    function() return string.gsub(s, "%a+", repl) end, -- the dispatch's direct call
+                    function() return string.gsub(s, "%a+", repl, 1000) end, -- through the bounded Lua path
+                  }) do
+                    local ok, got = pcall(call)
+                    assert(not ok and rawequal(got, e), tostring(got))
+                    checked = checked + 1
+                  end
+                end
+                -- The VM goes on: the same call without the error.
+                local r, n = string.gsub(s, "%a+", function(w) return w:upper() end)
+                assert(n == 100 and r:sub(1, 13) == "KEY = VALUE; ", r:sub(1, 13))
+                return checked
+                "#,
+            )
+            .eval()
+            .expect("runs");
+        assert_eq!(checked, 4);
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub(crate) fn search<E>(
 pub(crate) struct Searcher<'a, 'c, E> {
     m: Matcher<'a, 'c, E>,
     anchored: bool,
+    /// The end of the pattern's first item when that item must match one
+    /// byte where a match starts (a single-byte class without `*`, `?` or
+    /// `-`), and the search is not anchored: start positions where it cannot
+    /// match are passed over without a call of the matcher (each still
+    /// counts as a step).
+    first: Option<usize>,
 }
 
 impl<'a, 'c, E> Searcher<'a, 'c, E> {
@@ -88,7 +94,8 @@ impl<'a, 'c, E> Searcher<'a, 'c, E> {
         let pat = if anchored { &pattern[1..] } else { pattern };
         let m =
             Matcher { src: subject, pat, level: 0, caps: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0, check };
-        Searcher { m, anchored }
+        let first = if anchored { None } else { m.first_single() };
+        Searcher { m, anchored, first }
     }
 
     /// Whether the pattern starts with an anchoring `^`.
@@ -106,6 +113,17 @@ impl<'a, 'c, E> Searcher<'a, 'c, E> {
         let m = &mut self.m;
         let mut s = init;
         loop {
+            if let Some(ep) = self.first {
+                // As many calls of the matcher that fail on the first item.
+                let from = s;
+                s = m.scan(s, 0, ep, false);
+                if s > from {
+                    m.tick((s - from) as u64)?;
+                }
+                if s >= m.src.len() {
+                    return Ok(None); // the first item cannot match at the end either
+                }
+            }
             m.level = 0;
             m.depth = MAX_DEPTH;
             if let Some(end) = m.do_match(s, 0)?
@@ -133,6 +151,18 @@ impl<'a, 'c, E> Searcher<'a, 'c, E> {
     /// Capture `i` (0-based, below [`Searcher::level`]) of the last match.
     pub(crate) fn capture(&self, i: usize) -> Capture {
         self.m.capture(i)
+    }
+
+    /// Steps counted by an earlier searcher and not yet handed to the check
+    /// closure (see [`Searcher::pending`]): handed over with this one's.
+    pub(crate) fn carry(&mut self, steps: u64) {
+        self.m.steps += steps;
+    }
+
+    /// The steps not yet handed to the check closure (fewer than
+    /// [`CHECK_EVERY`]), for a caller that searches again later.
+    pub(crate) fn pending(&self) -> u64 {
+        self.m.steps
     }
 
     /// Hands the steps not yet seen by the check closure to it.
@@ -329,6 +359,44 @@ impl<E> Matcher<'_, '_, E> {
         }
     }
 
+    /// The end of the first pattern item if it is a single-byte class that
+    /// must match (see [`Searcher`]'s `first`); `None` for any other start
+    /// (captures, anchors, `%b`, `%f`, back-references, `*`/`?`/`-`, a
+    /// malformed class: the matcher handles those).
+    fn first_single(&self) -> Option<usize> {
+        match (self.pat.first()?, self.pat.get(1)) {
+            (b'(' | b')' | b'$', _) => return None,
+            (&ESC, Some(b'b' | b'f' | b'0'..=b'9')) => return None,
+            _ => {}
+        }
+        let ep = self.class_end(0).ok()?;
+        (!matches!(self.pat_at(ep), b'*' | b'?' | b'-')).then_some(ep)
+    }
+
+    /// The first position from `from` where the single-byte class at
+    /// `p..ep` matches (`matching` false) or stops matching (`matching`
+    /// true); the subject's length if none. One dispatch on the class, then
+    /// a tight loop.
+    #[inline]
+    fn scan(&self, from: usize, p: usize, ep: usize, matching: bool) -> usize {
+        let rest = self.src.get(from..).unwrap_or_default();
+        let found = match self.pat[p] {
+            b'.' => Some(if matching { rest.len() } else { 0 }),
+            ESC => {
+                let cl = self.pat_at(p + 1);
+                match class_mask(cl) {
+                    Some((mask, negated)) => {
+                        rest.iter().position(|&c| ((CTYPE[usize::from(c)] & mask != 0) != negated) != matching)
+                    }
+                    None => rest.iter().position(|&c| (c == cl) != matching),
+                }
+            }
+            b'[' => rest.iter().position(|&c| self.bracket_class(c, p, ep - 1) != matching),
+            pc => rest.iter().position(|&c| (c == pc) != matching),
+        };
+        from + found.unwrap_or(rest.len())
+    }
+
     /// Does byte `c` belong to the set `[...]` between `p` (the `[`) and `ec` (its `]`)?
     fn bracket_class(&self, c: u8, mut p: usize, ec: usize) -> bool {
         let mut sig = true;
@@ -448,10 +516,7 @@ impl<E> Matcher<'_, '_, E> {
     }
 
     fn max_expand(&mut self, s: usize, p: usize, ep: usize) -> Step<E> {
-        let mut i = 0;
-        while self.single(s + i, p, ep) {
-            i += 1;
-        }
+        let mut i = self.scan(s, p, ep, true).max(s) - s;
         self.tick(i as u64)?;
         loop {
             if let Some(res) = self.do_match(s + i, ep + 1)? {
@@ -547,21 +612,85 @@ impl<E> Matcher<'_, '_, E> {
 /// `match_class` in the C locale.
 #[inline]
 fn class(c: u8, cl: u8) -> bool {
-    let res = match cl.to_ascii_lowercase() {
-        b'a' => c.is_ascii_alphabetic(),
-        b'c' => c.is_ascii_control(),
-        b'd' => c.is_ascii_digit(),
-        b'g' => c.is_ascii_graphic(),
-        b'l' => c.is_ascii_lowercase(),
-        b'p' => c.is_ascii_punctuation(),
-        b's' => matches!(c, b' ' | b'\t'..=b'\r'),
-        b'u' => c.is_ascii_uppercase(),
-        b'w' => c.is_ascii_alphanumeric(),
-        b'x' => c.is_ascii_hexdigit(),
-        _ => return cl == c,
-    };
-    if cl.is_ascii_uppercase() { !res } else { res }
+    match class_mask(cl) {
+        Some((mask, negated)) => (CTYPE[usize::from(c)] & mask != 0) != negated,
+        None => cl == c,
+    }
 }
+
+/// The bit of each class letter in [`CTYPE`], and whether the class is
+/// negated (an upper-case letter); `None` for a byte that is no class.
+#[inline]
+fn class_mask(cl: u8) -> Option<(u16, bool)> {
+    let bit = match cl.to_ascii_lowercase() {
+        b'a' => ALPHA,
+        b'c' => CNTRL,
+        b'd' => DIGIT,
+        b'g' => GRAPH,
+        b'l' => LOWER,
+        b'p' => PUNCT,
+        b's' => SPACE,
+        b'u' => UPPER,
+        b'w' => ALNUM,
+        b'x' => XDIGIT,
+        _ => return None,
+    };
+    Some((bit, cl.is_ascii_uppercase()))
+}
+
+const ALPHA: u16 = 1;
+const CNTRL: u16 = 2;
+const DIGIT: u16 = 4;
+const GRAPH: u16 = 8;
+const LOWER: u16 = 16;
+const PUNCT: u16 = 32;
+const SPACE: u16 = 64;
+const UPPER: u16 = 128;
+const ALNUM: u16 = 256;
+const XDIGIT: u16 = 512;
+
+/// The classes of every byte (the C locale's `isalpha` & co.).
+static CTYPE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut bits = 0;
+        if c.is_ascii_alphabetic() {
+            bits |= ALPHA;
+        }
+        if c.is_ascii_control() {
+            bits |= CNTRL;
+        }
+        if c.is_ascii_digit() {
+            bits |= DIGIT;
+        }
+        if c.is_ascii_graphic() {
+            bits |= GRAPH;
+        }
+        if c.is_ascii_lowercase() {
+            bits |= LOWER;
+        }
+        if c.is_ascii_punctuation() {
+            bits |= PUNCT;
+        }
+        if matches!(c, b' ' | b'\t'..=b'\r') {
+            bits |= SPACE;
+        }
+        if c.is_ascii_uppercase() {
+            bits |= UPPER;
+        }
+        if c.is_ascii_alphanumeric() {
+            bits |= ALNUM;
+        }
+        if c.is_ascii_hexdigit() {
+            bits |= XDIGIT;
+        }
+        table[i] = bits;
+        i += 1;
+    }
+    table
+};
 
 mod bridged;
 mod dispatch;

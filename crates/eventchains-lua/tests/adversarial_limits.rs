@@ -240,10 +240,42 @@ hostile! {
     gsub_replacement_function_that_loops(COUNT):
         "string.gsub(string.rep('a b ', 3000), '(%w)%s*(%w*)%s*', function() while true do end end)"
         => LimitExceeded, INSTR;
+    /// The result of a costly `gsub` grows in Lua's memory: the memory cap
+    /// stops it cleanly, whatever the replacement's kind.
+    gsub_result_beyond_the_memory_cap(MEMORY):
+        "local s = string.rep('x', 100000) local r = string.gsub(s, 'x%s*', string.rep('y', 1000))"
+        => LimitExceeded, "memory limit (8 MB) exceeded in event `attack`";
+    gsub_function_results_beyond_the_memory_cap(MEMORY):
+        "local y = string.rep('y', 1000)
+         local r = string.gsub(string.rep('x', 100000), 'x%s*', function() return y end)"
+        => LimitExceeded, "memory limit (8 MB) exceeded in event `attack`";
     gsub_replacement_function_catching_its_limit(COUNT):
         "local s = string.rep('a b ', 3000)
          while true do pcall(string.gsub, s, '(%w)%s*(%w*)%s*', function() pcall(string.rep, 'x', 10) end) end"
         => LimitExceeded, INSTR;
+}
+
+/// A memory error while a costly `gsub` builds its result is an ordinary
+/// Lua memory error: `pcall` catches it, the buffer is freed, the handler
+/// and the chain go on.
+#[test]
+fn a_gsub_result_beyond_the_memory_cap_is_a_memory_error_pcall_catches() {
+    let chain = load(
+        MEMORY,
+        &attack_template(
+            "local t = { x = string.rep('y', 1000) }
+             local ok, e = pcall(string.gsub, string.rep('x', 100000), 'x%s*', t)
+             ctx.caught = not ok and tostring(e)
+             local r, n = string.gsub(string.rep('x', 1000), 'x%s*', t)
+             ctx.after = #r + n",
+            "",
+        ),
+    );
+    let (result, ctx) = run_attack(&chain, true);
+    assert!(result.is_clean(), "{result}");
+    assert_eq!(ctx.get::<String>("caught").as_deref(), Some("not enough memory"));
+    assert_eq!(ctx.get::<i64>("after"), Some(1_000_000 + 1000));
+    runs_cleanly_twice(&chain);
 }
 
 /// Ordinary uses keep their answers on short subjects (the C matcher) and on

@@ -8,11 +8,13 @@
 //! (never an empty match right after the previous match) or 5.1's (an empty
 //! match moves one byte on) on LuaJIT and Luau.
 //!
-//! Upvalues of the iterator: 1 the subject, 2 the pattern, 3 the next
-//! 0-based start (negative when done), 4 the end of the last match (5.4;
-//! negative for none), 5 the bridge (light userdata), 6 a function raising
-//! the bridge's limit error. No Rust value with a destructor is alive when
-//! Lua may raise an error.
+//! Upvalues of the iterator: 1 the subject, 2 the pattern, 3 its
+//! [`Position`] (next start, end of the last match, steps not yet charged,
+//! the bridge), 4 a function raising the bridge's limit error. Steps are
+//! charged a check's worth at a time ([`super::CHECK_EVERY`]), the rest
+//! when the iterator ends: an iterator left early leaves fewer than that
+//! uncharged. No Rust value with a destructor is alive when Lua may raise
+//! an error.
 
 use std::ffi::c_int;
 use std::rc::Rc;
@@ -33,63 +35,95 @@ pub(crate) fn gmatch_function(lua: &Lua, bridge: &Rc<Bridge>, raise: Function) -
     bridged_function(lua, bridge, raise, gmatch_new)
 }
 
-/// `(s, p, init)` with upvalues `(bridge, raise)`: the iterator.
+/// An iterator's position (a full userdata without metatable, upvalue 3 of
+/// the iterator): plain values only, read and written in place.
+#[derive(Clone, Copy)]
+struct Position {
+    /// The next 0-based start; [`DONE`] when the iterator is exhausted.
+    next: usize,
+    /// The end of the last match (5.4's rule); [`DONE`] for none.
+    last: usize,
+    /// Matcher steps not yet charged (fewer than a check's worth,
+    /// [`super::CHECK_EVERY`]): charged with the next search's steps, or
+    /// when the iterator ends.
+    pending: u64,
+    /// The VM's bridge (kept alive by the `raise` upvalue).
+    bridge: *const Bridge,
+}
+
+const DONE: usize = usize::MAX;
+
+/// `(s, p, init)` with upvalues `(bridge, raise)`: the iterator, with
+/// upvalues 1 the subject, 2 the pattern, 3 its [`Position`], 4 `raise`.
 unsafe extern "C-unwind" fn gmatch_new(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by the bounded `gmatch` with two strings and a number.
+    // SAFETY: called by the bounded `gmatch` with two strings and a number,
+    // as a closure of `gmatch_function` (upvalue 1 the bridge). The userdata
+    // is as large as a `Position` (written unaligned: no alignment assumed).
     unsafe {
-        ffi::lua_settop(state, 3);
         let start = ffi::lua_tonumber(state, 3) - 1.0;
+        ffi::lua_settop(state, 2);
         let len = string_at(state, 1).map_or(0, <[u8]>::len) as f64;
-        ffi::lua_pushnumber(state, if start <= len { start } else { -1.0 });
-        ffi::lua_replace(state, 3);
-        ffi::lua_pushnumber(state, -1.0);
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        let bridge: *const Bridge = bridge_at(state, 1);
+        let position = Position {
+            next: if (0.0..=len).contains(&start) { start as usize } else { DONE },
+            last: DONE,
+            pending: 0,
+            bridge,
+        };
+        let data = ffi::lua_newuserdata(state, std::mem::size_of::<Position>()).cast::<Position>();
+        data.write_unaligned(position);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
-        ffi::lua_pushcclosure(state, gmatch_step, 6);
+        ffi::lua_pushcclosure(state, gmatch_step, 4);
         1
     }
 }
 
 unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: a closure made by `gmatch_new`, so its six upvalues exist and
-    // upvalue 5 points to the VM's bridge (kept alive by upvalue 6). Nothing
-    // alive here has a destructor while Lua may raise: the searcher and the
-    // check closure hold references and plain values only, and a malformed
-    // pattern's message is a static text.
+    // SAFETY: a closure made by `gmatch_new`, so its four upvalues exist,
+    // upvalue 3 is its `Position` and the bridge there is alive (upvalue 4
+    // holds its `Rc`). Nothing alive here has a destructor while Lua may
+    // raise: the searcher and the check closure hold references and plain
+    // values only, and a malformed pattern's message is a static text.
     unsafe {
         let (Some(subject), Some(pattern)) =
             (string_at(state, ffi::lua_upvalueindex(1)), string_at(state, ffi::lua_upvalueindex(2)))
         else {
             return 0;
         };
-        let src = ffi::lua_tonumber(state, ffi::lua_upvalueindex(3));
-        if src < 0.0 {
+        let data = ffi::lua_touserdata(state, ffi::lua_upvalueindex(3)).cast::<Position>();
+        let mut position = data.read_unaligned();
+        if position.next == DONE {
             return 0;
         }
-        let last = ffi::lua_tonumber(state, ffi::lua_upvalueindex(4));
-        let bridge = bridge_at(state, 5);
+        let bridge = &*position.bridge;
         let mut check = |steps: u64| bridge.charge(steps).map_err(drop);
         let mut searcher = Searcher::new(subject, pattern, false, &mut check);
-        let found = match searcher.find(src as usize, (last >= 0.0).then_some(last as usize)) {
+        searcher.carry(position.pending);
+        let found = match searcher.find(position.next, (position.last != DONE).then_some(position.last)) {
             Ok(found) => Ok(found),
             Err(MatchError::Pattern(message)) => Err(Some(message)),
             Err(MatchError::Stopped(())) => Err(None),
         };
-        let found = match (found, searcher.flush()) {
-            (Ok(found), Ok(())) => found,
-            (Err(Some(message)), _) => raise(state, message.as_bytes()),
-            (Err(None), _) | (Ok(_), Err(())) => raise_limit(state, 6),
+        let found = match found {
+            // The last search: every step is charged now.
+            Ok(None) => searcher.flush().map(|()| None).map_err(|()| None),
+            other => other,
+        };
+        let found = match found {
+            Ok(found) => found,
+            Err(Some(message)) => raise(state, message.as_bytes()),
+            Err(None) => raise_limit(state, 4),
         };
         let Some((start, end)) = found else {
-            ffi::lua_pushnumber(state, -1.0);
-            ffi::lua_replace(state, ffi::lua_upvalueindex(3));
+            position.next = DONE;
+            data.write_unaligned(position);
             return 0;
         };
         let next = if V54 || end > start { end } else { end + 1 };
-        ffi::lua_pushnumber(state, if next <= subject.len() { next as f64 } else { -1.0 });
-        ffi::lua_replace(state, ffi::lua_upvalueindex(3));
-        ffi::lua_pushnumber(state, if V54 { end as f64 } else { -1.0 });
-        ffi::lua_replace(state, ffi::lua_upvalueindex(4));
+        position.next = if next <= subject.len() { next } else { DONE };
+        position.last = if V54 { end } else { DONE };
+        position.pending = searcher.pending();
+        data.write_unaligned(position);
         let count = searcher.captures().len();
         if count == 0 {
             ffi::lua_pushlstring(state, subject[start..end].as_ptr().cast(), end - start);
