@@ -28,7 +28,7 @@
 //! error messages, with the caller's position as `luaL_error` gives it (5.4's;
 //! on LuaJIT 5.1's rules for empty matches in `gmatch`/`gsub`, but 5.4's
 //! wording, e.g.
-//! "invalid capture index %2" where LuaJIT omits the number, and no `%z`).
+//! "invalid capture index %2" where LuaJIT omits the number).
 
 use std::rc::Rc;
 use std::sync::OnceLock;

@@ -74,12 +74,13 @@ pub(crate) fn search<E>(
 pub(crate) struct Searcher<'a, 'c, E> {
     m: Matcher<'a, 'c, E>,
     anchored: bool,
-    /// The end of the pattern's first item when that item must match one
-    /// byte where a match starts (a single-byte class without `*`, `?` or
-    /// `-`), and the search is not anchored: start positions where it cannot
-    /// match are passed over without a call of the matcher (each still
-    /// counts as a step).
-    first: Option<usize>,
+    /// The span of the pattern's first item (after opening captures) when
+    /// that item must match one byte where a match starts (a single-byte
+    /// class without `*`, `?` or `-`), and the search is not anchored: start
+    /// positions where it cannot match are passed over without a call of
+    /// the matcher (each still counts as a step), as the matcher would fail
+    /// there on that item.
+    first: Option<(usize, usize)>,
 }
 
 impl<'a, 'c, E> Searcher<'a, 'c, E> {
@@ -113,10 +114,10 @@ impl<'a, 'c, E> Searcher<'a, 'c, E> {
         let m = &mut self.m;
         let mut s = init;
         loop {
-            if let Some(ep) = self.first {
+            if let Some((p, ep)) = self.first {
                 // As many calls of the matcher that fail on the first item.
                 let from = s;
-                s = m.scan(s, 0, ep, false);
+                s = m.scan(s, p, ep, false);
                 if s > from {
                     m.tick((s - from) as u64)?;
                 }
@@ -359,18 +360,27 @@ impl<E> Matcher<'_, '_, E> {
         }
     }
 
-    /// The end of the first pattern item if it is a single-byte class that
-    /// must match (see [`Searcher`]'s `first`); `None` for any other start
-    /// (captures, anchors, `%b`, `%f`, back-references, `*`/`?`/`-`, a
+    /// The start and end of the first pattern item after any opening
+    /// captures `(` (at most [`MAX_CAPTURES`]: more raise an error at every
+    /// position) if it is a single-byte class that must match (see
+    /// [`Searcher`]'s `first`); `None` for any other start (position
+    /// captures, anchors, `%b`, `%f`, back-references, `*`/`?`/`-`, a
     /// malformed class: the matcher handles those).
-    fn first_single(&self) -> Option<usize> {
-        match (self.pat.first()?, self.pat.get(1)) {
+    fn first_single(&self) -> Option<(usize, usize)> {
+        let mut p = 0;
+        while self.pat_at(p) == b'(' && self.pat_at(p + 1) != b')' {
+            p += 1;
+        }
+        if p > MAX_CAPTURES {
+            return None;
+        }
+        match (self.pat.get(p)?, self.pat.get(p + 1)) {
             (b'(' | b')' | b'$', _) => return None,
             (&ESC, Some(b'b' | b'f' | b'0'..=b'9')) => return None,
             _ => {}
         }
-        let ep = self.class_end(0).ok()?;
-        (!matches!(self.pat_at(ep), b'*' | b'?' | b'-')).then_some(ep)
+        let ep = self.class_end(p).ok()?;
+        (!matches!(self.pat_at(ep), b'*' | b'?' | b'-')).then_some((p, ep))
     }
 
     /// The first position from `from` where the single-byte class at
@@ -633,6 +643,7 @@ fn class_mask(cl: u8) -> Option<(u16, bool)> {
         b'u' => UPPER,
         b'w' => ALNUM,
         b'x' => XDIGIT,
+        b'z' => ZERO, // deprecated in 5.2, still in 5.4 and 5.1
         _ => return None,
     };
     Some((bit, cl.is_ascii_uppercase()))
@@ -648,6 +659,7 @@ const SPACE: u16 = 64;
 const UPPER: u16 = 128;
 const ALNUM: u16 = 256;
 const XDIGIT: u16 = 512;
+const ZERO: u16 = 1024;
 
 /// The classes of every byte (the C locale's `isalpha` & co.).
 static CTYPE: [u16; 256] = {
@@ -685,6 +697,9 @@ static CTYPE: [u16; 256] = {
         }
         if c.is_ascii_hexdigit() {
             bits |= XDIGIT;
+        }
+        if c == 0 {
+            bits |= ZERO;
         }
         table[i] = bits;
         i += 1;

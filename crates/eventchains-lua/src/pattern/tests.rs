@@ -196,3 +196,40 @@ fn plain_search_finds_the_first_occurrence_and_charges_its_work() {
     );
     assert!(seen > 9_000_000, "{seen}");
 }
+
+/// The searcher passes over start positions where the first item (after
+/// opening captures) cannot match; answers, errors and counted steps stay
+/// the matcher's.
+#[test]
+fn the_first_item_shortcut_answers_as_the_c_matcher() {
+    let lua = mlua::Lua::new();
+    let many = format!("{}a{}", "(".repeat(MAX_CAPTURES + 1), ")".repeat(MAX_CAPTURES + 1));
+    let exact = format!("{}a{}", "(".repeat(MAX_CAPTURES), ")".repeat(MAX_CAPTURES));
+    let patterns = [
+        "%a+", "(%w+)=(%w+)", "((%d))", "[ab]c", "[^ ]+", ".x", "x", "(x", "x(", "%zx", "%z", "%Z+", "[%z]", "%.", "()x", "(()x)", "%",
+        "[x", "(%", "$x", "x$", "%f[x]x", "%bxy", &many, &exact,
+    ];
+    for subject in ["", "  x", "yyyy", "ab ac zx", "k=v; k2=v2", "1(2)", "a.b", "$x", "a\0zx\0"] {
+        for pattern in patterns {
+            for init in 0..=subject.len() {
+                assert_eq!(
+                    rust_find(subject.as_bytes(), pattern.as_bytes(), init),
+                    c_find(&lua, subject.as_bytes(), pattern.as_bytes(), init),
+                    "{subject:?} {pattern:?} {init}"
+                );
+            }
+        }
+    }
+    // Passed-over positions count: one step each (a search of 100,000
+    // spaces for `x` counts at least as many steps).
+    let subject = " ".repeat(100_000);
+    let mut seen = 0;
+    let mut count = |steps| {
+        seen += steps;
+        Ok::<(), ()>(())
+    };
+    let mut searcher = Searcher::new(subject.as_bytes(), b"x", true, &mut count);
+    assert!(matches!(searcher.find(0, None), Ok(None)));
+    searcher.flush().expect("counts");
+    assert!(seen >= 100_000, "{seen}");
+}
