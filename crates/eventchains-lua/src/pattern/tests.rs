@@ -206,8 +206,31 @@ fn the_first_item_shortcut_answers_as_the_c_matcher() {
     let many = format!("{}a{}", "(".repeat(MAX_CAPTURES + 1), ")".repeat(MAX_CAPTURES + 1));
     let exact = format!("{}a{}", "(".repeat(MAX_CAPTURES), ")".repeat(MAX_CAPTURES));
     let patterns = [
-        "%a+", "(%w+)=(%w+)", "((%d))", "[ab]c", "[^ ]+", ".x", "x", "(x", "x(", "%zx", "%z", "%Z+", "[%z]", "%.", "()x", "(()x)", "%",
-        "[x", "(%", "$x", "x$", "%f[x]x", "%bxy", &many, &exact,
+        "%a+",
+        "(%w+)=(%w+)",
+        "((%d))",
+        "[ab]c",
+        "[^ ]+",
+        ".x",
+        "x",
+        "(x",
+        "x(",
+        "%zx",
+        "%z",
+        "%Z+",
+        "[%z]",
+        "%.",
+        "()x",
+        "(()x)",
+        "%",
+        "[x",
+        "(%",
+        "$x",
+        "x$",
+        "%f[x]x",
+        "%bxy",
+        &many,
+        &exact,
     ];
     for subject in ["", "  x", "yyyy", "ab ac zx", "k=v; k2=v2", "1(2)", "a.b", "$x", "a\0zx\0"] {
         for pattern in patterns {
