@@ -611,6 +611,24 @@ mod tests {
         assert_eq!(checked, 4);
     }
 
+    /// A `gmatch` iterator charges a check's worth of steps at a time and the
+    /// rest when it ends: many short iterators (about 150 steps each, none
+    /// reaching a check) still count every step against the cap.
+    #[test]
+    fn short_gmatch_iterators_charge_their_steps_when_they_end() {
+        let lua = Lua::new();
+        let bridge = Rc::new(Bridge::new(Limits { instructions: Some(1_000_000), ..Limits::UNLIMITED }));
+        install_with(&lua, &bridge, 0.0).expect("installs");
+        let mut ctx = eventchains_core::EventContext::new();
+        let state = crate::bridge::CallState::default();
+        let (result, hit) = bridge.call(&state, Some(&mut ctx), None, |_| {
+            lua.load("local s = string.rep('a', 150) for i = 1, 50000 do for w in s:gmatch('a+') do end end").exec()
+        });
+        let error = result.expect_err("7.5M steps against a cap of 1M instructions");
+        assert!(error.to_string().contains("instruction limit (1000000) exceeded"), "{error}");
+        assert!(hit.is_some());
+    }
+
     #[test]
     fn work_counts_against_the_instruction_cap() {
         let (lua, bridge) = vm(Limits { instructions: Some(1_000_000), ..Limits::UNLIMITED });

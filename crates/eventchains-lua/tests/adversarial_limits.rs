@@ -540,4 +540,3 @@ fn a_host_time_cap_of_duration_max_means_no_cap() {
     assert!(chain.execute(&mut ctx).is_clean());
     runs_cleanly_twice(&chain);
 }
-
