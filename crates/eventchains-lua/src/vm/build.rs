@@ -77,7 +77,7 @@ impl VmConfig<'_> {
         Ok(Ran { vm, returned, bytecode })
     }
 
-    /// Steps 1 to 6: the VM, ready for the script's chunk (its collector stopped).
+    /// Steps 1 to 6: the VM, ready for the script's chunk (its collector running again).
     fn base(&self) -> Result<VmBase, LoadError> {
         let vm_error = |e: mlua::Error| self.vm_error(e);
         let lua = self.sandbox.open().map_err(vm_error)?;
