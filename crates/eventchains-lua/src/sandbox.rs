@@ -74,10 +74,22 @@ impl Sandbox {
     }
 
     /// A new VM with these libraries, the restricted globals installed.
+    #[cfg(test)]
     pub(crate) fn new_lua(&self) -> mlua::Result<Lua> {
+        let lua = self.open()?;
+        self.restrict(&lua)?;
+        Ok(lua)
+    }
+
+    /// A new VM with these libraries; nothing is restricted yet ([`Sandbox::restrict`] does that).
+    pub(crate) fn open(&self) -> mlua::Result<Lua> {
         // Luau counts `debug` as safe; the sandbox never loads it.
         let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
-        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        Lua::new_with(libs, LuaOptions::default())
+    }
+
+    /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`].
+    pub(crate) fn restrict(&self, lua: &Lua) -> mlua::Result<()> {
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
             // `__tostring` can call `print` again: bound the Rust stack it takes.
@@ -88,9 +100,14 @@ impl Sandbox {
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
             Ok(())
         })?;
-        PRELUDE.load(&lua).call::<()>((print, full_os))?;
-        Ok(lua)
+        sandbox_prelude(lua, print, full_os)
     }
+}
+
+/// Runs [`PRELUDE`] (a function of its own, so profiles show its cost).
+#[inline(never)]
+fn sandbox_prelude(lua: &Lua, print: mlua::Function, full_os: bool) -> mlua::Result<()> {
+    PRELUDE.load(lua).call::<()>((print, full_os))
 }
 
 /// Restricts the globals. Gets `print` (logging) and whether `os` stays whole.
@@ -140,13 +157,11 @@ end
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has
-/// hit a limit, `resume_depth(delta)` (`false` when one more is refused) and
-/// whether the C functions that call back into Lua must count their nesting
-/// (LuaJIT, see [`BOUND_C_CALLS`]).
+/// hit a limit and `resume_depth(delta)` (`false` when one more is refused).
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
 const LIMIT_PRELUDE_SOURCE: &str = r#"
-local limit_hit, resume_depth, bound_c_calls = ...
-local rawpcall, rawxpcall, error, select = pcall, xpcall, error, select
+local limit_hit, resume_depth = ...
+local error = error
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { pcall = pcall, xpcall = xpcall }
 local function pass(ok, ...)
@@ -158,42 +173,6 @@ pcall = function(...) return pass(raw.pcall(...)) end
 -- disabled, so the handler is skipped once a limit is hit.
 xpcall = function(f, handler, ...)
   return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
-end
--- LuaJIT bounds neither the C stack nor the C functions that call back into
--- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
--- `__tostring` calling `tostring`): each level nests the thread's stack until
--- it overflows and the process aborts. Those functions count their nesting.
--- The count is raised inside the protected call and lowered right after it,
--- so an error (caught or not) cannot leave it raised.
-if bound_c_calls then
-  local MAX_C_NESTING = 100
-  local depth = 0
-  local function leave(ok, ...)
-    depth = depth - 1
-    if ok then return ... end
-    error((...), 0)
-  end
-  local function enter(f, ...)
-    depth = depth + 1
-    return f(...)
-  end
-  local function bounded(lib, name, label)
-    local f = lib[name]
-    if not f then return end
-    lib[name] = function(...)
-      if depth >= MAX_C_NESTING then
-        error(("%s: too many nested calls (more than %d calls of functions that call back into Lua)"):format(label, MAX_C_NESTING), 2)
-      end
-      return leave(rawpcall(enter, f, ...))
-    end
-  end
-  bounded(string, "gsub", "string.gsub")
-  bounded(string, "format", "string.format")
-  bounded(table, "sort", "table.sort")
-  bounded(table, "foreach", "table.foreach")
-  bounded(table, "foreachi", "table.foreachi")
-  bounded(_G, "tostring", "tostring")
-  bounded(_G, "print", "print")
 end
 if coroutine then
   raw.resume, raw.create = coroutine.resume, coroutine.create
@@ -219,6 +198,50 @@ if coroutine then
     end
   end
 end
+"#;
+
+/// LuaJIT: makes the C functions that call back into Lua count their nesting
+/// (see [`BOUND_C_CALLS`]). Run before [`LIMIT_PRELUDE`] (it keeps the
+/// engine's `pcall`). A chunk of its own, so that the other engines' VMs do
+/// not load its functions (each function of a prelude costs about 2,500
+/// instructions to load in every VM).
+pub(crate) static C_NESTING_PRELUDE: Prelude = Prelude::new("=c_nesting", C_NESTING_PRELUDE_SOURCE);
+const C_NESTING_PRELUDE_SOURCE: &str = r#"
+-- LuaJIT bounds neither the C stack nor the C functions that call back into
+-- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
+-- `__tostring` calling `tostring`): each level nests the thread's stack until
+-- it overflows and the process aborts. Those functions count their nesting.
+-- The count is raised inside the protected call and lowered right after it,
+-- so an error (caught or not) cannot leave it raised.
+local rawpcall, error = pcall, error
+local MAX_C_NESTING = 100
+local depth = 0
+local function leave(ok, ...)
+  depth = depth - 1
+  if ok then return ... end
+  error((...), 0)
+end
+local function enter(f, ...)
+  depth = depth + 1
+  return f(...)
+end
+local function bounded(lib, name, label)
+  local f = lib[name]
+  if not f then return end
+  lib[name] = function(...)
+    if depth >= MAX_C_NESTING then
+      error(("%s: too many nested calls (more than %d calls of functions that call back into Lua)"):format(label, MAX_C_NESTING), 2)
+    end
+    return leave(rawpcall(enter, f, ...))
+  end
+end
+bounded(string, "gsub", "string.gsub")
+bounded(string, "format", "string.format")
+bounded(table, "sort", "table.sort")
+bounded(table, "foreach", "table.foreach")
+bounded(table, "foreachi", "table.foreachi")
+bounded(_G, "tostring", "tostring")
+bounded(_G, "print", "print")
 "#;
 
 /// Whether `string.gsub`, `string.format`, `table.sort`, `tostring`, `print`
@@ -251,12 +274,56 @@ pub(crate) struct ScriptEnv {
 /// read-only one on every engine), and `error(nil)` says what happened.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     let close_check = close_check(lua)?;
+    // SAFETY: `table_fields` follows the C function protocol (see there).
+    let table_fields = unsafe { lua.create_c_function(table_fields) }?;
     let (env, freeze, record) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function, mlua::Function)>((
         CLOSE_REFUSED,
         close_check,
         RAW_TABLE_WRITES,
+        table_fields,
     ))?;
     Ok(ScriptEnv { env, freeze, record })
+}
+
+/// `table_fields(t)`: the keys of `t` whose values are tables, as a list, or
+/// `nil` when there are none (a raw traversal, as `next`). The lockdown walks
+/// the globals and every library table with it: done in Lua, each value cost
+/// an interpreted loop step and a `type` call (about a tenth of building a
+/// VM), for tables that mostly hold no table at all.
+///
+/// # Safety
+///
+/// Called by Lua only, as a C function with one argument. `luaL_checktype`
+/// and the allocations (`lua_createtable`, `lua_rawseti`) may raise a Lua
+/// error (a `longjmp` or an unwind through this frame): nothing Rust with a
+/// destructor is alive here. `lua_next` gets only the keys it returned (the
+/// traversal never adds keys to `t`), so it cannot raise.
+unsafe extern "C-unwind" fn table_fields(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: `state` is the running thread calling this C function; the
+    // stack holds the argument and at least `LUA_MINSTACK` free slots (the
+    // traversal uses four).
+    unsafe {
+        ffi::luaL_checktype(state, 1, ffi::LUA_TTABLE);
+        ffi::lua_settop(state, 1);
+        ffi::lua_pushnil(state); // 2: the result list, made at the first table
+        ffi::lua_pushnil(state); // 3: the traversal's key
+        let mut found: ffi::lua_Integer = 0;
+        while ffi::lua_next(state, 1) != 0 {
+            if ffi::lua_type(state, -1) == ffi::LUA_TTABLE {
+                if found == 0 {
+                    ffi::lua_createtable(state, 4, 0);
+                    ffi::lua_replace(state, 2);
+                }
+                found += 1;
+                ffi::lua_pushvalue(state, 3);
+                ffi::lua_rawseti(state, 2, found);
+            }
+            ffi::lua_settop(state, 3); // keep the key for the next step
+        }
+        ffi::lua_settop(state, 2);
+        1
+    }
 }
 
 /// Whether the engine's `table.insert`, `table.remove`, `table.sort` (and
@@ -296,7 +363,7 @@ fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
 }
 
 /// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
-/// the close check and [`RAW_TABLE_WRITES`].
+/// the close check, [`RAW_TABLE_WRITES`] and [`table_fields`].
 static LOCKDOWN_PRELUDE: Prelude = Prelude::new("=lockdown", LOCKDOWN_PRELUDE_SOURCE);
 const LOCKDOWN_PRELUDE_SOURCE: &str = r##"
 local G = _G
@@ -305,7 +372,7 @@ local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getm
 local concat, find = table.concat, string.find
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { setmetatable = setmetatable, rawset = rawset }
-local CLOSE_REFUSED, close_line, raw_table_writes = ...
+local CLOSE_REFUSED, close_line, raw_table_writes, table_fields = ...
 -- Weak keys: an `event` record made for a call (an event the VM was not built
 -- with) goes away with its call.
 local protected = rawsetmetatable({}, { __mode = "k" })
@@ -337,9 +404,13 @@ local function len(view) return #shadows[view] end
 local function view_of(t, name)
   local view = views[t]
   if view then return view end
+  -- Most tables hold no table at all: `table_fields` (C) says so at once.
   local flat = true
-  for _, v in next, t do
-    if type(v) == "table" and not protected[v] then flat = false break end
+  local nested = table_fields(t)
+  if nested then
+    for i = 1, #nested do
+      if not protected[rawget(t, nested[i])] then flat = false break end
+    end
   end
   local shadow = flat and t or {}
   view = rawsetmetatable({}, {
@@ -415,13 +486,15 @@ if type(string_mt) == "table" then rawset(string_mt, "__metatable", false) end
 local package = rawget(G, "package")
 local loaded = type(package) == "table" and rawget(package, "loaded")
 if type(loaded) == "table" then
-  for name, lib in next, loaded do
-    if type(lib) == "table" and not protected[lib] then rawset(loaded, name, view_of(lib, name)) end
+  for _, name in next, table_fields(loaded) or {} do
+    local lib = rawget(loaded, name)
+    if not protected[lib] then rawset(loaded, name, view_of(lib, name)) end
   end
 end
 
-for name, lib in next, G do
-  if type(lib) == "table" and lib ~= G then rawset(G, name, view_of(lib, name)) end
+for _, name in next, table_fields(G) or {} do
+  local lib = rawget(G, name)
+  if lib ~= G then rawset(G, name, view_of(lib, name)) end
 end
 
 -- The script's environment: globals it defines while loading go to `own`;
@@ -533,6 +606,33 @@ mod tests {
             let message: String = ran.vm.lua().load(&code).eval().expect("runs");
             assert!(message.contains(expected), "{call}: `{message}` should contain `{expected}`");
         }
+    }
+
+    #[test]
+    fn table_fields_lists_the_keys_of_table_values() {
+        let lua = Lua::new();
+        // SAFETY: as in `lock_down`.
+        let fields = unsafe { lua.create_c_function(table_fields) }.expect("function");
+        lua.globals().set("table_fields", fields).expect("set");
+        let listed = |t: &str| -> Option<Vec<String>> {
+            let code = format!(
+                "local l = table_fields({t}) if l then for i = 1, #l do l[i] = tostring(l[i]) end table.sort(l) end return l"
+            );
+            lua.load(&code).eval().expect("runs")
+        };
+        assert_eq!(listed("{}"), None);
+        assert_eq!(listed("{ 1, 'x', print }"), None);
+        assert_eq!(listed("{ [{}] = 1 }"), None, "table keys do not count");
+        assert_eq!(listed("string"), None);
+        assert_eq!(listed("{ a = 1, b = {}, c = {}, [4] = {} }"), Some(vec!["4".into(), "b".into(), "c".into()]));
+        assert_eq!(
+            listed("{ 1, {}, setmetatable({}, { __index = function() error('no') end }) }"),
+            Some(vec!["2".into(), "3".into()])
+        );
+        let globals = listed("_G").expect("_G holds tables");
+        assert!(["_G", "string", "table", "math"].iter().all(|name| globals.iter().any(|g| g == name)), "{globals:?}");
+        let error = lua.load("return table_fields(42)").exec().expect_err("not a table");
+        assert!(error.to_string().contains("table expected"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod build;
 
+use std::cell::OnceCell;
 use std::ffi::c_void;
 use std::rc::Rc;
 
@@ -28,8 +29,9 @@ pub(crate) struct VmBase {
     /// The root `ctx` (a light userdata, see [`crate::fast_ctx`]).
     ctx_ptr: *const c_void,
     next_fn: Function,
-    /// `next` of Lua middleware in async executions (yields to the runner).
-    async_next_fn: Function,
+    /// `next` of Lua middleware in async executions (yields to the runner),
+    /// made on the first async call of a Lua middleware (see [`VmBase::async_next`]).
+    async_next_fn: OnceCell<Function>,
     /// The coroutine being resumed for an async execution, and its request.
     calls: Rc<AsyncCalls>,
     /// The script's own environment (read-only globals once loaded).
@@ -48,6 +50,18 @@ impl VmBase {
     /// The root `ctx` as a Lua value.
     fn ctx_value(&self) -> mlua::Value {
         mlua::Value::LightUserData(mlua::LightUserData(self.ctx_ptr.cast_mut()))
+    }
+
+    /// `next` of Lua middleware in async executions. Made on first use: a
+    /// chain that never runs asynchronously (or has no Lua middleware) never
+    /// pays for it (about 5 % of building a VM, instruction counts in
+    /// docs/architecture.md).
+    fn async_next(&self) -> mlua::Result<Function> {
+        if let Some(f) = self.async_next_fn.get() {
+            return Ok(f.clone());
+        }
+        let f = crate::async_host_fn::async_next(&self.lua, &self.calls, self.ctx_ptr)?;
+        Ok(self.async_next_fn.get_or_init(|| f).clone())
     }
 
     /// The VM.

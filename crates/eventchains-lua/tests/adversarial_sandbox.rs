@@ -168,6 +168,11 @@ fn nested_library_tables_are_read_only_views() {
     let builder = builder().sandbox(eventchains_lua::Sandbox::default().allow(eventchains_lua::StdLib::PACKAGE));
     for body in [
         "package.loaded.string.leaked = 1",
+        // The nested tables themselves (the lockdown finds them by a raw traversal in C).
+        "package.loaded.leaked = 1",
+        "package.loaded.string = {}",
+        "package.searchers[1] = nil",
+        "table.insert(package.searchers, function() end)",
         "package.loaded._G.leaked = 1",
         "for name, lib in pairs(package.loaded) do if type(lib) == 'table' then lib.leaked = 1 end end",
         "local _, loaded = pairs(package) loaded.loaded = nil",

@@ -127,7 +127,7 @@ impl Vm {
         let args = MultiValue::from_vec(vec![
             mlua::Value::Table(record),
             b.ctx_value(),
-            mlua::Value::Function(b.async_next_fn.clone()),
+            mlua::Value::Function(b.async_next().map_err(lua_error)?),
         ]);
         let callee = Callee::Middleware { label: label.to_owned(), event: event.to_owned() };
         self.new_call(function, args, callee, cancel).map_err(lua_error)
