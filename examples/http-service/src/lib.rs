@@ -6,6 +6,9 @@
 //!   with the chain's status, its failures (event, kind, message), the script
 //!   version that ran it and the context ([`OrderResponse`]): 200 when the chain
 //!   completed, 422 when it failed.
+//! - `POST /orders-rust`: the same pipeline hand-written in async Rust
+//!   ([`RustOrders`]; same inventory, middleware and JSON), the baseline of
+//!   the load measurement (`cargo xtask bench --filter async`).
 //! - `POST /admin/reload` reloads the script from disk ([`ReloadableChain`]):
 //!   executions in flight finish on their version, new ones get the new one; a
 //!   broken script is rejected (422) and the old version keeps serving.
@@ -23,10 +26,12 @@ mod app;
 mod inventory;
 mod order;
 mod prometheus;
+mod rust_orders;
 mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
+pub use rust_orders::{RustOrders, RustOrdersError};
 pub use workers::{LuaWorkers, WorkerError};

@@ -60,7 +60,11 @@ impl Service {
     }
 
     async fn order(&self, order: &Value) -> (u16, OrderResponse) {
-        let (status, body) = self.request(Method::POST, "/orders", Some(order)).await;
+        self.order_at("/orders", order).await
+    }
+
+    async fn order_at(&self, path: &str, order: &Value) -> (u16, OrderResponse) {
+        let (status, body) = self.request(Method::POST, path, Some(order)).await;
         let response = serde_json::from_slice(&body)
             .unwrap_or_else(|e| panic!("{e}: {status} {}", String::from_utf8_lossy(&body)));
         (status, response)
@@ -210,6 +214,36 @@ async fn a_failing_order_names_the_event_and_a_broken_reload_keeps_the_old_versi
     assert!(body["error"].as_str().expect("error").contains("missing `handler` or `rust`"), "{body}");
     let (status, response) = service.order(&order(1)).await;
     assert_eq!((status, assert_one_version(&response)), (200, "v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_handler_answers_like_the_lua_chain() {
+    let service = Service::start("rust-handler").await;
+    let orders = [
+        order(7),
+        json!({ "items": [{ "sku": "tea", "qty": 3, "price": 2 }, { "sku": "matcha", "qty": 10, "price": 7 }] }),
+        json!({ "id": "x", "items": [{ "sku": "cake", "qty": 1, "price": 0.25 }], "note": { "gift": true } }),
+        json!({ "items": [] }),
+        json!({ "items": [{ "sku": "tea", "qty": 1, "price": 1 }, { "sku": "unobtainium", "qty": 1, "price": 1 }] }),
+        json!({ "items": [{ "sku": "coffee", "qty": 3, "price": 2 }] }),
+    ];
+    let mut failed = 0;
+    for order in &orders {
+        let (lua_status, lua) = service.order_at("/orders", order).await;
+        let (rust_status, rust) = service.order_at("/orders-rust", order).await;
+        assert_eq!((lua_status, lua.version, rust.version), (rust_status, 1, 0), "{order}");
+        assert_eq!(lua.status, rust.status, "{order}");
+        assert_eq!(lua.context, rust.context, "{order}");
+        assert_eq!(lua.failures.len(), rust.failures.len(), "{order}: {lua:?} {rust:?}");
+        for (l, r) in lua.failures.iter().zip(&rust.failures) {
+            assert_eq!((&l.event, &l.kind), (&r.event, &r.kind), "{order}");
+            // The script's messages carry its position; the Rust ones the same text without it.
+            let position = l.message.strip_suffix(&r.message).unwrap_or_else(|| panic!("{l:?} vs {r:?}"));
+            assert!(position.starts_with("orders.lua:") && position.ends_with(": "), "{l:?} vs {r:?}");
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 2, "the unknown sku and the short stock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
