@@ -85,6 +85,16 @@ fn the_async_scenario_measures_in_flight_executions_and_both_http_handlers() {
     }
     let samples = |key: &str| lookup(&json, key).and_then(serde_json::Value::as_u64);
     assert_eq!(samples("measurements.async.http_rust_p99_ms.samples"), Some(1), "one round per handler");
+    let md = report.to_markdown();
+    assert!(
+        md.contains("## Async: the http service under load") && md.contains("| Rust handler (POST /orders-rust)"),
+        "{md}"
+    );
+    let cells = |line: &str| line.split('|').map(str::trim).map(str::to_owned).collect::<Vec<_>>();
+    assert!(
+        md.lines().map(cells).any(|c| c.len() > 3 && c[1] == "pool of VMs, one per execution" && c[2] == "20"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The full run: 64 connections, 5 rounds of 4,000 requests per handler
+    /// The full run: 64 connections, 7 rounds of 4,000 requests per handler
     /// (each capped at 20 s); none for `--quick`; tests (fewer samples than
     /// the quick run): 4 connections, one round of 20 requests.
     pub(crate) fn for_session(s: &Session<'_>) -> Option<Plan> {
@@ -57,7 +57,7 @@ impl Plan {
             return None;
         }
         let load = LoadConfig { connections: 64, requests: 4_000, time_cap: Duration::from_secs(20) };
-        Some(Plan { load, warmup: 2_000, rounds: 5 })
+        Some(Plan { load, warmup: 2_000, rounds: 7 })
     }
 }
 
@@ -80,6 +80,7 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     for ((name, _), runs) in HANDLERS.iter().zip(&runs) {
         record(&mut s.results, name, runs);
     }
+    record_round_ratio(&mut s.results, &runs[0], &runs[1]);
     Ok(())
 }
 
@@ -177,6 +178,17 @@ pub(crate) fn record(r: &mut Results, name: &str, runs: &[LoadRun]) {
     }
 }
 
+/// The Lua / Rust throughput ratio of each round (the two handlers ran back
+/// to back, so a load burst on the machine hits a pair more evenly than the
+/// whole run): `async.http_lua_vs_rust_round_ratio`, the median over rounds.
+pub(crate) fn record_round_ratio(r: &mut Results, lua: &[LoadRun], rust: &[LoadRun]) {
+    let ratios: Vec<f64> = lua.iter().zip(rust).map(|(l, r)| l.requests_per_s() / r.requests_per_s()).collect();
+    if let Some(summary) = Summary::of(&ratios) {
+        r.summary("measurements.async.http_lua_vs_rust_round_ratio", summary);
+        r.value("async.http_lua_vs_rust_round_ratio", summary.median);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +213,11 @@ mod tests {
         assert!((r.get("async.http_lua_p99_ms").expect("p99") - 99.01).abs() < 1e-9);
         assert_eq!(r.summaries["measurements.async.http_lua_rps"].samples, 3);
         assert_eq!(r.get("async.http_rust_rps"), None);
+        let lua = [run(100, 1000, &[1.0]), run(300, 1000, &[1.0]), run(90, 1000, &[1.0])];
+        let rust = [run(200, 1000, &[1.0]), run(400, 1000, &[1.0]), run(100, 1000, &[1.0])];
+        record_round_ratio(&mut r, &lua, &rust);
+        assert_eq!(r.get("async.http_lua_vs_rust_round_ratio"), Some(0.75));
+        assert_eq!(r.summaries["measurements.async.http_lua_vs_rust_round_ratio"].max, 0.9);
         let failed = LoadRun { failed: 1, first_failure: Some((503, "stopped".into())), ..run(3, 10, &[1.0]) };
         let err = checked("/orders", failed).expect_err("a failed response fails the round");
         assert!(err.to_string().contains("1 of 4 responses were not 200 (first: 503 stopped)"), "{err}");
