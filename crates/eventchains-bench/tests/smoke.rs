@@ -57,7 +57,8 @@ fn one_tiny_scenario_end_to_end() {
 
 /// The `async` scenario in its test size: the seed chain, 200 coroutines and
 /// a pool of 20 VMs in flight (the helper binary), and 20 requests against
-/// each http handler (every response a 200, or the scenario fails).
+/// each http handler in both ways of serving (every response a 200, or the
+/// scenario fails).
 #[test]
 fn the_async_scenario_measures_in_flight_executions_and_both_http_handlers() {
     let report = run_suite(HarnessConfig::TINY, false, Some("async"), &mut |_: &str| {}).expect("runs");
@@ -79,6 +80,10 @@ fn the_async_scenario_measures_in_flight_executions_and_both_http_handlers() {
         "async.http_lua_p99_ms",
         "async.http_rust_p99_ms",
         "async.http_lua_vs_rust_throughput",
+        "async.http_handoff_lua_rps",
+        "async.http_handoff_rust_rps",
+        "async.http_handoff_lua_p99_ms",
+        "async.http_handoff_lua_vs_rust_throughput",
         "measurements.async.http_lua_rps.median",
     ] {
         assert!(lookup(&json, key).is_some_and(|v| v.as_f64().is_some_and(|x| x > 0.0)), "`{key}` not measured");
@@ -87,7 +92,8 @@ fn the_async_scenario_measures_in_flight_executions_and_both_http_handlers() {
     assert_eq!(samples("measurements.async.http_rust_p99_ms.samples"), Some(1), "one round per handler");
     let md = report.to_markdown();
     assert!(
-        md.contains("## Async: the http service under load") && md.contains("| Rust handler (POST /orders-rust)"),
+        md.contains("## Async: the http service under load")
+            && md.contains("| Rust handler (POST /orders-rust), on Lua threads"),
         "{md}"
     );
     let cells = |line: &str| line.split('|').map(str::trim).map(str::to_owned).collect::<Vec<_>>();

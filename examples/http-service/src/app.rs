@@ -24,7 +24,9 @@ use crate::workers::LuaWorkers;
 pub struct ServiceConfig {
     /// The chain script; `POST /admin/reload` rereads it.
     pub script: PathBuf,
-    /// Lua worker threads.
+    /// Lua worker threads behind `axum::serve` (0 when the router is served
+    /// by [`serve_on_lua_threads`](crate::serve_on_lua_threads), whose threads
+    /// run the executions themselves).
     pub workers: usize,
     /// The store behind the scripts' `inventory(sku)`.
     pub inventory: Inventory,
@@ -99,7 +101,16 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn order(State(state): State<Arc<AppState>>, Json(order): Json<serde_json::Value>) -> Response {
-    match state.workers.run(order).await {
+    let response = if crate::local_serve::on_lua_thread() {
+        // Served by this thread's LocalSet: run the execution here.
+        let chain = state.chain.clone();
+        tokio::task::spawn_local(async move { crate::workers::execute(&chain, order).await })
+            .await
+            .map_err(|_| crate::WorkerError::Stopped)
+    } else {
+        state.workers.run(order).await
+    };
+    match response {
         Ok(response) => {
             metrics::counter!("http_service_orders_total", "status" => response.status.as_str()).increment(1);
             answer(response)

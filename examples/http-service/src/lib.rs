@@ -18,12 +18,15 @@
 //! Lua executions are `!Send` (a VM belongs to its thread), so they run on
 //! [`LuaWorkers`]: worker threads, each with a current-thread runtime and a
 //! `LocalSet`, fed through channels; many executions are in flight on one
-//! worker while their `inventory` lookups ([`Inventory`]) await.
+//! worker while their `inventory` lookups ([`Inventory`]) await. Or serve
+//! the router with [`serve_on_lua_threads`]: each thread accepts and serves
+//! its own connections and runs their Lua executions itself (no hand-off).
 //!
 //! [`ReloadableChain`]: eventchains_lua::ReloadableChain
 
 mod app;
 mod inventory;
+mod local_serve;
 mod order;
 mod prometheus;
 mod rust_orders;
@@ -31,6 +34,7 @@ mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
+pub use local_serve::{LuaThreadServer, serve_on_lua_threads};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
 pub use rust_orders::{RustOrders, RustOrdersError};

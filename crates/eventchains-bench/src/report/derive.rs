@@ -50,8 +50,11 @@ pub(crate) fn derive(r: &mut Results) {
     if let (Some(sync), Some(on_async)) = (r.get("async.sync_ns"), r.get("async.async_ns")) {
         r.value("async.overhead_ns", on_async - sync);
     }
-    if let (Some(lua), Some(rust)) = (r.get("async.http_lua_rps"), r.get("async.http_rust_rps")) {
-        r.value("async.http_lua_vs_rust_throughput", lua / rust);
+    for serving in ["http", "http_handoff"] {
+        let (lua, rust) = (r.get(&format!("async.{serving}_lua_rps")), r.get(&format!("async.{serving}_rust_rps")));
+        if let (Some(lua), Some(rust)) = (lua, rust) {
+            r.value(format!("async.{serving}_lua_vs_rust_throughput"), lua / rust);
+        }
     }
     for n in ["1k", "10k"] {
         let (pool, ours) = (
@@ -333,6 +336,7 @@ mod tests {
         r.value("async.vm_pool_1k_bytes_per_inflight_execution", 70_000.0);
         derive(&mut r);
         assert_eq!(r.get("async.http_lua_vs_rust_throughput"), Some(0.7));
+        assert_eq!(r.get("async.http_handoff_lua_vs_rust_throughput"), None, "no hand-off figures");
         assert_eq!(r.get("async.vm_pool_10k_memory_ratio"), Some(20.0));
         assert_eq!(r.get("async.vm_pool_1k_memory_ratio"), None, "no 1k coroutine figure");
         assert_eq!(met(&r, "http_throughput"), Some(true));

@@ -319,8 +319,14 @@ fn async_tables(r: &Results) -> String {
     let m = |key: &str| r.summaries.get(&format!("measurements.{key}"));
     let _ = writeln!(out, "\n## Async: the http service under load (medians of interleaved rounds)\n");
     let mut t = Table::new(["handler", "requests/s", "spread", "p50 ms", "p99 ms", "p99 spread"]);
-    for (label, name) in [("Lua chain (POST /orders)", "lua"), ("Rust handler (POST /orders-rust)", "rust")] {
-        let k = |figure: &str| format!("async.http_{name}_{figure}");
+    let rows = [
+        ("Lua chain (POST /orders), on Lua threads", "http_lua"),
+        ("Rust handler (POST /orders-rust), on Lua threads", "http_rust"),
+        ("Lua chain, hand-off to Lua workers", "http_handoff_lua"),
+        ("Rust handler, axum::serve", "http_handoff_rust"),
+    ];
+    for (label, name) in rows {
+        let k = |figure: &str| format!("async.{name}_{figure}");
         t.row([
             label.to_owned(),
             num(r.get(&k("rps"))),
@@ -331,12 +337,15 @@ fn async_tables(r: &Results) -> String {
         ]);
     }
     out.push_str(&t.to_markdown());
-    let _ = writeln!(
-        out,
-        "\nLua / Rust throughput: {} (ratio of the medians); median of the per-round ratios: {}\n",
-        ratio(r.get("async.http_lua_vs_rust_throughput")),
-        ratio(r.get("async.http_lua_vs_rust_round_ratio"))
-    );
+    for (label, serving) in [("on Lua threads", "http"), ("with hand-off", "http_handoff")] {
+        let _ = writeln!(
+            out,
+            "\nLua / Rust throughput {label}: {} (ratio of the medians); median of the per-round ratios: {}",
+            ratio(r.get(&format!("async.{serving}_lua_vs_rust_throughput"))),
+            ratio(r.get(&format!("async.{serving}_lua_vs_rust_round_ratio")))
+        );
+    }
+    out.push('\n');
     let _ = writeln!(out, "## Async: executions in flight, each awaiting a timer (medians of separate processes)\n");
     let mut t =
         Table::new(["model", "in flight", "wall ms", "spread", "executions/s", "bytes per execution", "VM setup ms"]);

@@ -1,16 +1,24 @@
 //! The `async` scenario's http load: examples/http-service on 127.0.0.1, its
-//! `POST /orders` (the Lua chain on the service's Lua workers) against
-//! `POST /orders-rust` (the same pipeline hand-written in async Rust, on the
-//! server's runtime), driven by [`crate::http_load`] in the same process:
-//! interleaved rounds (Lua then Rust, then Rust then Lua, ...), requests per
-//! second and p50/p99 latency per round, medians over the rounds. Server (2
-//! runtime threads), Lua workers (2 threads) and load generator (1 thread)
-//! share the machine's cores.
+//! `POST /orders` (the Lua chain) against `POST /orders-rust` (the same
+//! pipeline hand-written in async Rust), driven by [`crate::http_load`] in the
+//! same process: interleaved rounds (Lua then Rust, then Rust then Lua, ...),
+//! requests per second and p50/p99 latency per round, medians over the
+//! rounds. Two ways of serving, each measured with both handlers:
+//!
+//! - [`Serving::LuaThreads`] (`async.http_*`): `serve_on_lua_threads`, 2
+//!   threads each accepting and serving its connections and running their
+//!   Lua executions itself (the OpenResty model);
+//! - [`Serving::Handoff`] (`async.http_handoff_*`): `axum::serve` on a
+//!   2-thread runtime handing each Lua execution to one of 2 Lua worker
+//!   threads (a channel there, a oneshot back); the Rust handler runs on the
+//!   server's threads.
+//!
+//! The load generator (1 thread) shares the machine's cores with the server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_service::{AppState, Inventory, ServiceConfig, router};
+use http_service::{AppState, Inventory, ServiceConfig, router, serve_on_lua_threads};
 use hyper::body::Bytes;
 
 use crate::error::BenchError;
@@ -31,6 +39,25 @@ pub(crate) const INVENTORY_DELAY: Duration = Duration::from_millis(1);
 
 /// The two handlers measured: (key name, path).
 pub(crate) const HANDLERS: [(&str, &str); 2] = [("lua", "/orders"), ("rust", "/orders-rust")];
+
+/// How the service is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Serving {
+    /// `serve_on_lua_threads`: no hand-off; keys `async.http_*`.
+    LuaThreads,
+    /// `axum::serve` + the Lua workers; keys `async.http_handoff_*`.
+    Handoff,
+}
+
+impl Serving {
+    /// The key prefix after `async.`.
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Serving::LuaThreads => "http",
+            Serving::Handoff => "http_handoff",
+        }
+    }
+}
 
 /// How much load, how many rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,14 +101,20 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let script = dir.join("orders.lua");
     std::fs::write(&script, SCRIPT).map_err(io(&script))?;
-    let measured = serve_and_load(s, &plan, script);
-    let _ = std::fs::remove_dir_all(&dir);
-    let runs = measured?;
-    for ((name, _), runs) in HANDLERS.iter().zip(&runs) {
-        record(&mut s.results, name, runs);
+    let mut measured = Ok(());
+    for serving in [Serving::LuaThreads, Serving::Handoff] {
+        measured = serve_and_load(s, &plan, script.clone(), serving).map(|runs| {
+            for ((name, _), runs) in HANDLERS.iter().zip(&runs) {
+                record(&mut s.results, serving.prefix(), name, runs);
+            }
+            record_round_ratio(&mut s.results, serving.prefix(), &runs[0], &runs[1]);
+        });
+        if measured.is_err() {
+            break;
+        }
     }
-    record_round_ratio(&mut s.results, &runs[0], &runs[1]);
-    Ok(())
+    let _ = std::fs::remove_dir_all(&dir);
+    measured
 }
 
 fn runtime_error(e: std::io::Error) -> BenchError {
@@ -93,28 +126,45 @@ fn serve_and_load(
     s: &mut Session<'_>,
     plan: &Plan,
     script: std::path::PathBuf,
+    serving: Serving,
 ) -> Result<Vec<Vec<LoadRun>>, BenchError> {
     let stock = [("tea", i64::MAX / 2), ("cake", i64::MAX / 2)].map(|(sku, n)| (sku.to_owned(), n));
     let inventory = Inventory::new(stock, INVENTORY_DELAY);
-    let state = AppState::new(ServiceConfig { script, workers: 2, inventory })
+    let workers = if serving == Serving::Handoff { 2 } else { 0 };
+    let state = AppState::new(ServiceConfig { script, workers, inventory })
         .map_err(|e| BenchError::Http(format!("cannot start the service: {e}")))?;
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("http-server")
-        .enable_all()
-        .build()
-        .map_err(runtime_error)?;
-    let listener = server
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| BenchError::Http(format!("cannot bind 127.0.0.1: {e}")))?;
     let addr = listener.local_addr().map_err(|e| BenchError::Http(e.to_string()))?;
-    server.spawn(async move { axum::serve(listener, router(Arc::clone(&state))).await });
+    let server = match serving {
+        Serving::LuaThreads => Server::LuaThreads(
+            serve_on_lua_threads(router(state), listener, 2)
+                .map_err(|e| BenchError::Http(format!("cannot start the server threads: {e}")))?,
+        ),
+        Serving::Handoff => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("http-server")
+                .enable_all()
+                .build()
+                .map_err(runtime_error)?;
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| {
+                    let _entered = runtime.enter();
+                    tokio::net::TcpListener::from_std(listener)
+                })
+                .map_err(|e| BenchError::Http(format!("listener: {e}")))?;
+            runtime.spawn(async move { axum::serve(listener, router(Arc::clone(&state))).await });
+            Server::Handoff(runtime)
+        }
+    };
     let client = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(runtime_error)?;
     let body = Bytes::from_static(ORDER.as_bytes());
     let one = |path: &str, load_config: LoadConfig| client.block_on(load(addr, path, body.clone(), 200, load_config));
     let result = (|| {
         if plan.warmup > 0 {
-            s.step(&format!("http warm-up: {} requests per handler", plan.warmup));
+            s.step(&format!("{} warm-up: {} requests per handler", serving.prefix(), plan.warmup));
             for (_, path) in HANDLERS {
                 checked(path, one(path, LoadConfig { requests: plan.warmup, ..plan.load })?)?;
             }
@@ -127,7 +177,8 @@ fn serve_and_load(
                 let (name, path) = HANDLERS[i];
                 let run = checked(path, one(path, plan.load)?)?;
                 s.step(&format!(
-                    "http round {}/{}: {name} {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} connections, {} requests)",
+                    "{} round {}/{}: {name} {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} connections, {} requests)",
+                    serving.prefix(),
                     round + 1,
                     plan.rounds,
                     run.requests_per_s(),
@@ -142,8 +193,17 @@ fn serve_and_load(
         Ok(runs)
     })();
     drop(client);
-    server.shutdown_timeout(Duration::from_secs(10));
+    match server {
+        Server::LuaThreads(threads) => drop(threads),
+        Server::Handoff(runtime) => runtime.shutdown_timeout(Duration::from_secs(10)),
+    }
     result
+}
+
+/// What serves the service during one measurement.
+enum Server {
+    LuaThreads(http_service::LuaThreadServer),
+    Handoff(tokio::runtime::Runtime),
 }
 
 /// `run`, if every response was a 200 and at least one came back.
@@ -163,8 +223,8 @@ fn checked(path: &str, run: LoadRun) -> Result<LoadRun, BenchError> {
 type Figure = fn(&LoadRun) -> f64;
 
 /// Records the medians over the rounds (and their summaries) of one handler:
-/// `async.http_<name>_rps`, `_p50_ms`, `_p99_ms`.
-pub(crate) fn record(r: &mut Results, name: &str, runs: &[LoadRun]) {
+/// `async.<prefix>_<name>_rps`, `_p50_ms`, `_p99_ms` (prefix `http` or `http_handoff`).
+pub(crate) fn record(r: &mut Results, prefix: &str, name: &str, runs: &[LoadRun]) {
     let figures: [(&str, Figure); 3] = [
         ("rps", LoadRun::requests_per_s),
         ("p50_ms", |run| run.latency_ms(50.0)),
@@ -172,20 +232,20 @@ pub(crate) fn record(r: &mut Results, name: &str, runs: &[LoadRun]) {
     ];
     for (figure, of) in figures {
         if let Some(summary) = Summary::of(&runs.iter().map(of).collect::<Vec<_>>()) {
-            r.summary(format!("measurements.async.http_{name}_{figure}"), summary);
-            r.value(format!("async.http_{name}_{figure}"), summary.median);
+            r.summary(format!("measurements.async.{prefix}_{name}_{figure}"), summary);
+            r.value(format!("async.{prefix}_{name}_{figure}"), summary.median);
         }
     }
 }
 
 /// The Lua / Rust throughput ratio of each round (the two handlers ran back
 /// to back, so a load burst on the machine hits a pair more evenly than the
-/// whole run): `async.http_lua_vs_rust_round_ratio`, the median over rounds.
-pub(crate) fn record_round_ratio(r: &mut Results, lua: &[LoadRun], rust: &[LoadRun]) {
+/// whole run): `async.<prefix>_lua_vs_rust_round_ratio`, the median over rounds.
+pub(crate) fn record_round_ratio(r: &mut Results, prefix: &str, lua: &[LoadRun], rust: &[LoadRun]) {
     let ratios: Vec<f64> = lua.iter().zip(rust).map(|(l, r)| l.requests_per_s() / r.requests_per_s()).collect();
     if let Some(summary) = Summary::of(&ratios) {
-        r.summary("measurements.async.http_lua_vs_rust_round_ratio", summary);
-        r.value("async.http_lua_vs_rust_round_ratio", summary.median);
+        r.summary(format!("measurements.async.{prefix}_lua_vs_rust_round_ratio"), summary);
+        r.value(format!("async.{prefix}_lua_vs_rust_round_ratio"), summary.median);
     }
 }
 
@@ -207,7 +267,12 @@ mod tests {
     fn medians_over_rounds_go_under_the_handler_keys() {
         let mut r = Results::default();
         let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
-        record(&mut r, "lua", &[run(100, 1000, &latencies), run(300, 1000, &latencies), run(200, 1000, &latencies)]);
+        record(
+            &mut r,
+            "http",
+            "lua",
+            &[run(100, 1000, &latencies), run(300, 1000, &latencies), run(200, 1000, &latencies)],
+        );
         assert_eq!(r.get("async.http_lua_rps"), Some(200.0));
         assert_eq!(r.get("async.http_lua_p50_ms"), Some(50.5));
         assert!((r.get("async.http_lua_p99_ms").expect("p99") - 99.01).abs() < 1e-9);
@@ -215,7 +280,9 @@ mod tests {
         assert_eq!(r.get("async.http_rust_rps"), None);
         let lua = [run(100, 1000, &[1.0]), run(300, 1000, &[1.0]), run(90, 1000, &[1.0])];
         let rust = [run(200, 1000, &[1.0]), run(400, 1000, &[1.0]), run(100, 1000, &[1.0])];
-        record_round_ratio(&mut r, &lua, &rust);
+        record_round_ratio(&mut r, "http", &lua, &rust);
+        record(&mut r, "http_handoff", "rust", &rust);
+        assert_eq!(r.get("async.http_handoff_rust_rps"), Some(200.0));
         assert_eq!(r.get("async.http_lua_vs_rust_round_ratio"), Some(0.75));
         assert_eq!(r.summaries["measurements.async.http_lua_vs_rust_round_ratio"].max, 0.9);
         let failed = LoadRun { failed: 1, first_failure: Some((503, "stopped".into())), ..run(3, 10, &[1.0]) };
