@@ -56,6 +56,12 @@ pub(crate) fn derive(r: &mut Results) {
             r.value(format!("async.{serving}_lua_vs_rust_throughput"), lua / rust);
         }
     }
+    // The Lua chain on its serving against the Rust handler on whichever serving suits it best.
+    let best_rust =
+        [r.get("async.http_rust_rps"), r.get("async.http_handoff_rust_rps")].into_iter().flatten().reduce(f64::max);
+    if let (Some(lua), Some(rust)) = (r.get("async.http_lua_rps"), best_rust) {
+        r.value("async.http_lua_vs_best_rust_throughput", lua / rust);
+    }
     for n in ["1k", "10k"] {
         let (pool, ours) = (
             r.get(&format!("async.vm_pool_{n}_bytes_per_inflight_execution")),
@@ -337,6 +343,10 @@ mod tests {
         derive(&mut r);
         assert_eq!(r.get("async.http_lua_vs_rust_throughput"), Some(0.7));
         assert_eq!(r.get("async.http_handoff_lua_vs_rust_throughput"), None, "no hand-off figures");
+        assert_eq!(r.get("async.http_lua_vs_best_rust_throughput"), Some(0.7));
+        r.value("async.http_handoff_rust_rps", 1400.0);
+        derive(&mut r);
+        assert_eq!(r.get("async.http_lua_vs_best_rust_throughput"), Some(0.5));
         assert_eq!(r.get("async.vm_pool_10k_memory_ratio"), Some(20.0));
         assert_eq!(r.get("async.vm_pool_1k_memory_ratio"), None, "no 1k coroutine figure");
         assert_eq!(met(&r, "http_throughput"), Some(true));

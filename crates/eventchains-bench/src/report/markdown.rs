@@ -345,7 +345,11 @@ fn async_tables(r: &Results) -> String {
             ratio(r.get(&format!("async.{serving}_lua_vs_rust_round_ratio")))
         );
     }
-    out.push('\n');
+    let _ = writeln!(
+        out,
+        "\nLua on Lua threads / the faster Rust figure of the two servings: {}\n",
+        ratio(r.get("async.http_lua_vs_best_rust_throughput"))
+    );
     let _ = writeln!(out, "## Async: executions in flight, each awaiting a timer (medians of separate processes)\n");
     let mut t =
         Table::new(["model", "in flight", "wall ms", "spread", "executions/s", "bytes per execution", "VM setup ms"]);
