@@ -12,7 +12,10 @@
 //!   With `--engines`, the suite is first built once per Lua engine (mlua links
 //!   one engine per build) and each build runs the short `engine` scenario into
 //!   `target/bench-report/engines/<name>/`; the main (lua54) run then merges
-//!   those rows into its report (`engines.<name>.*`).
+//!   those rows into its report (`engines.<name>.*`). The main run first
+//!   builds every binary of the bench crate: the suite starts
+//!   `eventchains-bench-inflight` (executions in flight behind a counting
+//!   allocator, in its own process) from beside its own executable.
 
 #![forbid(unsafe_code)]
 
@@ -143,6 +146,12 @@ fn suite_command(features: Option<&str>) -> Vec<String> {
     args
 }
 
+/// `cargo build --release` of every binary of the bench crate (the suite and
+/// the helpers it starts, e.g. `eventchains-bench-inflight`).
+fn helpers_build_command() -> Vec<&'static str> {
+    vec!["build", "--release", "--quiet", "-p", "eventchains-bench", "--bins"]
+}
+
 fn bench(opts: BenchArgs) -> Result<()> {
     let BenchArgs { quick, filter, compare, list, engines } = opts;
     let root = workspace_root();
@@ -163,6 +172,8 @@ fn bench(opts: BenchArgs) -> Result<()> {
     }
     if list {
         args.push("--list".into());
+    } else {
+        cargo(&helpers_build_command())?;
     }
     if quick {
         args.push("--quick".into());
@@ -192,5 +203,9 @@ mod tests {
         assert!(cmd.windows(2).any(|w| w == ["--features", "luajit"]), "{cmd:?}");
         assert_eq!(cmd.last().map(String::as_str), Some("--"));
         assert!(!suite_command(None).contains(&"--no-default-features".to_owned()));
+        // The main run builds the helper binaries of the same (default-engine) build.
+        let helpers = helpers_build_command();
+        assert!(helpers.windows(2).any(|w| w == ["-p", "eventchains-bench"]) && helpers.contains(&"--bins"));
+        assert!(helpers.contains(&"--release") && !helpers.contains(&"--features"), "{helpers:?}");
     }
 }

@@ -43,6 +43,17 @@ pub enum BenchError {
     /// Drawing the chart failed.
     #[error("chart: {0}")]
     Chart(String),
+    /// The http load could not connect, send or read (not a slow answer: a broken one).
+    #[error("http load: {0}")]
+    Http(String),
+    /// A helper process of the suite (e.g. `eventchains-bench-inflight`) failed or could not start.
+    #[error("{program}: {message}")]
+    Helper {
+        /// The program.
+        program: String,
+        /// What went wrong (its stderr when it ran).
+        message: String,
+    },
     /// `--filter` named no scenario.
     #[error("no scenario named `{0}`; known: {1}")]
     UnknownScenario(String, String),

@@ -10,7 +10,10 @@
 //! - [`harness`]: warm-up, calibrated batches, interleaved variants;
 //! - [`stats`]: median, percentiles, break-even and amortized cost;
 //! - [`scenarios`]: the list of named measurements (`--filter NAME`);
-//! - [`report`]: the report model and its writers, and `--compare`.
+//! - [`report`]: the report model and its writers, and `--compare`;
+//! - [`http_load`]: the HTTP load generator of the `async` scenario;
+//! - [`inflight`]: executions in flight and their memory (run by the
+//!   `eventchains-bench-inflight` binary).
 //!
 //! ```
 //! use eventchains_bench::{HarnessConfig, run_suite};
@@ -25,6 +28,8 @@
 pub mod engines;
 pub mod error;
 pub mod harness;
+pub mod http_load;
+pub mod inflight;
 pub mod report;
 pub mod results;
 pub mod scenario;

@@ -55,6 +55,54 @@ fn one_tiny_scenario_end_to_end() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The `async` scenario in its test size: the seed chain, 200 coroutines and
+/// a pool of 20 VMs in flight (the helper binary), and 20 requests against
+/// each http handler in both ways of serving (every response a 200, or the
+/// scenario fails).
+#[test]
+fn the_async_scenario_measures_in_flight_executions_and_both_http_handlers() {
+    let report = run_suite(HarnessConfig::TINY, false, Some("async"), &mut |_: &str| {}).expect("runs");
+    assert!(report.results.failed.is_empty(), "{:?}", report.results.notes);
+    let json = report.to_json();
+    for key in [
+        "async.sync_ns",
+        "async.async_ns",
+        "async.concurrent_200_wall_ms",
+        "async.concurrent_200_per_s",
+        "async.concurrent_200_bytes_per_inflight_execution",
+        "async.vm_pool_20_wall_ms",
+        "async.vm_pool_20_bytes_per_inflight_execution",
+        "async.vm_pool_20_setup_ms",
+        "async.http_lua_rps",
+        "async.http_rust_rps",
+        "async.http_lua_p50_ms",
+        "async.http_rust_p50_ms",
+        "async.http_lua_p99_ms",
+        "async.http_rust_p99_ms",
+        "async.http_lua_vs_rust_throughput",
+        "async.http_handoff_lua_rps",
+        "async.http_handoff_rust_rps",
+        "async.http_handoff_lua_p99_ms",
+        "async.http_handoff_lua_vs_rust_throughput",
+        "measurements.async.http_lua_rps.median",
+    ] {
+        assert!(lookup(&json, key).is_some_and(|v| v.as_f64().is_some_and(|x| x > 0.0)), "`{key}` not measured");
+    }
+    let samples = |key: &str| lookup(&json, key).and_then(serde_json::Value::as_u64);
+    assert_eq!(samples("measurements.async.http_rust_p99_ms.samples"), Some(1), "one round per handler");
+    let md = report.to_markdown();
+    assert!(
+        md.contains("## Async: the http service under load")
+            && md.contains("| Rust handler (POST /orders-rust), on Lua threads"),
+        "{md}"
+    );
+    let cells = |line: &str| line.split('|').map(str::trim).map(str::to_owned).collect::<Vec<_>>();
+    assert!(
+        md.lines().map(cells).any(|c| c.len() > 3 && c[1] == "pool of VMs, one per execution" && c[2] == "20"),
+        "{md}"
+    );
+}
+
 #[test]
 fn binary_quick_filter_and_compare() {
     let dir = scratch("bin");

@@ -14,7 +14,9 @@ use eventchains_lua::{LoadError, LuaChainBuilder, ReloadableChain};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::inventory::Inventory;
+use crate::order::OrderResponse;
 use crate::prometheus::install_recorder;
+use crate::rust_orders::{RustOrders, RustOrdersError};
 use crate::workers::LuaWorkers;
 
 /// What the service runs.
@@ -22,7 +24,9 @@ use crate::workers::LuaWorkers;
 pub struct ServiceConfig {
     /// The chain script; `POST /admin/reload` rereads it.
     pub script: PathBuf,
-    /// Lua worker threads.
+    /// Lua worker threads behind `axum::serve` (0 when the router is served
+    /// by [`serve_on_lua_threads`](crate::serve_on_lua_threads), whose threads
+    /// run the executions themselves).
     pub workers: usize,
     /// The store behind the scripts' `inventory(sku)`.
     pub inventory: Inventory,
@@ -40,14 +44,18 @@ pub enum ServiceError {
     /// Another `metrics` recorder was installed first.
     #[error("cannot install the Prometheus recorder: {0}")]
     Recorder(String),
+    /// The hand-written Rust chain of `POST /orders-rust` could not be built.
+    #[error(transparent)]
+    RustOrders(#[from] RustOrdersError),
 }
 
-/// The service's shared state: the chain, its workers, the script path and
-/// the Prometheus handle.
+/// The service's shared state: the chain, its workers, the hand-written Rust
+/// chain, the script path and the Prometheus handle.
 #[derive(Debug)]
 pub struct AppState {
     chain: Arc<ReloadableChain>,
     workers: LuaWorkers,
+    rust: RustOrders,
     script: PathBuf,
     prometheus: PrometheusHandle,
 }
@@ -55,12 +63,14 @@ pub struct AppState {
 impl AppState {
     /// Installs the Prometheus recorder, loads the script (version 1) with
     /// every middleware of `eventchains-middleware` and the async `inventory`
-    /// function, and starts the workers.
+    /// function, starts the workers, and builds the Rust chain of
+    /// `POST /orders-rust` from the same registry and inventory.
     pub fn new(config: ServiceConfig) -> Result<Arc<Self>, ServiceError> {
         let prometheus = install_recorder()?;
         let mut registry = MiddlewareRegistry::new();
         eventchains_middleware::register_all(&mut registry);
         let inventory = config.inventory;
+        let rust = RustOrders::new(&registry, inventory.clone())?;
         let builder = LuaChainBuilder::new()
             .middleware_registry(registry)
             .register_async_fn("inventory", move |sku: String| {
@@ -71,7 +81,7 @@ impl AppState {
         let chain = Arc::new(ReloadableChain::load_file(builder, &config.script)?);
         metrics::gauge!("http_service_script_version").set(chain.version() as f64);
         let workers = LuaWorkers::start(chain.clone(), config.workers)?;
-        Ok(Arc::new(AppState { chain, workers, script: config.script, prometheus }))
+        Ok(Arc::new(AppState { chain, workers, rust, script: config.script, prometheus }))
     }
 
     /// The script version serving new orders.
@@ -80,25 +90,45 @@ impl AppState {
     }
 }
 
-/// The routes: `POST /orders`, `POST /admin/reload`, `GET /metrics`.
+/// The routes: `POST /orders`, `POST /orders-rust`, `POST /admin/reload`, `GET /metrics`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/orders", post(order))
+        .route("/orders-rust", post(order_rust))
         .route("/admin/reload", post(reload))
         .route("/metrics", get(prometheus))
         .with_state(state)
 }
 
 async fn order(State(state): State<Arc<AppState>>, Json(order): Json<serde_json::Value>) -> Response {
-    match state.workers.run(order).await {
+    let response = if crate::local_serve::on_lua_thread() {
+        // Served by this thread's LocalSet: run the execution here.
+        let chain = state.chain.clone();
+        tokio::task::spawn_local(async move { crate::workers::execute(&chain, order).await })
+            .await
+            .map_err(|_| crate::WorkerError::Stopped)
+    } else {
+        state.workers.run(order).await
+    };
+    match response {
         Ok(response) => {
             metrics::counter!("http_service_orders_total", "status" => response.status.as_str()).increment(1);
-            let code =
-                if response.status == ChainStatus::Failed { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-            (code, Json(response)).into_response()
+            answer(response)
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
+}
+
+async fn order_rust(State(state): State<Arc<AppState>>, Json(order): Json<serde_json::Value>) -> Response {
+    let response = state.rust.run(order).await;
+    metrics::counter!("http_service_rust_orders_total", "status" => response.status.as_str()).increment(1);
+    answer(response)
+}
+
+/// 200 with the response when the chain completed, 422 when it failed.
+fn answer(response: OrderResponse) -> Response {
+    let code = if response.status == ChainStatus::Failed { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    (code, Json(response)).into_response()
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {

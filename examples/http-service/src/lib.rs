@@ -6,6 +6,9 @@
 //!   with the chain's status, its failures (event, kind, message), the script
 //!   version that ran it and the context ([`OrderResponse`]): 200 when the chain
 //!   completed, 422 when it failed.
+//! - `POST /orders-rust`: the same pipeline hand-written in async Rust
+//!   ([`RustOrders`]; same inventory, middleware and JSON), the baseline of
+//!   the load measurement (`cargo xtask bench --filter async`).
 //! - `POST /admin/reload` reloads the script from disk ([`ReloadableChain`]):
 //!   executions in flight finish on their version, new ones get the new one; a
 //!   broken script is rejected (422) and the old version keeps serving.
@@ -15,18 +18,24 @@
 //! Lua executions are `!Send` (a VM belongs to its thread), so they run on
 //! [`LuaWorkers`]: worker threads, each with a current-thread runtime and a
 //! `LocalSet`, fed through channels; many executions are in flight on one
-//! worker while their `inventory` lookups ([`Inventory`]) await.
+//! worker while their `inventory` lookups ([`Inventory`]) await. Or serve
+//! the router with [`serve_on_lua_threads`]: each thread accepts and serves
+//! its own connections and runs their Lua executions itself (no hand-off).
 //!
 //! [`ReloadableChain`]: eventchains_lua::ReloadableChain
 
 mod app;
 mod inventory;
+mod local_serve;
 mod order;
 mod prometheus;
+mod rust_orders;
 mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
+pub use local_serve::{LuaThreadServer, serve_on_lua_threads};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
+pub use rust_orders::{RustOrders, RustOrdersError};
 pub use workers::{LuaWorkers, WorkerError};

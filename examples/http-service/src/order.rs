@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct OrderResponse {
     /// `completed`, `completed_with_warnings` or `failed`.
     pub status: ChainStatus,
-    /// The script version that ran the whole execution (1 for the first load).
+    /// The script version that ran the whole execution (1 for the first load;
+    /// 0 for `POST /orders-rust`, which runs no script).
     pub version: u64,
     /// Every recorded failure, in order.
     pub failures: Vec<FailureReport>,

@@ -41,11 +41,14 @@ pub struct LuaWorkers {
 }
 
 impl LuaWorkers {
-    /// Starts `count` (at least 1) worker threads running `chain`.
+    /// Starts `count` worker threads running `chain` (0: none; every
+    /// [`run`](Self::run) then fails with [`WorkerError::Stopped`], for a
+    /// router served by [`serve_on_lua_threads`](crate::serve_on_lua_threads),
+    /// which runs the executions itself).
     pub fn start(chain: Arc<ReloadableChain>, count: usize) -> std::io::Result<Self> {
         let mut queues = Vec::new();
         let mut threads = Vec::new();
-        for i in 0..count.max(1) {
+        for i in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (queue, jobs) = mpsc::channel(QUEUE);
             let chain = chain.clone();
@@ -60,6 +63,9 @@ impl LuaWorkers {
 
     /// Runs the chain on `order` (as `ctx.order`) on one of the workers.
     pub async fn run(&self, order: serde_json::Value) -> Result<OrderResponse, WorkerError> {
+        if self.queues.is_empty() {
+            return Err(WorkerError::Stopped);
+        }
         let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
         let (reply, response) = oneshot::channel();
         self.queues[worker].send(Job { order, reply }).await.map_err(|_| WorkerError::Stopped)?;
@@ -73,14 +79,21 @@ fn work(runtime: &tokio::runtime::Runtime, chain: Arc<ReloadableChain>, mut jobs
         while let Some(job) = jobs.recv().await {
             let chain = chain.clone();
             tokio::task::spawn_local(async move {
-                let mut ctx = EventContext::new();
-                ctx.set("order", Value::from_json(job.order));
-                let (version, result) = chain.execute_async(&mut ctx).await;
+                let response = execute(&chain, job.order).await;
                 // The caller may have gone away (client disconnected): nothing to do then.
-                let _ = job.reply.send(OrderResponse::new(version, &result, ctx.to_json()));
+                let _ = job.reply.send(response);
             });
         }
     });
+}
+
+/// Runs `chain` on `order` (as `ctx.order`) on the calling thread (its VM; a
+/// local task of a `LocalSet`).
+pub(crate) async fn execute(chain: &ReloadableChain, order: serde_json::Value) -> OrderResponse {
+    let mut ctx = EventContext::new();
+    ctx.set("order", Value::from_json(order));
+    let (version, result) = chain.execute_async(&mut ctx).await;
+    OrderResponse::new(version, &result, ctx.to_json())
 }
 
 impl Drop for LuaWorkers {

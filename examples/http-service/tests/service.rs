@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use http_service::{AppState, Inventory, OrderResponse, ServiceConfig, router};
+use http_service::{AppState, Inventory, LuaThreadServer, OrderResponse, ServiceConfig, router, serve_on_lua_threads};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -26,11 +26,19 @@ struct Service {
     client: HttpClient,
     script: PathBuf,
     inventory: Inventory,
+    /// Set when served by `serve_on_lua_threads` (dropped with the service).
+    _threads: Option<LuaThreadServer>,
 }
 
 impl Service {
     /// Starts the service on a copy of the script (named after `test`) with 2 workers.
     async fn start(test: &str) -> Service {
+        Self::start_with(test, false).await
+    }
+
+    /// Starts the service on a copy of the script; `on_lua_threads`: served by
+    /// `serve_on_lua_threads` (2 threads) instead of `axum::serve`.
+    async fn start_with(test: &str, on_lua_threads: bool) -> Service {
         let dir = std::env::temp_dir().join(format!("http-service-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let script = dir.join("orders.lua");
@@ -38,12 +46,22 @@ impl Service {
         let stock =
             [("tea", 1_000_000), ("cake", 1_000_000), ("coffee", 1), ("matcha", 1_000)].map(|(s, n)| (s.to_owned(), n));
         let inventory = Inventory::new(stock, Duration::from_millis(2));
-        let state = AppState::new(ServiceConfig { script: script.clone(), workers: 2, inventory: inventory.clone() })
+        // On Lua threads, no hand-off workers: an order that did not run on its own thread would fail (503).
+        let workers = if on_lua_threads { 0 } else { 2 };
+        let state = AppState::new(ServiceConfig { script: script.clone(), workers, inventory: inventory.clone() })
             .expect("starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
         let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("serves") });
-        Service { addr, client: Client::builder(TokioExecutor::new()).build_http(), script, inventory }
+        let threads = if on_lua_threads {
+            Some(serve_on_lua_threads(router(state), listener, 2).expect("serves"))
+        } else {
+            listener.set_nonblocking(true).expect("non-blocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("serves") });
+            None
+        };
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Service { addr, client, script, inventory, _threads: threads }
     }
 
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Bytes) {
@@ -60,7 +78,11 @@ impl Service {
     }
 
     async fn order(&self, order: &Value) -> (u16, OrderResponse) {
-        let (status, body) = self.request(Method::POST, "/orders", Some(order)).await;
+        self.order_at("/orders", order).await
+    }
+
+    async fn order_at(&self, path: &str, order: &Value) -> (u16, OrderResponse) {
+        let (status, body) = self.request(Method::POST, path, Some(order)).await;
         let response = serde_json::from_slice(&body)
             .unwrap_or_else(|e| panic!("{e}: {status} {}", String::from_utf8_lossy(&body)));
         (status, response)
@@ -210,6 +232,65 @@ async fn a_failing_order_names_the_event_and_a_broken_reload_keeps_the_old_versi
     assert!(body["error"].as_str().expect("error").contains("missing `handler` or `rust`"), "{body}");
     let (status, response) = service.order(&order(1)).await;
     assert_eq!((status, assert_one_version(&response)), (200, "v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_handler_answers_like_the_lua_chain() {
+    let service = Service::start("rust-handler").await;
+    let orders = [
+        order(7),
+        json!({ "items": [{ "sku": "tea", "qty": 3, "price": 2 }, { "sku": "matcha", "qty": 10, "price": 7 }] }),
+        json!({ "id": "x", "items": [{ "sku": "cake", "qty": 1, "price": 0.25 }], "note": { "gift": true } }),
+        json!({ "items": [] }),
+        json!({ "items": [{ "sku": "tea", "qty": 1, "price": 1 }, { "sku": "unobtainium", "qty": 1, "price": 1 }] }),
+        json!({ "items": [{ "sku": "coffee", "qty": 3, "price": 2 }] }),
+    ];
+    let mut failed = 0;
+    for order in &orders {
+        let (lua_status, lua) = service.order_at("/orders", order).await;
+        let (rust_status, rust) = service.order_at("/orders-rust", order).await;
+        assert_eq!((lua_status, lua.version, rust.version), (rust_status, 1, 0), "{order}");
+        assert_eq!(lua.status, rust.status, "{order}");
+        assert_eq!(lua.context, rust.context, "{order}");
+        assert_eq!(lua.failures.len(), rust.failures.len(), "{order}: {lua:?} {rust:?}");
+        for (l, r) in lua.failures.iter().zip(&rust.failures) {
+            assert_eq!((&l.event, &l.kind), (&r.event, &r.kind), "{order}");
+            // The script's messages carry its position; the Rust ones the same text without it.
+            let position = l.message.strip_suffix(&r.message).unwrap_or_else(|| panic!("{l:?} vs {r:?}"));
+            assert!(position.starts_with("orders.lua:") && position.ends_with(": "), "{l:?} vs {r:?}");
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 2, "the unknown sku and the short stock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_on_lua_threads_both_handlers_answer_and_orders_stay_on_their_version() {
+    let service = Arc::new(Service::start_with("lua-threads", true).await);
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let path = if n % 2 == 0 { "/orders" } else { "/orders-rust" };
+                (path, service.order_at(path, &order(n)).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (path, (status, response)) = task.await.expect("order task");
+        assert_eq!((status, response.status), (200, eventchains_core::ChainStatus::Completed), "{path}: {response:?}");
+        assert_eq!(response.context["total"], json!(11.0), "{path}");
+        assert_eq!(response.version, u64::from(path == "/orders"), "{path}");
+        if path == "/orders" {
+            assert_one_version(&response);
+        }
+    }
+    let unknown = json!({ "items": [{ "sku": "unobtainium", "qty": 1, "price": 1 }] });
+    let (status, response) = service.order(&unknown).await;
+    assert_eq!((status, response.failures[0].event.as_str()), (422, "check_stock"));
+    reload_v2(&service).await;
+    let (status, response) = service.order(&order(99)).await;
+    assert_eq!((status, assert_one_version(&response)), (200, "v2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

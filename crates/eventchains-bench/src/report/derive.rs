@@ -50,6 +50,29 @@ pub(crate) fn derive(r: &mut Results) {
     if let (Some(sync), Some(on_async)) = (r.get("async.sync_ns"), r.get("async.async_ns")) {
         r.value("async.overhead_ns", on_async - sync);
     }
+    for serving in ["http", "http_handoff"] {
+        let (lua, rust) = (r.get(&format!("async.{serving}_lua_rps")), r.get(&format!("async.{serving}_rust_rps")));
+        if let (Some(lua), Some(rust)) = (lua, rust) {
+            r.value(format!("async.{serving}_lua_vs_rust_throughput"), lua / rust);
+        }
+    }
+    // The Lua chain on its serving against the Rust handler on whichever serving suits it best.
+    let best_rust =
+        [r.get("async.http_rust_rps"), r.get("async.http_handoff_rust_rps")].into_iter().flatten().reduce(f64::max);
+    if let (Some(lua), Some(rust)) = (r.get("async.http_lua_rps"), best_rust) {
+        r.value("async.http_lua_vs_best_rust_throughput", lua / rust);
+    }
+    for n in ["1k", "10k"] {
+        let (pool, ours) = (
+            r.get(&format!("async.vm_pool_{n}_bytes_per_inflight_execution")),
+            r.get(&format!("async.concurrent_{n}_bytes_per_inflight_execution")),
+        );
+        if let (Some(pool), Some(ours)) = (pool, ours)
+            && ours > 0.0
+        {
+            r.value(format!("async.vm_pool_{n}_memory_ratio"), pool / ours);
+        }
+    }
     let fresh = |r: &Results, k: &str| r.get(&format!("fresh_context.{k}"));
     if let (Some(native), Some(reference)) = (fresh(r, "native_ns"), fresh(r, "event_chains_0_2_1_ns")) {
         r.value("fresh_context.native_vs_event_chains_ratio", native / reference);
@@ -208,6 +231,27 @@ pub fn targets(r: &Results) -> Vec<Target> {
             r.get("async.sync_ns").map(|x| x + 100.0),
             true,
         ),
+        t(
+            "http_throughput",
+            "async.http_lua_rps at least 0.7x async.http_rust_rps (the http service, Lua chain vs Rust handler)",
+            r.get("async.http_lua_rps"),
+            r.get("async.http_rust_rps").map(|x| x * 0.7),
+            false,
+        ),
+        t(
+            "concurrent_10k_wall",
+            "async.concurrent_10k_wall_ms at most 500 ms (10,000 executions awaiting 10 ms on one thread)",
+            r.get("async.concurrent_10k_wall_ms"),
+            Some(500.0),
+            true,
+        ),
+        t(
+            "bytes_per_inflight",
+            "async.bytes_per_inflight_execution at most 8 KiB (8192 bytes)",
+            r.get("async.bytes_per_inflight_execution"),
+            Some(8192.0),
+            true,
+        ),
         threads,
     ]
 }
@@ -280,6 +324,40 @@ mod tests {
         assert_eq!(met(&r), Some(true));
         r.value("async.async_ns", 170.0);
         assert_eq!(met(&r), Some(false));
+    }
+
+    #[test]
+    fn issue_12_figures_derive_ratios_and_targets() {
+        let mut r = Results::default();
+        let met = |r: &Results, n: &str| targets(r).into_iter().find(|t| t.name == n).and_then(|t| t.met);
+        for name in ["http_throughput", "concurrent_10k_wall", "bytes_per_inflight"] {
+            assert_eq!(met(&r, name), None, "{name} unknown without figures");
+        }
+        r.value("async.http_lua_rps", 700.0);
+        r.value("async.http_rust_rps", 1000.0);
+        r.value("async.concurrent_10k_wall_ms", 499.0);
+        r.value("async.bytes_per_inflight_execution", 8192.0);
+        r.value("async.concurrent_10k_bytes_per_inflight_execution", 4000.0);
+        r.value("async.vm_pool_10k_bytes_per_inflight_execution", 80_000.0);
+        r.value("async.vm_pool_1k_bytes_per_inflight_execution", 70_000.0);
+        derive(&mut r);
+        assert_eq!(r.get("async.http_lua_vs_rust_throughput"), Some(0.7));
+        assert_eq!(r.get("async.http_handoff_lua_vs_rust_throughput"), None, "no hand-off figures");
+        assert_eq!(r.get("async.http_lua_vs_best_rust_throughput"), Some(0.7));
+        r.value("async.http_handoff_rust_rps", 1400.0);
+        derive(&mut r);
+        assert_eq!(r.get("async.http_lua_vs_best_rust_throughput"), Some(0.5));
+        assert_eq!(r.get("async.vm_pool_10k_memory_ratio"), Some(20.0));
+        assert_eq!(r.get("async.vm_pool_1k_memory_ratio"), None, "no 1k coroutine figure");
+        assert_eq!(met(&r, "http_throughput"), Some(true));
+        assert_eq!(met(&r, "concurrent_10k_wall"), Some(true));
+        assert_eq!(met(&r, "bytes_per_inflight"), Some(true));
+        r.value("async.http_lua_rps", 699.0);
+        r.value("async.concurrent_10k_wall_ms", 501.0);
+        r.value("async.bytes_per_inflight_execution", 8193.0);
+        for name in ["http_throughput", "concurrent_10k_wall", "bytes_per_inflight"] {
+            assert_eq!(met(&r, name), Some(false), "{name}");
+        }
     }
 
     #[test]

@@ -247,6 +247,10 @@ pub(super) fn to_markdown(report: &Report) -> String {
     }
     out.push_str(&t.to_markdown());
 
+    if r.values.keys().any(|k| k.starts_with("async.http_") || k.starts_with("async.vm_pool_")) {
+        out.push_str(&async_tables(r));
+    }
+
     if r.values.keys().any(|k| k.starts_with("engines.")) {
         let _ = writeln!(out, "\n## Lua engines (one build each; seed chain, context reused)\n");
         let mut t = Table::new(["engine", "Lua chain ns", "minimal mlua ns", "chain / floor", "setup µs"]);
@@ -306,5 +310,66 @@ pub(super) fn to_markdown(report: &Report) -> String {
             let _ = writeln!(out, "- {n}");
         }
     }
+    out
+}
+
+/// The `async` scenario's http load and executions-in-flight tables.
+fn async_tables(r: &Results) -> String {
+    let mut out = String::new();
+    let m = |key: &str| r.summaries.get(&format!("measurements.{key}"));
+    let _ = writeln!(out, "\n## Async: the http service under load (medians of interleaved rounds)\n");
+    let mut t = Table::new(["handler", "requests/s", "spread", "p50 ms", "p99 ms", "p99 spread"]);
+    let rows = [
+        ("Lua chain (POST /orders), on Lua threads", "http_lua"),
+        ("Rust handler (POST /orders-rust), on Lua threads", "http_rust"),
+        ("Lua chain, hand-off to Lua workers", "http_handoff_lua"),
+        ("Rust handler, axum::serve", "http_handoff_rust"),
+    ];
+    for (label, name) in rows {
+        let k = |figure: &str| format!("async.{name}_{figure}");
+        t.row([
+            label.to_owned(),
+            num(r.get(&k("rps"))),
+            spread(m(&k("rps"))),
+            r.get(&k("p50_ms")).map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}")),
+            r.get(&k("p99_ms")).map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}")),
+            spread(m(&k("p99_ms"))),
+        ]);
+    }
+    out.push_str(&t.to_markdown());
+    for (label, serving) in [("on Lua threads", "http"), ("with hand-off", "http_handoff")] {
+        let _ = writeln!(
+            out,
+            "\nLua / Rust throughput {label}: {} (ratio of the medians); median of the per-round ratios: {}",
+            ratio(r.get(&format!("async.{serving}_lua_vs_rust_throughput"))),
+            ratio(r.get(&format!("async.{serving}_lua_vs_rust_round_ratio")))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nLua on Lua threads / the faster Rust figure of the two servings: {}\n",
+        ratio(r.get("async.http_lua_vs_best_rust_throughput"))
+    );
+    let _ = writeln!(out, "## Async: executions in flight, each awaiting a timer (medians of separate processes)\n");
+    let mut t =
+        Table::new(["model", "in flight", "wall ms", "spread", "executions/s", "bytes per execution", "VM setup ms"]);
+    for (label, prefix) in [("coroutines, one VM (ours)", "concurrent"), ("pool of VMs, one per execution", "vm_pool")]
+    {
+        let sizes =
+            r.values.keys().filter_map(|k| k.strip_prefix(&format!("async.{prefix}_"))?.strip_suffix("_wall_ms"));
+        for size in sizes.collect::<Vec<_>>() {
+            let k = |figure: &str| format!("async.{prefix}_{size}_{figure}");
+            t.row([
+                label.to_owned(),
+                size.to_owned(),
+                num(r.get(&k("wall_ms"))),
+                spread(m(&k("wall_ms"))),
+                num(r.get(&k("per_s"))),
+                num(r.get(&k("bytes_per_inflight_execution"))),
+                num(r.get(&k("setup_ms"))),
+            ]);
+        }
+    }
+    out.push_str(&t.to_markdown());
     out
 }

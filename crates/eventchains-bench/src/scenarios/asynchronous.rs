@@ -1,8 +1,15 @@
-//! Async execution of the seed chain with nothing awaited, beside sync
-//! execution of the same chain, interleaved in one comparison (issue 12's
-//! "at most +100 ns per execution"). The futures are polled to their end with
-//! a no-op waker: the cost of `.await`ing an execution inside a task, with no
-//! runtime scheduling around it (which a service pays per task, not per chain).
+//! The `async` scenario (issue 12's measurements), in three parts:
+//!
+//! - async execution of the seed chain with nothing awaited, beside sync
+//!   execution of the same chain, interleaved in one comparison ("at most
+//!   +100 ns per execution"). The futures are polled to their end with a no-op
+//!   waker: the cost of `.await`ing an execution inside a task, with no
+//!   runtime scheduling around it (which a service pays per task, not per chain);
+//! - executions in flight and their memory, coroutines against a pool of VMs
+//!   ([`super::async_inflight`]);
+//! - the http service under load, the Lua chain against the hand-written
+//!   Rust handler ([`super::async_http`]; skipped by `--quick`, and measured
+//!   only in the Lua 5.4 build, the engine of examples/http-service).
 
 use crate::error::BenchError;
 use crate::harness::Variant;
@@ -15,6 +22,24 @@ pub(crate) const KEYS: [(&str, &str); 3] =
     [("sync", "async.sync_ns"), ("async", "async.async_ns"), ("async_events", "async.async_events_ns")];
 
 pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
+    seed(s)?;
+    super::async_inflight::run(s)?;
+    http(s)
+}
+
+#[cfg(feature = "lua54")]
+fn http(s: &mut Session<'_>) -> Result<(), BenchError> {
+    super::async_http::run(s)
+}
+
+#[cfg(not(feature = "lua54"))]
+fn http(s: &mut Session<'_>) -> Result<(), BenchError> {
+    s.results.missing("async.http_", "measured only in the Lua 5.4 build (the engine of examples/http-service)");
+    Ok(())
+}
+
+/// The seed chain, sync against async, nothing awaited.
+fn seed(s: &mut Session<'_>) -> Result<(), BenchError> {
     let expected = SeedOutcome::expected();
     let mut sync = NativeSeed::new();
     let mut on_async = ChainSeed::from_chain(async_seed_chain());

@@ -1,5 +1,8 @@
 //! Every scenario of the suite, in the order a full run executes them.
 
+#[cfg(feature = "lua54")]
+mod async_http;
+mod async_inflight;
 mod asynchronous;
 mod engine;
 mod executions;
@@ -66,7 +69,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "threads", about: "throughput with 1 and 2 threads", run: threads::run, default: true },
         Scenario {
             name: "async",
-            about: "the seed chain executed as a future (nothing awaited) beside sync execution, interleaved",
+            about: "async: the seed chain as a future beside sync; executions in flight (coroutines vs a VM pool); the http service under load (Lua vs Rust handler; not with --quick)",
             run: asynchronous::run,
             default: true,
         },
