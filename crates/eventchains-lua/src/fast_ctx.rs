@@ -144,6 +144,19 @@ pub(crate) unsafe fn string_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> Op
     }
 }
 
+/// `bytes` as text if they are valid UTF-8. Short ASCII strings (most context
+/// values a script writes) skip the general validation: `is_ascii` reads a
+/// word at a time (the seed chain's message: ~45 instructions less, callgrind).
+#[inline]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
 /// `__index` of the root `ctx`.
 ///
 /// # Safety
@@ -231,7 +244,10 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
                 Value::Float(f)
             }
             ffi::LUA_TSTRING => {
-                let Some(text) = string_at(state, 3).and_then(|b| std::str::from_utf8(b).ok()) else {
+                // The type is known: read the bytes without a second type check.
+                let mut len = 0usize;
+                let bytes = std::slice::from_raw_parts(ffi::lua_tolstring(state, 3, &mut len).cast::<u8>(), len);
+                let Some(text) = utf8(bytes) else {
                     return slow_path(state, 3, 0);
                 };
                 if let Some(Value::String(old)) =
