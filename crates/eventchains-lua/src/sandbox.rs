@@ -140,7 +140,9 @@ end
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has
-/// hit a limit, `resume_depth(delta)` (`false` when one more is refused) and
+/// hit a limit, `resume_depth(delta, co)` (`false` when one more is refused;
+/// gives the coroutine `co` the resumer's count hook, see
+/// [`crate::count_hook`]) and
 /// whether the C functions that call back into Lua must count their nesting
 /// (LuaJIT, see [`BOUND_C_CALLS`]).
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
@@ -203,7 +205,7 @@ if coroutine then
     return pass(...)
   end
   coroutine.resume = function(co, ...)
-    if not resume_depth(1) then error(TOO_DEEP, 2) end
+    if not resume_depth(1, co) then error(TOO_DEEP, 2) end
     return resumed(raw.resume(co, ...))
   end
   local function wrapped(ok, ...)
@@ -214,7 +216,7 @@ if coroutine then
   coroutine.wrap = function(f)
     local co = raw.create(f)
     return function(...)
-      if not resume_depth(1) then error(TOO_DEEP, 2) end
+      if not resume_depth(1, co) then error(TOO_DEEP, 2) end
       return wrapped(raw.resume(co, ...))
     end
   end
