@@ -108,7 +108,7 @@ impl LuaChainBuilder {
 
     /// Registers a host function made by `factory` from the VM itself (tests
     /// that look at the VM's state from inside a call).
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "luau")))]
     #[must_use]
     pub(crate) fn register_raw_fn(mut self, host_fn: HostFn) -> Self {
         self.host_fns.retain(|h| h.name != host_fn.name);

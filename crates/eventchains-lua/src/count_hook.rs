@@ -32,6 +32,7 @@
 //! Luau has no hooks: its interrupt stays installed (see
 //! [`HOOK_INTERVAL`](crate::HOOK_INTERVAL)).
 
+#[cfg(not(feature = "luau"))]
 use std::cell::Cell;
 #[cfg(not(feature = "luau"))]
 use std::ffi::c_int;
@@ -46,6 +47,7 @@ pub(crate) struct CountHook {
     #[cfg(not(feature = "luau"))]
     func: Cell<Option<ffi::lua_Hook>>,
     /// On for every call (the VM has an instruction or time cap).
+    #[cfg(not(feature = "luau"))]
     always: Cell<bool>,
 }
 
@@ -64,17 +66,18 @@ impl CountHook {
     /// `state` is the main thread of a live VM, on the calling thread, with
     /// no Lua code of the VM running (at load time).
     pub(crate) unsafe fn configure(&self, state: *mut mlua::ffi::lua_State, always: bool) {
-        self.always.set(always);
         #[cfg(not(feature = "luau"))]
         // SAFETY (caller): a live state on its own thread.
         unsafe {
+            self.always.set(always);
             self.func.set(ffi::lua_gethook(state));
             if !always {
                 ffi::lua_sethook(state, None, 0, 0);
             }
         }
+        // Luau: the interrupt stays installed.
         #[cfg(feature = "luau")]
-        let _ = state;
+        let _ = (state, always);
     }
 
     /// Runs `f` (a call into Lua on `state`) with the hook on if `needed()`
@@ -158,16 +161,10 @@ impl CountHook {
     }
 
     /// Whether `state` runs with a hook now (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "luau")))]
     pub(crate) fn is_on(state: *mut mlua::ffi::lua_State) -> bool {
-        #[cfg(not(feature = "luau"))]
         // SAFETY: tests pass a live state of their own thread.
-        return unsafe { ffi::lua_gethook(state).is_some() };
-        #[cfg(feature = "luau")]
-        {
-            let _ = state;
-            true
-        }
+        unsafe { ffi::lua_gethook(state).is_some() }
     }
 }
 

@@ -142,7 +142,6 @@ impl VmBase {
         )?;
         let always = limits.instructions.is_some() || limits.timeout.is_some();
         // SAFETY: the VM's main thread, on its own thread, no Lua code running (loading).
-        #[cfg(not(feature = "luau"))]
         unsafe {
             self.bridge.count_hook().configure(self.lua.state(), always);
         }
