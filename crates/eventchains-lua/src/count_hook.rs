@@ -148,7 +148,10 @@ impl CountHook {
         #[cfg(any(feature = "lua54", feature = "lua55"))]
         // SAFETY (caller): both are live states on this thread.
         unsafe {
-            if self.always.get() || from == co {
+            // Also on a VM with caps: a coroutine its top-level code created
+            // before the script's own `limits` lowered an uncapped host's
+            // caps has no hook yet.
+            if from == co {
                 return;
             }
             let func = ffi::lua_gethook(from);
@@ -282,6 +285,21 @@ mod tests {
             assert_eq!(ctx.get::<bool>("hooked"), Some(deadline), "coroutine.wrap, deadline: {deadline}");
             assert_eq!(ctx.get::<bool>("raw"), Some(deadline), "coroutine.resume, deadline: {deadline}");
         }
+    }
+
+    #[test]
+    fn a_coroutine_made_before_the_scripts_own_caps_runs_hooked_under_them() {
+        // The host sets no caps: the top-level code runs unhooked; then the
+        // script's `limits` give the VM an instruction cap.
+        let chain = chain(
+            Limits::UNLIMITED,
+            "local co = coroutine.wrap(function() while true do coroutine.yield(hooked()) end end)
+             return { limits = { instructions = 1000000 },
+                      events = { { name = 'p', handler = function(ctx) ctx.hooked = co() end } } }",
+        );
+        let mut ctx = EventContext::new();
+        assert!(chain.execute(&mut ctx).is_clean());
+        assert_eq!(ctx.get::<bool>("hooked"), Some(true));
     }
 
     #[test]
