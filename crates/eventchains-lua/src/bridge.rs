@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use eventchains_core::{EventContext, EventError, EventResult, Next};
 use mlua::VmState;
 
+use crate::count_hook::CountHook;
 use crate::ctx_memory::CtxMemory;
 use crate::limits::{Limits, describe_bytes};
 use crate::views::Views;
@@ -175,6 +176,8 @@ pub(crate) struct Bridge {
     /// Coroutines resumed inside one another by the running execution (see
     /// [`Bridge::enter_resume`]); reset when an outermost call starts.
     resumes: Cell<u32>,
+    /// When the VM's count hook is on.
+    hook: CountHook,
 }
 
 impl Bridge {
@@ -188,7 +191,13 @@ impl Bridge {
             timeout_ns: Cell::new(cap_ns(limits.timeout)),
             slot: thread_slot(),
             resumes: Cell::new(0),
+            hook: CountHook::default(),
         }
+    }
+
+    /// When the VM's count hook is on (see [`crate::count_hook`]).
+    pub(crate) fn count_hook(&self) -> &CountHook {
+        &self.hook
     }
 
     /// The limits in force.
@@ -550,6 +559,20 @@ impl Bridge {
 }
 
 impl CallScope<'_> {
+    /// Runs `f`, this call's Lua code on Lua thread `state`, with the VM's
+    /// count hook on if the call needs it: always on a VM with caps of its
+    /// own, else while a deadline runs on this thread (the context's, or an
+    /// enclosing call's time cap), see [`crate::count_hook`].
+    ///
+    /// # Safety
+    /// `state` is a live Lua thread of this call's VM, on the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn run_lua<R>(&self, state: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
+        let bridge = self.bridge;
+        // SAFETY (caller).
+        unsafe { bridge.hook.around(state, || bridge.slot.timed(), f) }
+    }
+
     /// Runs `f` on this call's context if `binding` refers to this call.
     fn with_ctx<R>(&self, binding: Binding, f: impl FnOnce(&mut EventContext) -> R) -> Result<R, String> {
         if let Binding::Frame(id) = binding

@@ -106,6 +106,16 @@ impl LuaChainBuilder {
         self.register_fallible_fn(name, move |args: A| Ok::<R, Never>(f(args)))
     }
 
+    /// Registers a host function made by `factory` from the VM itself (tests
+    /// that look at the VM's state from inside a call).
+    #[cfg(all(test, not(feature = "luau")))]
+    #[must_use]
+    pub(crate) fn register_raw_fn(mut self, host_fn: HostFn) -> Self {
+        self.host_fns.retain(|h| h.name != host_fn.name);
+        self.host_fns.push(host_fn);
+        self
+    }
+
     /// Like [`register_fn`](Self::register_fn), for a function that can fail:
     /// `Err(e)` raises a Lua error with the message `name: e` (a handler that
     /// does not catch it fails with that message).

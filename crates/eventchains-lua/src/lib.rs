@@ -74,6 +74,7 @@ mod chain;
 mod close_scan;
 mod context_proxy;
 mod convert;
+mod count_hook;
 mod ctx_memory;
 mod definitions;
 mod error;

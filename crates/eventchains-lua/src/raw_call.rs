@@ -16,6 +16,7 @@ use std::ffi::{c_int, c_void};
 
 use mlua::{Lua, RegistryKey, ffi};
 
+use crate::bridge::CallScope;
 use crate::lua_error::error_object_message;
 
 /// What a raw call returned.
@@ -81,11 +82,12 @@ impl RawCaller {
     }
 
     /// Calls `function` (a registry reference of a function of `lua`) with
-    /// `args` (at most three), `ctx_ptr` standing for [`Arg::Ctx`], and reads
-    /// its first two results.
+    /// `args` (at most three), `ctx_ptr` standing for [`Arg::Ctx`], as the
+    /// call of `scope`, and reads its first two results.
     pub(crate) fn call(
         &self,
         lua: &Lua,
+        scope: &CallScope<'_>,
         function: &RegistryKey,
         args: &[Arg<'_>],
         ctx_ptr: *const c_void,
@@ -122,7 +124,8 @@ impl RawCaller {
                     }
                 }
             }
-            let status = ffi::lua_pcall(state, args.len() as c_int, 2, 0);
+            // With the count hook on if the call needs it (see `crate::count_hook`).
+            let status = scope.run_lua(state, || ffi::lua_pcall(state, args.len() as c_int, 2, 0));
             if status != ffi::LUA_OK {
                 if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
                     let message = string_at(state, -1);

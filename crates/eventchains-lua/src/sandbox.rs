@@ -157,7 +157,9 @@ end
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has
-/// hit a limit and `resume_depth(delta)` (`false` when one more is refused).
+/// hit a limit and `resume_depth(delta, co)` (`false` when one more is
+/// refused; gives the coroutine `co` the resumer's count hook, see
+/// [`crate::count_hook`]).
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth = ...
@@ -182,7 +184,7 @@ if coroutine then
     return pass(...)
   end
   coroutine.resume = function(co, ...)
-    if not resume_depth(1) then error(TOO_DEEP, 2) end
+    if not resume_depth(1, co) then error(TOO_DEEP, 2) end
     return resumed(raw.resume(co, ...))
   end
   local function wrapped(ok, ...)
@@ -193,7 +195,7 @@ if coroutine then
   coroutine.wrap = function(f)
     local co = raw.create(f)
     return function(...)
-      if not resume_depth(1) then error(TOO_DEEP, 2) end
+      if not resume_depth(1, co) then error(TOO_DEEP, 2) end
       return wrapped(raw.resume(co, ...))
     end
   end

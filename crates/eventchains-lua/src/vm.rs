@@ -121,13 +121,14 @@ impl Vm {
         };
         let b = &self.base;
         let state = CallState::default();
-        let (returned, hit) =
-            b.bridge.call(&state, Some(ctx), None, |_| match self.raw.call(&b.lua, handler, &[Arg::Ctx], b.ctx_ptr) {
+        let (returned, hit) = b.bridge.call(&state, Some(ctx), None, |scope| {
+            match self.raw.call(&b.lua, scope, handler, &[Arg::Ctx], b.ctx_ptr) {
                 RawReturn::Nothing | RawReturn::Success => Ok(Returned::Nothing),
                 RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
                 RawReturn::Values(a, m) => self.interpret(a, m),
                 RawReturn::Error(e) => Err(e),
-            });
+            }
+        });
         self.handler_result(returned, hit, name)
     }
 
@@ -176,14 +177,15 @@ impl Vm {
         };
         let state = CallState::default();
         let args = [Arg::Registry(event_record), Arg::Ctx, Arg::Registry(&self.next_fn)];
-        let (returned, hit) =
-            b.bridge.call(&state, Some(ctx), Some(next), |_| match self.raw.call(&b.lua, function, &args, b.ctx_ptr) {
+        let (returned, hit) = b.bridge.call(&state, Some(ctx), Some(next), |scope| {
+            match self.raw.call(&b.lua, scope, function, &args, b.ctx_ptr) {
                 RawReturn::Nothing => Ok(Returned::Nothing),
                 RawReturn::Success => Ok(Returned::Success),
                 RawReturn::Failure(message) => Ok(Returned::Failure(Failure::message(message))),
                 RawReturn::Values(a, m) => self.interpret(a, m),
                 RawReturn::Error(e) => Err(e),
-            });
+            }
+        });
         self.middleware_result(returned, hit, state.take_next_result(), label, || event.name())
     }
 

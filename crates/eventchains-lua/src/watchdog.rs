@@ -85,6 +85,9 @@ pub(crate) struct Slot {
     alive: AtomicBool,
     /// The last sequence number given out (only the owning thread writes it).
     last_seq: AtomicU64,
+    /// How many of the running frames have a deadline (their own cap or the
+    /// context's; only the owning thread uses it).
+    timed: AtomicUsize,
 }
 
 /// A frame published by [`Slot::push_ns`]; give it back to [`Slot::pop`].
@@ -92,6 +95,8 @@ pub(crate) struct Slot {
 pub(crate) struct Ticket {
     pub(crate) seq: u64,
     pub(crate) depth: usize,
+    /// The frame has a deadline.
+    timed: bool,
 }
 
 impl Slot {
@@ -102,6 +107,7 @@ impl Slot {
             fired: AtomicU64::new(0),
             alive: AtomicBool::new(true),
             last_seq: AtomicU64::new(0),
+            timed: AtomicUsize::new(0),
         }
     }
 
@@ -132,10 +138,14 @@ impl Slot {
             cell.seq.store(seq, Ordering::Release);
         }
         self.depth.store(depth + 1, Ordering::SeqCst);
-        if (timeout_ns != NONE || deadline_ns != NONE) && WATCHDOG_IDLE.load(Ordering::SeqCst) {
-            watchdog().wake();
+        let timed = timeout_ns != NONE || deadline_ns != NONE;
+        if timed {
+            self.timed.store(self.timed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            if WATCHDOG_IDLE.load(Ordering::SeqCst) {
+                watchdog().wake();
+            }
         }
-        Ticket { seq, depth }
+        Ticket { seq, depth, timed }
     }
 
     /// Withdraws the frame of `ticket` (the innermost one).
@@ -143,11 +153,22 @@ impl Slot {
     pub(crate) fn pop(&self, ticket: Ticket) {
         debug_assert_eq!(self.depth.load(Ordering::Relaxed), ticket.depth + 1, "frames are strictly nested");
         self.depth.store(ticket.depth, Ordering::Release);
+        if ticket.timed {
+            self.timed.store(self.timed.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
+        }
         let fired = self.fired.load(Ordering::Acquire);
         if fired != 0 && fired >> 1 >= ticket.seq {
             // Its time (or an inner frame's) was up: nothing left to stop.
             let _ = self.fired.compare_exchange(fired, 0, Ordering::AcqRel, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a frame with a deadline (its own time cap or its context's)
+    /// runs on this thread: Lua code running now must be stoppable (see
+    /// [`crate::count_hook`]).
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        self.timed.load(Ordering::Relaxed) != 0
     }
 
     /// Whether some frame's time is up (one atomic load; see [`Slot::fired`]).

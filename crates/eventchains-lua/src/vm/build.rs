@@ -99,8 +99,13 @@ impl VmConfig<'_> {
         crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
         let resume_bridge = bridge.clone();
         let resume_depth = lua
-            .create_function(move |_, delta: i32| {
+            .create_function(move |lua, (delta, co): (i32, mlua::Value)| {
                 Ok(if delta > 0 {
+                    if let mlua::Value::Thread(co) = co {
+                        // SAFETY: the coroutine about to be resumed and the
+                        // running thread, both of this VM, on this thread.
+                        unsafe { resume_bridge.count_hook().mirror(lua.state(), co.state()) };
+                    }
                     resume_bridge.enter_resume()
                 } else {
                     resume_bridge.leave_resume();
@@ -146,8 +151,10 @@ impl VmBase {
     /// Installs `limits`: the count hook (the interrupt on Luau) and the memory cap.
     pub(crate) fn apply_limits(&self, limits: Limits) -> mlua::Result<()> {
         self.bridge.set_limits(limits);
-        // Always installed: even without caps of its own, a deadline on the
-        // context (a timeout middleware) must be able to stop Lua code.
+        // Installed for the VM (async executions' coroutines get it from mlua);
+        // on a VM without instruction or time caps it is then turned off and
+        // only a call that runs under a deadline (a timeout middleware's, an
+        // enclosing call's) turns it on (see `crate::count_hook`).
         let bridge = self.bridge.clone();
         let calls = self.calls.clone();
         #[cfg(not(feature = "luau"))]
@@ -158,6 +165,11 @@ impl VmBase {
                 calls.tick(lua, &bridge)
             },
         )?;
+        let always = limits.instructions.is_some() || limits.timeout.is_some();
+        // SAFETY: the VM's main thread, on its own thread, no Lua code running (loading).
+        unsafe {
+            self.bridge.count_hook().configure(self.lua.state(), always);
+        }
         // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
         #[cfg(feature = "luau")]
         self.lua.set_interrupt(move |lua| {
