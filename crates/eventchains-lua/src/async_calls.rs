@@ -49,10 +49,15 @@ pub(crate) fn request_marker() -> mlua::LightUserData {
     mlua::LightUserData(std::ptr::addr_of!(REQUEST).cast_mut().cast::<c_void>())
 }
 
-/// Hook ticks (of [`crate::HOOK_INTERVAL`] instructions) an async call runs
-/// before the hook yields it to the other executions of its thread (engines
-/// whose hook can yield: Lua 5.4 and 5.5).
-pub(crate) const TICKS_PER_SLICE: u32 = 10;
+/// Hook ticks (of [`crate::HOOK_INTERVAL`] instructions, 10,000 in all) an
+/// async call runs before the hook yields it to the other executions of its
+/// thread. Engines whose hook can yield: Lua 5.4 and 5.5 (count hook) and
+/// Luau (its interrupt; there a tick is a call or a loop iteration, so a slice
+/// is 10,000 of those). LuaJIT cannot yield from a hook.
+pub(crate) const TICKS_PER_SLICE: u32 = 10_000 / crate::HOOK_INTERVAL;
+
+/// Whether the hook can yield an async call (see [`TICKS_PER_SLICE`]).
+const HOOK_YIELDS: bool = cfg!(any(feature = "lua54", feature = "lua55", feature = "luau"));
 
 /// A VM's async state: the coroutine being resumed and its request.
 #[derive(Default)]
@@ -140,7 +145,7 @@ impl AsyncCalls {
         }
         let ticks = self.ticks.get() + 1;
         self.ticks.set(ticks);
-        if cfg!(any(feature = "lua54", feature = "lua55")) && ticks >= TICKS_PER_SLICE && self.is_running(lua) {
+        if HOOK_YIELDS && ticks >= TICKS_PER_SLICE && self.is_running(lua) {
             // mlua yields only where the engine allows it (not across a C
             // call); the runner resumes a coroutine that yielded for nothing.
             self.ticks.set(0);
