@@ -293,12 +293,22 @@ impl Bridge {
             state.id.set(id);
         }
         let deadline = ctx.as_ref().and_then(|c| c.deadline());
+        let ticket = self.slot.push_ns(timeout_ns, deadline);
+        /// Withdraws the call's frame from the watchdog's slot, also when `f`
+        /// unwinds (declared before `Restore`, so it runs after it).
+        struct Pop<'s>(&'s Slot, Ticket);
+        impl Drop for Pop<'_> {
+            fn drop(&mut self) {
+                self.0.pop(self.1);
+            }
+        }
+        let pop = Pop(&self.slot, ticket);
         let scope = CallScope {
             bridge: self,
             state,
             ctx: ctx.map_or(std::ptr::null_mut(), |c| c as *mut EventContext),
             next,
-            ticket: self.slot.push_ns(timeout_ns, deadline),
+            ticket,
             outer,
         };
         /// Makes the outer frame current again, also when `f` unwinds.
@@ -322,7 +332,7 @@ impl Bridge {
         {
             hit = Some(self.expiry_hit(fired.why));
         }
-        self.slot.pop(scope.ticket);
+        drop(pop);
         (result, hit)
     }
 
@@ -685,6 +695,26 @@ mod tests {
         assert!(unwound.is_err());
         assert!(bridge.current_frame().is_none());
         assert!(bridge.current_ctx_ptr().is_none());
+    }
+
+    /// A call that unwinds withdraws its frame from the watchdog too: no
+    /// deadline of it stays published (it would keep the count hook on and
+    /// could time out later calls on the thread).
+    #[test]
+    fn a_panicking_call_withdraws_its_watchdog_frame() {
+        let bridge = Bridge::new(Limits { timeout: Some(Duration::from_secs(3600)), ..Limits::UNLIMITED });
+        let mut ctx = EventContext::new();
+        let depth = bridge.slot.depth();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&bridge, &mut ctx, || {
+                assert_eq!(bridge.slot.depth(), depth + 1, "the frame is published");
+                assert!(bridge.slot.timed());
+                panic!("x")
+            })
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(bridge.slot.depth(), depth, "the frame is withdrawn");
+        assert!(!bridge.slot.timed(), "no deadline left on the thread");
     }
 
     #[test]

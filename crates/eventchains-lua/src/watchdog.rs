@@ -171,6 +171,12 @@ impl Slot {
         self.timed.load(Ordering::Relaxed) != 0
     }
 
+    /// How many frames are published (tests).
+    #[cfg(test)]
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
     /// Whether some frame's time is up (one atomic load; see [`Slot::fired`]).
     #[inline]
     pub(crate) fn any_fired(&self) -> bool {
