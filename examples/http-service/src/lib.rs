@@ -19,8 +19,9 @@
 //! [`LuaWorkers`]: worker threads, each with a current-thread runtime and a
 //! `LocalSet`, fed through channels; many executions are in flight on one
 //! worker while their `inventory` lookups ([`Inventory`]) await. Or serve
-//! the router with [`serve_on_lua_threads`]: each thread accepts and serves
-//! its own connections and runs their Lua executions itself (no hand-off).
+//! the router with [`serve_on_lua_threads`]: an acceptor hands each
+//! connection round-robin to one Lua thread, which serves all its requests
+//! and runs their Lua executions itself (no hand-off per request).
 //!
 //! [`ReloadableChain`]: eventchains_lua::ReloadableChain
 
@@ -34,7 +35,7 @@ mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
-pub use local_serve::{LuaThreadServer, serve_on_lua_threads};
+pub use local_serve::{LuaThreadServer, ThreadLoad, serve_on_lua_threads};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
 pub use rust_orders::{RustOrders, RustOrdersError};

@@ -10,10 +10,12 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use http_service::{AppState, Inventory, LuaThreadServer, OrderResponse, ServiceConfig, router, serve_on_lua_threads};
+use http_service::{
+    AppState, Inventory, LuaThreadServer, OrderResponse, ServiceConfig, ThreadLoad, router, serve_on_lua_threads,
+};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -27,7 +29,7 @@ struct Service {
     script: PathBuf,
     inventory: Inventory,
     /// Set when served by `serve_on_lua_threads` (dropped with the service).
-    _threads: Option<LuaThreadServer>,
+    threads: Option<LuaThreadServer>,
 }
 
 impl Service {
@@ -61,7 +63,7 @@ impl Service {
             None
         };
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Service { addr, client, script, inventory, _threads: threads }
+        Service { addr, client, script, inventory, threads }
     }
 
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Bytes) {
@@ -291,6 +293,40 @@ async fn served_on_lua_threads_both_handlers_answer_and_orders_stay_on_their_ver
     reload_v2(&service).await;
     let (status, response) = service.order(&order(99)).await;
     assert_eq!((status, assert_one_version(&response)), (200, "v2"));
+}
+
+/// Connection `j` (opened one after the other, each answered before the next
+/// opens) sends `j + 1` orders: handed out per connection, round-robin, Lua
+/// thread `i` of 2 serves connections `i, i + 2, ...`, so 4 connections and
+/// 1+3+5+7 = 16 or 2+4+6+8 = 20 requests each; all on one thread, or a hand-off
+/// per request (18 + 18), would not give that split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lua_threads_are_handed_whole_connections_round_robin() {
+    let service = Service::start_with("round-robin", true).await;
+    let body = Bytes::from(order(1).to_string());
+    for j in 0..8 {
+        let stream = tokio::net::TcpStream::connect(service.addr).await.expect("connects");
+        let (mut sender, driver) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.expect("handshake");
+        let driver = tokio::spawn(driver);
+        for _ in 0..=j {
+            let request = Request::post("/orders")
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .expect("request");
+            sender.ready().await.expect("connection ready");
+            let response = sender.send_request(request).await.expect("response");
+            // 200: the order ran on the thread that read it (no workers to hand it to).
+            assert_eq!(response.status(), 200, "connection {j}");
+            response.into_body().collect().await.expect("body");
+        }
+        drop(sender);
+        driver.await.expect("driver task").expect("connection ends cleanly");
+    }
+    let load = service.threads.as_ref().expect("on Lua threads").load_per_thread();
+    let expected = [ThreadLoad { connections: 4, requests: 16 }, ThreadLoad { connections: 4, requests: 20 }];
+    assert_eq!(load, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,11 @@
 //! requests per second and p50/p99 latency per round, medians over the
 //! rounds. Two ways of serving, each measured with both handlers:
 //!
-//! - [`Serving::LuaThreads`] (`async.http_*`): `serve_on_lua_threads`, 2
-//!   threads each accepting and serving its connections and running their
-//!   Lua executions itself (the OpenResty model);
+//! - [`Serving::LuaThreads`] (`async.http_*`): `serve_on_lua_threads`, an
+//!   acceptor handing each connection round-robin to one of 2 Lua threads,
+//!   which serves it and runs its Lua executions itself (the OpenResty model;
+//!   each round's log line says how many connections and requests each
+//!   thread served);
 //! - [`Serving::Handoff`] (`async.http_handoff_*`): `axum::serve` on a
 //!   2-thread runtime handing each Lua execution to one of 2 Lua worker
 //!   threads (a channel there, a oneshot back); the Rust handler runs on the
@@ -18,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_service::{AppState, Inventory, ServiceConfig, router, serve_on_lua_threads};
+use http_service::{AppState, Inventory, ServiceConfig, ThreadLoad, router, serve_on_lua_threads};
 use hyper::body::Bytes;
 
 use crate::error::BenchError;
@@ -175,9 +177,10 @@ fn serve_and_load(
                 // Lua first in even rounds, Rust first in odd ones.
                 let i = (k + round) % HANDLERS.len();
                 let (name, path) = HANDLERS[i];
+                let before = server.load_per_thread();
                 let run = checked(path, one(path, plan.load)?)?;
                 s.step(&format!(
-                    "{} round {}/{}: {name} {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} connections, {} requests)",
+                    "{} round {}/{}: {name} {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} connections, {} requests{})",
                     serving.prefix(),
                     round + 1,
                     plan.rounds,
@@ -185,7 +188,8 @@ fn serve_and_load(
                     run.latency_ms(50.0),
                     run.latency_ms(99.0),
                     plan.load.connections,
-                    run.ok
+                    run.ok,
+                    thread_split(&before, &server.load_per_thread()),
                 ));
                 runs[i].push(run);
             }
@@ -204,6 +208,29 @@ fn serve_and_load(
 enum Server {
     LuaThreads(http_service::LuaThreadServer),
     Handoff(tokio::runtime::Runtime),
+}
+
+impl Server {
+    /// Per thread of the Lua-thread server, what it served so far (empty for the hand-off).
+    fn load_per_thread(&self) -> Vec<ThreadLoad> {
+        match self {
+            Server::LuaThreads(threads) => threads.load_per_thread(),
+            Server::Handoff(_) => Vec::new(),
+        }
+    }
+}
+
+/// `", per thread: 32+32 connections, 2000+2000 requests"` between two
+/// readings of the Lua-thread server's counters (empty for the hand-off).
+fn thread_split(before: &[ThreadLoad], after: &[ThreadLoad]) -> String {
+    if after.is_empty() {
+        return String::new();
+    }
+    let joined = |field: fn(&ThreadLoad) -> usize| {
+        let deltas: Vec<String> = before.iter().zip(after).map(|(b, a)| (field(a) - field(b)).to_string()).collect();
+        deltas.join("+")
+    };
+    format!(", per thread: {} connections, {} requests", joined(|t| t.connections), joined(|t| t.requests))
 }
 
 /// `run`, if every response was a 200 and at least one came back.
@@ -289,5 +316,13 @@ mod tests {
         let err = checked("/orders", failed).expect_err("a failed response fails the round");
         assert!(err.to_string().contains("1 of 4 responses were not 200 (first: 503 stopped)"), "{err}");
         assert!(checked("/orders", run(0, 10, &[])).is_err(), "no response at all");
+    }
+
+    #[test]
+    fn the_step_line_names_what_each_lua_thread_served_in_the_round() {
+        let load = |connections, requests| ThreadLoad { connections, requests };
+        let split = thread_split(&[load(1, 10), load(2, 20)], &[load(33, 2010), load(34, 2010)]);
+        assert_eq!(split, ", per thread: 32+32 connections, 2000+1990 requests");
+        assert_eq!(thread_split(&[], &[]), "", "nothing for the hand-off");
     }
 }
