@@ -52,13 +52,28 @@ fn address_kind(message: &str) -> Option<&str> {
 }
 
 /// `true` if the error is (or wraps) a Lua memory error.
+///
+/// On LuaJIT, a memory error raised inside one of the C functions the sandbox
+/// wraps to count their nesting (`string.gsub`, `string.format`,
+/// `table.sort`, `tostring`, `print`; see `sandbox.rs`) passes through that
+/// wrapper's protected call and is raised again as a plain error with the
+/// same message: it counts as a memory error too, so the event fails with
+/// `limit_exceeded` as on the other engines. (A script that raises that exact
+/// message itself, with no position, only changes the kind of its own
+/// failure.)
 pub(crate) fn is_memory_error(error: &mlua::Error) -> bool {
     match error {
         mlua::Error::MemoryError(_) => true,
+        mlua::Error::RuntimeError(message) if crate::sandbox::BOUND_C_CALLS => {
+            strip_traceback(message) == NOT_ENOUGH_MEMORY
+        }
         mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => is_memory_error(cause),
         _ => false,
     }
 }
+
+/// The message of Lua's memory errors.
+const NOT_ENOUGH_MEMORY: &str = "not enough memory";
 
 fn strip_traceback(message: &str) -> String {
     match message.find("\nstack traceback:") {
@@ -96,6 +111,15 @@ mod tests {
         assert_eq!(lua_error_message(&cb), "a.lua:7: ctx.f: a function has no context value");
         assert!(!is_memory_error(&cb));
         assert!(is_memory_error(&mlua::Error::MemoryError("not enough memory".into())));
+    }
+
+    #[test]
+    fn a_memory_error_raised_again_by_the_luajit_wrappers_is_a_memory_error_there_only() {
+        let again = mlua::Error::RuntimeError("not enough memory\nstack traceback:\n\t[C]: in ?".into());
+        assert_eq!(is_memory_error(&again), crate::sandbox::BOUND_C_CALLS);
+        let positioned = mlua::Error::RuntimeError("a.lua:3: not enough memory".into());
+        assert!(!is_memory_error(&positioned), "a script's own error names its position");
+        assert!(!is_memory_error(&mlua::Error::RuntimeError("not enough memory here".into())));
     }
 
     #[test]
