@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
 
+use super::Capture;
 use crate::bridge::Bridge;
 
 /// A C closure running `body` with upvalues `(bridge, raise)`. `raise` holds
@@ -77,4 +78,32 @@ pub(super) unsafe fn raise(state: *mut ffi::lua_State, message: &[u8]) -> ! {
         ffi::lua_concat(state, 2);
         ffi::lua_error(state)
     }
+}
+
+/// The message for a capture opened and never closed, once its value is used.
+pub(super) const UNFINISHED_CAPTURE: &str = "unfinished capture";
+
+/// Pushes the value of `capture` of `subject` as the C functions give it:
+/// the captured bytes as a string, a position capture as its 1-based index.
+/// An unfinished capture pushes nothing and gives [`UNFINISHED_CAPTURE`].
+///
+/// # Safety
+/// `state` has room for one more value; Lua may raise a memory error here.
+#[inline]
+pub(super) unsafe fn push_capture(
+    state: *mut ffi::lua_State,
+    subject: &[u8],
+    capture: Capture,
+) -> Result<(), &'static str> {
+    // SAFETY: the caller's contract; the pushed bytes are copied.
+    unsafe {
+        match capture {
+            Capture::Span(a, e) => {
+                ffi::lua_pushlstring(state, subject[a..e].as_ptr().cast(), e - a);
+            }
+            Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
+            Capture::Unfinished => return Err(UNFINISHED_CAPTURE),
+        }
+    }
+    Ok(())
 }

@@ -21,8 +21,8 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
 
-use super::bridged::{bridge_at, bridged_function, raise, raise_limit};
-use super::{Capture, MatchError, Searcher};
+use super::bridged::{bridge_at, bridged_function, push_capture, raise, raise_limit};
+use super::{MatchError, Searcher};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
 
@@ -133,12 +133,8 @@ unsafe extern "C-unwind" fn gmatch_step(state: *mut ffi::lua_State) -> c_int {
             raise(state, b"too many captures");
         }
         for capture in searcher.captures() {
-            match capture {
-                Capture::Span(a, b) => {
-                    ffi::lua_pushlstring(state, subject[a..b].as_ptr().cast(), b - a);
-                }
-                Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
-                Capture::Unfinished => raise(state, b"unfinished capture"),
+            if let Err(message) = push_capture(state, subject, capture) {
+                raise(state, message.as_bytes());
             }
         }
         count as c_int

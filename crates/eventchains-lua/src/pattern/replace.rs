@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
 
-use super::bridged::{bridge_at, bridged_function, raise_limit};
+use super::bridged::{UNFINISHED_CAPTURE, bridge_at, bridged_function, push_capture, raise_limit};
 use super::{Capture, MatchError, Searcher, invalid_capture_index};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
@@ -200,7 +200,7 @@ unsafe fn expand<E>(
                             ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1);
                             ffi::luaL_addvalue(b);
                         }
-                        Capture::Unfinished => return Err(Stop::Malformed("unfinished capture")),
+                        Capture::Unfinished => return Err(Stop::Malformed(UNFINISHED_CAPTURE)),
                     }
                 }
                 Some(c) if COPY_ESCAPED => add(b, std::slice::from_ref(c)),
@@ -244,14 +244,8 @@ unsafe fn replace<E>(
             ffi::lua_pushlstring(state, whole.as_ptr().cast(), whole.len());
         }
         for i in 0..count {
-            match searcher.capture(i) {
-                Capture::Span(a, e) => {
-                    ffi::lua_pushlstring(state, s[a..e].as_ptr().cast(), e - a);
-                }
-                Capture::Position(at) => ffi::lua_pushinteger(state, at as ffi::lua_Integer + 1),
-                // What was pushed stays: the caller abandons the buffer.
-                Capture::Unfinished => return Err(Stop::Malformed("unfinished capture")),
-            }
+            // What was pushed stays on an error: the caller abandons the buffer.
+            push_capture(state, s, searcher.capture(i)).map_err(Stop::Malformed)?;
         }
         if is_table {
             ffi::lua_gettable(state, REPL);
