@@ -353,7 +353,7 @@ end
 
 /// The plain wrappers (`string.rep`, `table.insert`, `remove`, `sort`,
 /// `concat`, `unpack`) in Lua, for the engines without the C closures of
-/// [`wrappers`] (LuaJIT, Luau; on Lua 5.4 and 5.5 the tests compare the C
+/// `bounded_lib/wrappers.rs` (LuaJIT, Luau; on Lua 5.4 and 5.5 the tests compare the C
 /// closures with them). Gets `checkpoint(work)`.
 #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const LUA_WRAPPERS_SOURCE: &str = r##"

@@ -2,7 +2,7 @@
 //! `xpcall`, `coroutine.resume` and `coroutine.wrap` re-raise a limit error
 //! (a script cannot catch its way past a limit) and bound how deep
 //! coroutines resume one another. The other engines run
-//! [`LIMIT_PRELUDE`](crate::sandbox::LIMIT_PRELUDE), the same in Lua.
+//! `LIMIT_PRELUDE` (sandbox.rs), the same in Lua.
 //!
 //! Built in Lua, these were eight functions to load in every new VM (about
 //! 2,500 instructions each). `pcall` and `xpcall` are the base library's own

@@ -155,7 +155,7 @@ end
 
 /// Makes `pcall`, `xpcall` and `coroutine.resume` re-raise a limit error
 /// (LuaJIT and Luau; Lua 5.4 and 5.5 get the same as C closures,
-/// [`crate::limit_calls`]), so a
+/// `limit_calls.rs`), so a
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has

@@ -10,8 +10,9 @@
 //! 2. the bridge (the VM's frame stack and limit state) as app data, the root
 //!    `ctx` and `next`;
 //! 3. the bounded library functions, then (LuaJIT) the nesting count of the C
-//!    functions that call back into Lua, then the limit prelude that wraps
-//!    `pcall`/`xpcall`/`coroutine`;
+//!    functions that call back into Lua, then the limit wrappers of
+//!    `pcall`/`xpcall`/`coroutine` (C closures on Lua 5.4/5.5,
+//!    `limit_calls.rs`; the limit prelude elsewhere);
 //! 4. the host's functions;
 //! 5. the lockdown ([`lock_down`]): read-only library views and the script's
 //!    own environment; nothing is installed after it;
