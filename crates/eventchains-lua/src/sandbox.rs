@@ -150,6 +150,10 @@ collectgarbage = function(option, ...)
 end
 if os and not full_os then
   os = { clock = os.clock, time = os.time, date = os.date }
+  -- With `package` allowed, `require('os')` and `package.loaded.os` read the
+  -- table of loaded modules, which still held the whole library.
+  local loaded = type(package) == "table" and rawget(package, "loaded")
+  if type(loaded) == "table" and rawget(loaded, "os") ~= nil then rawset(loaded, "os", os) end
 end
 "#;
 
