@@ -39,6 +39,9 @@ use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
 use crate::bridge::Bridge;
 use crate::pattern::{self, Capture, MatchError, Shape};
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod wrappers;
+
 /// Wraps the library functions above in `lua` (before the sandbox locks the
 /// library tables), charging their work to the running call of `bridge`.
 pub(crate) fn install(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
@@ -61,10 +64,8 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     })?;
     let string: Table = lua.globals().get("string")?;
     let originals: Vec<Function> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
-    let chunk = match stripped_bytecode() {
-        Some(bytecode) => lua.load(bytecode.as_slice()).set_mode(ChunkMode::Binary),
-        None => lua.load(BOUNDED_PRELUDE_SOURCE).set_mode(ChunkMode::Text),
-    };
+    static BOUNDED: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    let chunk = stripped_chunk(lua, &BOUNDED, BOUNDED_PRELUDE_SOURCE);
     let gmatch_at = pattern::gmatch_function(lua, bridge, checkpoint.clone())?;
     let gsub_at = pattern::gsub_function(lua, bridge, checkpoint.clone())?;
     // The Rust matcher's entries, in the order of `PATTERN_FUNCTIONS`.
@@ -74,7 +75,8 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         (gmatch_at.clone(), Shape::Gmatch),
         (gsub_at.clone(), Shape::Gsub),
     ];
-    chunk.set_name("=bounded").call::<()>((checkpoint, find_at, cheap, gsub_at, gmatch_at))?;
+    chunk.set_name("=bounded").call::<()>((checkpoint.clone(), find_at, cheap, gsub_at, gmatch_at))?;
+    plain_wrappers(lua, &checkpoint)?;
     // The prelude's functions are the bounded paths; the entries dispatch.
     for ((name, original), entry) in PATTERN_FUNCTIONS.iter().zip(originals).zip(entries) {
         let bounded: Function = string.get(*name)?;
@@ -155,13 +157,34 @@ fn find_at(
     Ok(MultiValue::from_iter(values))
 }
 
-/// The wrappers compiled once per process, without debug information: an
-/// error raised by a wrapped C function (`bad argument #1 to 'rep'`) then
-/// carries no position inside the wrapper (Lua names the function from the
-/// field it was called through, `raw.rep`, which stripping keeps).
-fn stripped_bytecode() -> &'static Option<Vec<u8>> {
-    static BYTECODE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    BYTECODE.get_or_init(|| compile_stripped(BOUNDED_PRELUDE_SOURCE))
+/// `string.rep`, `table.insert`, `remove`, `sort`, `concat` and `unpack`
+/// wrapped: C closures on Lua 5.4 and 5.5 ([`wrappers`]).
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    wrappers::install(lua, checkpoint)
+}
+
+/// LuaJIT and Luau: the wrappers in Lua ([`LUA_WRAPPERS_SOURCE`]).
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
+fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
+}
+
+/// `source` as a chunk of `lua`, from bytecode compiled once per process
+/// (kept in `cache`) without debug information: an error raised by a
+/// wrapped C function (`bad argument #1 to 'rep'`) then carries no position
+/// inside the wrapper (Lua names the function from the field it was called
+/// through, `raw.rep`, which stripping keeps). The text when it does not compile.
+fn stripped_chunk<'a>(
+    lua: &'a Lua,
+    cache: &'static OnceLock<Option<Vec<u8>>>,
+    source: &'static str,
+) -> mlua::chunk::Chunk<'a> {
+    match cache.get_or_init(|| compile_stripped(source)) {
+        Some(bytecode) => lua.load(bytecode.as_slice()).set_mode(ChunkMode::Binary),
+        None => lua.load(source).set_mode(ChunkMode::Text),
+    }
 }
 
 #[cfg(not(feature = "luau"))]
@@ -178,33 +201,13 @@ fn compile_stripped(source: &str) -> Option<Vec<u8>> {
 /// Gets `checkpoint(work)`: charges `work` instructions and checks the caps.
 const BOUNDED_PRELUDE_SOURCE: &str = r##"
 local checkpoint, find_at, cheap, gsub_at, gmatch_at = ...
-local type, select, error = type, select, error
-local log = math.log
+local type, error = type, error
 local BIG, CHUNK = 4096, 4096
-local LOG2 = log(2)
 -- The C functions, called as fields so that their errors name them.
 local raw = {
-  rep = string.rep, find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
-  move = table.move, insert = table.insert, remove = table.remove, sort = table.sort,
-  concat = table.concat, unpack = table.unpack or unpack, collectgarbage = collectgarbage, load = load,
+  find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
+  move = table.move, collectgarbage = collectgarbage, load = load,
 }
-
-local function sized(t)
-  local kind = type(t)
-  return kind == "table" or kind == "userdata"
-end
-
-string.rep = function(s, n, sep)
-  if type(n) == "number" and n > BIG then
-    if type(s) == "string" and #s == 0 and (sep == nil or sep == "") then
-      return raw.rep(s, 1, sep) -- empty result: the C function would loop n times for nothing
-    end
-    checkpoint(0)
-  elseif type(s) == "string" and type(n) == "number" and #s * n > BIG then
-    checkpoint(0)
-  end
-  return raw.rep(s, n, sep)
-end
 
 -- Pattern matching: the bounded paths. `string.find` & co. are C closures
 -- (pattern/dispatch.rs) that call the C function when the call's worst case
@@ -332,6 +335,56 @@ if raw.move then
   end
 end
 
+collectgarbage = function(option, ...)
+  if option == nil or option == "collect" or option == "step" then
+    local kb = raw.collectgarbage("count")
+    if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
+  end
+  return raw.collectgarbage(option, ...)
+end
+
+if raw.load then
+  load = function(chunk, ...)
+    if type(chunk) == "string" and #chunk > BIG then checkpoint(#chunk / 64) end
+    return raw.load(chunk, ...)
+  end
+end
+"##;
+
+/// The plain wrappers (`string.rep`, `table.insert`, `remove`, `sort`,
+/// `concat`, `unpack`) in Lua, for the engines without the C closures of
+/// `bounded_lib/wrappers.rs` (LuaJIT, Luau; on Lua 5.4 and 5.5 the tests compare the C
+/// closures with them). Gets `checkpoint(work)`.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+const LUA_WRAPPERS_SOURCE: &str = r##"
+local checkpoint = ...
+local type, select = type, select
+local log = math.log
+local BIG = 4096
+local LOG2 = log(2)
+-- The C functions, called as fields so that their errors name them.
+local raw = {
+  rep = string.rep, insert = table.insert, remove = table.remove, sort = table.sort,
+  concat = table.concat, unpack = table.unpack or unpack,
+}
+
+local function sized(t)
+  local kind = type(t)
+  return kind == "table" or kind == "userdata"
+end
+
+string.rep = function(s, n, sep)
+  if type(n) == "number" and n > BIG then
+    if type(s) == "string" and #s == 0 and (sep == nil or sep == "") then
+      return raw.rep(s, 1, sep) -- empty result: the C function would loop n times for nothing
+    end
+    checkpoint(0)
+  elseif type(s) == "string" and type(n) == "number" and #s * n > BIG then
+    checkpoint(0)
+  end
+  return raw.rep(s, n, sep)
+end
+
 -- Elements shifted by inserting or removing at `pos`.
 local function shift(t, pos)
   if sized(t) and type(pos) == "number" then
@@ -375,20 +428,6 @@ end
 if table.unpack then table.unpack = unpack end
 if _G.unpack then _G.unpack = unpack end
 
-collectgarbage = function(option, ...)
-  if option == nil or option == "collect" or option == "step" then
-    local kb = raw.collectgarbage("count")
-    if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
-  end
-  return raw.collectgarbage(option, ...)
-end
-
-if raw.load then
-  load = function(chunk, ...)
-    if type(chunk) == "string" and #chunk > BIG then checkpoint(#chunk / 64) end
-    return raw.load(chunk, ...)
-  end
-end
 "##;
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ mod failure_value;
 mod fast_ctx;
 mod host_fn;
 mod key_cache;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod limit_calls;
 mod limits;
 mod lua_error;
 mod lua_event;

@@ -150,17 +150,25 @@ collectgarbage = function(option, ...)
 end
 if os and not full_os then
   os = { clock = os.clock, time = os.time, date = os.date }
+  -- With `package` allowed, `require('os')` and `package.loaded.os` read the
+  -- table of loaded modules, which still held the whole library.
+  local loaded = type(package) == "table" and rawget(package, "loaded")
+  if type(loaded) == "table" and rawget(loaded, "os") ~= nil then rawset(loaded, "os", os) end
 end
 "#;
 
-/// Makes `pcall`, `xpcall` and `coroutine.resume` re-raise a limit error, so a
+/// Makes `pcall`, `xpcall` and `coroutine.resume` re-raise a limit error
+/// (LuaJIT and Luau; Lua 5.4 and 5.5 get the same as C closures,
+/// `limit_calls.rs`), so a
 /// script cannot catch its way past a limit, and bounds how deep coroutines
 /// resume one another (`coroutine.resume` and the functions of
 /// `coroutine.wrap`). Gets a function telling whether the running call has
 /// hit a limit and `resume_depth(delta, co)` (`false` when one more is
 /// refused; gives the coroutine `co` the resumer's count hook, see
 /// [`crate::count_hook`]).
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE_SOURCE);
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth = ...
 local error = error
@@ -207,7 +215,9 @@ end
 /// engine's `pcall`). A chunk of its own, so that the other engines' VMs do
 /// not load its functions (each function of a prelude costs about 2,500
 /// instructions to load in every VM).
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 pub(crate) static C_NESTING_PRELUDE: Prelude = Prelude::new("=c_nesting", C_NESTING_PRELUDE_SOURCE);
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const C_NESTING_PRELUDE_SOURCE: &str = r#"
 -- LuaJIT bounds neither the C stack nor the C functions that call back into
 -- Lua (a `gsub` replacement calling `gsub`, a `sort` comparator sorting, a
@@ -599,7 +609,9 @@ mod tests {
         for (call, expected) in [
             ("pcall()", "bad argument #1 to 'pcall' (value expected)"),
             ("coroutine.resume(42)", "bad argument #1 to 'resume' (thread expected"),
-            ("coroutine.wrap(42)", "bad argument #1 to 'create' (function expected"),
+            // (The Lua wrapper of the other engines said 'create'.)
+            ("coroutine.wrap(42)", "bad argument #1 to 'wrap' (function expected"),
+            ("xpcall(print)", "bad argument #2 to 'xpcall' (function expected, got no value)"),
             ("setmetatable({}, 42)", "bad argument #2 to 'setmetatable' (nil or table expected"),
             ("rawset(1, 2, 3)", "bad argument #1 to 'rawset' (table expected, got number)"),
             ("collectgarbage('step', 'x')", "bad argument #2 to 'collectgarbage' (number expected, got string)"),

@@ -512,3 +512,20 @@ fn thirty_thousand_events_load_and_each_middleware_call_sees_its_own_event() {
     .join()
     .expect("other thread");
 }
+
+/// With `package` opted in but not the full `os`, the modules `require`
+/// hands out are the sandbox's: no `os.execute`, `os.getenv`, `io`.
+#[cfg(not(feature = "luau"))]
+#[test]
+fn require_hands_out_only_the_reduced_os() {
+    let builder = builder().sandbox(eventchains_lua::Sandbox::default().allow(eventchains_lua::StdLib::PACKAGE));
+    let body = "local os_ = require('os') local loaded = package.loaded.os \
+                ctx.full = os_.execute ~= nil or os_.getenv ~= nil or os_.remove ~= nil \
+                  or loaded.execute ~= nil or loaded.getenv ~= nil or package.loaded.io ~= nil \
+                ctx.clock = os_.clock ~= nil";
+    let chain = builder.load_str("require_os.lua", &script(body, "")).expect("loads");
+    let (result, ctx) = run_attack(&chain, true);
+    assert!(result.is_clean(), "{result} {:?}", result.failures());
+    assert_eq!(ctx.get::<bool>("full"), Some(false), "the full os library reached the script");
+    assert_eq!(ctx.get::<bool>("clock"), Some(true));
+}

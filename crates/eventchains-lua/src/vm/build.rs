@@ -10,8 +10,9 @@
 //! 2. the bridge (the VM's frame stack and limit state) as app data, the root
 //!    `ctx` and `next`;
 //! 3. the bounded library functions, then (LuaJIT) the nesting count of the C
-//!    functions that call back into Lua, then the limit prelude that wraps
-//!    `pcall`/`xpcall`/`coroutine`;
+//!    functions that call back into Lua, then the limit wrappers of
+//!    `pcall`/`xpcall`/`coroutine` (C closures on Lua 5.4/5.5,
+//!    `limit_calls.rs`; the limit prelude elsewhere);
 //! 4. the host's functions;
 //! 5. the lockdown ([`lock_down`]): read-only library views and the script's
 //!    own environment; nothing is installed after it;
@@ -33,9 +34,9 @@ use crate::host_fn::HostFn;
 use crate::limits::Limits;
 use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::raw_call::RawCaller;
-use crate::sandbox::{
-    BOUND_C_CALLS, C_NESTING_PRELUDE, CLOSE_REFUSED, LIMIT_PRELUDE, Sandbox, lock_down, to_be_closed_line,
-};
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
+use crate::sandbox::{BOUND_C_CALLS, C_NESTING_PRELUDE, LIMIT_PRELUDE};
+use crate::sandbox::{CLOSE_REFUSED, Sandbox, lock_down, to_be_closed_line};
 use crate::spec::Functions;
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -138,7 +139,15 @@ impl VmConfig<'_> {
     }
 }
 
-/// Runs [`C_NESTING_PRELUDE`] (LuaJIT) and [`LIMIT_PRELUDE`] (a function of its own, so profiles show its cost).
+/// Lua 5.4 and 5.5: the limit wrappers as C closures ([`crate::limit_calls`]; a function of its own, so profiles show its cost).
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+#[inline(never)]
+fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -> mlua::Result<()> {
+    crate::limit_calls::install(lua, &limit_hit, &resume_depth)
+}
+
+/// Other engines: runs [`C_NESTING_PRELUDE`] (LuaJIT) and [`LIMIT_PRELUDE`].
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 #[inline(never)]
 fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -> mlua::Result<()> {
     if BOUND_C_CALLS {
