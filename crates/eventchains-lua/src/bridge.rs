@@ -34,7 +34,7 @@ use crate::count_hook::CountHook;
 use crate::ctx_memory::CtxMemory;
 use crate::limits::{Limits, describe_bytes};
 use crate::views::Views;
-use crate::watchdog::{self, Expiry, Slot, Ticket, cap_ns, thread_slot};
+use crate::watchdog::{Expiry, Slot, Ticket, cap_ns, thread_slot};
 
 /// Which frame a context proxy is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,8 +359,6 @@ impl Bridge {
     /// (work a single C call does in proportion to its arguments, which the
     /// count hook does not see), then checks the caps like the hook does.
     pub(crate) fn charge(&self, work: u64) -> mlua::Result<()> {
-        // Long work in C may follow: a sparse watchdog must see this frame.
-        watchdog::poke();
         self.count(0, work)?;
         self.check_time()
     }
@@ -446,8 +444,6 @@ impl Bridge {
     /// spent inside `next` counts against the middleware's own cap). Returns
     /// what Lua gets: `true`, or `false` and the message.
     pub(crate) fn run_next(&self) -> mlua::Result<(bool, Option<String>)> {
-        // The middleware's frame lives at least as long as the inner chain.
-        watchdog::poke();
         let reply = self.with_scope(|scope| {
             let (Some(next), false) = (scope.next, scope.ctx.is_null()) else {
                 return Err("next() can only be called by the middleware it was given to, during its call".to_owned());
@@ -568,9 +564,6 @@ impl Bridge {
     pub(crate) fn tick(&self) -> mlua::Result<VmState> {
         self.count(1, 0)?;
         self.check_time()?;
-        if let Some(seq) = self.with_scope(|s| s.ticket.seq) {
-            self.slot.ticked(seq);
-        }
         Ok(VmState::Continue)
     }
 }

@@ -46,8 +46,6 @@ impl HostFn {
             // call's wall-clock cap: it stops as soon as the function returns.
             let bridge = lua.app_data_ref::<Rc<Bridge>>().map(|b| b.clone());
             lua.create_function(move |_, args: A| {
-                // A host function may block: a sparse watchdog must see the frame.
-                crate::watchdog::poke();
                 let _depth = HostDepth::enter().ok_or_else(|| {
                     mlua::Error::runtime(format!(
                         "host function `{name}` is nested too deeply (more than {MAX_HOST_DEPTH} calls inside one another)"

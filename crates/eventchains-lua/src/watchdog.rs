@@ -25,32 +25,10 @@
 //! in the same or another VM): every frame keeps its own deadline while inner
 //! frames run, so time spent inside `next` counts against every enclosing call.
 //!
-//! The watchdog does not wake every period while frames are short: a frame
-//! that lives less than a period never needs it. It has three modes
-//! ([`MODE`]):
-//!
-//! - *dense*: a scan every [`SCAN_PERIOD`], while some timed frame it saw is
-//!   still running at its next scan (a long frame), or after being woken;
-//! - *sparse*: once [`SHORT_SCANS`] dense scans in a row saw no frame survive
-//!   from one scan to the next (many short frames, e.g. a chain executed in a
-//!   loop), a scan every [`SPARSE_PERIOD`] only. A frame that turns out long
-//!   wakes it back to dense at its first check point ([`poke`]): the count
-//!   hook's second tick inside the same frame (it ran at least
-//!   [`HOOK_INTERVAL`](crate::HOOK_INTERVAL) instructions), a library call
-//!   that charges work, a host function or a middleware's `next` being
-//!   entered; a frame with a context deadline wakes it when it starts. So a
-//!   long frame is first seen at most a period after it started, as in dense
-//!   mode, unless it spends its first [`SPARSE_PERIOD`] in C code that has no
-//!   check point (then it is seen at most that late: never early);
-//! - *idle*: while no frame is pushed at all, no wake-ups; the first timed
-//!   frame wakes it.
-//!
-//! Why: every wake-up of the watchdog's thread can take the CPU from the
-//! thread running Lua; on a machine with more runnable threads than cores a
-//! wake-up every millisecond made a loop of short timed calls 10-30 times
-//! slower (docs/architecture.md, "The watchdog").
+//! While no frame with a deadline runs, the watchdog sleeps without a timeout;
+//! the first timed frame after that wakes it.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,22 +40,8 @@ pub(crate) const SCAN_PERIOD: Duration = Duration::from_millis(1);
 /// frames run under the deadlines of the frames around them.
 pub(crate) const TRACKED_DEPTH: usize = 256;
 
-/// How often the watchdog looks while every timed frame it sees is short.
-pub(crate) const SPARSE_PERIOD: Duration = Duration::from_millis(50);
-
-/// Dense scans in a row in which no timed frame survived from the scan before
-/// (no long frame), before the watchdog goes sparse.
-const SHORT_SCANS: u32 = 8;
-
-/// Sparse scans in a row that saw no timed frame running nor pushed before it
-/// goes idle.
-const IDLE_SPARSE_SCANS: u32 = 4;
-
-/// The watchdog's mode (see the module doc): [`DENSE`], [`SPARSE`] or [`IDLE`].
-static MODE: AtomicU8 = AtomicU8::new(DENSE);
-const DENSE: u8 = 0;
-const SPARSE: u8 = 1;
-const IDLE: u8 = 2;
+/// Idle scans before the watchdog sleeps until a timed frame wakes it.
+const IDLE_SCANS: u32 = 50;
 
 /// "No cap" in the nanosecond fields.
 const NONE: u64 = u64::MAX;
@@ -124,14 +88,6 @@ pub(crate) struct Slot {
     /// How many of the running frames have a deadline (their own cap or the
     /// context's; only the owning thread uses it).
     timed: AtomicUsize,
-    /// The sequence number of the last frame with a deadline (only the owning
-    /// thread writes it; the watchdog sees from it that timed frames run).
-    last_timed: AtomicU64,
-    /// The frame the count hook last ticked in (only the owning thread uses it).
-    last_tick: AtomicU64,
-    /// How often the hook found its frame long (tests).
-    #[cfg(test)]
-    long_ticks: AtomicU64,
 }
 
 /// A frame published by [`Slot::push_ns`]; give it back to [`Slot::pop`].
@@ -152,10 +108,6 @@ impl Slot {
             alive: AtomicBool::new(true),
             last_seq: AtomicU64::new(0),
             timed: AtomicUsize::new(0),
-            last_timed: AtomicU64::new(0),
-            last_tick: AtomicU64::new(0),
-            #[cfg(test)]
-            long_ticks: AtomicU64::new(0),
         }
     }
 
@@ -189,10 +141,7 @@ impl Slot {
         let timed = timeout_ns != NONE || deadline_ns != NONE;
         if timed {
             self.timed.store(self.timed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            self.last_timed.store(seq, Ordering::Relaxed);
-            // Idle: wake it. Sparse: only an absolute deadline can be near.
-            let mode = MODE.load(Ordering::SeqCst);
-            if mode == IDLE || (mode == SPARSE && deadline_ns != NONE) {
+            if WATCHDOG_IDLE.load(Ordering::SeqCst) {
                 watchdog().wake();
             }
         }
@@ -220,31 +169,6 @@ impl Slot {
     #[inline]
     pub(crate) fn timed(&self) -> bool {
         self.timed.load(Ordering::Relaxed) != 0
-    }
-
-    /// Called by the count hook in the frame `seq`: a frame the hook ticks in
-    /// twice has run at least [`HOOK_INTERVAL`](crate::HOOK_INTERVAL)
-    /// instructions, so it is not short: a sparse watchdog must look at it now.
-    #[inline]
-    pub(crate) fn ticked(&self, seq: u64) {
-        if self.ticked_before(seq) {
-            #[cfg(test)]
-            self.long_ticks.fetch_add(1, Ordering::Relaxed);
-            poke();
-        }
-    }
-
-    /// Whether the count hook ticked in frame `seq` before (and notes that it did now).
-    fn ticked_before(&self, seq: u64) -> bool {
-        let before = self.last_tick.load(Ordering::Relaxed) == seq;
-        self.last_tick.store(seq, Ordering::Relaxed);
-        before
-    }
-
-    /// How often the count hook found the frame it ticked in long (tests).
-    #[cfg(test)]
-    pub(crate) fn long_ticks(&self) -> u64 {
-        self.long_ticks.load(Ordering::Relaxed)
     }
 
     /// How many frames are published (tests).
@@ -303,14 +227,8 @@ impl Drop for SlotHandle {
     }
 }
 
-/// Wakes a sparse watchdog into dense mode: the running frame may be long
-/// (see the module doc). One relaxed load unless the watchdog is sparse.
-#[inline]
-pub(crate) fn poke() {
-    if MODE.load(Ordering::Relaxed) == SPARSE {
-        watchdog().wake();
-    }
-}
+/// Whether the watchdog sleeps until a timed frame wakes it.
+static WATCHDOG_IDLE: AtomicBool = AtomicBool::new(false);
 
 /// The instant the nanosecond fields count from.
 fn epoch() -> Instant {
@@ -342,10 +260,9 @@ impl Watchdog {
         self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Switches the watchdog to dense mode and wakes it.
     fn wake(&self) {
         let _guard = self.lock();
-        MODE.store(DENSE, Ordering::SeqCst);
+        WATCHDOG_IDLE.store(false, Ordering::SeqCst);
         self.wake.notify_one();
     }
 }
@@ -366,118 +283,66 @@ fn watchdog() -> &'static Watchdog {
     })
 }
 
-/// What the watchdog remembers of one slot: when it first saw each frame,
-/// and the slot's last timed frame at the scan before.
+/// What the watchdog remembers of one slot: when it first saw each frame.
 struct Seen {
     slot: Arc<Slot>,
     first_seen: Vec<(u64, Instant)>,
-    last_seq: u64,
 }
 
 /// The result of one scan.
-#[derive(Debug, Default, PartialEq, Eq)]
 struct Scan {
     /// Some frame with a deadline is running.
     active: bool,
-    /// Some frame with a deadline was already running at the scan before (a
-    /// long frame).
-    survivor: bool,
-    /// Some frame with a deadline was pushed since the scan before.
-    pushed: bool,
     /// The earliest deadline not yet passed.
     next: Option<Instant>,
 }
 
 fn run(dog: &'static Watchdog) {
     let mut seen: Vec<Seen> = Vec::new();
-    // Dense scans in a row that saw no long frame.
-    let mut short = 0u32;
+    let mut idle = 0u32;
     loop {
-        refresh(&mut dog.lock(), &mut seen);
+        {
+            let mut shared = dog.lock();
+            shared.slots.retain(|s| s.alive.load(Ordering::Acquire));
+            seen.retain(|s| s.slot.alive.load(Ordering::Acquire));
+            for slot in &shared.slots {
+                if !seen.iter().any(|s| Arc::ptr_eq(&s.slot, slot)) {
+                    seen.push(Seen { slot: slot.clone(), first_seen: Vec::new() });
+                }
+            }
+        }
         let now = Instant::now();
         let scan = scan_all(&mut seen, now);
-        short = if scan.survivor { 0 } else { short + 1 };
-        if short >= SHORT_SCANS {
-            // No long frame lately: look again in a sparse period, or when a
-            // frame that turned out long (or has an absolute deadline) pokes;
-            // idle when no timed frame runs.
-            short = 0;
-            sparse(dog, &mut seen);
-        } else {
-            std::thread::sleep(period(&scan, now, SCAN_PERIOD));
+        if scan.active {
+            idle = 0;
+            let wait = scan.next.map_or(SCAN_PERIOD, |n| n.saturating_duration_since(now).min(SCAN_PERIOD));
+            std::thread::sleep(wait.max(Duration::from_micros(50)));
+            continue;
         }
-    }
-}
-
-/// Forgets the slots of ended threads and starts watching new ones.
-fn refresh(shared: &mut Shared, seen: &mut Vec<Seen>) {
-    shared.slots.retain(|s| s.alive.load(Ordering::Acquire));
-    seen.retain(|s| s.slot.alive.load(Ordering::Acquire));
-    for slot in &shared.slots {
-        if !seen.iter().any(|s| Arc::ptr_eq(&s.slot, slot)) {
-            seen.push(Seen { slot: slot.clone(), first_seen: Vec::new(), last_seq: 0 });
+        idle += 1;
+        if idle < IDLE_SCANS {
+            std::thread::sleep(SCAN_PERIOD);
+            continue;
         }
-    }
-}
-
-/// How long to sleep after `scan`: `period`, or less if a deadline is nearer.
-fn period(scan: &Scan, now: Instant, period: Duration) -> Duration {
-    let wait = scan.next.map_or(period, |n| n.saturating_duration_since(now).min(period));
-    wait.max(Duration::from_micros(50))
-}
-
-/// Sparse mode: a scan every [`SPARSE_PERIOD`] until a frame is seen to live
-/// longer than one (back to dense), something pokes (dense), or nothing is
-/// pushed for a while (idle).
-fn sparse(dog: &'static Watchdog, seen: &mut Vec<Seen>) {
-    let mut quiet = 0u32;
-    let mut shared = dog.lock();
-    MODE.store(SPARSE, Ordering::SeqCst);
-    // A frame with a context deadline published before the mode changed did
-    // not wake us: this scan sees it (both sides use SeqCst).
-    let mut scan = scan_all(seen, Instant::now());
-    loop {
-        if MODE.load(Ordering::SeqCst) != SPARSE || scan.survivor {
-            break;
+        // Sleep until a timed frame starts. A frame published before the flag
+        // was raised is found by the scan below; one published after it sees
+        // the flag and wakes us (both sides use SeqCst).
+        let shared = dog.lock();
+        WATCHDOG_IDLE.store(true, Ordering::SeqCst);
+        if scan_all(&mut seen, Instant::now()).active {
+            WATCHDOG_IDLE.store(false, Ordering::SeqCst);
+            continue;
         }
-        quiet = if scan.pushed || scan.active { 0 } else { quiet + 1 };
-        if quiet >= IDLE_SPARSE_SCANS {
-            // Nothing runs: sleep until a timed frame wakes us.
-            drop(shared);
-            sleep_until_woken(dog, seen);
-            return;
-        }
-        let wait = period(&scan, Instant::now(), SPARSE_PERIOD);
-        shared = dog
+        let _shared = dog
             .wake
-            .wait_timeout_while(shared, wait, |_| MODE.load(Ordering::SeqCst) == SPARSE)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
-        // Threads that started meanwhile are watched too.
-        refresh(&mut shared, seen);
-        scan = scan_all(seen, Instant::now());
+            .wait_while(shared, |_| WATCHDOG_IDLE.load(Ordering::SeqCst))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        idle = 0;
     }
-    MODE.store(DENSE, Ordering::SeqCst);
-}
-
-/// Idle mode: sleeps until a timed frame starts.
-fn sleep_until_woken(dog: &'static Watchdog, seen: &mut [Seen]) {
-    // A frame published before the mode changed is found by the scan below;
-    // one published after it sees the mode and wakes us (both sides use SeqCst).
-    let shared = dog.lock();
-    MODE.store(IDLE, Ordering::SeqCst);
-    if scan_all(seen, Instant::now()).active {
-        MODE.store(DENSE, Ordering::SeqCst);
-        return;
-    }
-    let _shared = dog
-        .wake
-        .wait_while(shared, |_| MODE.load(Ordering::SeqCst) == IDLE)
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
 }
 
 fn scan_all(seen: &mut [Seen], now: Instant) -> Scan {
-    let mut scan = Scan::default();
+    let mut scan = Scan { active: false, next: None };
     for s in seen {
         scan_slot(s, now, &mut scan);
     }
@@ -486,11 +351,6 @@ fn scan_all(seen: &mut [Seen], now: Instant) -> Scan {
 
 fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
     let slot = &seen.slot;
-    let last_seq = slot.last_timed.load(Ordering::Relaxed);
-    if last_seq != seen.last_seq {
-        scan.pushed = true;
-        seen.last_seq = last_seq;
-    }
     let depth = slot.depth.load(Ordering::Acquire).min(TRACKED_DEPTH);
     seen.first_seen.truncate(depth);
     let mut expired = None;
@@ -504,12 +364,8 @@ fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
             seen.first_seen.truncate(d);
             break;
         }
-        let timed = timeout_ns != NONE || deadline_ns != NONE;
         let first = match seen.first_seen.get(d) {
-            Some(&(s, at)) if s == seq => {
-                scan.survivor |= timed;
-                at
-            }
+            Some(&(s, at)) if s == seq => at,
             _ => {
                 seen.first_seen.truncate(d);
                 seen.first_seen.push((seq, now));
@@ -518,7 +374,9 @@ fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
         };
         let own = (timeout_ns != NONE).then(|| first.checked_add(Duration::from_nanos(timeout_ns))).flatten();
         let ctx = (deadline_ns != NONE).then(|| epoch().checked_add(Duration::from_nanos(deadline_ns))).flatten();
-        scan.active |= timed;
+        if timeout_ns != NONE || deadline_ns != NONE {
+            scan.active = true;
+        }
         let (deadline, why) = match (own, ctx) {
             (Some(o), Some(c)) if c < o => (c, Expiry::ContextDeadline),
             (Some(o), _) => (o, Expiry::OwnTimeout),
@@ -592,46 +450,6 @@ mod tests {
         if let Some(before) = epoch().checked_sub(Duration::from_nanos(1)) {
             assert_eq!(since_epoch(before), 0, "a deadline before the epoch has passed");
         }
-    }
-
-    fn seen(slot: &Arc<Slot>) -> Seen {
-        Seen { slot: slot.clone(), first_seen: Vec::new(), last_seq: 0 }
-    }
-
-    #[test]
-    fn a_frame_seen_at_two_scans_is_long_and_new_frames_are_not() {
-        // A slot of its own, not registered: only these scans look at it.
-        let slot = Arc::new(Slot::new());
-        let mut seen = [seen(&slot)];
-        let t0 = Instant::now();
-        let scan = |seen: &mut [Seen], ms| scan_all(seen, t0 + Duration::from_millis(ms));
-        assert_eq!(scan(&mut seen, 0), Scan::default(), "nothing runs");
-        let a = slot.push(Some(Duration::from_secs(3600)), None);
-        let first = scan(&mut seen, 1);
-        assert!(first.active && first.pushed && !first.survivor, "{first:?}");
-        assert_eq!(first.next, Some(t0 + Duration::from_millis(1) + Duration::from_secs(3600)));
-        let second = scan(&mut seen, 2);
-        assert!(second.active && !second.pushed && second.survivor, "the same frame again: {second:?}");
-        assert_eq!(second.next, first.next, "its time counts from the first scan that saw it");
-        slot.pop(a);
-        let b = slot.push(Some(Duration::from_secs(3600)), None);
-        let third = scan(&mut seen, 3);
-        assert!(third.active && third.pushed && !third.survivor, "a new frame at the same depth: {third:?}");
-        slot.pop(b);
-        let untimed = slot.push(None, None);
-        scan(&mut seen, 4);
-        let fifth = scan(&mut seen, 5);
-        assert!(!fifth.active && !fifth.pushed && !fifth.survivor, "frames without a deadline do not count: {fifth:?}");
-        slot.pop(untimed);
-    }
-
-    #[test]
-    fn the_hook_ticking_twice_in_one_frame_marks_it_long() {
-        let slot = Slot::new();
-        assert!(!slot.ticked_before(7), "first tick of frame 7");
-        assert!(slot.ticked_before(7), "second tick of frame 7");
-        assert!(!slot.ticked_before(8), "another frame");
-        assert!(!slot.ticked_before(7), "frame 7 again after 8 is not known to be long");
     }
 
     #[test]
