@@ -1,6 +1,7 @@
 //! A loop for instruction counts of the seed chain (see docs/architecture.md):
-//! `seed_loop chain|unlimited|middleware|native|minimal [ITERATIONS]` runs the
-//! experiment's 2-event chain through `LuaChain` (default or no limits; or
+//! `seed_loop chain|unlimited|timecap|middleware|native|minimal [ITERATIONS]`
+//! runs the experiment's 2-event chain through `LuaChain` (default or no
+//! limits, or the default time and memory caps without an instruction cap; or
 //! wrapped in one pass-through Lua middleware, default limits), the same two
 //! events written in Rust on `EventChain`, or the hand-written minimal mlua
 //! loop of `benches/lua_bridge.rs`, ITERATIONS times.
@@ -72,8 +73,12 @@ fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     match mode.as_str() {
-        "chain" | "unlimited" | "middleware" => {
-            let limits = if mode == "unlimited" { Limits::UNLIMITED } else { Limits::default() };
+        "chain" | "unlimited" | "timecap" | "middleware" => {
+            let limits = match mode.as_str() {
+                "unlimited" => Limits::UNLIMITED,
+                "timecap" => Limits { instructions: None, ..Limits::default() },
+                _ => Limits::default(),
+            };
             let source = if mode == "middleware" { middleware_script() } else { SEED.to_owned() };
             let chain = LuaChainBuilder::new().limits(limits).load_str("seed.lua", &source).unwrap();
             let mut ctx = chain.new_context();
@@ -108,6 +113,6 @@ fn main() {
                 black_box((counter, message.as_bytes().len()));
             }
         }
-        _ => panic!("usage: seed_loop chain|unlimited|middleware|native|minimal [ITERATIONS]"),
+        _ => panic!("usage: seed_loop chain|unlimited|timecap|middleware|native|minimal [ITERATIONS]"),
     }
 }

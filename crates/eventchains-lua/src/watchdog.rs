@@ -40,8 +40,17 @@ pub(crate) const SCAN_PERIOD: Duration = Duration::from_millis(1);
 /// frames run under the deadlines of the frames around them.
 pub(crate) const TRACKED_DEPTH: usize = 256;
 
-/// Idle scans before the watchdog sleeps until a timed frame wakes it.
-const IDLE_SCANS: u32 = 50;
+/// Idle scans before the watchdog sleeps until a timed frame wakes it (1 s).
+///
+/// Waking it is a futex wake from the thread that starts the timed frame, and
+/// on a machine with more runnable threads than cores the woken watchdog
+/// preempts that thread, which then waits for its next turn (tens of ms):
+/// with 50 scans (50 ms), a benchmark alternating Lua samples with others
+/// under load woke it at the start of every Lua sample and read the Lua chain
+/// 10-50x slower in about half of its runs (docs/benchmarks.md, "Issue 11,
+/// fourth round"). A second of scans every 1 ms after the last timed frame
+/// costs the watchdog's own thread little.
+const IDLE_SCANS: u32 = 1000;
 
 /// "No cap" in the nanosecond fields.
 const NONE: u64 = u64::MAX;
