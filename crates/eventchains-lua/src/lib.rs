@@ -91,6 +91,7 @@ mod lua_event;
 pub mod lua_metrics;
 mod lua_middleware;
 mod lua_type;
+mod memory_ceiling;
 mod named_event;
 mod named_middleware;
 mod pattern;

@@ -35,7 +35,10 @@ pub const HOOK_INTERVAL: u32 = 1;
 ///   `timeout`. A deadline set on the context (e.g. by a timeout middleware)
 ///   is honoured the same way. A timeout too large to represent (such as
 ///   `Duration::MAX`) means no cap.
-/// - `memory_bytes` caps the whole Lua VM (one per script per thread).
+/// - `memory_bytes` caps the whole Lua VM (one per script per thread). With
+///   no cap, or a cap above the machine's physical memory, the VM is bounded
+///   by that memory: a request past it fails inside Lua (kind
+///   `limit_exceeded`) instead of reaching a system that must refuse it.
 ///
 /// ```
 /// use std::time::Duration;

@@ -47,6 +47,12 @@ impl Sandbox {
     /// `StdLib::OS` for the full `os`, `StdLib::PACKAGE` for `require`).
     /// `debug` is never loaded. On Luau there is no `io` or `package`, and
     /// `require` is never offered (mlua's Luau `require` reads files).
+    ///
+    /// Each allowed library hands scripts all it can do: `StdLib::PACKAGE`
+    /// lets them read Lua files through `require` and load native libraries
+    /// (`package.loadlib` and the C searchers, i.e. run any machine code the
+    /// process can read), `StdLib::IO` reads and writes files, the full
+    /// `StdLib::OS` runs commands. Allow them for trusted scripts only.
     #[must_use]
     pub fn allow(mut self, libs: StdLib) -> Self {
         self.extra |= libs;

@@ -288,7 +288,8 @@ pub(crate) fn check_next_arg(arg: &mlua::Value, ctx_ptr: *const c_void) -> mlua:
 
 /// "memory limit (64 MB) exceeded in `what`".
 fn memory_message(limits: Limits, what: &str) -> String {
-    let size = describe_bytes(limits.memory_bytes);
+    // A cap above the machine's memory is not what stopped the VM: the ceiling is.
+    let size = describe_bytes(limits.memory_bytes.filter(|&b| b <= crate::memory_ceiling::ceiling()));
     if what.is_empty() {
         format!("memory limit ({size}) exceeded")
     } else {

@@ -171,6 +171,33 @@ hostile! {
         "local s = ('x'):rep(1e9)" => LimitExceeded, "memory limit (8 MB) exceeded in event `attack`";
 }
 
+/// Requests no machine can grant, from a VM without a memory cap (or with a
+/// cap above the machine's memory): mlua's allocator aborts the process when
+/// the system refuses an allocation, so every VM's memory is bounded by the
+/// machine's and such a request fails inside Lua (Lua 5.5 tries to allocate
+/// these strings: a memory error; Lua 5.4, LuaJIT and Luau refuse them first
+/// as too large).
+#[test]
+fn requests_past_the_machines_memory_fail_the_event_without_a_cap() {
+    let no_cap = Limits { instructions: Some(1_000_000), memory_bytes: None, timeout: None };
+    let huge_cap = Limits { memory_bytes: Some(usize::MAX), ..no_cap };
+    for limits in [no_cap, huge_cap] {
+        for body in ["local s = ('x'):rep(2^50)", "local s = string.rep('ab', 2^48, ',')"] {
+            let chain = load(limits, &attack_template(body, ""));
+            let (result, _) = run_attack(&chain, true);
+            assert_eq!(result.status(), ChainStatus::Failed, "{body}: {result}");
+            let failure = &result.failures()[0];
+            assert_eq!(failure.event(), "attack", "{failure}");
+            let memory = failure.kind() == ErrorKind::LimitExceeded
+                && failure.message().contains("memory limit (available memory) exceeded in event `attack`");
+            let refused = failure.kind() == ErrorKind::Event
+                && ["too large", "overflow"].iter().any(|m| failure.message().contains(m));
+            assert!(memory || refused, "{body}: {failure}");
+            runs_cleanly_twice(&chain);
+        }
+    }
+}
+
 #[test]
 fn rep_of_an_empty_result_is_instant_whatever_the_count() {
     let chain = load(

@@ -185,7 +185,7 @@ impl VmBase {
             bridge.tick()?;
             calls.tick(lua, &bridge)
         });
-        self.lua.set_memory_limit(limits.memory_bytes.unwrap_or(0))?;
+        self.lua.set_memory_limit(crate::memory_ceiling::vm_limit(limits.memory_bytes))?;
         Ok(())
     }
 
@@ -400,6 +400,21 @@ mod tests {
         let limits = Limits { instructions: None, memory_bytes: Some(4 << 20), timeout: None };
         let churn = "for i = 1, 200000 do local t = { i, i + 1, tostring(i) } end return { events = {} }";
         assert!(run(churn, limits).is_ok(), "garbage collected while the chunk runs");
+    }
+
+    #[test]
+    fn every_vm_is_bounded_by_the_machines_memory() {
+        let ceiling = crate::memory_ceiling::ceiling();
+        for (cap, expected) in [(None, ceiling), (Some(usize::MAX), ceiling), (Some(8 << 20), 8 << 20)] {
+            let Ran { vm, .. } =
+                run("return { events = {} }", Limits { memory_bytes: cap, ..Limits::UNLIMITED }).expect("loads");
+            // (mlua hands back the limit it replaces.)
+            let limit = vm.lua().set_memory_limit(expected).expect("memory control");
+            assert_eq!(
+                limit, expected,
+                "cap {cap:?}: never 0, which is no limit (and an abort when the system refuses)"
+            );
+        }
     }
 
     #[test]
