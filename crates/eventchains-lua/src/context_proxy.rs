@@ -14,6 +14,7 @@
 //! that call is over is a Lua error, never a dangling pointer.
 
 use std::cell::Cell;
+use std::ffi::c_void;
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
@@ -24,6 +25,7 @@ use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_
 use crate::value_size::{
     Exceeded, SCALAR_BYTES, measure, measure_map, reuse_buffer, size_of, stored_size, stored_string_size, string_size,
 };
+use crate::view_handle;
 use crate::views::{ElemId, ROOT, Seg, Target, Views};
 
 /// The `ctx` userdata (the root when `elem` is [`ROOT`]).
@@ -151,10 +153,15 @@ impl CtxProxy {
         }
     }
 
-    /// Makes the userdata standing for table `id` (one per table and call, so
-    /// that `ctx.a == ctx.a`, as for Lua tables).
+    /// The value standing for table `id` in the running call (one per table
+    /// and call, so that `ctx.a == ctx.a`, as for Lua tables): a light
+    /// userdata encoding both (see [`crate::view_handle`]), or a full userdata
+    /// when the ids do not fit.
     fn new_view(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
         let frame = self.bridge.current_frame().ok_or_else(|| mlua::Error::runtime("ctx used outside of a call"))?;
+        if let Some(handle) = view_handle::encode(frame, id) {
+            return Ok(mlua::Value::LightUserData(mlua::LightUserData(handle)));
+        }
         let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), elem: id };
         let ud = lua.create_userdata(proxy)?;
         self.with_views(|_, views| {
@@ -170,9 +177,34 @@ impl CtxProxy {
 
     /// The view of this VM's context that `value` is, if it is a nested one.
     fn source_view(&self, value: &mlua::Value) -> Option<ElemId> {
-        let mlua::Value::UserData(ud) = value else { return None };
-        let proxy = ud.borrow::<CtxProxy>().ok()?;
-        (Rc::ptr_eq(&proxy.bridge, &self.bridge) && proxy.elem != ROOT).then_some(proxy.elem)
+        self.proxy_of(value).map(|proxy| proxy.elem).filter(|elem| *elem != ROOT)
+    }
+
+    /// The proxy `value` is in this VM: the root `ctx` (the bridge's address
+    /// as a light userdata), a nested view encoded in a light userdata (see
+    /// [`crate::view_handle`]) or a nested view's full userdata.
+    pub(crate) fn proxy_of(&self, value: &mlua::Value) -> Option<CtxProxy> {
+        let bridge = self.bridge.clone();
+        match value {
+            mlua::Value::LightUserData(ud) if ud.0.cast_const() == Rc::as_ptr(&self.bridge).cast::<c_void>() => {
+                Some(CtxProxy::root(bridge))
+            }
+            mlua::Value::LightUserData(ud) => {
+                let (frame, elem) = view_handle::decode(ud.0)?;
+                Some(CtxProxy { bridge, binding: Binding::Frame(frame), elem })
+            }
+            mlua::Value::UserData(ud) => {
+                let proxy = ud.borrow::<CtxProxy>().ok()?;
+                Rc::ptr_eq(&proxy.bridge, &self.bridge).then(|| CtxProxy { bridge, binding: proxy.binding, elem: proxy.elem })
+            }
+            _ => None,
+        }
+    }
+
+    /// [`CtxProxy::proxy_of`] the first argument of a metamethod of the light
+    /// userdata's metatable, or the error saying it is not a `ctx` value.
+    pub(crate) fn proxy_arg(&self, value: &mlua::Value) -> mlua::Result<CtxProxy> {
+        self.proxy_of(value).ok_or_else(|| mlua::Error::runtime("not a ctx value"))
     }
 
     /// The bytes the running call may still add to the context.
@@ -546,11 +578,7 @@ impl CtxProxy {
         max_depth: usize,
         bytes: &Cell<usize>,
     ) -> Option<Result<Value, ConvertError>> {
-        match value {
-            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy_capped(max_depth, bytes)),
-            mlua::Value::UserData(ud) => Some(ud.borrow::<CtxProxy>().ok()?.copy_capped(max_depth, bytes)),
-            _ => None,
-        }
+        Some(self.proxy_of(value)?.copy_capped(max_depth, bytes))
     }
 
     /// A copy of the value this proxy points at, within the caps.
@@ -624,11 +652,8 @@ pub(crate) fn install_luau_iteration(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Re
         let original: Function = globals.get(name)?;
         let root = CtxProxy::root(bridge.clone());
         let replacement = lua.create_function(move |lua, args: mlua::MultiValue| match args.front() {
-            // Scripts cannot create light userdata: the only one they see is the root `ctx`.
-            Some(mlua::Value::LightUserData(_)) => root.pairs(lua)?.into_lua_multi(lua),
-            Some(mlua::Value::UserData(ud)) if ud.is::<CtxProxy>() => {
-                ud.borrow::<CtxProxy>()?.pairs(lua)?.into_lua_multi(lua)
-            }
+            // Scripts cannot create light userdata: the ones they see are `ctx` and its views.
+            Some(value) if root.proxy_of(value).is_some() => root.proxy_arg(value)?.pairs(lua)?.into_lua_multi(lua),
             _ => original.call::<mlua::MultiValue>(args),
         })?;
         globals.raw_set(name, replacement)?;
