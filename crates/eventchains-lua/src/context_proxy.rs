@@ -295,17 +295,19 @@ impl CtxProxy {
         };
         let mut over_cap = false;
         self.with_views(|ctx, views| {
-            let name = views.describe(self.elem);
+            // The view's path, for errors only (building it allocates).
+            let name = |views: &Views| views.describe(self.elem);
             if let Some(source) = source
                 && views.holds(source, self.elem)
             {
                 return Err(format!(
-                    "{name}{}: a table cannot be stored inside itself (the context holds trees, not references)",
+                    "{}{}: a table cannot be stored inside itself (the context holds trees, not references)",
+                    name(views),
                     key_suffix(key)
                 ));
             }
             let copies = views.location_count(self.elem).ok_or_else(|| {
-                format!("{name} is held in too many places at once (assigned into the context again and again)")
+                format!("{} is held in too many places at once (assigned into the context again and again)", name(views))
             })?;
             if !incoming.is_nil() && !self.bridge.reserve(ctx, size.saturating_mul(copies)) {
                 over_cap = true;
@@ -314,10 +316,10 @@ impl CtxProxy {
             let (mut old, mut new, mut old_table, mut first_old) = (0usize, 0usize, None, 0);
             for copy in 0..copies {
                 let Some(target) = views.target_at(ctx.values_mut(), self.elem, copy) else {
-                    return Err(format!("{name} no longer exists or is no longer a table"));
+                    return Err(format!("{} no longer exists or is no longer a table", name(views)));
                 };
                 let incoming = if copy + 1 == copies { incoming.take() } else { incoming.copy() };
-                let replaced = store(target, key, incoming, &name)?;
+                let replaced = store(target, key, incoming).map_err(|e| format!("{}{e}", name(views)))?;
                 old = old.saturating_add(replaced.old_size);
                 new = new.saturating_add(table_size.map_or(replaced.new_size, |t| t.saturating_add(key_size(key))));
                 if copy == 0 {
@@ -448,12 +450,13 @@ impl Incoming<'_> {
     }
 }
 
-/// Writes `incoming` at `key` of `target`.
-fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
+/// Writes `incoming` at `key` of `target`. An error is the rest of a
+/// message that starts with the target's path (`ctx.order`).
+fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>) -> Result<Replaced, String> {
     match target {
         Target::Root(map) => match key {
             Key::Str(k) => Ok(store_in_map(map, k, incoming)),
-            Key::Int(_) | Key::Other(_) => Err(format!("{name}: keys of ctx are strings")),
+            Key::Int(_) | Key::Other(_) => Err(": keys of ctx are strings".to_owned()),
         },
         Target::Nested(slot) => {
             // An empty map or array takes either kind of key (Lua's `{}` is both).
@@ -464,10 +467,10 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
             }
             match (slot, key) {
                 (Value::Map(map), Key::Str(k)) => Ok(store_in_map(map, k, incoming)),
-                (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming, name),
-                (Value::Map(_), _) => Err(format!("{name}: this map has string keys")),
-                (Value::Array(_), _) => Err(format!("{name}: this array takes integer keys 1..n+1")),
-                (other, _) => Err(format!("{name} is a {}, not a table", other.type_name())),
+                (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming),
+                (Value::Map(_), _) => Err(": this map has string keys".to_owned()),
+                (Value::Array(_), _) => Err(": this array takes integer keys 1..n+1".to_owned()),
+                (other, _) => Err(format!(" is a {}, not a table", other.type_name())),
             }
         }
     }
@@ -509,10 +512,11 @@ fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> Replaced {
     }
 }
 
-fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
+/// Writes `incoming` at 1-based `index` of `items` (an error as in [`store`]).
+fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>) -> Result<Replaced, String> {
     let len = items.len();
     let Some(i) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).filter(|i| *i <= len) else {
-        return Err(format!("{name}[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
+        return Err(format!("[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
     };
     let nil = incoming.is_nil();
     let nothing = Replaced { old_size: 0, new_size: 0, old_table: None };
@@ -668,11 +672,11 @@ mod tests {
     #[test]
     fn arrays_append_pop_and_refuse_gaps() {
         let mut items = vec![Value::Int(1)];
-        store_in_array(&mut items, 2, Incoming::Value(Value::Int(2)), "ctx.a").expect("append");
-        store_in_array(&mut items, 2, Incoming::Value(Value::Nil), "ctx.a").expect("pop");
+        store_in_array(&mut items, 2, Incoming::Value(Value::Int(2))).expect("append");
+        store_in_array(&mut items, 2, Incoming::Value(Value::Nil)).expect("pop");
         assert_eq!(items, vec![Value::Int(1)]);
-        let err = store_in_array(&mut items, 5, Incoming::Value(Value::Int(5)), "ctx.a").unwrap_err();
-        assert_eq!(err, "ctx.a[5]: index out of range (the array has 1 items; append at 2)");
+        let err = store_in_array(&mut items, 5, Incoming::Value(Value::Int(5))).unwrap_err();
+        assert_eq!(err, "[5]: index out of range (the array has 1 items; append at 2)");
     }
 
     #[test]

@@ -32,6 +32,7 @@ use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
 use crate::key_cache::{KeyCache, KeyLookup};
 use crate::value_size::{reuse_buffer, stored_size, string_size};
+use crate::{view_fast, view_handle};
 
 /// What the fast path's C functions reach through their first upvalue (kept
 /// alive by the VM's app data as long as the Lua state).
@@ -213,7 +214,7 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
         if !is_root(state, fast) {
-            return slow_path(state, 2, 1);
+            return index_nested(state, bridge, false);
         }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
@@ -235,9 +236,31 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
                 ffi::lua_pushlstring(state, ptr.cast(), len);
                 bridge.set_busy(false);
             }
-            Some(Value::Array(_) | Value::Map(_)) => return slow_path(state, 2, 1),
+            Some(Value::Array(_) | Value::Map(_)) => return index_nested(state, bridge, true),
         }
         1
+    }
+}
+
+/// `__index` of a nested view (`root` false), or of a root key holding a
+/// table (`root` true): [`crate::view_fast`], else the slow path.
+///
+/// # Safety
+/// As [`fast_index`], whose arguments `(ctx or view, key)` are on the stack.
+unsafe fn index_nested(state: *mut ffi::lua_State, bridge: &Bridge, root: bool) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let view = match root {
+            true => None,
+            false => match view_handle::decode(ffi::lua_touserdata(state, 1)) {
+                Some(view) => Some(view),
+                None => return slow_path(state, 2, 1),
+            },
+        };
+        match view_fast::index(state, bridge, view) {
+            Some(pushed) => pushed,
+            None => slow_path(state, 2, 1),
+        }
     }
 }
 

@@ -101,6 +101,7 @@ mod script_schema;
 mod spec;
 mod value_size;
 mod views;
+mod view_fast;
 mod view_handle;
 mod vm;
 mod vm_table;

@@ -76,20 +76,33 @@ mod tests {
         assert_eq!(encode(7, 3), encode(7, 3), "the same table in the same call: the same value");
     }
 
-    /// Reads, writes, identity, aliasing and a view returned to merge, with
-    /// `light` telling whether the views the script saw were light userdata.
-    const SCRIPT: &str = r#"return { events = { { name = 'v', handler = function(ctx)
+    /// Reads (every kind of value and key, through the fast path of
+    /// [`crate::view_fast`] for light views), writes, identity, aliasing, a
+    /// view returned to merge and a view used after its call, with `light`
+    /// telling whether the views the script saw were light userdata.
+    const SCRIPT: &str = r#"local kept
+      return { events = { { name = 'v', handler = function(ctx)
         local order = ctx.order
         ctx.light = is_light(order)
         ctx.same = order == ctx.order and ctx.order.items[1] == order.items[1]
         local total = 0
         for _, item in ipairs(order.items) do total = total + item.qty end
         ctx.total = total
+        local item = order.items[1]
+        ctx.reads = table.concat({ tostring(item.sku), tostring(item.price), tostring(item.gift),
+          tostring(item.missing), tostring(item[1]), tostring(order.items.x), tostring(order.items[0]),
+          tostring(order.items[3]), tostring(order.items[1.0] == item), tostring(ctx.missing),
+          tostring(order.note.text) }, ",")
         order.items[2].qty = 5
         order.first = order.items[1]
         ctx.len = #order.items
         ctx.json = tostring(order.items[1])
+        kept = order.items[2]
         return order.items[1]
+      end },
+      { name = 'w', handler = function(ctx)
+        local ok, err = pcall(function() return kept.qty end)
+        ctx.stale = tostring(err)
       end } } }"#;
 
     fn run(skip_to: Option<u64>) -> eventchains_core::EventContext {
@@ -101,7 +114,8 @@ mod tests {
             crate::vm_table::with_vm(chain.script(), |vm| vm.bridge().skip_call_ids(next)).expect("vm");
         }
         let mut ctx = eventchains_core::EventContext::new();
-        ctx.set("order", serde_json::json!({ "items": [{ "qty": 1 }, { "qty": 2 }] }));
+        let item = serde_json::json!({ "qty": 1, "sku": "tea", "price": 3.5, "gift": false });
+        ctx.set("order", serde_json::json!({ "items": [item, { "qty": 2 }], "note": { "text": "hi" } }));
         let result = chain.execute(&mut ctx);
         assert!(result.is_clean(), "{:?}", result.failures());
         ctx
@@ -117,11 +131,16 @@ mod tests {
             assert_eq!(ctx.get::<bool>("same"), Some(true));
             assert_eq!(ctx.get::<i64>("total"), Some(3));
             assert_eq!(ctx.get::<i64>("len"), Some(2));
-            assert_eq!(ctx.get::<&str>("json"), Some(r#"{"qty":1}"#));
+            assert_eq!(ctx.get::<&str>("json"), Some(r#"{"qty":1,"sku":"tea","price":3.5,"gift":false}"#));
+            assert_eq!(ctx.get::<&str>("reads"), Some("tea,3.5,false,nil,nil,nil,nil,nil,true,nil,hi"));
+            let stale = ctx.get::<&str>("stale").expect("raised");
+            assert!(stale.contains("belongs to a call that is over"), "{stale}");
             assert_eq!(ctx.get::<i64>("qty"), Some(1), "the returned view was merged");
         }
         let without_flag = |mut ctx: eventchains_core::EventContext| {
+            // (The traceback of the stale error differs by a C frame.)
             ctx.remove("light");
+            ctx.remove("stale");
             ctx.to_json()
         };
         assert_eq!(without_flag(light), without_flag(full));
