@@ -195,7 +195,11 @@ impl CtxProxy {
             }
             mlua::Value::UserData(ud) => {
                 let proxy = ud.borrow::<CtxProxy>().ok()?;
-                Rc::ptr_eq(&proxy.bridge, &self.bridge).then(|| CtxProxy { bridge, binding: proxy.binding, elem: proxy.elem })
+                Rc::ptr_eq(&proxy.bridge, &self.bridge).then(|| CtxProxy {
+                    bridge,
+                    binding: proxy.binding,
+                    elem: proxy.elem,
+                })
             }
             _ => None,
         }
@@ -307,7 +311,10 @@ impl CtxProxy {
                 ));
             }
             let copies = views.location_count(self.elem).ok_or_else(|| {
-                format!("{} is held in too many places at once (assigned into the context again and again)", name(views))
+                format!(
+                    "{} is held in too many places at once (assigned into the context again and again)",
+                    name(views)
+                )
             })?;
             if !incoming.is_nil() && !self.bridge.reserve(ctx, size.saturating_mul(copies)) {
                 over_cap = true;

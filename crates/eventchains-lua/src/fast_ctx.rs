@@ -82,8 +82,8 @@ type ProxyArgs = (mlua::Value, mlua::MultiValue);
 /// Creates the `__index` C closure of the root `ctx` of `lua` (and of nested views).
 fn index_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
     let (_, slow) = bridge_and_slow_path(lua)?;
-    let fallback = lua
-        .create_function(move |lua, (ud, key): (mlua::Value, mlua::Value)| slow.proxy_arg(&ud)?.index(lua, key))?;
+    let fallback =
+        lua.create_function(move |lua, (ud, key): (mlua::Value, mlua::Value)| slow.proxy_arg(&ud)?.index(lua, key))?;
     closure(lua, fast, fallback, fast_index)
 }
 
@@ -242,11 +242,25 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// `__newindex` of a nested view: the slow path (kept out of `fast_newindex`,
+/// which stays as small as it was for the root's writes).
+///
+/// # Safety
+/// As [`fast_newindex`], whose arguments `(view, key, value)` are on the stack.
+#[cold]
+#[inline(never)]
+unsafe fn newindex_nested(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { slow_path(state, 3, 0) }
+}
+
 /// `__index` of a nested view (`root` false), or of a root key holding a
 /// table (`root` true): [`crate::view_fast`], else the slow path.
 ///
 /// # Safety
 /// As [`fast_index`], whose arguments `(ctx or view, key)` are on the stack.
+// Kept out of `fast_index`, whose scalar reads of the root stay as small as they were.
+#[inline(never)]
 unsafe fn index_nested(state: *mut ffi::lua_State, bridge: &Bridge, root: bool) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
@@ -277,7 +291,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
         if !is_root(state, fast) {
-            return slow_path(state, 3, 0);
+            return newindex_nested(state);
         }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };

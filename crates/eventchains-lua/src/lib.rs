@@ -100,9 +100,9 @@ mod script;
 mod script_schema;
 mod spec;
 mod value_size;
-mod views;
 mod view_fast;
 mod view_handle;
+mod views;
 mod vm;
 mod vm_table;
 #[cfg(feature = "watch")]

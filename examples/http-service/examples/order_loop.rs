@@ -17,7 +17,8 @@ use eventchains_core::ChainStatus;
 use http_service::{AppState, Inventory, ServiceConfig};
 
 /// The order every request of the load measurement sends.
-const ORDER: &str = r#"{"id": 1, "items": [{"sku": "tea", "qty": 2, "price": 3.5}, {"sku": "cake", "qty": 1, "price": 4}]}"#;
+const ORDER: &str =
+    r#"{"id": 1, "items": [{"sku": "tea", "qty": 2, "price": 3.5}, {"sku": "cake", "qty": 1, "price": 4}]}"#;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -45,6 +46,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok::<_, Box<dyn std::error::Error>>(bytes)
     })?;
-    println!("{handler}: {iterations} orders, {bytes} response bytes");
+    eprintln!("{handler}: {iterations} orders, {bytes} response bytes");
     Ok(())
 }
