@@ -20,7 +20,8 @@
 //! create light userdata, so they cannot forge a view. A frame id or table
 //! id too large for its bits (after 2^39 calls of one VM, or past 2^24 tables
 //! in one call) gets a full userdata as before, so ids never wrap; so does
-//! every view on LuaJIT, whose light userdata hold 47-bit addresses only.
+//! every view on LuaJIT, whose light userdata hold 47-bit addresses only, and
+//! on Luau, whose `for k, v in view do` does not use a light userdata's `__iter`.
 
 use std::ffi::c_void;
 
@@ -33,8 +34,10 @@ const ELEM_BITS: u32 = 24;
 /// Bits of the frame id (above the table id, below the tag).
 const FRAME_BITS: u32 = 63 - ELEM_BITS;
 
-/// Whether this engine's light userdata can hold an encoded view.
-const ENABLED: bool = cfg!(all(target_pointer_width = "64", not(feature = "luajit")));
+/// Whether this engine's light userdata can serve as views: not LuaJIT's
+/// (47-bit addresses only), not Luau's (its generalized iteration, `for k, v
+/// in view do`, does not look at a light userdata's `__iter`).
+const ENABLED: bool = cfg!(all(target_pointer_width = "64", not(feature = "luajit"), not(feature = "luau")));
 
 /// The light userdata value of table `elem`'s view in call `frame`, if the
 /// ids fit (`None`: use a full userdata).
@@ -64,7 +67,7 @@ pub(crate) fn decode(ptr: *mut c_void) -> Option<(u64, ElemId)> {
 mod tests {
     use super::*;
 
-    #[cfg(not(feature = "luajit"))]
+    #[cfg(not(any(feature = "luajit", feature = "luau")))]
     #[test]
     fn views_round_trip_and_differ_by_call_and_table() {
         let a = encode(1, 0).expect("fits");
