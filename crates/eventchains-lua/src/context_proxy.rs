@@ -14,6 +14,7 @@
 //! that call is over is a Lua error, never a dangling pointer.
 
 use std::cell::Cell;
+use std::ffi::c_void;
 use std::rc::Rc;
 
 use eventchains_core::{EventContext, Map, Value};
@@ -24,6 +25,7 @@ use crate::convert::{ConvertError, lua_to_value, lua_to_value_capped, scalar_to_
 use crate::value_size::{
     Exceeded, SCALAR_BYTES, measure, measure_map, reuse_buffer, size_of, stored_size, stored_string_size, string_size,
 };
+use crate::view_handle;
 use crate::views::{ElemId, ROOT, Seg, Target, Views};
 
 /// The `ctx` userdata (the root when `elem` is [`ROOT`]).
@@ -151,10 +153,15 @@ impl CtxProxy {
         }
     }
 
-    /// Makes the userdata standing for table `id` (one per table and call, so
-    /// that `ctx.a == ctx.a`, as for Lua tables).
+    /// The value standing for table `id` in the running call (one per table
+    /// and call, so that `ctx.a == ctx.a`, as for Lua tables): a light
+    /// userdata encoding both (see [`crate::view_handle`]), or a full userdata
+    /// when the ids do not fit.
     fn new_view(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
         let frame = self.bridge.current_frame().ok_or_else(|| mlua::Error::runtime("ctx used outside of a call"))?;
+        if let Some(handle) = view_handle::encode(frame, id) {
+            return Ok(mlua::Value::LightUserData(mlua::LightUserData(handle)));
+        }
         let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), elem: id };
         let ud = lua.create_userdata(proxy)?;
         self.with_views(|_, views| {
@@ -170,9 +177,38 @@ impl CtxProxy {
 
     /// The view of this VM's context that `value` is, if it is a nested one.
     fn source_view(&self, value: &mlua::Value) -> Option<ElemId> {
-        let mlua::Value::UserData(ud) = value else { return None };
-        let proxy = ud.borrow::<CtxProxy>().ok()?;
-        (Rc::ptr_eq(&proxy.bridge, &self.bridge) && proxy.elem != ROOT).then_some(proxy.elem)
+        self.proxy_of(value).map(|proxy| proxy.elem).filter(|elem| *elem != ROOT)
+    }
+
+    /// The proxy `value` is in this VM: the root `ctx` (the bridge's address
+    /// as a light userdata), a nested view encoded in a light userdata (see
+    /// [`crate::view_handle`]) or a nested view's full userdata.
+    pub(crate) fn proxy_of(&self, value: &mlua::Value) -> Option<CtxProxy> {
+        let bridge = self.bridge.clone();
+        match value {
+            mlua::Value::LightUserData(ud) if ud.0.cast_const() == Rc::as_ptr(&self.bridge).cast::<c_void>() => {
+                Some(CtxProxy::root(bridge))
+            }
+            mlua::Value::LightUserData(ud) => {
+                let (frame, elem) = view_handle::decode(ud.0)?;
+                Some(CtxProxy { bridge, binding: Binding::Frame(frame), elem })
+            }
+            mlua::Value::UserData(ud) => {
+                let proxy = ud.borrow::<CtxProxy>().ok()?;
+                Rc::ptr_eq(&proxy.bridge, &self.bridge).then(|| CtxProxy {
+                    bridge,
+                    binding: proxy.binding,
+                    elem: proxy.elem,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// [`CtxProxy::proxy_of`] the first argument of a metamethod of the light
+    /// userdata's metatable, or the error saying it is not a `ctx` value.
+    pub(crate) fn proxy_arg(&self, value: &mlua::Value) -> mlua::Result<CtxProxy> {
+        self.proxy_of(value).ok_or_else(|| mlua::Error::runtime("not a ctx value"))
     }
 
     /// The bytes the running call may still add to the context.
@@ -263,17 +299,22 @@ impl CtxProxy {
         };
         let mut over_cap = false;
         self.with_views(|ctx, views| {
-            let name = views.describe(self.elem);
+            // The view's path, for errors only (building it allocates).
+            let name = |views: &Views| views.describe(self.elem);
             if let Some(source) = source
                 && views.holds(source, self.elem)
             {
                 return Err(format!(
-                    "{name}{}: a table cannot be stored inside itself (the context holds trees, not references)",
+                    "{}{}: a table cannot be stored inside itself (the context holds trees, not references)",
+                    name(views),
                     key_suffix(key)
                 ));
             }
             let copies = views.location_count(self.elem).ok_or_else(|| {
-                format!("{name} is held in too many places at once (assigned into the context again and again)")
+                format!(
+                    "{} is held in too many places at once (assigned into the context again and again)",
+                    name(views)
+                )
             })?;
             if !incoming.is_nil() && !self.bridge.reserve(ctx, size.saturating_mul(copies)) {
                 over_cap = true;
@@ -282,10 +323,10 @@ impl CtxProxy {
             let (mut old, mut new, mut old_table, mut first_old) = (0usize, 0usize, None, 0);
             for copy in 0..copies {
                 let Some(target) = views.target_at(ctx.values_mut(), self.elem, copy) else {
-                    return Err(format!("{name} no longer exists or is no longer a table"));
+                    return Err(format!("{} no longer exists or is no longer a table", name(views)));
                 };
                 let incoming = if copy + 1 == copies { incoming.take() } else { incoming.copy() };
-                let replaced = store(target, key, incoming, &name)?;
+                let replaced = store(target, key, incoming).map_err(|e| format!("{}{e}", name(views)))?;
                 old = old.saturating_add(replaced.old_size);
                 new = new.saturating_add(table_size.map_or(replaced.new_size, |t| t.saturating_add(key_size(key))));
                 if copy == 0 {
@@ -416,12 +457,13 @@ impl Incoming<'_> {
     }
 }
 
-/// Writes `incoming` at `key` of `target`.
-fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
+/// Writes `incoming` at `key` of `target`. An error is the rest of a
+/// message that starts with the target's path (`ctx.order`).
+fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>) -> Result<Replaced, String> {
     match target {
         Target::Root(map) => match key {
             Key::Str(k) => Ok(store_in_map(map, k, incoming)),
-            Key::Int(_) | Key::Other(_) => Err(format!("{name}: keys of ctx are strings")),
+            Key::Int(_) | Key::Other(_) => Err(": keys of ctx are strings".to_owned()),
         },
         Target::Nested(slot) => {
             // An empty map or array takes either kind of key (Lua's `{}` is both).
@@ -432,10 +474,10 @@ fn store(target: Target<'_>, key: &Key<'_>, incoming: Incoming<'_>, name: &str) 
             }
             match (slot, key) {
                 (Value::Map(map), Key::Str(k)) => Ok(store_in_map(map, k, incoming)),
-                (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming, name),
-                (Value::Map(_), _) => Err(format!("{name}: this map has string keys")),
-                (Value::Array(_), _) => Err(format!("{name}: this array takes integer keys 1..n+1")),
-                (other, _) => Err(format!("{name} is a {}, not a table", other.type_name())),
+                (Value::Array(items), Key::Int(i)) => store_in_array(items, *i, incoming),
+                (Value::Map(_), _) => Err(": this map has string keys".to_owned()),
+                (Value::Array(_), _) => Err(": this array takes integer keys 1..n+1".to_owned()),
+                (other, _) => Err(format!(" is a {}, not a table", other.type_name())),
             }
         }
     }
@@ -477,10 +519,11 @@ fn store_in_map(map: &mut Map, key: &str, incoming: Incoming<'_>) -> Replaced {
     }
 }
 
-fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>, name: &str) -> Result<Replaced, String> {
+/// Writes `incoming` at 1-based `index` of `items` (an error as in [`store`]).
+fn store_in_array(items: &mut Vec<Value>, index: i64, incoming: Incoming<'_>) -> Result<Replaced, String> {
     let len = items.len();
     let Some(i) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).filter(|i| *i <= len) else {
-        return Err(format!("{name}[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
+        return Err(format!("[{index}]: index out of range (the array has {len} items; append at {})", len + 1));
     };
     let nil = incoming.is_nil();
     let nothing = Replaced { old_size: 0, new_size: 0, old_table: None };
@@ -546,11 +589,7 @@ impl CtxProxy {
         max_depth: usize,
         bytes: &Cell<usize>,
     ) -> Option<Result<Value, ConvertError>> {
-        match value {
-            mlua::Value::LightUserData(_) => Some(CtxProxy::root(self.bridge.clone()).copy_capped(max_depth, bytes)),
-            mlua::Value::UserData(ud) => Some(ud.borrow::<CtxProxy>().ok()?.copy_capped(max_depth, bytes)),
-            _ => None,
-        }
+        Some(self.proxy_of(value)?.copy_capped(max_depth, bytes))
     }
 
     /// A copy of the value this proxy points at, within the caps.
@@ -624,11 +663,8 @@ pub(crate) fn install_luau_iteration(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Re
         let original: Function = globals.get(name)?;
         let root = CtxProxy::root(bridge.clone());
         let replacement = lua.create_function(move |lua, args: mlua::MultiValue| match args.front() {
-            // Scripts cannot create light userdata: the only one they see is the root `ctx`.
-            Some(mlua::Value::LightUserData(_)) => root.pairs(lua)?.into_lua_multi(lua),
-            Some(mlua::Value::UserData(ud)) if ud.is::<CtxProxy>() => {
-                ud.borrow::<CtxProxy>()?.pairs(lua)?.into_lua_multi(lua)
-            }
+            // Scripts cannot create light userdata: the ones they see are `ctx` and its views.
+            Some(value) if root.proxy_of(value).is_some() => root.proxy_arg(value)?.pairs(lua)?.into_lua_multi(lua),
             _ => original.call::<mlua::MultiValue>(args),
         })?;
         globals.raw_set(name, replacement)?;
@@ -643,11 +679,11 @@ mod tests {
     #[test]
     fn arrays_append_pop_and_refuse_gaps() {
         let mut items = vec![Value::Int(1)];
-        store_in_array(&mut items, 2, Incoming::Value(Value::Int(2)), "ctx.a").expect("append");
-        store_in_array(&mut items, 2, Incoming::Value(Value::Nil), "ctx.a").expect("pop");
+        store_in_array(&mut items, 2, Incoming::Value(Value::Int(2))).expect("append");
+        store_in_array(&mut items, 2, Incoming::Value(Value::Nil)).expect("pop");
         assert_eq!(items, vec![Value::Int(1)]);
-        let err = store_in_array(&mut items, 5, Incoming::Value(Value::Int(5)), "ctx.a").unwrap_err();
-        assert_eq!(err, "ctx.a[5]: index out of range (the array has 1 items; append at 2)");
+        let err = store_in_array(&mut items, 5, Incoming::Value(Value::Int(5))).unwrap_err();
+        assert_eq!(err, "[5]: index out of range (the array has 1 items; append at 2)");
     }
 
     #[test]

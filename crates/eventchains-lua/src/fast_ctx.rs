@@ -4,7 +4,10 @@
 //! to a handler and getting it back (`return ctx`) then needs no mlua
 //! reference (a full userdata result costs ~70 ns more per call). Light
 //! userdata share one metatable per VM; scripts cannot create light userdata,
-//! so `ctx` is the only one they see, and `__metatable` hides the metatable.
+//! so the ones they see are `ctx` and its nested views, which are light
+//! userdata too (see [`crate::view_handle`]): the functions below serve the
+//! root themselves and hand a view to the slow path. `__metatable` hides the
+//! metatable.
 //!
 //! A call into Rust through mlua's userdata machinery costs ~100+ ns (argument
 //! references, userdata borrow, protected call); the experiment's handlers do
@@ -29,6 +32,7 @@ use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
 use crate::key_cache::{KeyCache, KeyLookup};
 use crate::value_size::{reuse_buffer, stored_size, string_size};
+use crate::{view_fast, view_handle};
 
 /// What the fast path's C functions reach through their first upvalue (kept
 /// alive by the VM's app data as long as the Lua state).
@@ -49,11 +53,13 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     let meta = lua.create_table()?;
     meta.raw_set("__index", index_function(lua, fast_ptr)?)?;
     meta.raw_set("__newindex", newindex_function(lua, fast_ptr)?)?;
+    // Nested views share this metatable (see `crate::view_handle`): each
+    // function finds the proxy its first argument stands for.
     let r = root.clone_root();
-    meta.raw_set("__len", lua.create_function(move |_, _: mlua::MultiValue| r.len())?)?;
+    meta.raw_set("__len", lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.len())?)?;
     let r = root.clone_root();
-    meta.raw_set("__tostring", lua.create_function(move |_, _: mlua::MultiValue| r.to_json())?)?;
-    let pairs = lua.create_function(move |lua, _: mlua::MultiValue| root.pairs(lua))?;
+    meta.raw_set("__tostring", lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.to_json())?)?;
+    let pairs = lua.create_function(move |lua, (ud, _): ProxyArgs| root.proxy_arg(&ud)?.pairs(lua))?;
     meta.raw_set("__pairs", &pairs)?;
     // Luau's generalized iteration (`for k, v in ctx do`); unused elsewhere.
     meta.raw_set("__iter", pairs)?;
@@ -70,18 +76,22 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     Ok(ctx)
 }
 
-/// Creates the `__index` C closure of the root `ctx` of `lua`.
+/// The arguments of a metamethod: the light userdata (`ctx` or a view), the rest.
+type ProxyArgs = (mlua::Value, mlua::MultiValue);
+
+/// Creates the `__index` C closure of the root `ctx` of `lua` (and of nested views).
 fn index_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
     let (_, slow) = bridge_and_slow_path(lua)?;
-    let fallback = lua.create_function(move |lua, (_ud, key): (mlua::Value, mlua::Value)| slow.index(lua, key))?;
+    let fallback =
+        lua.create_function(move |lua, (ud, key): (mlua::Value, mlua::Value)| slow.proxy_arg(&ud)?.index(lua, key))?;
     closure(lua, fast, fallback, fast_index)
 }
 
 /// Creates the `__newindex` C closure of the root `ctx` of `lua`.
 fn newindex_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
     let (_, slow) = bridge_and_slow_path(lua)?;
-    let fallback = lua.create_function(move |_, (_ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
-        slow.new_index(key, value)
+    let fallback = lua.create_function(move |_, (ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
+        slow.proxy_arg(&ud)?.new_index(key, value)
     })?;
     closure(lua, fast, fallback, fast_newindex)
 }
@@ -176,6 +186,17 @@ fn is_ascii(bytes: &[u8]) -> bool {
     }
 }
 
+/// Whether the first argument is the root `ctx` (the bridge's address), not
+/// a nested view sharing its metatable (see [`crate::view_handle`]).
+///
+/// # Safety
+/// `state` is running a C function of this module with at least one argument.
+#[inline(always)]
+unsafe fn is_root(state: *mut ffi::lua_State, fast: &FastPath) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::lua_touserdata(state, 1).cast_const() == Rc::as_ptr(&fast.bridge).cast::<c_void>() }
+}
+
 /// `__index` of the root `ctx`.
 ///
 /// # Safety
@@ -192,6 +213,9 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
+        if !is_root(state, fast) {
+            return index_nested(state, bridge, false);
+        }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 2, 1) };
         let map = (*ctx).values();
@@ -212,9 +236,45 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
                 ffi::lua_pushlstring(state, ptr.cast(), len);
                 bridge.set_busy(false);
             }
-            Some(Value::Array(_) | Value::Map(_)) => return slow_path(state, 2, 1),
+            Some(Value::Array(_) | Value::Map(_)) => return index_nested(state, bridge, true),
         }
         1
+    }
+}
+
+/// `__newindex` of a nested view: the slow path (kept out of `fast_newindex`,
+/// which stays as small as it was for the root's writes).
+///
+/// # Safety
+/// As [`fast_newindex`], whose arguments `(view, key, value)` are on the stack.
+#[cold]
+#[inline(never)]
+unsafe fn newindex_nested(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { slow_path(state, 3, 0) }
+}
+
+/// `__index` of a nested view (`root` false), or of a root key holding a
+/// table (`root` true): [`crate::view_fast`], else the slow path.
+///
+/// # Safety
+/// As [`fast_index`], whose arguments `(ctx or view, key)` are on the stack.
+// Kept out of `fast_index`, whose scalar reads of the root stay as small as they were.
+#[inline(never)]
+unsafe fn index_nested(state: *mut ffi::lua_State, bridge: &Bridge, root: bool) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let view = match root {
+            true => None,
+            false => match view_handle::decode(ffi::lua_touserdata(state, 1)) {
+                Some(view) => Some(view),
+                None => return slow_path(state, 2, 1),
+            },
+        };
+        match view_fast::index(state, bridge, view) {
+            Some(pushed) => pushed,
+            None => slow_path(state, 2, 1),
+        }
     }
 }
 
@@ -230,6 +290,9 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
+        if !is_root(state, fast) {
+            return newindex_nested(state);
+        }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };
         let Some(ctx) = bridge.current_ctx_ptr() else { return slow_path(state, 3, 0) };
         let map = (*ctx).values_mut();

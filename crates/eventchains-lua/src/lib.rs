@@ -103,6 +103,8 @@ mod script;
 mod script_schema;
 mod spec;
 mod value_size;
+mod view_fast;
+mod view_handle;
 mod views;
 mod vm;
 mod vm_table;

@@ -114,6 +114,12 @@ enum Returned {
 }
 
 impl Vm {
+    /// The VM's bridge (tests).
+    #[cfg(test)]
+    pub(crate) fn bridge(&self) -> &Rc<Bridge> {
+        &self.base.bridge
+    }
+
     /// Runs the handler of event `index` on `ctx`.
     pub(crate) fn call_handler(&self, index: usize, name: &str, ctx: &mut EventContext) -> EventResult {
         let Some(Some(handler)) = self.handlers.get(index) else {
@@ -236,7 +242,8 @@ impl Vm {
                 Returned::Failure(Failure::from_value(message)?)
             }
             (mlua::Value::LightUserData(ud), _) if ud.0.cast_const() == self.base.ctx_ptr => Returned::Nothing,
-            (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_)), _) => {
+            // A table, or a view of one (a light userdata, see `crate::view_handle`).
+            (value @ (mlua::Value::Table(_) | mlua::Value::UserData(_) | mlua::Value::LightUserData(_)), _) => {
                 self.merge(&value)?;
                 Returned::Nothing
             }

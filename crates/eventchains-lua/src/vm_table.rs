@@ -8,16 +8,18 @@
 //! lookup, so a long-running process does not keep VMs of dropped scripts.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+
+use eventchains_core::MapHasher;
 
 use crate::error::LoadError;
 use crate::script::{DROPPED, Script};
 use crate::vm::Vm;
 
 struct Entry {
-    id: u64,
     script: Weak<Script>,
     vm: Rc<Vm>,
 }
@@ -25,7 +27,10 @@ struct Entry {
 #[derive(Default)]
 struct VmTable {
     seen_drops: u64,
-    entries: Vec<Entry>,
+    /// By script id: a thread may hold thousands of VMs (a pool of VMs of
+    /// one script, one per execution in flight), and every async execution
+    /// looks its VM up here.
+    entries: HashMap<u64, Entry, MapHasher>,
 }
 
 impl VmTable {
@@ -36,9 +41,9 @@ impl VmTable {
             return Vec::new();
         }
         self.seen_drops = drops;
-        let (live, gone) = std::mem::take(&mut self.entries).into_iter().partition(|e| e.script.strong_count() > 0);
-        self.entries = live;
-        gone
+        let dead: Vec<u64> =
+            self.entries.iter().filter(|(_, e)| e.script.strong_count() == 0).map(|(id, _)| *id).collect();
+        dead.iter().filter_map(|id| self.entries.remove(id)).collect()
     }
 }
 
@@ -95,7 +100,7 @@ fn vm_for(script: &Arc<Script>) -> Result<Rc<Vm>, LoadError> {
         .try_with(|table| {
             let mut table = table.try_borrow_mut().ok()?;
             dead = table.purge();
-            let vm = table.entries.iter().find(|e| e.id == script.id).map(|e| e.vm.clone())?;
+            let vm = table.entries.get(&script.id).map(|e| e.vm.clone())?;
             remember(script.id, table.seen_drops, &vm);
             Some(vm)
         })
@@ -124,7 +129,9 @@ pub(crate) fn insert(script: &Arc<Script>, vm: Rc<Vm>) {
         if let Ok(mut table) = table.try_borrow_mut() {
             dead = table.purge();
             remember(script.id, table.seen_drops, &vm);
-            table.entries.push(Entry { id: script.id, script: Arc::downgrade(script), vm });
+            if let Some(replaced) = table.entries.insert(script.id, Entry { script: Arc::downgrade(script), vm }) {
+                dead.push(replaced);
+            }
         }
     });
     drop(dead);

@@ -88,6 +88,18 @@ impl AppState {
     pub fn version(&self) -> u64 {
         self.chain.version()
     }
+
+    /// Runs the Lua chain of `POST /orders` on `order` on the calling thread
+    /// (its VM; call it from a local task of a `LocalSet`), as the handler
+    /// does on a thread of [`serve_on_lua_threads`](crate::serve_on_lua_threads).
+    pub async fn run_lua_order(&self, order: serde_json::Value) -> OrderResponse {
+        crate::workers::execute(&self.chain, order).await
+    }
+
+    /// Runs the hand-written Rust chain of `POST /orders-rust` on `order`.
+    pub async fn run_rust_order(&self, order: serde_json::Value) -> OrderResponse {
+        self.rust.run(order).await
+    }
 }
 
 /// The routes: `POST /orders`, `POST /orders-rust`, `POST /admin/reload`, `GET /metrics`.
@@ -120,7 +132,7 @@ async fn order(State(state): State<Arc<AppState>>, Json(order): Json<serde_json:
 }
 
 async fn order_rust(State(state): State<Arc<AppState>>, Json(order): Json<serde_json::Value>) -> Response {
-    let response = state.rust.run(order).await;
+    let response = state.run_rust_order(order).await;
     metrics::counter!("http_service_rust_orders_total", "status" => response.status.as_str()).increment(1);
     answer(response)
 }

@@ -28,6 +28,7 @@
 mod app;
 mod inventory;
 mod local_serve;
+mod options;
 mod order;
 mod prometheus;
 mod rust_orders;
@@ -36,6 +37,7 @@ mod workers;
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
 pub use local_serve::{LuaThreadServer, ThreadLoad, serve_on_lua_threads};
+pub use options::{Options, OptionsError, Serving};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;
 pub use rust_orders::{RustOrders, RustOrdersError};

@@ -10,9 +10,11 @@
 
 use std::cell::Cell;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -110,24 +112,65 @@ fn accept(
     runtime: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     lanes: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
     runtime.block_on(async move {
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        for lane in lanes.iter().cycle() {
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted.and_then(|(stream, _)| stream.into_std()) {
-                    Ok(stream) => stream,
-                    // A connection that failed before it was handed on:
-                    // go on (its lane's turn passes).
-                    Err(_) => continue,
-                },
-                _ = stopped.wait_for(|stop| *stop) => break,
-            };
-            // A Lua thread that has ended (stopping) drops what it is handed.
-            let _ = lane.send(stream);
-        }
+        let listener = &listener;
+        let next = move || async move { listener.accept().await.and_then(|(stream, _)| stream.into_std()) };
+        accept_loop(next, &lanes, stopped).await;
     });
+}
+
+/// The longest pause of the acceptor after accept errors.
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// The acceptor's pause after `failures` accept errors in a row: 1 ms,
+/// doubling, at most [`MAX_ACCEPT_PAUSE`]. A persistent error (out of file
+/// descriptors: `EMFILE`) would otherwise make the acceptor retry at once,
+/// forever, holding a core; a passing one (a connection reset before it was
+/// accepted) costs a millisecond.
+pub(crate) fn accept_pause(failures: u32) -> Duration {
+    let ms = 1u64.checked_shl(failures.saturating_sub(1)).unwrap_or(u64::MAX);
+    Duration::from_millis(ms).min(MAX_ACCEPT_PAUSE)
+}
+
+/// Takes connections from `next` and hands the k-th successful one to lane
+/// `k % lanes.len()` until `stopped`; after an accept error it logs it and
+/// pauses ([`accept_pause`] of the errors in a row), still stoppable.
+async fn accept_loop<F, Fut>(
+    mut next: F,
+    lanes: &[mpsc::UnboundedSender<std::net::TcpStream>],
+    mut stopped: watch::Receiver<bool>,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::io::Result<std::net::TcpStream>>,
+{
+    let mut handed = 0usize;
+    let mut failures = 0u32;
+    loop {
+        let accepted = tokio::select! {
+            accepted = next() => accepted,
+            _ = stopped.wait_for(|stop| *stop) => break,
+        };
+        match accepted {
+            Ok(stream) => {
+                failures = 0;
+                // A Lua thread that has ended (stopping) drops what it is handed.
+                let _ = lanes[handed % lanes.len()].send(stream);
+                handed = handed.wrapping_add(1);
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let pause = accept_pause(failures);
+                tracing::warn!(%error, failures, pause_ms = pause.as_millis() as u64, "accept failed; pausing the acceptor");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopped.wait_for(|stop| *stop) => break,
+                }
+            }
+        }
+    }
 }
 
 /// One Lua thread: serves every connection it is handed as a local task.
@@ -173,5 +216,51 @@ impl Drop for LuaThreadServer {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, watch};
+
+    use super::{MAX_ACCEPT_PAUSE, accept_loop, accept_pause};
+
+    #[test]
+    fn the_pause_doubles_from_a_millisecond_up_to_a_second() {
+        let pauses: Vec<u64> = (1..=12).map(|n| accept_pause(n).as_millis() as u64).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 1000]);
+        assert_eq!(accept_pause(u32::MAX), MAX_ACCEPT_PAUSE);
+    }
+
+    /// Virtual time (paused clock): the outcome depends on no wall clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_persistent_accept_error_is_retried_after_pauses_not_at_once() {
+        let attempts = Cell::new(0u32);
+        // Out of file descriptors on every attempt; a spinning acceptor
+        // would reach the bound at once (then the source hangs, so a broken
+        // acceptor fails this test instead of hanging it).
+        let next = || {
+            attempts.set(attempts.get() + 1);
+            let spun = attempts.get() > 1_000;
+            async move {
+                if spun {
+                    std::future::pending::<()>().await;
+                }
+                Err(std::io::Error::from_raw_os_error(24))
+            }
+        };
+        let (lane, _connections) = mpsc::unbounded_channel();
+        let (stop, stopped) = watch::channel(false);
+        let run = accept_loop(next, std::slice::from_ref(&lane), stopped);
+        let stop_later = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            stop.send_replace(true);
+        };
+        tokio::join!(run, stop_later);
+        // Attempts at 0, 1, 3, 7, ..., 1023 ms (11), then one a second: 2023 ... 9023 ms (8).
+        assert_eq!(attempts.get(), 19);
     }
 }

@@ -1,56 +1,65 @@
 //! `http-service`: serves the order chain over HTTP (see the crate docs).
 //!
 //! ```text
-//! cargo run -p http-service -- [--addr 127.0.0.1:8080] [--script examples/http-service/scripts/orders.lua] [--workers 2]
+//! cargo run -p http-service -- [--addr 127.0.0.1:8080] [--script examples/http-service/scripts/orders.lua] [--workers 2] [--serve axum|lua-threads]
 //! ```
+//!
+//! `--serve axum` (the default): `axum::serve` on a multi-thread runtime,
+//! each Lua execution handed to one of `--workers` Lua worker threads.
+//! `--serve lua-threads`: `serve_on_lua_threads` with `--workers` Lua
+//! threads, each serving whole connections and running their executions.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use http_service::{AppState, Inventory, ServiceConfig, router};
+use http_service::{AppState, Inventory, Options, ServiceConfig, Serving, router, serve_on_lua_threads};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let mut addr = "127.0.0.1:8080".to_owned();
-    let mut script = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/orders.lua"));
-    let mut workers = 2;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next();
-        match (arg.as_str(), value) {
-            ("--addr", Some(v)) => addr = v,
-            ("--script", Some(v)) => script = PathBuf::from(v),
-            ("--workers", Some(v)) => match v.parse() {
-                Ok(n) => workers = n,
-                Err(e) => return usage(&format!("--workers {v}: {e}")),
-            },
-            (other, _) => return usage(&format!("unexpected argument `{other}`")),
-        }
-    }
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(e) => return fail(&format!("{e}\n{}", Options::USAGE)),
+    };
     let stock = [("tea", 100_000), ("cake", 100_000), ("coffee", 5)].map(|(sku, n)| (sku.to_owned(), n));
     let inventory = Inventory::new(stock, Duration::from_millis(2));
-    let state = match AppState::new(ServiceConfig { script, workers, inventory }) {
+    // On Lua threads the serving threads run the executions: no workers.
+    let workers = match options.serving {
+        Serving::Axum => options.workers,
+        Serving::LuaThreads => 0,
+    };
+    let state = match AppState::new(ServiceConfig { script: options.script, workers, inventory }) {
         Ok(state) => state,
         Err(e) => return fail(&e.to_string()),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    let served = match options.serving {
+        Serving::Axum => serve_axum(state, &options.addr),
+        Serving::LuaThreads => serve_lua_threads(state, &options.addr, options.workers),
     };
-    let served = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, "serving POST /orders, POST /admin/reload, GET /metrics");
-        axum::serve(listener, router(state)).await
-    });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
 }
 
-fn usage(message: &str) -> ExitCode {
-    fail(&format!("{message}\nusage: http-service [--addr HOST:PORT] [--script PATH] [--workers N]"))
+const ROUTES: &str = "serving POST /orders, POST /orders-rust, POST /admin/reload, GET /metrics";
+
+fn serve_axum(state: std::sync::Arc<AppState>, addr: &str) -> std::io::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, serve = "axum", "{ROUTES}");
+        axum::serve(listener, router(state)).await
+    })
+}
+
+fn serve_lua_threads(state: std::sync::Arc<AppState>, addr: &str, threads: usize) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    let _server = serve_on_lua_threads(router(state), listener, threads)?;
+    tracing::info!(addr = %local, serve = "lua-threads", threads = threads.max(1), "{ROUTES}");
+    // The server runs until the process is stopped.
+    loop {
+        std::thread::park();
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
