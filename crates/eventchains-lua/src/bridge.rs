@@ -24,6 +24,7 @@
 //! enclosing call's, is up.
 
 use std::cell::Cell;
+use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -178,6 +179,9 @@ pub(crate) struct Bridge {
     resumes: Cell<u32>,
     /// When the VM's count hook is on.
     hook: CountHook,
+    /// Whether a nested view was ever handed out as a light userdata in this
+    /// VM (see [`Bridge::light_view`]).
+    light_views: Cell<bool>,
 }
 
 impl Bridge {
@@ -192,6 +196,7 @@ impl Bridge {
             slot: thread_slot(),
             resumes: Cell::new(0),
             hook: CountHook::default(),
+            light_views: Cell::new(false),
         }
     }
 
@@ -200,6 +205,27 @@ impl Bridge {
     #[cfg(test)]
     pub(crate) fn skip_call_ids(&self, next: u64) {
         self.next_id.set(next);
+    }
+
+    /// The light userdata standing for table `elem` of call `frame`
+    /// ([`crate::view_handle::encode`]), remembering that this VM has handed
+    /// one out (`None`: the ids do not fit; use a full userdata).
+    #[inline]
+    pub(crate) fn light_view(&self, frame: u64, elem: crate::views::ElemId) -> Option<*mut c_void> {
+        let handle = crate::view_handle::encode(frame, elem)?;
+        self.light_views.set(true);
+        Some(handle)
+    }
+
+    /// Whether this VM has ever handed out a light-userdata view. Until it
+    /// has, every light userdata the `ctx` metatable sees is the root (scripts
+    /// cannot make light userdata), so the root's fast path skips telling a
+    /// view from the root: the seed chain, which reads no nested table, pays
+    /// one load for views (callgrind: the check cost it 145 instructions per
+    /// execution).
+    #[inline(always)]
+    pub(crate) fn light_views(&self) -> bool {
+        self.light_views.get()
     }
 
     /// When the VM's count hook is on (see [`crate::count_hook`]).
@@ -513,16 +539,22 @@ impl Bridge {
     // (left to LLVM it was outlined after the nested-view fast path was
     // added: +50 instructions per execution of the seed chain, ~25 of them
     // back this way; callgrind).
+    // Written out rather than through `with_memory`: LLVM outlined that
+    // closure once the root's `__newindex` grew the nested-view check (+27
+    // instructions per execution of the seed chain; callgrind).
     #[inline(always)]
     pub(crate) fn charge_ctx(&self, ctx: &EventContext, old: usize, new: usize) -> bool {
-        self.with_memory(|m, cap| {
-            if new > old && m.reserve(ctx, cap, new - old).is_err() {
-                return false;
-            }
-            m.record(ctx, old, new);
-            true
-        })
-        .unwrap_or(true)
+        let Some(cap) = self.limits.get().memory_bytes else { return true };
+        // SAFETY: as in `with_scope`: null or the scope of a running call on
+        // this thread; the reference does not outlive this function.
+        let Some(scope) = (unsafe { self.current.get().as_ref() }) else { return true };
+        let mut memory = scope.state.memory.get();
+        let fits = new <= old || memory.reserve(ctx, cap, new - old).is_ok();
+        if fits {
+            memory.record(ctx, old, new);
+        }
+        scope.state.memory.set(memory);
+        fits
     }
 
     /// Makes sure `grow` more bytes fit in `ctx` under the memory cap (see

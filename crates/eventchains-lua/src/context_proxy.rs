@@ -159,7 +159,7 @@ impl CtxProxy {
     /// when the ids do not fit.
     fn new_view(&self, lua: &Lua, id: ElemId) -> mlua::Result<mlua::Value> {
         let frame = self.bridge.current_frame().ok_or_else(|| mlua::Error::runtime("ctx used outside of a call"))?;
-        if let Some(handle) = view_handle::encode(frame, id) {
+        if let Some(handle) = self.bridge.light_view(frame, id) {
             return Ok(mlua::Value::LightUserData(mlua::LightUserData(handle)));
         }
         let proxy = CtxProxy { bridge: self.bridge.clone(), binding: Binding::Frame(frame), elem: id };

@@ -213,7 +213,7 @@ unsafe extern "C-unwind" fn fast_index(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
-        if !is_root(state, fast) {
+        if bridge.light_views() && !is_root(state, fast) {
             return index_nested(state, bridge, false);
         }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 2, 1) };
@@ -290,7 +290,7 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let fast = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const FastPath);
         let bridge = &*fast.bridge;
-        if !is_root(state, fast) {
+        if bridge.light_views() && !is_root(state, fast) {
             return newindex_nested(state);
         }
         let Some(key) = string_at(state, 2) else { return slow_path(state, 3, 0) };

@@ -23,7 +23,6 @@ use mlua::ffi;
 
 use crate::bridge::{Binding, Bridge};
 use crate::fast_ctx::{string_at, utf8};
-use crate::view_handle;
 use crate::views::{ElemId, ROOT, Seg, Target};
 
 /// What a read found, to push once no reference into the context is held.
@@ -119,7 +118,7 @@ fn peek(bridge: &Bridge, view: Option<(u64, ElemId)>, key: FastKey<'_>) -> Optio
             Some(Value::String(s)) => Peek::Str(s.as_ptr(), s.len()),
             Some(Value::Array(_) | Value::Map(_)) => {
                 let child = views.child(elem, seg);
-                Peek::View(view_handle::encode(frame, child)?)
+                Peek::View(bridge.light_view(frame, child)?)
             }
         })
     });

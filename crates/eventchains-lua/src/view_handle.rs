@@ -149,6 +149,30 @@ mod tests {
         assert_eq!(without_flag(light), without_flag(full));
     }
 
+    /// The root's fast path tells views from the root only once the VM has
+    /// handed one out (`Bridge::light_views`): every way a light view is made
+    /// must raise the flag, or a view would be read as the root.
+    #[test]
+    fn a_vm_knows_once_it_has_handed_out_a_light_view() {
+        let flag_after = |handler: &str| {
+            let src = format!("return {{ events = {{ {{ name = 'e', handler = function(ctx) {handler} end }} }} }}");
+            let chain = crate::LuaChainBuilder::new().load_str("flag.lua", &src).expect("loads");
+            let mut ctx = eventchains_core::EventContext::new();
+            ctx.set("n", 1);
+            ctx.set("order", serde_json::json!({ "items": [{ "qty": 2 }] }));
+            let result = chain.execute(&mut ctx);
+            assert!(result.is_clean(), "{:?}", result.failures());
+            let flag = crate::vm_table::with_vm(chain.script(), |vm| vm.bridge().light_views()).expect("vm");
+            (flag, ctx.get::<i64>("n"))
+        };
+        assert_eq!(flag_after("ctx.n = ctx.n + 1"), (false, Some(2)), "no nested table read");
+        // Made by the slow path (`pairs`, through mlua)...
+        let pairs = "local seen = 0 for _, v in pairs(ctx) do if type(v) == 'userdata' then seen = seen + 1 end end ctx.n = seen";
+        assert_eq!(flag_after(pairs), (ENABLED, Some(1)));
+        // ... and by the C fast path (a table read through a view).
+        assert_eq!(flag_after("ctx.n = ctx.order.items[1].qty"), (ENABLED, Some(2)));
+    }
+
     #[test]
     fn ids_that_do_not_fit_are_not_encoded_and_addresses_are_not_views() {
         assert_eq!(encode(1 << FRAME_BITS, 0), None, "frame ids never wrap");
