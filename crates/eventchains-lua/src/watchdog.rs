@@ -250,11 +250,32 @@ pub(crate) fn thread_slot() -> Arc<Slot> {
     SLOT.with(|h| h.0.clone())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The watchdog this thread's slot registers with instead of the process's (tests).
+    static PRIVATE_DOG: std::cell::Cell<Option<&'static Watchdog>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the calling thread's slot (not created yet: call it first on a new
+/// thread) belong to a watchdog of its own with no thread, and returns that
+/// watchdog's idle flag, for tests that raise it by hand and check that a
+/// check point lowers it.
+#[cfg(test)]
+pub(crate) fn private_watchdog_for_this_thread() -> &'static AtomicBool {
+    let dog = Watchdog::leak();
+    PRIVATE_DOG.with(|d| d.set(Some(dog)));
+    &dog.idle
+}
+
 /// Marks the slot dead when its thread ends, so the watchdog forgets it.
 struct SlotHandle(Arc<Slot>);
 
 impl SlotHandle {
     fn register() -> Self {
+        #[cfg(test)]
+        if let Some(dog) = PRIVATE_DOG.with(std::cell::Cell::get) {
+            return SlotHandle(dog.register());
+        }
         SlotHandle(watchdog().register())
     }
 }
