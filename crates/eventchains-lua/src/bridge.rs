@@ -421,12 +421,20 @@ impl Bridge {
         Ok(())
     }
 
+    /// Wakes the watchdog if it sleeps while a timed frame runs (the backstop
+    /// described in [`crate::watchdog`]); also done by [`Bridge::check_time`].
+    #[inline]
+    pub(crate) fn wake_idle_watchdog(&self) {
+        self.slot.wake_idle_watchdog();
+    }
+
     /// Stops the running call if the watchdog says its time (or an enclosing
     /// call's) is up: one atomic load unless it is. Called by the count hook,
     /// by library functions that can work long in one call, and when a
     /// middleware's `next` returns.
     #[inline]
     pub(crate) fn check_time(&self) -> mlua::Result<()> {
+        self.slot.wake_idle_watchdog();
         if let Some(hit) = self.hit.get() {
             return Err(limit_error(hit));
         }
@@ -477,6 +485,8 @@ impl Bridge {
     /// spent inside `next` counts against the middleware's own cap). Returns
     /// what Lua gets: `true`, or `false` and the message.
     pub(crate) fn run_next(&self) -> mlua::Result<(bool, Option<String>)> {
+        // A check point: the inner chain may run long.
+        self.wake_idle_watchdog();
         let reply = self.with_scope(|scope| {
             let (Some(next), false) = (scope.next, scope.ctx.is_null()) else {
                 return Err("next() can only be called by the middleware it was given to, during its call".to_owned());

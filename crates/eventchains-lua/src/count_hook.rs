@@ -233,6 +233,46 @@ mod tests {
         assert_eq!(hooked(&chain, false, false), Some(false));
     }
 
+    /// The count hook's tick is a check point of the watchdog's idle race
+    /// (see [`crate::watchdog`]): a watchdog found idle while a timed call
+    /// runs is woken by the call's next tick. The idle flag is raised by a
+    /// raw host function (no check point of its own) on a watchdog private to
+    /// the test's thread.
+    #[test]
+    fn a_hook_tick_wakes_an_idle_watchdog_while_a_timed_call_runs() {
+        std::thread::spawn(|| {
+            let idle = crate::watchdog::private_watchdog_for_this_thread();
+            let raw = |name: &str, f: fn(&'static std::sync::atomic::AtomicBool) -> bool| HostFn {
+                name: name.to_owned(),
+                factory: Arc::new(move |lua: &mlua::Lua| lua.create_function(move |_, ()| Ok(f(idle)))),
+                signature: FnSignature::of::<(), bool>(),
+            };
+            let chain = LuaChainBuilder::new()
+                .limits(Limits { timeout: Some(Duration::from_secs(3600)), ..Limits::UNLIMITED })
+                .register_raw_fn(raw("raise_idle", |i| {
+                    i.store(true, std::sync::atomic::Ordering::SeqCst);
+                    true
+                }))
+                .register_raw_fn(raw("idle", |i| i.load(std::sync::atomic::Ordering::SeqCst)))
+                .load_str(
+                    "wake.lua",
+                    "return { events = { { name = 'w', handler = function(ctx)
+                       raise_idle()
+                       local n = 0
+                       for i = 1, 100000 do n = n + i end
+                       ctx.after = idle()
+                     end } } }",
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut ctx = EventContext::new();
+            let result = chain.execute(&mut ctx);
+            assert!(result.is_clean(), "{result:?}");
+            assert_eq!(ctx.get::<bool>("after"), Some(false), "the loop's hook ticks woke the watchdog");
+        })
+        .join()
+        .expect("the test thread");
+    }
+
     #[test]
     fn a_vm_with_caps_keeps_the_hook_on() {
         for limits in [

@@ -46,6 +46,10 @@ impl HostFn {
             // call's wall-clock cap: it stops as soon as the function returns.
             let bridge = lua.app_data_ref::<Rc<Bridge>>().map(|b| b.clone());
             lua.create_function(move |_, args: A| {
+                if let Some(bridge) = &bridge {
+                    // A check point: the function may block (crate::watchdog).
+                    bridge.wake_idle_watchdog();
+                }
                 let _depth = HostDepth::enter().ok_or_else(|| {
                     mlua::Error::runtime(format!(
                         "host function `{name}` is nested too deeply (more than {MAX_HOST_DEPTH} calls inside one another)"

@@ -27,6 +27,21 @@
 //!
 //! While no frame with a deadline runs, the watchdog sleeps without a timeout;
 //! the first timed frame after that wakes it.
+//!
+//! Going idle and publishing a frame race, and the hot path takes no locked
+//! instruction to settle it: the Lua side stores the frame (`Release`) and then
+//! reads the idle flag (`Relaxed`); the watchdog raises the flag and then scans
+//! once more. Without a full fence on both sides, both can miss the other (the
+//! Lua side reads the flag as lowered, the watchdog's last scan reads the
+//! frame's depth as before it), and the watchdog would sleep while a timed
+//! frame runs. A backstop closes that: every check point a long call reaches —
+//! the count hook's tick, the bounded library's charge points, a host
+//! function's entry, a middleware's `next` (entry and return) — also wakes the
+//! idle watchdog while a timed frame runs on the thread (one relaxed load while
+//! it is awake). The exact consequence: in that race, a cap's clock starts at
+//! the frame's first check point instead of at most [`SCAN_PERIOD`] after the
+//! frame's start; a frame that reaches no check point could not be stopped
+//! before one anyway (its end is also a check point).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -86,6 +101,8 @@ pub(crate) struct Fired {
 
 /// The frames of one thread, shared with the watchdog.
 pub(crate) struct Slot {
+    /// The watchdog that scans this slot.
+    dog: &'static Watchdog,
     depth: AtomicUsize,
     cells: Box<[Cell]>,
     /// `seq << 1 | own-timeout bit` of the outermost frame whose time is up (0: none).
@@ -109,8 +126,9 @@ pub(crate) struct Ticket {
 }
 
 impl Slot {
-    fn new() -> Self {
+    fn new(dog: &'static Watchdog) -> Self {
         Slot {
+            dog,
             depth: AtomicUsize::new(0),
             cells: (0..TRACKED_DEPTH).map(|_| Cell::default()).collect(),
             fired: AtomicU64::new(0),
@@ -146,12 +164,15 @@ impl Slot {
             cell.deadline_ns.store(deadline_ns, Ordering::Relaxed);
             cell.seq.store(seq, Ordering::Release);
         }
-        self.depth.store(depth + 1, Ordering::SeqCst);
+        // No `SeqCst` here (a locked instruction on x86): a watchdog going
+        // idle at this instant may miss the frame; see the module doc for the
+        // backstop ([`Slot::wake_idle_watchdog`]).
+        self.depth.store(depth + 1, Ordering::Release);
         let timed = timeout_ns != NONE || deadline_ns != NONE;
         if timed {
             self.timed.store(self.timed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            if WATCHDOG_IDLE.load(Ordering::SeqCst) {
-                watchdog().wake();
+            if self.dog.idle.load(Ordering::Relaxed) {
+                self.dog.wake();
             }
         }
         Ticket { seq, depth, timed }
@@ -186,6 +207,17 @@ impl Slot {
         self.depth.load(Ordering::Relaxed)
     }
 
+    /// The backstop of the idle race (module doc): wakes the watchdog if it
+    /// sleeps while a frame with a deadline runs on this thread. Called at
+    /// every check point of a running call; one relaxed load while the
+    /// watchdog is awake.
+    #[inline]
+    pub(crate) fn wake_idle_watchdog(&self) {
+        if self.dog.idle.load(Ordering::Relaxed) && self.timed() {
+            self.dog.wake();
+        }
+    }
+
     /// Whether some frame's time is up (one atomic load; see [`Slot::fired`]).
     #[inline]
     pub(crate) fn any_fired(&self) -> bool {
@@ -218,15 +250,33 @@ pub(crate) fn thread_slot() -> Arc<Slot> {
     SLOT.with(|h| h.0.clone())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The watchdog this thread's slot registers with instead of the process's (tests).
+    static PRIVATE_DOG: std::cell::Cell<Option<&'static Watchdog>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the calling thread's slot (not created yet: call it first on a new
+/// thread) belong to a watchdog of its own with no thread, and returns that
+/// watchdog's idle flag, for tests that raise it by hand and check that a
+/// check point lowers it.
+#[cfg(test)]
+pub(crate) fn private_watchdog_for_this_thread() -> &'static AtomicBool {
+    let dog = Watchdog::leak();
+    PRIVATE_DOG.with(|d| d.set(Some(dog)));
+    &dog.idle
+}
+
 /// Marks the slot dead when its thread ends, so the watchdog forgets it.
 struct SlotHandle(Arc<Slot>);
 
 impl SlotHandle {
     fn register() -> Self {
-        let slot = Arc::new(Slot::new());
-        let dog = watchdog();
-        dog.lock().slots.push(slot.clone());
-        SlotHandle(slot)
+        #[cfg(test)]
+        if let Some(dog) = PRIVATE_DOG.with(std::cell::Cell::get) {
+            return SlotHandle(dog.register());
+        }
+        SlotHandle(watchdog().register())
     }
 }
 
@@ -235,9 +285,6 @@ impl Drop for SlotHandle {
         self.0.alive.store(false, Ordering::Release);
     }
 }
-
-/// Whether the watchdog sleeps until a timed frame wakes it.
-static WATCHDOG_IDLE: AtomicBool = AtomicBool::new(false);
 
 /// The instant the nanosecond fields count from.
 fn epoch() -> Instant {
@@ -262,17 +309,43 @@ struct Shared {
 struct Watchdog {
     shared: Mutex<Shared>,
     wake: Condvar,
+    /// Whether the watchdog sleeps until a timed frame wakes it.
+    idle: AtomicBool,
 }
 
 impl Watchdog {
+    /// A watchdog with no thread yet ([`run`] drives it).
+    fn leak() -> &'static Watchdog {
+        Box::leak(Box::new(Watchdog {
+            shared: Mutex::new(Shared { slots: Vec::new() }),
+            wake: Condvar::new(),
+            idle: AtomicBool::new(false),
+        }))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A new slot this watchdog scans.
+    fn register(&'static self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::new(self));
+        self.lock().slots.push(slot.clone());
+        slot
+    }
+
     fn wake(&self) {
         let _guard = self.lock();
-        WATCHDOG_IDLE.store(false, Ordering::SeqCst);
+        self.idle.store(false, Ordering::Relaxed);
         self.wake.notify_one();
+    }
+
+    /// Sleeps (holding `shared` until then) until [`Watchdog::wake`] lowers the idle flag.
+    fn sleep_while_idle(&self, shared: std::sync::MutexGuard<'_, Shared>) {
+        let _shared = self
+            .wake
+            .wait_while(shared, |_| self.idle.load(Ordering::Relaxed))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
     }
 }
 
@@ -280,8 +353,7 @@ fn watchdog() -> &'static Watchdog {
     static DOG: OnceLock<&'static Watchdog> = OnceLock::new();
     DOG.get_or_init(|| {
         epoch();
-        let dog: &'static Watchdog =
-            Box::leak(Box::new(Watchdog { shared: Mutex::new(Shared { slots: Vec::new() }), wake: Condvar::new() }));
+        let dog = Watchdog::leak();
         // If the thread cannot be spawned, no time cap can be enforced: better
         // to fail loudly at the first VM than to run scripts without caps.
         std::thread::Builder::new()
@@ -333,19 +405,17 @@ fn run(dog: &'static Watchdog) {
             std::thread::sleep(SCAN_PERIOD);
             continue;
         }
-        // Sleep until a timed frame starts. A frame published before the flag
-        // was raised is found by the scan below; one published after it sees
-        // the flag and wakes us (both sides use SeqCst).
+        // Sleep until a timed frame starts. A frame this scan finds keeps us
+        // awake; one published meanwhile wakes us when it sees the flag, or,
+        // if it read the flag before it was raised while this scan missed it
+        // (no fence on the Lua side), at its next check point (module doc).
         let shared = dog.lock();
-        WATCHDOG_IDLE.store(true, Ordering::SeqCst);
+        dog.idle.store(true, Ordering::SeqCst);
         if scan_all(&mut seen, Instant::now()).active {
-            WATCHDOG_IDLE.store(false, Ordering::SeqCst);
+            dog.idle.store(false, Ordering::Relaxed);
             continue;
         }
-        let _shared = dog
-            .wake
-            .wait_while(shared, |_| WATCHDOG_IDLE.load(Ordering::SeqCst))
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        dog.sleep_while_idle(shared);
         idle = 0;
     }
 }
@@ -459,6 +529,62 @@ mod tests {
         if let Some(before) = epoch().checked_sub(Duration::from_nanos(1)) {
             assert_eq!(since_epoch(before), 0, "a deadline before the epoch has passed");
         }
+    }
+
+    /// The race the hot path leaves open (module doc), played step by step on
+    /// a watchdog of its own with no thread and a manual clock: the watchdog's
+    /// last scan before it goes idle misses a frame, the frame's publication
+    /// reads the idle flag before it is raised, and the watchdog sleeps. The
+    /// frame's next check point must wake it, and the frame then times out.
+    #[test]
+    fn a_frame_the_idle_scan_missed_wakes_the_watchdog_at_its_first_check_point() {
+        let dog = Watchdog::leak();
+        let slot = dog.register();
+        let mut seen = vec![Seen { slot: slot.clone(), first_seen: Vec::new() }];
+        let t0 = Instant::now();
+        // The watchdog's last scan reads the slot as it was before the frame.
+        assert!(!scan_all(&mut seen, t0).active);
+        // The frame is published and reads the idle flag as still lowered.
+        let frame = slot.push(Some(Duration::from_millis(5)), None);
+        assert!(!dog.idle.load(Ordering::Relaxed));
+        // The watchdog raises the flag and sleeps, on a thread of its own.
+        dog.idle.store(true, Ordering::SeqCst);
+        let (woke, woken) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            dog.sleep_while_idle(dog.lock());
+            woke.send(()).expect("the test waits");
+        });
+        assert!(!slot.any_fired());
+        // The frame reaches a check point (the count hook's tick, a charge
+        // point, a host function, `next`): the watchdog wakes.
+        slot.wake_idle_watchdog();
+        woken.recv_timeout(Duration::from_secs(30)).expect("the check point wakes the idle watchdog");
+        sleeper.join().expect("the sleeper ends");
+        assert!(!dog.idle.load(Ordering::Relaxed));
+        // Awake, it sees the frame, and times it out once its cap has passed.
+        let seen_at = t0 + Duration::from_millis(1);
+        assert!(scan_all(&mut seen, seen_at).active);
+        assert!(!slot.any_fired(), "not before its cap");
+        assert!(scan_all(&mut seen, seen_at + Duration::from_millis(5)).active);
+        assert_eq!(slot.fired(), Some(Fired { seq: frame.seq, why: Expiry::OwnTimeout }));
+        slot.pop(frame);
+        assert_eq!(slot.fired(), None);
+    }
+
+    /// Check points do not wake an idle watchdog while no timed frame runs
+    /// (an untimed frame needs no watchdog).
+    #[test]
+    fn check_points_leave_the_watchdog_idle_without_a_timed_frame() {
+        let dog = Watchdog::leak();
+        let slot = dog.register();
+        dog.idle.store(true, Ordering::SeqCst);
+        let frame = slot.push(None, None);
+        slot.wake_idle_watchdog();
+        assert!(dog.idle.load(Ordering::Relaxed), "no timed frame: stays idle");
+        slot.pop(frame);
+        let timed = slot.push(Some(Duration::from_secs(3600)), None);
+        assert!(!dog.idle.load(Ordering::Relaxed), "a timed frame that sees the flag wakes it when it starts");
+        slot.pop(timed);
     }
 
     #[test]
