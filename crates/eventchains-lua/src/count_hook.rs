@@ -273,6 +273,57 @@ mod tests {
         .expect("the test thread");
     }
 
+    /// The other check points that run before code that may block: entering
+    /// a registered host function and entering a middleware's `next` wake an
+    /// idle watchdog too (seen from inside the function and from the event
+    /// `next` runs, before any return-side check point).
+    #[test]
+    fn entering_a_host_function_or_next_wakes_an_idle_watchdog() {
+        std::thread::spawn(|| {
+            let idle = crate::watchdog::private_watchdog_for_this_thread();
+            let raise = HostFn {
+                name: "raise_idle".to_owned(),
+                factory: Arc::new(move |lua: &mlua::Lua| {
+                    lua.create_function(move |_, ()| {
+                        idle.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Ok(true)
+                    })
+                }),
+                signature: FnSignature::of::<(), bool>(),
+            };
+            let mut events = eventchains_core::EventRegistry::new();
+            events.register_event(
+                "seen_by_next",
+                eventchains_core::FnEvent::new("seen_by_next", move |ctx| {
+                    ctx.set("next_entry", idle.load(std::sync::atomic::Ordering::SeqCst));
+                    Ok(())
+                }),
+            );
+            let chain = LuaChainBuilder::new()
+                .limits(Limits { timeout: Some(Duration::from_secs(3600)), ..Limits::UNLIMITED })
+                .event_registry(events)
+                .register_raw_fn(raise)
+                .register_fn("idle_inside", move |()| idle.load(std::sync::atomic::Ordering::SeqCst))
+                .load_str(
+                    "entry.lua",
+                    "return {
+                       middleware = { function(event, ctx, next) raise_idle() return next(ctx) end },
+                       events = {
+                         { name = 'host', handler = function(ctx) raise_idle() ctx.host_entry = idle_inside() end },
+                         { name = 'next', rust = 'seen_by_next' },
+                       } }",
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut ctx = EventContext::new();
+            let result = chain.execute(&mut ctx);
+            assert!(result.is_clean(), "{result:?}");
+            assert_eq!(ctx.get::<bool>("host_entry"), Some(false), "entering the host function woke it");
+            assert_eq!(ctx.get::<bool>("next_entry"), Some(false), "entering next woke it");
+        })
+        .join()
+        .expect("the test thread");
+    }
+
     #[test]
     fn a_vm_with_caps_keeps_the_hook_on() {
         for limits in [
