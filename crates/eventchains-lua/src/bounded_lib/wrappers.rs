@@ -184,6 +184,22 @@ unsafe fn above_big(state: *mut ffi::lua_State) -> bool {
     }
 }
 
+/// `a - b` for the two values on top (as Lua's `-`: metamethods and errors
+/// included), charged when over 4,096; the difference is left on top.
+///
+/// # Safety
+///
+/// A wrapper's frame with two values on top; room for two more.
+unsafe fn charge_difference(state: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        ffi::lua_arith(state, ffi::LUA_OPSUB);
+        if above_big(state) {
+            charge_value(state, ffi::lua_gettop(state));
+        }
+    }
+}
+
 /// `type(v) == "table" or type(v) == "userdata"`.
 unsafe fn sized(state: *mut ffi::lua_State, idx: c_int) -> bool {
     // SAFETY: any index is valid for `lua_type`.
@@ -247,10 +263,7 @@ unsafe fn shift(state: *mut ffi::lua_State) {
             let top = ffi::lua_gettop(state);
             ffi::lua_len(state, 1);
             ffi::lua_pushvalue(state, 2);
-            ffi::lua_arith(state, ffi::LUA_OPSUB);
-            if above_big(state) {
-                charge_value(state, ffi::lua_gettop(state));
-            }
+            charge_difference(state);
             ffi::lua_settop(state, top);
         }
     }
@@ -316,10 +329,7 @@ unsafe fn range(state: *mut ffi::lua_State, first: c_int, last: c_int) {
             } else {
                 ffi::lua_pushinteger(state, 1);
             }
-            ffi::lua_arith(state, ffi::LUA_OPSUB);
-            if above_big(state) {
-                charge_value(state, ffi::lua_gettop(state));
-            }
+            charge_difference(state);
             ffi::lua_settop(state, top);
         }
     }
