@@ -233,6 +233,26 @@ mod tests {
         assert_eq!(hooked(&chain, false, false), Some(false));
     }
 
+    /// A raw host function `name` (no check point of its own) returning
+    /// `f(idle)`, for the tests of the watchdog's idle race below.
+    fn raw_idle_fn(
+        name: &str,
+        idle: &'static std::sync::atomic::AtomicBool,
+        f: fn(&'static std::sync::atomic::AtomicBool) -> bool,
+    ) -> HostFn {
+        HostFn {
+            name: name.to_owned(),
+            factory: Arc::new(move |lua: &mlua::Lua| lua.create_function(move |_, ()| Ok(f(idle)))),
+            signature: FnSignature::of::<(), bool>(),
+        }
+    }
+
+    /// Raises the idle flag of a private watchdog (as its thread does when it goes idle).
+    fn raise_idle(idle: &'static std::sync::atomic::AtomicBool) -> bool {
+        idle.store(true, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+
     /// The count hook's tick is a check point of the watchdog's idle race
     /// (see [`crate::watchdog`]): a watchdog found idle while a timed call
     /// runs is woken by the call's next tick. The idle flag is raised by a
@@ -242,18 +262,10 @@ mod tests {
     fn a_hook_tick_wakes_an_idle_watchdog_while_a_timed_call_runs() {
         std::thread::spawn(|| {
             let idle = crate::watchdog::private_watchdog_for_this_thread();
-            let raw = |name: &str, f: fn(&'static std::sync::atomic::AtomicBool) -> bool| HostFn {
-                name: name.to_owned(),
-                factory: Arc::new(move |lua: &mlua::Lua| lua.create_function(move |_, ()| Ok(f(idle)))),
-                signature: FnSignature::of::<(), bool>(),
-            };
             let chain = LuaChainBuilder::new()
                 .limits(Limits { timeout: Some(Duration::from_secs(3600)), ..Limits::UNLIMITED })
-                .register_raw_fn(raw("raise_idle", |i| {
-                    i.store(true, std::sync::atomic::Ordering::SeqCst);
-                    true
-                }))
-                .register_raw_fn(raw("idle", |i| i.load(std::sync::atomic::Ordering::SeqCst)))
+                .register_raw_fn(raw_idle_fn("raise_idle", idle, raise_idle))
+                .register_raw_fn(raw_idle_fn("idle", idle, |i| i.load(std::sync::atomic::Ordering::SeqCst)))
                 .load_str(
                     "wake.lua",
                     "return { events = { { name = 'w', handler = function(ctx)
@@ -281,16 +293,6 @@ mod tests {
     fn entering_a_host_function_or_next_wakes_an_idle_watchdog() {
         std::thread::spawn(|| {
             let idle = crate::watchdog::private_watchdog_for_this_thread();
-            let raise = HostFn {
-                name: "raise_idle".to_owned(),
-                factory: Arc::new(move |lua: &mlua::Lua| {
-                    lua.create_function(move |_, ()| {
-                        idle.store(true, std::sync::atomic::Ordering::SeqCst);
-                        Ok(true)
-                    })
-                }),
-                signature: FnSignature::of::<(), bool>(),
-            };
             let mut events = eventchains_core::EventRegistry::new();
             events.register_event(
                 "seen_by_next",
@@ -302,7 +304,7 @@ mod tests {
             let chain = LuaChainBuilder::new()
                 .limits(Limits { timeout: Some(Duration::from_secs(3600)), ..Limits::UNLIMITED })
                 .event_registry(events)
-                .register_raw_fn(raise)
+                .register_raw_fn(raw_idle_fn("raise_idle", idle, raise_idle))
                 .register_fn("idle_inside", move |()| idle.load(std::sync::atomic::Ordering::SeqCst))
                 .load_str(
                     "entry.lua",

@@ -171,9 +171,7 @@ impl Slot {
         let timed = timeout_ns != NONE || deadline_ns != NONE;
         if timed {
             self.timed.store(self.timed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            if self.dog.idle.load(Ordering::Relaxed) {
-                self.dog.wake();
-            }
+            self.wake_idle_watchdog();
         }
         Ticket { seq, depth, timed }
     }
@@ -208,9 +206,9 @@ impl Slot {
     }
 
     /// The backstop of the idle race (module doc): wakes the watchdog if it
-    /// sleeps while a frame with a deadline runs on this thread. Called at
-    /// every check point of a running call; one relaxed load while the
-    /// watchdog is awake.
+    /// sleeps while a frame with a deadline runs on this thread. Called when
+    /// a timed frame is published and at every check point of a running
+    /// call; one relaxed load while the watchdog is awake.
     #[inline]
     pub(crate) fn wake_idle_watchdog(&self) {
         if self.dog.idle.load(Ordering::Relaxed) && self.timed() {
