@@ -36,7 +36,7 @@ mod workers;
 
 pub use app::{AppState, ServiceConfig, ServiceError, router};
 pub use inventory::{Hold, Inventory, InventoryError};
-pub use local_serve::{LuaThreadServer, ThreadLoad, serve_on_lua_threads};
+pub use local_serve::{Drained, LuaThreadServer, ThreadLoad, serve_on_lua_threads};
 pub use options::{Options, OptionsError, Serving};
 pub use order::{FailureReport, OrderResponse};
 pub use prometheus::install_recorder;

@@ -5,6 +5,8 @@
 //! its Lua execution on the thread that read the request (a local task, no
 //! channel to a worker and no reply back across threads). Connections, not
 //! requests, cross threads: once per connection.
+//! [`LuaThreadServer::shutdown`] stops it gracefully: no new connections,
+//! the requests in flight answered, then the threads end.
 //! [`axum::serve`] on a multi-thread runtime, which hands every Lua execution
 //! to [`LuaWorkers`](crate::LuaWorkers), is the other way to run the router.
 
@@ -14,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -22,6 +24,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tower_service::Service as _;
 
 thread_local! {
@@ -35,13 +38,37 @@ pub(crate) fn on_lua_thread() -> bool {
     SERVING.with(Cell::get)
 }
 
-/// The threads of [`serve_on_lua_threads`]; dropping it stops accepting,
-/// drops the open connections and joins the threads.
+/// The threads of [`serve_on_lua_threads`]. [`shutdown`](Self::shutdown)
+/// stops them gracefully; dropping it stops accepting, drops the open
+/// connections (requests in flight go unanswered) and joins the threads.
 #[derive(Debug)]
 pub struct LuaThreadServer {
-    stop: watch::Sender<bool>,
-    threads: Vec<JoinHandle<()>>,
+    phase: watch::Sender<Phase>,
+    threads: Vec<JoinHandle<Drained>>,
     counts: Arc<[Counts]>,
+}
+
+/// Where a [`LuaThreadServer`] is in its life (every thread watches it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Accepting and serving.
+    Serving,
+    /// No new connections or requests; the requests in flight are answered
+    /// until this instant, then their connections are dropped.
+    Draining(Instant),
+    /// Everything ends now.
+    Stopped,
+}
+
+/// What [`LuaThreadServer::shutdown`] found: the connections open when it began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drained {
+    /// Connections that answered their request in flight (if any) and closed
+    /// within the grace period.
+    pub closed: usize,
+    /// Connections still open when the grace period ran out, dropped with
+    /// their request unanswered.
+    pub dropped: usize,
 }
 
 /// What one Lua thread of a [`LuaThreadServer`] has served so far.
@@ -71,7 +98,36 @@ impl LuaThreadServer {
             })
             .collect()
     }
+
+    /// Stops gracefully: accepts no more connections (the listener is closed),
+    /// lets every open connection finish the request it is answering and
+    /// closes it (idle keep-alive connections at once), waits at most `grace`
+    /// for that, drops what is still open then, and joins the threads.
+    /// Connections accepted but not yet picked up by their Lua thread are
+    /// closed unread (their clients may retry: nothing of theirs ran).
+    pub fn shutdown(mut self, grace: Duration) -> Drained {
+        // A grace too long for the clock is as good as no limit.
+        let until = Instant::now().checked_add(grace).unwrap_or_else(|| Instant::now() + NO_DEADLINE);
+        self.phase.send_replace(Phase::Draining(until));
+        self.join()
+    }
+
+    /// Joins every thread (once), adding up what each drained.
+    fn join(&mut self) -> Drained {
+        let mut total = Drained::default();
+        for thread in self.threads.drain(..) {
+            // A thread that panicked has nothing to report (its connections are gone).
+            if let Ok(drained) = thread.join() {
+                total.closed += drained.closed;
+                total.dropped += drained.dropped;
+            }
+        }
+        total
+    }
 }
+
+/// Stands in for a grace period beyond what `Instant` can hold (30 years).
+const NO_DEADLINE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
 /// Serves `router` from `threads` (at least 1) Lua threads: an acceptor
 /// thread accepts on `listener` and hands the k-th connection to Lua thread
@@ -84,41 +140,42 @@ pub fn serve_on_lua_threads(
 ) -> std::io::Result<LuaThreadServer> {
     listener.set_nonblocking(true)?;
     let threads = threads.max(1);
-    let (stop, stopped) = watch::channel(false);
+    let (phase, watched) = watch::channel(Phase::Serving);
     let counts: Arc<[Counts]> = (0..threads).map(|_| Counts::default()).collect();
     let mut handles = Vec::new();
     let mut lanes = Vec::new();
     for i in 0..threads {
         let (lane, connections) = mpsc::unbounded_channel();
-        let (router, stopped, counts) = (router.clone(), stopped.clone(), Arc::clone(&counts));
+        let (router, watched, counts) = (router.clone(), watched.clone(), Arc::clone(&counts));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let thread = std::thread::Builder::new()
             .name(format!("lua-server-{i}"))
-            .spawn(move || serve(&runtime, connections, router, stopped, counts, i))?;
+            .spawn(move || serve(&runtime, connections, router, watched, counts, i))?;
         handles.push(thread);
         lanes.push(lane);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
-    let acceptor = std::thread::Builder::new()
-        .name("lua-server-accept".into())
-        .spawn(move || accept(&runtime, listener, lanes, stopped))?;
+    let acceptor = std::thread::Builder::new().name("lua-server-accept".into()).spawn(move || {
+        accept(&runtime, listener, lanes, watched);
+        Drained::default()
+    })?;
     handles.push(acceptor);
-    Ok(LuaThreadServer { stop, threads: handles, counts })
+    Ok(LuaThreadServer { phase, threads: handles, counts })
 }
 
 /// The acceptor: round-robin over `lanes` (one per Lua thread), one
-/// connection at a time, until stopped.
+/// connection at a time, until the server stops serving.
 fn accept(
     runtime: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     lanes: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
-    stopped: watch::Receiver<bool>,
+    phase: watch::Receiver<Phase>,
 ) {
     runtime.block_on(async move {
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
         let listener = &listener;
         let next = move || async move { listener.accept().await.and_then(|(stream, _)| stream.into_std()) };
-        accept_loop(next, &lanes, stopped).await;
+        accept_loop(next, &lanes, phase).await;
     });
 }
 
@@ -136,12 +193,12 @@ pub(crate) fn accept_pause(failures: u32) -> Duration {
 }
 
 /// Takes connections from `next` and hands the k-th successful one to lane
-/// `k % lanes.len()` until `stopped`; after an accept error it logs it and
+/// `k % lanes.len()` until `phase` leaves serving; after an accept error it logs it and
 /// pauses ([`accept_pause`] of the errors in a row), still stoppable.
 async fn accept_loop<F, Fut>(
     mut next: F,
     lanes: &[mpsc::UnboundedSender<std::net::TcpStream>],
-    mut stopped: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::io::Result<std::net::TcpStream>>,
@@ -151,7 +208,7 @@ async fn accept_loop<F, Fut>(
     loop {
         let accepted = tokio::select! {
             accepted = next() => accepted,
-            _ = stopped.wait_for(|stop| *stop) => break,
+            _ = phase.wait_for(|p| *p != Phase::Serving) => break,
         };
         match accepted {
             Ok(stream) => {
@@ -166,56 +223,95 @@ async fn accept_loop<F, Fut>(
                 tracing::warn!(%error, failures, pause_ms = pause.as_millis() as u64, "accept failed; pausing the acceptor");
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
-                    _ = stopped.wait_for(|stop| *stop) => break,
+                    _ = phase.wait_for(|p| *p != Phase::Serving) => break,
                 }
             }
         }
     }
 }
 
-/// One Lua thread: serves every connection it is handed as a local task.
+/// One Lua thread: serves every connection it is handed as a local task
+/// until the server stops serving, then drains them ([`drain`]).
 fn serve(
     runtime: &tokio::runtime::Runtime,
     mut connections: mpsc::UnboundedReceiver<std::net::TcpStream>,
     router: Router,
-    mut stopped: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
     counts: Arc<[Counts]>,
     me: usize,
-) {
+) -> Drained {
     SERVING.with(|s| s.set(true));
     let local = tokio::task::LocalSet::new();
     local.block_on(runtime, async move {
+        let mut open = JoinSet::new();
         loop {
             let stream = tokio::select! {
                 handed = connections.recv() => match handed {
                     Some(stream) => stream,
                     None => break,
                 },
-                _ = stopped.wait_for(|stop| *stop) => break,
+                // Finished connections are reaped as they end.
+                Some(_) = open.join_next(), if !open.is_empty() => continue,
+                _ = phase.wait_for(|p| *p != Phase::Serving) => break,
             };
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { continue };
             let _ = stream.set_nodelay(true);
             counts[me].connections.fetch_add(1, Ordering::Relaxed);
             let (router, counts) = (router.clone(), Arc::clone(&counts));
-            tokio::task::spawn_local(async move {
-                let service = service_fn(move |request: hyper::Request<Incoming>| {
-                    counts[me].requests.fetch_add(1, Ordering::Relaxed);
-                    let mut router = router.clone();
-                    async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
-                });
-                // A client that goes away mid-request ends its connection only.
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
+                counts[me].requests.fetch_add(1, Ordering::Relaxed);
+                let mut router = router.clone();
+                async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
             });
+            open.spawn_local(connection(stream, service, phase.clone()));
         }
-    });
+        drain(open, phase).await
+    })
+}
+
+/// One connection: served until it ends, or until the server stops serving;
+/// then it answers the request in flight (if any) and closes.
+async fn connection<S>(stream: tokio::net::TcpStream, service: S, mut phase: watch::Receiver<Phase>)
+where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>,
+    S::Future: 'static,
+{
+    let served = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let mut served = std::pin::pin!(served);
+    tokio::select! {
+        // A client that goes away mid-request ends its connection only.
+        _ = served.as_mut() => return,
+        _ = phase.wait_for(|p| *p != Phase::Serving) => {}
+    }
+    served.as_mut().graceful_shutdown();
+    let _ = served.await;
+}
+
+/// Waits, while the server drains, until every connection in `open` has
+/// closed or the grace period has run out; counts what closed and what is
+/// dropped (the rest are aborted with the set).
+async fn drain(mut open: JoinSet<()>, mut phase: watch::Receiver<Phase>) -> Drained {
+    let Phase::Draining(until) = *phase.borrow() else {
+        return Drained { closed: 0, dropped: open.len() };
+    };
+    let at_start = open.len();
+    let grace = tokio::time::sleep_until(tokio::time::Instant::from_std(until));
+    let mut grace = std::pin::pin!(grace);
+    loop {
+        tokio::select! {
+            next = open.join_next() => if next.is_none() { break },
+            () = grace.as_mut() => break,
+            _ = phase.wait_for(|p| *p == Phase::Stopped) => break,
+        }
+    }
+    let dropped = open.len();
+    Drained { closed: at_start - dropped, dropped }
 }
 
 impl Drop for LuaThreadServer {
     fn drop(&mut self) {
-        self.stop.send_replace(true);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        self.phase.send_replace(Phase::Stopped);
+        self.join();
     }
 }
 
@@ -226,7 +322,7 @@ mod tests {
 
     use tokio::sync::{mpsc, watch};
 
-    use super::{MAX_ACCEPT_PAUSE, accept_loop, accept_pause};
+    use super::{MAX_ACCEPT_PAUSE, Phase, accept_loop, accept_pause};
 
     #[test]
     fn the_pause_doubles_from_a_millisecond_up_to_a_second() {
@@ -253,11 +349,11 @@ mod tests {
             }
         };
         let (lane, _connections) = mpsc::unbounded_channel();
-        let (stop, stopped) = watch::channel(false);
-        let run = accept_loop(next, std::slice::from_ref(&lane), stopped);
+        let (phase, watched) = watch::channel(Phase::Serving);
+        let run = accept_loop(next, std::slice::from_ref(&lane), watched);
         let stop_later = async {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            stop.send_replace(true);
+            phase.send_replace(Phase::Stopped);
         };
         tokio::join!(run, stop_later);
         // Attempts at 0, 1, 3, 7, ..., 1023 ms (11), then one a second: 2023 ... 9023 ms (8).

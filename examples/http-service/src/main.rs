@@ -8,6 +8,10 @@
 //! each Lua execution handed to one of `--workers` Lua worker threads.
 //! `--serve lua-threads`: `serve_on_lua_threads` with `--workers` Lua
 //! threads, each serving whole connections and running their executions.
+//!
+//! Ctrl-C or SIGTERM stops it gracefully: no new connections, the requests
+//! in flight answered (on Lua threads within [`GRACE`], then what is still
+//! open is dropped), exit status 0.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,22 +47,57 @@ fn main() -> ExitCode {
 
 const ROUTES: &str = "serving POST /orders, POST /orders-rust, POST /admin/reload, GET /metrics";
 
+/// How long a graceful stop on Lua threads waits for the requests in flight.
+const GRACE: Duration = Duration::from_secs(10);
+
 fn serve_axum(state: std::sync::Arc<AppState>, addr: &str) -> std::io::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(addr = %listener.local_addr()?, serve = "axum", "{ROUTES}");
-        axum::serve(listener, router(state)).await
+        axum::serve(listener, router(state)).with_graceful_shutdown(stop_requested()).await?;
+        tracing::info!("stopped");
+        Ok(())
     })
 }
 
 fn serve_lua_threads(state: std::sync::Arc<AppState>, addr: &str, threads: usize) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    let _server = serve_on_lua_threads(router(state), listener, threads)?;
+    let server = serve_on_lua_threads(router(state), listener, threads)?;
     tracing::info!(addr = %local, serve = "lua-threads", threads = threads.max(1), "{ROUTES}");
-    // The server runs until the process is stopped.
-    loop {
-        std::thread::park();
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(stop_requested());
+    let drained = server.shutdown(GRACE);
+    tracing::info!(closed = drained.closed, dropped = drained.dropped, "stopped");
+    Ok(())
+}
+
+/// Resolves at Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `docker stop` and
+/// systemd send), logging which; a signal that cannot be listened for is
+/// logged and never resolves.
+async fn stop_requested() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "stopping: finishing the requests in flight"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "stopping: finishing the requests in flight"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `http-service` binary, both servings: started on an ephemeral port,
-//! it answers an order.
+//! it answers an order and stops gracefully on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -73,12 +73,27 @@ fn post_order(addr: &str) -> (String, String) {
     (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
 }
 
-/// Starts the binary with `args` and checks that it completes an order.
+/// Starts the binary with `args`, checks that it completes an order, then
+/// stops it with SIGTERM: it must exit on its own, with status 0 (a process
+/// the signal killed has no exit code).
 fn serves_an_order(args: &[&str]) {
-    let (_service, addr) = start(args);
+    let (mut service, addr) = start(args);
     let (status, body) = post_order(&addr);
     assert_eq!(status, "HTTP/1.1 200 OK", "{args:?}: {body}");
     assert!(body.contains(r#""status":"completed""#), "{args:?}: {body}");
+    let pid = libc::pid_t::try_from(service.0.id()).expect("a pid");
+    // SAFETY: `kill` with the pid of our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
+    // Bounded only so that a broken shutdown fails instead of hanging the suite.
+    let exited = (0..6_000).find_map(|_| {
+        let status = service.0.try_wait().expect("waits");
+        if status.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        status
+    });
+    let exited = exited.expect("the service exits within a minute of SIGTERM");
+    assert_eq!(exited.code(), Some(0), "{args:?}: a graceful stop exits with 0, got {exited:?}");
 }
 
 #[test]

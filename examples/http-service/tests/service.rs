@@ -1,5 +1,6 @@
 //! The service over real HTTP on 127.0.0.1 (ephemeral port): concurrent
-//! orders across a reload, a failing order, the metrics endpoint.
+//! orders across a reload, a failing order, the metrics endpoint, a
+//! graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,13 +12,15 @@ use axum::body::Bytes;
 use axum::http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use http_service::{
-    AppState, Inventory, LuaThreadServer, OrderResponse, ServiceConfig, ThreadLoad, router, serve_on_lua_threads,
+    AppState, Drained, Hold, Inventory, LuaThreadServer, OrderResponse, ServiceConfig, ThreadLoad, router,
+    serve_on_lua_threads,
 };
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, Error as ClientError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 const SCRIPT: &str = include_str!("../scripts/orders.lua");
 
@@ -77,6 +80,16 @@ impl Service {
         let response = self.client.request(request).await.expect("response");
         let status = response.status().as_u16();
         (status, response.into_body().collect().await.expect("body").to_bytes())
+    }
+
+    /// POSTs an order; its status, or the client's error when the connection
+    /// ends without an answer.
+    async fn try_order(&self, order: &Value) -> Result<u16, ClientError> {
+        let request = Request::post(format!("http://{}/orders", self.addr))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(order.to_string())))
+            .expect("request");
+        Ok(self.client.request(request).await?.status().as_u16())
     }
 
     async fn order(&self, order: &Value) -> (u16, OrderResponse) {
@@ -347,4 +360,81 @@ async fn metrics_serves_prometheus_text_of_the_chain_and_the_service() {
     assert!(series("eventchains_event_duration_seconds", &[r#"event="price""#]), "{text}");
     assert!(series("http_service_orders_total{", &[r#"status="completed""#]), "{text}");
     assert!(text.contains("# TYPE http_service_orders_total counter"), "{text}");
+}
+
+/// An order for `matcha`, which the tests hold inside `check_stock`.
+fn matcha_order() -> Value {
+    json!({ "items": [{ "sku": "matcha", "qty": 1, "price": 11 }] })
+}
+
+/// Waits until connecting to `addr` is refused (the listener is closed);
+/// fails the test if that takes a minute.
+async fn until_refused(addr: SocketAddr) {
+    let refused = async {
+        while let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            drop(stream);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), refused).await.expect("the listener closes");
+}
+
+/// The service on 2 Lua threads with `n` matcha orders held in flight (each
+/// on its own connection): the service, its server (to shut down), the hold
+/// and the orders' tasks (each gives its status, or the client's error).
+async fn orders_held_on_lua_threads(
+    test: &str,
+    n: usize,
+) -> (Arc<Service>, LuaThreadServer, Hold, Vec<JoinHandle<Result<u16, ClientError>>>) {
+    let mut service = Service::start_with(test, true).await;
+    let server = service.threads.take().expect("on Lua threads");
+    let service = Arc::new(service);
+    let mut hold = service.inventory.hold("matcha");
+    let held = (0..n)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move { service.try_order(&matcha_order()).await })
+        })
+        .collect();
+    hold.held(n).await;
+    (service, server, hold, held)
+}
+
+/// The shutdown begins (the listener closes) while orders are held in flight;
+/// released afterwards, every one is answered, nothing is dropped, and the
+/// server takes no new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_answers_the_orders_in_flight() {
+    const HELD: usize = 3;
+    let (service, server, hold, held) = orders_held_on_lua_threads("drain", HELD).await;
+    // A grace no test run reaches: only the orders' ends can end the drain.
+    let shutdown = tokio::task::spawn_blocking(move || server.shutdown(Duration::from_secs(600)));
+    until_refused(service.addr).await;
+    hold.release();
+    for order in held {
+        assert_eq!(order.await.expect("order task").expect("answered"), 200);
+    }
+    let drained = shutdown.await.expect("shutdown");
+    assert_eq!(drained.dropped, 0, "{drained:?}");
+    // The held orders' connections, and any the refusal probe opened before the listener closed.
+    assert!(drained.closed >= HELD, "{drained:?}");
+    assert!(tokio::net::TcpStream::connect(service.addr).await.is_err(), "no new connections after the shutdown");
+}
+
+/// Orders that cannot finish (held, never released) within the grace period
+/// are dropped with their connections: the clients get no answer, and the
+/// shutdown returns and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_drops_what_is_still_in_flight_when_the_grace_runs_out() {
+    const HELD: usize = 2;
+    let (_service, server, hold, held) = orders_held_on_lua_threads("drain-grace", HELD).await;
+    // Never released: only the grace period can end the drain.
+    let drained =
+        tokio::task::spawn_blocking(move || server.shutdown(Duration::from_millis(100))).await.expect("shutdown");
+    assert_eq!(drained, Drained { closed: 0, dropped: HELD });
+    for order in held {
+        let answer = order.await.expect("order task");
+        assert!(answer.is_err(), "a dropped connection answers nothing: {answer:?}");
+    }
+    hold.release();
 }
