@@ -26,6 +26,16 @@ impl Prelude {
         Prelude { name, source, bytecode: OnceLock::new() }
     }
 
+    /// The chunk's code and whether it is bytecode (else its text, when it
+    /// does not compile), for loading through the C API.
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    pub(crate) fn code(&'static self) -> (&'static [u8], bool) {
+        match self.bytecode.get_or_init(|| compile(self.name, self.source)) {
+            Some(bytecode) => (bytecode.as_slice(), true),
+            None => (self.source.as_bytes(), false),
+        }
+    }
+
     /// The chunk, ready to call in `lua`: its bytecode, or its text if it does not compile.
     pub(crate) fn load<'a>(&'static self, lua: &'a Lua) -> Chunk<'a> {
         match self.bytecode.get_or_init(|| compile(self.name, self.source)) {

@@ -4,6 +4,13 @@ use mlua::{Lua, LuaOptions, StdLib};
 
 use crate::prelude::Prelude;
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod lockdown;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod raise;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod views;
+
 /// The libraries a script's VM gets.
 ///
 /// The default is the sandbox of the design: the base library without
@@ -292,6 +299,22 @@ pub(crate) struct ScriptEnv {
 /// read-only one on every engine), and `error(nil)` says what happened.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     let close_check = close_check(lua)?;
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    {
+        #[cfg(test)]
+        if lua_versions::forced() {
+            return lua_lock_down(lua, close_check);
+        }
+        lockdown::lock_down(lua, close_check)
+    }
+    #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+    lua_lock_down(lua, close_check)
+}
+
+/// The lockdown as the `=lockdown` Lua prelude: LuaJIT and Luau (and, in
+/// tests, the reference the C version of Lua 5.4 and 5.5 is compared with).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+fn lua_lock_down(lua: &Lua, close_check: mlua::Function) -> mlua::Result<ScriptEnv> {
     // SAFETY: `table_fields` follows the C function protocol (see there).
     let table_fields = unsafe { lua.create_c_function(table_fields) }?;
     let (env, freeze, record) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function, mlua::Function)>((
@@ -303,6 +326,32 @@ pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     Ok(ScriptEnv { env, freeze, record })
 }
 
+/// Tests only: makes the VMs built on this thread use the Lua versions of
+/// the sandbox (the `=lockdown` and `=sandbox` preludes) on Lua 5.4 and 5.5,
+/// the reference their C versions are compared with.
+#[cfg(test)]
+pub(crate) mod lua_versions {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FORCED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Whether the Lua versions are forced on this thread.
+    pub(crate) fn forced() -> bool {
+        FORCED.with(Cell::get)
+    }
+
+    /// Runs `f` with the Lua versions forced (or not).
+    pub(crate) fn with<R>(lua_versions: bool, f: impl FnOnce() -> R) -> R {
+        let before = FORCED.with(|forced| forced.replace(lua_versions));
+        let result = f();
+        FORCED.with(|forced| forced.set(before));
+        result
+    }
+}
+
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `table_fields(t)`: the keys of `t` whose values are tables, as a list, or
 /// `nil` when there are none (a raw traversal, as `next`). The lockdown walks
 /// the globals and every library table with it: done in Lua, each value cost
@@ -348,6 +397,7 @@ unsafe extern "C-unwind" fn table_fields(state: *mut mlua::ffi::lua_State) -> st
 /// `table.move`, `table.clear` where they exist) write without metamethods,
 /// so they must refuse the protected tables themselves. Lua 5.4 and 5.5 go
 /// through `__newindex`.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const RAW_TABLE_WRITES: bool = cfg!(any(feature = "luajit", feature = "luau"));
 
 /// Why `<close>` is refused: after a limit error Lua runs pending `__close`
@@ -382,7 +432,9 @@ fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
 
 /// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
 /// the close check, [`RAW_TABLE_WRITES`] and [`table_fields`].
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 static LOCKDOWN_PRELUDE: Prelude = Prelude::new("=lockdown", LOCKDOWN_PRELUDE_SOURCE);
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const LOCKDOWN_PRELUDE_SOURCE: &str = r##"
 local G = _G
 local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =
