@@ -4,6 +4,8 @@ use mlua::{Lua, LuaOptions, StdLib};
 
 use crate::prelude::Prelude;
 
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+mod equivalence_tests;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod lockdown;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
