@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use mlua::Lua;
-use mlua::chunk::{Chunk, ChunkMode};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::chunk::Chunk;
+use mlua::chunk::ChunkMode;
 
 /// A constant Lua chunk of this crate and its bytecode, made on first use.
 pub(crate) struct Prelude {
@@ -37,6 +39,7 @@ impl Prelude {
     }
 
     /// The chunk, ready to call in `lua`: its bytecode, or its text if it does not compile.
+    #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
     pub(crate) fn load<'a>(&'static self, lua: &'a Lua) -> Chunk<'a> {
         match self.bytecode.get_or_init(|| compile(self.name, self.source)) {
             Some(bytecode) => lua.load(bytecode.as_slice()).set_name(self.name).set_mode(ChunkMode::Binary),

@@ -2,6 +2,7 @@
 
 use mlua::{Lua, LuaOptions, StdLib};
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use crate::prelude::Prelude;
 
 #[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
@@ -10,6 +11,10 @@ mod equivalence_tests;
 mod lockdown;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod raise;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod raw_fields;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod restrict;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod views;
 
@@ -99,7 +104,12 @@ impl Sandbox {
     /// A new VM with these libraries; nothing is restricted yet ([`Sandbox::restrict`] does that).
     pub(crate) fn open(&self) -> mlua::Result<Lua> {
         // Luau counts `debug` as safe; the sandbox never loads it.
-        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
+        let mut libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
+        // The C restriction builds the reduced `os` from `luaopen_os` itself.
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        if built_in_c() && !self.extra.contains(StdLib::OS) {
+            libs = libs & !StdLib::OS;
+        }
         Lua::new_with(libs, LuaOptions::default())
     }
 
@@ -115,18 +125,42 @@ impl Sandbox {
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
             Ok(())
         })?;
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            #[cfg(test)]
+            if lua_versions::forced() {
+                return sandbox_prelude(lua, print, full_os);
+            }
+            restrict::restrict(lua, print, !full_os)
+        }
+        #[cfg(not(any(feature = "lua54", feature = "lua55")))]
         sandbox_prelude(lua, print, full_os)
     }
 }
 
-/// Runs [`PRELUDE`] (a function of its own, so profiles show its cost).
+/// Whether the sandbox is built through the C API (Lua 5.4 and 5.5; tests
+/// can force the Lua preludes, see [`lua_versions`]).
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+fn built_in_c() -> bool {
+    #[cfg(test)]
+    if lua_versions::forced() {
+        return false;
+    }
+    true
+}
+
+/// Runs [`PRELUDE`] (a function of its own, so profiles show its cost):
+/// LuaJIT and Luau (and, in tests, the reference of the C version).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 #[inline(never)]
 fn sandbox_prelude(lua: &Lua, print: mlua::Function, full_os: bool) -> mlua::Result<()> {
     PRELUDE.load(lua).call::<()>((print, full_os))
 }
 
 /// Restricts the globals. Gets `print` (logging) and whether `os` stays whole.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 static PRELUDE: Prelude = Prelude::new("=sandbox", PRELUDE_SOURCE);
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const PRELUDE_SOURCE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select

@@ -20,6 +20,7 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, Table, ffi};
 
 use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
+use super::raw_fields::{get_field, set_field};
 use super::views::{
     PROTECTED, VIEW_UPVALUES, is_protected, protect, push_own_view_state, push_view_state, record, refuse, view_of,
 };
@@ -83,34 +84,6 @@ pub(super) fn lock_down(lua: &Lua, close_check: Function) -> mlua::Result<Script
         })
     }?;
     Ok(ScriptEnv { env, freeze, record })
-}
-
-/// Raw `t[key] = top`, popping the value.
-///
-/// # Safety
-///
-/// `t` an absolute index of a table; the value on top; room for one more value.
-unsafe fn set_field(state: *mut ffi::lua_State, t: c_int, key: &std::ffi::CStr) {
-    // SAFETY: the caller's contract; may raise a memory error only.
-    unsafe {
-        ffi::lua_pushstring(state, key.as_ptr());
-        ffi::lua_insert(state, -2);
-        ffi::lua_rawset(state, t);
-    }
-}
-
-/// Pushes raw `t[key]` and returns its type.
-///
-/// # Safety
-///
-/// `t` an absolute index of a table; room for one value.
-unsafe fn get_field(state: *mut ffi::lua_State, t: c_int, key: &std::ffi::CStr) -> c_int {
-    // SAFETY: the caller's contract; a raw read of a string key cannot raise
-    // (the key is interned first: a memory error at most).
-    unsafe {
-        ffi::lua_pushstring(state, key.as_ptr());
-        ffi::lua_rawget(state, t)
-    }
 }
 
 /// Pushes a list of the keys of `t` whose values are tables (a raw traversal).

@@ -1,9 +1,12 @@
 //! Raising the sandbox's errors from its C functions (Lua 5.4 and 5.5).
 //!
-//! A C function needs no level shift: `luaL_where(L, 1)` names the function
-//! that called it (the script's line, or nothing when that caller is a C
-//! function or has no line information), where the Lua versions said
-//! `error(message, 2)` from a wrapper (or 3 from a helper it called).
+//! A C function needs no level shift: level 1 is the function that called
+//! it, where the Lua versions said `error(message, 2)` from a wrapper (or 3
+//! from a helper it called). The sandbox's own refusals are raised at the
+//! nearest calling function that has a line ([`push_position`]): the script's
+//! line also when a C function (`pcall`, `table.insert`) or a wrapper
+//! without line information (a prelude of the bounded library) stands
+//! between, where the Lua versions often gave no position at all.
 
 use std::ffi::c_int;
 
@@ -26,7 +29,7 @@ pub(super) enum Piece {
 }
 
 /// Raises the concatenated `pieces` as an error, after the position of
-/// the function that called the running C function.
+/// the nearest calling function with a line (see [`push_position`]).
 ///
 /// # Safety
 ///
@@ -42,7 +45,7 @@ pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece
     unsafe {
         let count = c_int::try_from(pieces.len()).unwrap_or(c_int::MAX - 4);
         ffi::luaL_checkstack(state, count + 4, std::ptr::null());
-        ffi::luaL_where(state, 1);
+        push_position(state);
         for piece in pieces {
             match *piece {
                 Piece::Text(text) => push_str(state, text),
@@ -58,6 +61,40 @@ pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece
         }
         ffi::lua_concat(state, count + 1);
         ffi::lua_error(state)
+    }
+}
+
+/// How many calling levels [`push_position`] looks through (finding a
+/// level walks the call list from the top, so deeper searches cost more).
+const POSITION_SEARCH: c_int = 16;
+
+/// Pushes `chunk:line: ` of the nearest function below the running one that
+/// has line information (within [`POSITION_SEARCH`] levels), or `""`.
+///
+/// # Safety
+///
+/// Called from a C function running on `state`; room for four values.
+/// May raise a memory error.
+pub(super) unsafe fn push_position(state: *mut ffi::lua_State) {
+    // SAFETY: `lua_Debug` is a plain C struct (all-zero is a valid start);
+    // `lua_getinfo` fills it for the level `lua_getstack` found.
+    unsafe {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        for level in 1..=POSITION_SEARCH {
+            if ffi::lua_getstack(state, level, &mut ar) == 0 {
+                break;
+            }
+            ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar);
+            if ar.currentline > 0 {
+                ffi::lua_pushstring(state, ar.short_src.as_ptr());
+                push_str(state, ":");
+                ffi::lua_pushinteger(state, ffi::lua_Integer::from(ar.currentline));
+                push_str(state, ": ");
+                ffi::lua_concat(state, 4);
+                return;
+            }
+        }
+        push_str(state, "");
     }
 }
 
