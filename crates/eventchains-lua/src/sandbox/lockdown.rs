@@ -68,6 +68,7 @@ const FREEZE_DONE: c_int = 5;
 
 /// Locks `lua`'s globals down (see [`super::lock_down`]); `close_check` is
 /// the to-be-closed check of `load`.
+#[inline(never)] // a function of its own in profiles
 pub(super) fn lock_down(lua: &Lua, close_check: Function) -> mlua::Result<ScriptEnv> {
     // SAFETY: `exec_raw` runs the closure in a protected call with the
     // close check at 1; it pushes the lockdown closure over the view state
@@ -86,26 +87,35 @@ pub(super) fn lock_down(lua: &Lua, close_check: Function) -> mlua::Result<Script
     Ok(ScriptEnv { env, freeze, record })
 }
 
-/// Pushes a list of the keys of `t` whose values are tables (a raw traversal).
+/// Replaces each table value of `t` for which `replace(state, index of the
+/// value)` holds by its view, named by its key. A raw traversal that
+/// assigns only to the keys it has met (Lua allows that during `next`),
+/// and the same order of views as the Lua version's list of keys.
 ///
 /// # Safety
 ///
-/// `t` an absolute index of a table. May raise a memory error.
-unsafe fn push_table_fields(state: *mut ffi::lua_State, t: c_int) {
-    // SAFETY: the caller's contract; the traversal adds nothing to `t`.
+/// A view-making closure's frame; `t` an absolute index of a table; `replace`
+/// pushes and pops nothing. Raises as [`view_of`].
+unsafe fn view_fields(
+    state: *mut ffi::lua_State,
+    t: c_int,
+    replace: impl Fn(*mut ffi::lua_State, c_int) -> bool + Copy,
+) {
+    // SAFETY: the caller's contract; `lua_next` gets only keys it returned;
+    // the assignment replaces an existing field's value (no new key).
     unsafe {
-        ffi::luaL_checkstack(state, 4, std::ptr::null());
-        ffi::lua_createtable(state, 8, 0);
-        let list = ffi::lua_gettop(state);
-        let mut found: ffi::lua_Integer = 0;
+        ffi::luaL_checkstack(state, 6, std::ptr::null());
+        let key = ffi::lua_gettop(state) + 1;
+        let value = key + 1;
         ffi::lua_pushnil(state);
         while ffi::lua_next(state, t) != 0 {
-            if ffi::lua_type(state, -1) == ffi::LUA_TTABLE {
-                found += 1;
-                ffi::lua_pushvalue(state, -2);
-                ffi::lua_rawseti(state, list, found);
+            if ffi::lua_type(state, value) == ffi::LUA_TTABLE && replace(state, value) {
+                view_of(state, value, key, 0); // value + 1
+                ffi::lua_pushvalue(state, key);
+                ffi::lua_insert(state, value + 1);
+                ffi::lua_rawset(state, t);
             }
-            ffi::lua_pop(state, 1);
+            ffi::lua_settop(state, key);
         }
     }
 }
@@ -162,40 +172,11 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
         // not those of the `package.loaded` view: that table holds views.
         if get_field(state, globals, c"package") == ffi::LUA_TTABLE && get_field(state, 4, c"loaded") == ffi::LUA_TTABLE
         {
-            let loaded = 5;
-            push_table_fields(state, loaded);
-            let list = 6;
-            let count = ffi::lua_rawlen(state, list);
-            for i in 1..=count {
-                ffi::lua_rawgeti(state, list, i as ffi::lua_Integer); // 7: name
-                ffi::lua_pushvalue(state, 7);
-                ffi::lua_rawget(state, loaded); // 8: lib
-                if ffi::lua_type(state, 8) == ffi::LUA_TTABLE && !is_protected(state, 8) {
-                    view_of(state, 8, 7, 0); // 9
-                    ffi::lua_pushvalue(state, 7);
-                    ffi::lua_insert(state, 9);
-                    ffi::lua_rawset(state, loaded);
-                }
-                ffi::lua_settop(state, list);
-            }
+            view_fields(state, 5, |state, lib| !is_protected(state, lib));
         }
         ffi::lua_settop(state, concat);
-
-        push_table_fields(state, globals);
-        let list = 4;
-        let count = ffi::lua_rawlen(state, list);
-        for i in 1..=count {
-            ffi::lua_rawgeti(state, list, i as ffi::lua_Integer); // 5: name
-            ffi::lua_pushvalue(state, 5);
-            ffi::lua_rawget(state, globals); // 6: lib
-            if ffi::lua_type(state, 6) == ffi::LUA_TTABLE && ffi::lua_compare(state, 6, globals, ffi::LUA_OPEQ) == 0 {
-                view_of(state, 6, 5, 0); // 7
-                ffi::lua_pushvalue(state, 5);
-                ffi::lua_insert(state, 7);
-                ffi::lua_rawset(state, globals);
-            }
-            ffi::lua_settop(state, list);
-        }
+        // Every other library, in place (`_G` itself is the environment, below).
+        view_fields(state, globals, |state, lib| ffi::lua_compare(state, lib, globals, ffi::LUA_OPEQ) == 0);
         ffi::lua_settop(state, concat);
 
         // The script's environment: globals it defines while loading go to

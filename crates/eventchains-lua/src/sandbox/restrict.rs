@@ -14,6 +14,7 @@
 //! `longjmp` or an unwind through these frames).
 
 use std::ffi::c_int;
+use std::sync::OnceLock;
 
 use mlua::{Function, Lua, ffi};
 
@@ -28,7 +29,9 @@ const REDUCED_OS: [&std::ffi::CStr; 3] = [c"clock", c"time", c"date"];
 /// count and step only), and with `reduced_os` the `os` of `clock`, `time`
 /// and `date` (also as the loaded module `os`, so that `require` hands out
 /// no other).
+#[inline(never)] // a function of its own in profiles
 pub(super) fn restrict(lua: &Lua, print: Function, reduced_os: bool) -> mlua::Result<()> {
+    let reduced_os_functions = if reduced_os { *OS_FUNCTIONS.get_or_init(os_functions) } else { None };
     // SAFETY: `exec_raw` runs the closure in a protected call with `print`
     // at 1; every index below is absolute; room is checked first. Raises
     // memory errors only, reported by `exec_raw`.
@@ -52,13 +55,25 @@ pub(super) fn restrict(lua: &Lua, print: Function, reduced_os: bool) -> mlua::Re
             wrap(state, globals, c"load", load);
             wrap(state, globals, c"collectgarbage", collect_garbage);
             if reduced_os {
-                ffi::lua_pushcfunction(state, ffi::luaopen_os);
-                ffi::lua_call(state, 0, 1); // 3: the whole library, held nowhere else
+                ffi::lua_pushnil(state); // 3: the whole library, when it must be opened
                 ffi::lua_createtable(state, 0, 3); // 4: the reduced one
-                for name in REDUCED_OS {
-                    ffi::lua_pushstring(state, name.as_ptr());
-                    ffi::lua_rawget(state, 3);
-                    set_field(state, 4, name);
+                match reduced_os_functions {
+                    Some(functions) => {
+                        for (name, function) in REDUCED_OS.iter().zip(functions) {
+                            ffi::lua_pushcfunction(state, function);
+                            set_field(state, 4, name);
+                        }
+                    }
+                    None => {
+                        ffi::lua_pushcfunction(state, ffi::luaopen_os);
+                        ffi::lua_call(state, 0, 1);
+                        ffi::lua_replace(state, 3);
+                        for name in REDUCED_OS {
+                            ffi::lua_pushstring(state, name.as_ptr());
+                            ffi::lua_rawget(state, 3);
+                            set_field(state, 4, name);
+                        }
+                    }
                 }
                 ffi::lua_pushvalue(state, 4);
                 set_field(state, globals, c"os");
@@ -69,6 +84,38 @@ pub(super) fn restrict(lua: &Lua, print: Function, reduced_os: bool) -> mlua::Re
             ffi::lua_settop(state, 0);
         })
     }
+}
+
+/// The C functions `os.clock`, `os.time` and `os.date` of the engine,
+/// read once per process from `luaopen_os`'s table (light C functions: the
+/// same values in every VM). Opening the library in every VM to take three
+/// of its eleven functions cost about 9,500 instructions.
+static OS_FUNCTIONS: OnceLock<Option<[ffi::lua_CFunction; 3]>> = OnceLock::new();
+
+/// Reads [`OS_FUNCTIONS`] in a VM of its own; `None` when one of them is
+/// not a C function without upvalues (then each VM opens the library).
+fn os_functions() -> Option<[ffi::lua_CFunction; 3]> {
+    let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).ok()?;
+    let mut found: [Option<ffi::lua_CFunction>; 3] = [None; 3];
+    // SAFETY: a protected call on a VM of this function's own; only C
+    // function pointers (no destructors) are written from inside it.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            ffi::lua_pushcfunction(state, ffi::luaopen_os);
+            ffi::lua_call(state, 0, 1);
+            for (slot, name) in found.iter_mut().zip(REDUCED_OS) {
+                ffi::lua_pushstring(state, name.as_ptr());
+                ffi::lua_rawget(state, 1);
+                if ffi::lua_getupvalue(state, 2, 1).is_null() {
+                    *slot = ffi::lua_tocfunction(state, 2);
+                }
+                ffi::lua_settop(state, 1);
+            }
+            ffi::lua_settop(state, 0);
+        })
+    }
+    .ok()?;
+    Some([found[0]?, found[1]?, found[2]?])
 }
 
 /// Replaces the function `name` of `globals` by the C closure `wrapper`

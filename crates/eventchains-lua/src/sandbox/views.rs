@@ -13,10 +13,9 @@
 //! table (one view per library, whatever path reaches it).
 //!
 //! The functions that make views are C closures with the upvalues
-//! [`VIEWS`] to [`LEN`] (pushed by [`push_view_state`]): the tables of the
-//! Lua version's chunk, kept the same way (`shadows`, `names` and
-//! `protected` have weak keys, so an `event` record made for one call goes
-//! away with it).
+//! [`VIEWS`] to `LEN` (pushed by [`push_view_state`]): the tables of the
+//! Lua version's chunk, kept the same way (`names` and `protected` have
+//! weak keys, so an `event` record made for one call goes away with it).
 
 use std::ffi::c_int;
 
@@ -26,21 +25,22 @@ use super::raise::{Piece, raise_at_caller};
 
 /// Upvalue: original table → its view (strong: the libraries live as long as the VM).
 pub(super) const VIEWS: c_int = 1;
-/// Upvalue: view → shadow (weak keys). Only views have an entry.
-pub(super) const SHADOWS: c_int = 2;
 /// Upvalue: view → its name in messages (`string`, `package.loaded`; weak keys).
-pub(super) const NAMES: c_int = 3;
+const NAMES: c_int = 2;
 /// Upvalue: the read-only tables `rawset` refuses (views, the environment,
 /// the nil environment; weak keys) → `true`.
-pub(super) const PROTECTED: c_int = 4;
-/// Upvalue: the views' `__newindex`.
-const NEWINDEX: c_int = 5;
+pub(super) const PROTECTED: c_int = 3;
+/// Upvalue: the views' `__newindex`. A table is a view exactly when its
+/// metatable's `__newindex` is this closure (made here, never handed out;
+/// the metatable is hidden), and its shadow is then the metatable's
+/// `__index` (the Lua version kept a weak `shadows` table for that).
+const NEWINDEX: c_int = 4;
 /// Upvalue: the views' `__pairs`.
-const PAIRS: c_int = 6;
+const PAIRS: c_int = 5;
 /// Upvalue: the views' `__len`.
-const LEN: c_int = 7;
+const LEN: c_int = 6;
 /// How many upvalues a view-making closure has.
-pub(super) const VIEW_UPVALUES: c_int = 7;
+pub(super) const VIEW_UPVALUES: c_int = 6;
 
 /// How deep [`view_of`] follows nested tables (library tables nest two or
 /// three levels; the Lua version's recursion was bounded by Lua's stack).
@@ -60,19 +60,19 @@ pub(super) unsafe fn push_view_state(state: *mut ffi::lua_State) {
         let weak = ffi::lua_gettop(state);
         ffi::lua_pushstring(state, c"k".as_ptr());
         ffi::lua_setfield(state, weak, c"__mode".as_ptr());
-        for size in [16, 16, 16] {
-            ffi::lua_createtable(state, 0, size); // shadows, names, protected
+        for size in [16, 16] {
+            ffi::lua_createtable(state, 0, size); // names, protected
             ffi::lua_pushvalue(state, weak);
             ffi::lua_setmetatable(state, -2);
         }
         ffi::lua_remove(state, weak);
-        let shadows = weak; // the weak metatable's slot now holds `shadows`
-        ffi::lua_pushvalue(state, shadows + 1); // names
+        let names = weak; // the weak metatable's slot now holds `names`
+        ffi::lua_pushvalue(state, names);
         ffi::lua_pushcclosure(state, view_newindex, 1);
-        ffi::lua_pushvalue(state, shadows);
+        ffi::lua_pushvalue(state, -1);
         ffi::lua_pushcclosure(state, view_iterate, 1);
         ffi::lua_pushcclosure(state, view_pairs, 1);
-        ffi::lua_pushvalue(state, shadows);
+        ffi::lua_pushvalue(state, -2);
         ffi::lua_pushcclosure(state, view_len, 1);
     }
 }
@@ -191,7 +191,7 @@ pub(super) unsafe fn view_of(state: *mut ffi::lua_State, t: c_int, name: c_int, 
         ffi::lua_pushboolean(state, 0);
         ffi::lua_setfield(state, -2, c"__metatable".as_ptr());
         ffi::lua_setmetatable(state, view);
-        for (table, key, value) in [(VIEWS, t, view), (SHADOWS, view, shadow), (NAMES, view, name)] {
+        for (table, key, value) in [(VIEWS, t, view), (NAMES, view, name)] {
             ffi::lua_pushvalue(state, key);
             ffi::lua_pushvalue(state, value);
             ffi::lua_rawset(state, ffi::lua_upvalueindex(table));
@@ -272,8 +272,35 @@ pub(super) unsafe fn refuse(state: *mut ffi::lua_State, name: c_int, key: c_int)
     }
 }
 
-/// The iterator `pairs(view)` returns: `next(shadows[view], k)`. Scripts can
-/// call it with anything. Upvalue 1: `shadows`.
+/// Pushes the shadow of the value at `idx` when it is a view (see
+/// [`NEWINDEX`]) and returns whether it was; pushes nothing otherwise.
+///
+/// # Safety
+///
+/// `idx` absolute; `newindex` the index of the views' `__newindex`; room for three values.
+unsafe fn push_shadow(state: *mut ffi::lua_State, idx: c_int, newindex: c_int) -> bool {
+    // SAFETY: the caller's contract; metatable reads are raw.
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TTABLE || ffi::lua_getmetatable(state, idx) == 0 {
+            return false;
+        }
+        let mt = ffi::lua_gettop(state);
+        ffi::lua_pushstring(state, c"__newindex".as_ptr());
+        ffi::lua_rawget(state, mt);
+        if ffi::lua_rawequal(state, -1, newindex) == 0 {
+            ffi::lua_settop(state, mt - 1);
+            return false;
+        }
+        ffi::lua_pushstring(state, c"__index".as_ptr());
+        ffi::lua_rawget(state, mt);
+        ffi::lua_replace(state, mt);
+        ffi::lua_settop(state, mt);
+        true
+    }
+}
+
+/// The iterator `pairs(view)` returns: `next(shadow of view, k)`. Scripts
+/// can call it with anything. Upvalue 1: the views' `__newindex`.
 ///
 /// # Safety
 ///
@@ -284,8 +311,7 @@ unsafe extern "C-unwind" fn view_iterate(state: *mut ffi::lua_State) -> c_int {
     // does not hold, as `next` does.
     unsafe {
         ffi::lua_settop(state, 2);
-        ffi::lua_pushvalue(state, 1);
-        if ffi::lua_rawget(state, ffi::lua_upvalueindex(1)) != ffi::LUA_TTABLE {
+        if !push_shadow(state, 1, ffi::lua_upvalueindex(1)) {
             // As `next(nil, k)` said, called by the Lua version in a tail call.
             return raise_at_caller(state, &[Piece::Text("bad argument #1 to 'next' (table expected, got nil)")]);
         }
@@ -316,19 +342,20 @@ unsafe extern "C-unwind" fn view_pairs(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// A view's `__len`: `#shadow` (with the shadow's own `__len`, as `#`). Upvalue 1: `shadows`.
+/// A view's `__len`: `#shadow` (with the shadow's own `__len`, as `#`).
+/// Upvalue 1: the views' `__newindex`.
 ///
 /// # Safety
 ///
 /// Called by Lua with its upvalue.
 unsafe extern "C-unwind" fn view_len(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua with its upvalue; `lua_len` on the shadow (a
-    // table: only views have this metamethod, and every view a shadow) runs
-    // its `__len` as `#` would.
+    // SAFETY: called by Lua with its upvalue, as a metamethod of a view
+    // (only views have it); `lua_len` on the shadow runs its `__len` as `#` would.
     unsafe {
         ffi::lua_settop(state, 1);
-        ffi::lua_pushvalue(state, 1);
-        ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
+        if !push_shadow(state, 1, ffi::lua_upvalueindex(1)) {
+            ffi::lua_pushnil(state);
+        }
         ffi::lua_len(state, 2);
         1
     }
