@@ -104,12 +104,10 @@ impl Sandbox {
     /// A new VM with these libraries; nothing is restricted yet ([`Sandbox::restrict`] does that).
     pub(crate) fn open(&self) -> mlua::Result<Lua> {
         // Luau counts `debug` as safe; the sandbox never loads it.
-        let mut libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
+        let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
         // The C restriction builds the reduced `os` from `luaopen_os` itself.
         #[cfg(any(feature = "lua54", feature = "lua55"))]
-        if built_in_c() && !self.extra.contains(StdLib::OS) {
-            libs = libs & !StdLib::OS;
-        }
+        let libs = if built_in_c() && !self.extra.contains(StdLib::OS) { libs & !StdLib::OS } else { libs };
         Lua::new_with(libs, LuaOptions::default())
     }
 
@@ -365,7 +363,7 @@ fn lua_lock_down(lua: &Lua, close_check: mlua::Function) -> mlua::Result<ScriptE
 /// Tests only: makes the VMs built on this thread use the Lua versions of
 /// the sandbox (the `=lockdown` and `=sandbox` preludes) on Lua 5.4 and 5.5,
 /// the reference their C versions are compared with.
-#[cfg(test)]
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
 pub(crate) mod lua_versions {
     use std::cell::Cell;
 
