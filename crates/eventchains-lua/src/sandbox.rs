@@ -102,6 +102,8 @@ impl Sandbox {
     }
 
     /// A new VM with these libraries; nothing is restricted yet ([`Sandbox::restrict`] does that).
+    /// On Lua 5.4 and 5.5 `os` is opened only when allowed whole: `restrict`
+    /// builds the reduced one from three C functions (see `sandbox/restrict.rs`).
     pub(crate) fn open(&self) -> mlua::Result<Lua> {
         // Luau counts `debug` as safe; the sandbox never loads it.
         let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
@@ -111,7 +113,9 @@ impl Sandbox {
         Lua::new_with(libs, LuaOptions::default())
     }
 
-    /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`].
+    /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`]:
+    /// C closures on Lua 5.4 and 5.5 (`sandbox/restrict.rs`), the `=sandbox`
+    /// Lua prelude on LuaJIT and Luau.
     pub(crate) fn restrict(&self, lua: &Lua) -> mlua::Result<()> {
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
@@ -331,6 +335,8 @@ pub(crate) struct ScriptEnv {
 /// `load` refuses binary chunks and to-be-closed variables and never hands a
 /// chunk the real globals (an explicit `nil` environment gets an empty,
 /// read-only one on every engine), and `error(nil)` says what happened.
+/// Lua 5.4 and 5.5 build all this through the C API (`sandbox/lockdown.rs`,
+/// `sandbox/views.rs`); LuaJIT and Luau run the `=lockdown` Lua prelude.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     let close_check = close_check(lua)?;
     #[cfg(any(feature = "lua54", feature = "lua55"))]
