@@ -10,7 +10,9 @@
 use std::sync::OnceLock;
 
 use mlua::Lua;
-use mlua::chunk::{Chunk, ChunkMode};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::chunk::Chunk;
+use mlua::chunk::ChunkMode;
 
 /// A constant Lua chunk of this crate and its bytecode, made on first use.
 pub(crate) struct Prelude {
@@ -26,7 +28,18 @@ impl Prelude {
         Prelude { name, source, bytecode: OnceLock::new() }
     }
 
+    /// The chunk's code and whether it is bytecode (else its text, when it
+    /// does not compile), for loading through the C API.
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    pub(crate) fn code(&'static self) -> (&'static [u8], bool) {
+        match self.bytecode.get_or_init(|| compile(self.name, self.source)) {
+            Some(bytecode) => (bytecode.as_slice(), true),
+            None => (self.source.as_bytes(), false),
+        }
+    }
+
     /// The chunk, ready to call in `lua`: its bytecode, or its text if it does not compile.
+    #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
     pub(crate) fn load<'a>(&'static self, lua: &'a Lua) -> Chunk<'a> {
         match self.bytecode.get_or_init(|| compile(self.name, self.source)) {
             Some(bytecode) => lua.load(bytecode.as_slice()).set_name(self.name).set_mode(ChunkMode::Binary),

@@ -2,7 +2,21 @@
 
 use mlua::{Lua, LuaOptions, StdLib};
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use crate::prelude::Prelude;
+
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+mod equivalence_tests;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod lockdown;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod raise;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod raw_fields;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod restrict;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod views;
 
 /// The libraries a script's VM gets.
 ///
@@ -88,13 +102,20 @@ impl Sandbox {
     }
 
     /// A new VM with these libraries; nothing is restricted yet ([`Sandbox::restrict`] does that).
+    /// On Lua 5.4 and 5.5 `os` is opened only when allowed whole: `restrict`
+    /// builds the reduced one from three C functions (see `sandbox/restrict.rs`).
     pub(crate) fn open(&self) -> mlua::Result<Lua> {
         // Luau counts `debug` as safe; the sandbox never loads it.
         let libs = (Self::base_libs() | self.extra) & StdLib::ALL_SAFE & !StdLib::DEBUG;
+        // The C restriction builds the reduced `os` from `luaopen_os` itself.
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        let libs = if built_in_c() && !self.extra.contains(StdLib::OS) { libs & !StdLib::OS } else { libs };
         Lua::new_with(libs, LuaOptions::default())
     }
 
-    /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`].
+    /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`]:
+    /// C closures on Lua 5.4 and 5.5 (`sandbox/restrict.rs`), the `=sandbox`
+    /// Lua prelude on LuaJIT and Luau.
     pub(crate) fn restrict(&self, lua: &Lua) -> mlua::Result<()> {
         let full_os = self.extra.contains(StdLib::OS);
         let print = lua.create_function(|_, args: mlua::MultiValue| {
@@ -106,18 +127,42 @@ impl Sandbox {
             tracing::info!(target: "eventchains_lua::script", "{}", line.join("\t"));
             Ok(())
         })?;
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            #[cfg(test)]
+            if lua_versions::forced() {
+                return sandbox_prelude(lua, print, full_os);
+            }
+            restrict::restrict(lua, print, !full_os)
+        }
+        #[cfg(not(any(feature = "lua54", feature = "lua55")))]
         sandbox_prelude(lua, print, full_os)
     }
 }
 
-/// Runs [`PRELUDE`] (a function of its own, so profiles show its cost).
+/// Whether the sandbox is built through the C API (Lua 5.4 and 5.5; tests
+/// can force the Lua preludes, see [`lua_versions`]).
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+fn built_in_c() -> bool {
+    #[cfg(test)]
+    if lua_versions::forced() {
+        return false;
+    }
+    true
+}
+
+/// Runs [`PRELUDE`] (a function of its own, so profiles show its cost):
+/// LuaJIT and Luau (and, in tests, the reference of the C version).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 #[inline(never)]
 fn sandbox_prelude(lua: &Lua, print: mlua::Function, full_os: bool) -> mlua::Result<()> {
     PRELUDE.load(lua).call::<()>((print, full_os))
 }
 
 /// Restricts the globals. Gets `print` (logging) and whether `os` stays whole.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 static PRELUDE: Prelude = Prelude::new("=sandbox", PRELUDE_SOURCE);
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const PRELUDE_SOURCE: &str = r#"
 local print_to_log, full_os = ...
 local rawload, select = load, select
@@ -290,8 +335,26 @@ pub(crate) struct ScriptEnv {
 /// `load` refuses binary chunks and to-be-closed variables and never hands a
 /// chunk the real globals (an explicit `nil` environment gets an empty,
 /// read-only one on every engine), and `error(nil)` says what happened.
+/// Lua 5.4 and 5.5 build all this through the C API (`sandbox/lockdown.rs`,
+/// `sandbox/views.rs`); LuaJIT and Luau run the `=lockdown` Lua prelude.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     let close_check = close_check(lua)?;
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    {
+        #[cfg(test)]
+        if lua_versions::forced() {
+            return lua_lock_down(lua, close_check);
+        }
+        lockdown::lock_down(lua, close_check)
+    }
+    #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+    lua_lock_down(lua, close_check)
+}
+
+/// The lockdown as the `=lockdown` Lua prelude: LuaJIT and Luau (and, in
+/// tests, the reference the C version of Lua 5.4 and 5.5 is compared with).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+fn lua_lock_down(lua: &Lua, close_check: mlua::Function) -> mlua::Result<ScriptEnv> {
     // SAFETY: `table_fields` follows the C function protocol (see there).
     let table_fields = unsafe { lua.create_c_function(table_fields) }?;
     let (env, freeze, record) = LOCKDOWN_PRELUDE.load(lua).call::<(mlua::Table, mlua::Function, mlua::Function)>((
@@ -303,6 +366,32 @@ pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
     Ok(ScriptEnv { env, freeze, record })
 }
 
+/// Tests only: makes the VMs built on this thread use the Lua versions of
+/// the sandbox (the `=lockdown` and `=sandbox` preludes) on Lua 5.4 and 5.5,
+/// the reference their C versions are compared with.
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+pub(crate) mod lua_versions {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FORCED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Whether the Lua versions are forced on this thread.
+    pub(crate) fn forced() -> bool {
+        FORCED.with(Cell::get)
+    }
+
+    /// Runs `f` with the Lua versions forced (or not).
+    pub(crate) fn with<R>(lua_versions: bool, f: impl FnOnce() -> R) -> R {
+        let before = FORCED.with(|forced| forced.replace(lua_versions));
+        let result = f();
+        FORCED.with(|forced| forced.set(before));
+        result
+    }
+}
+
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `table_fields(t)`: the keys of `t` whose values are tables, as a list, or
 /// `nil` when there are none (a raw traversal, as `next`). The lockdown walks
 /// the globals and every library table with it: done in Lua, each value cost
@@ -348,6 +437,7 @@ unsafe extern "C-unwind" fn table_fields(state: *mut mlua::ffi::lua_State) -> st
 /// `table.move`, `table.clear` where they exist) write without metamethods,
 /// so they must refuse the protected tables themselves. Lua 5.4 and 5.5 go
 /// through `__newindex`.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const RAW_TABLE_WRITES: bool = cfg!(any(feature = "luajit", feature = "luau"));
 
 /// Why `<close>` is refused: after a limit error Lua runs pending `__close`
@@ -382,7 +472,9 @@ fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
 
 /// Builds the script environment (see [`lock_down`]). Gets [`CLOSE_REFUSED`],
 /// the close check, [`RAW_TABLE_WRITES`] and [`table_fields`].
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 static LOCKDOWN_PRELUDE: Prelude = Prelude::new("=lockdown", LOCKDOWN_PRELUDE_SOURCE);
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const LOCKDOWN_PRELUDE_SOURCE: &str = r##"
 local G = _G
 local rawget, rawset, rawsetmetatable, error, next, type, tostring, select, getmetatable =

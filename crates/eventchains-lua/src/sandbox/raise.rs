@@ -1,0 +1,175 @@
+//! Raising the sandbox's errors from its C functions (Lua 5.4 and 5.5).
+//!
+//! A C function needs no level shift: level 1 is the function that called
+//! it, where the Lua versions said `error(message, 2)` from a wrapper (or 3
+//! from a helper it called). The sandbox's own refusals are raised at the
+//! nearest calling function that has a line ([`push_position`]): the script's
+//! line also when a C function (`pcall`, `table.insert`) or a wrapper
+//! without line information (a prelude of the bounded library) stands
+//! between, where the Lua versions often gave no position at all.
+
+use std::ffi::c_int;
+
+use mlua::ffi;
+
+/// One piece of an error message.
+#[derive(Clone, Copy)]
+pub(super) enum Piece {
+    /// Text as it is.
+    Text(&'static str),
+    /// The value at this absolute stack index, as `tostring` shows it
+    /// (`luaL_tolstring`: `__tostring` and `__name` apply).
+    Value(c_int),
+    /// The name of this value's type as `type` gives it (`nil` for an absent argument).
+    TypeOf(c_int),
+    /// The name of this value's type as an argument error gives it
+    /// (`luaL_typeerror`'s rule: a string `__name` field, `light userdata`,
+    /// else the type name).
+    ArgType(c_int),
+}
+
+/// Raises the concatenated `pieces` as an error, after the position of
+/// the nearest calling function with a line (see [`push_position`]).
+///
+/// # Safety
+///
+/// Called from a C function running on `state` (a frame exists); every
+/// [`Piece::Value`], [`Piece::TypeOf`] and [`Piece::ArgType`] index is an
+/// absolute index of that frame, at most its top (this function pushes). Does not return: the error unwinds (or
+/// `longjmp`s) through the caller's frame, so no Rust value with a
+/// destructor may be alive there. `__tostring` of a value may run Lua code
+/// (and raise an error of its own instead).
+pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece]) -> c_int {
+    // SAFETY: the caller's contract; `luaL_checkstack` makes room for every
+    // piece (and raises "stack overflow" when there is none).
+    unsafe {
+        let count = c_int::try_from(pieces.len()).unwrap_or(c_int::MAX - 4);
+        ffi::luaL_checkstack(state, count + 4, std::ptr::null());
+        push_position(state);
+        for piece in pieces {
+            match *piece {
+                Piece::Text(text) => push_str(state, text),
+                Piece::Value(idx) => {
+                    ffi::luaL_tolstring(state, idx, std::ptr::null_mut());
+                }
+                Piece::TypeOf(idx) => {
+                    let t = ffi::lua_type(state, idx);
+                    ffi::lua_pushstring(state, ffi::lua_typename(state, t.max(ffi::LUA_TNIL)));
+                }
+                Piece::ArgType(idx) => push_arg_type(state, idx),
+            }
+        }
+        ffi::lua_concat(state, count + 1);
+        ffi::lua_error(state)
+    }
+}
+
+/// How many calling levels [`push_position`] looks through (finding a
+/// level walks the call list from the top, so deeper searches cost more).
+const POSITION_SEARCH: c_int = 16;
+
+/// Pushes `chunk:line: ` of the nearest function below the running one that
+/// has line information (within [`POSITION_SEARCH`] levels), or `""`.
+///
+/// # Safety
+///
+/// Called from a C function running on `state`; room for four values.
+/// May raise a memory error.
+pub(super) unsafe fn push_position(state: *mut ffi::lua_State) {
+    // SAFETY: `lua_Debug` is a plain C struct (all-zero is a valid start);
+    // `lua_getinfo` fills it for the level `lua_getstack` found.
+    unsafe {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        for level in 1..=POSITION_SEARCH {
+            if ffi::lua_getstack(state, level, &mut ar) == 0 {
+                break;
+            }
+            ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar);
+            if ar.currentline > 0 {
+                ffi::lua_pushstring(state, ar.short_src.as_ptr());
+                push_str(state, ":");
+                ffi::lua_pushinteger(state, ffi::lua_Integer::from(ar.currentline));
+                push_str(state, ": ");
+                ffi::lua_concat(state, 4);
+                return;
+            }
+        }
+        push_str(state, "");
+    }
+}
+
+/// Pushes `text`.
+///
+/// # Safety
+///
+/// Room for one value on `state`'s stack. May raise a memory error.
+pub(super) unsafe fn push_str(state: *mut ffi::lua_State, text: &str) {
+    // SAFETY: the caller's contract; `text` is valid for its length.
+    unsafe {
+        ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
+    }
+}
+
+/// Pushes the type name of the value at `idx` as `luaL_typeerror` words it.
+///
+/// # Safety
+///
+/// Room for two values; `idx` absolute. May raise a memory error.
+unsafe fn push_arg_type(state: *mut ffi::lua_State, idx: c_int) {
+    // SAFETY: the caller's contract; `luaL_getmetafield` reads the
+    // metatable raw (no metamethod runs) and pushes only what it finds.
+    unsafe {
+        match ffi::luaL_getmetafield(state, idx, c"__name".as_ptr()) {
+            ffi::LUA_TSTRING => {}
+            found => {
+                if found != ffi::LUA_TNIL {
+                    ffi::lua_pop(state, 1);
+                }
+                if ffi::lua_type(state, idx) == ffi::LUA_TLIGHTUSERDATA {
+                    push_str(state, "light userdata");
+                } else {
+                    ffi::lua_pushstring(state, ffi::luaL_typename(state, idx));
+                }
+            }
+        }
+    }
+}
+
+/// Raises `bad argument #<arg> to '<function>' (<expected> expected, got <type>)`
+/// at the caller's line, as `luaL_typeerror` words it but with a fixed
+/// function name (the Lua wrappers called the library function as a field,
+/// so the name never depended on how a script had named the wrapper).
+///
+/// # Safety
+///
+/// As [`raise_at_caller`]; `arg` is an absolute index (an argument above
+/// the top reads "no value").
+pub(super) unsafe fn arg_type_error(
+    state: *mut ffi::lua_State,
+    arg: c_int,
+    function: &'static str,
+    expected: &'static str,
+) -> c_int {
+    // SAFETY: the caller's contract; the type is read before anything is pushed.
+    unsafe {
+        let got =
+            if ffi::lua_type(state, arg) == ffi::LUA_TNONE { Piece::Text("no value") } else { Piece::ArgType(arg) };
+        ffi::luaL_checkstack(state, 4, std::ptr::null());
+        ffi::lua_pushinteger(state, ffi::lua_Integer::from(arg));
+        let number = ffi::lua_gettop(state);
+        raise_at_caller(
+            state,
+            &[
+                Piece::Text("bad argument #"),
+                Piece::Value(number),
+                Piece::Text(" to '"),
+                Piece::Text(function),
+                Piece::Text("' ("),
+                Piece::Text(expected),
+                Piece::Text(" expected, got "),
+                got,
+                Piece::Text(")"),
+            ],
+        )
+    }
+}

@@ -1,0 +1,214 @@
+//! The restricted globals built through the C API (Lua 5.4 and 5.5): what
+//! the `=sandbox` Lua prelude does (see [`super::Sandbox::restrict`]),
+//! without loading and running its functions in every new VM.
+//!
+//! `load` and `collectgarbage` become C closures over the base library's
+//! functions, which they run in their own frame (both are C functions
+//! without upvalues): an argument error names the function as the caller
+//! called it and gives the caller's line, as the Lua wrappers' field calls
+//! did. The reduced `os` is built from `luaopen_os`'s table directly (the
+//! VM is opened without `os`, see [`super::Sandbox::open`]): the whole
+//! library is never a global nor a loaded module.
+//!
+//! No Rust value with a destructor is alive while Lua may raise an error (a
+//! `longjmp` or an unwind through these frames).
+
+use std::ffi::c_int;
+use std::sync::OnceLock;
+
+use mlua::{Function, Lua, ffi};
+
+use super::raise::{Piece, raise_at_caller};
+use super::raw_fields::{get_field, set_field};
+
+/// The `os` functions the default sandbox keeps.
+const REDUCED_OS: [&std::ffi::CStr; 3] = [c"clock", c"time", c"date"];
+
+/// Installs the restricted globals in `lua` (see [`super::Sandbox::restrict`]):
+/// `print` (to the log), `load` (text only), `collectgarbage` (collect,
+/// count and step only), and with `reduced_os` the `os` of `clock`, `time`
+/// and `date` (also as the loaded module `os`, so that `require` hands out
+/// no other).
+#[inline(never)] // a function of its own in profiles
+pub(super) fn restrict(lua: &Lua, print: Function, reduced_os: bool) -> mlua::Result<()> {
+    let reduced_os_functions = if reduced_os { *OS_FUNCTIONS.get_or_init(os_functions) } else { None };
+    // SAFETY: `exec_raw` runs the closure in a protected call with `print`
+    // at 1; every index below is absolute; room is checked first. Raises
+    // memory errors only, reported by `exec_raw`.
+    unsafe {
+        lua.exec_raw::<()>(print, |state| {
+            ffi::luaL_checkstack(state, 12, std::ptr::null());
+            ffi::lua_settop(state, 1);
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
+            let globals = 2;
+            ffi::lua_pushvalue(state, 1);
+            set_field(state, globals, c"print");
+            for name in [c"dofile", c"loadfile", c"loadstring", c"getfenv", c"setfenv"] {
+                ffi::lua_pushnil(state);
+                set_field(state, globals, name);
+            }
+            if get_field(state, globals, c"package") == ffi::LUA_TNIL {
+                ffi::lua_pushnil(state);
+                set_field(state, globals, c"require");
+            }
+            ffi::lua_settop(state, globals);
+            wrap(state, globals, c"load", load);
+            wrap(state, globals, c"collectgarbage", collect_garbage);
+            if reduced_os {
+                ffi::lua_pushnil(state); // 3: the whole library, when it must be opened
+                ffi::lua_createtable(state, 0, 3); // 4: the reduced one
+                match reduced_os_functions {
+                    Some(functions) => {
+                        for (name, function) in REDUCED_OS.iter().zip(functions) {
+                            ffi::lua_pushcfunction(state, function);
+                            set_field(state, 4, name);
+                        }
+                    }
+                    None => {
+                        ffi::lua_pushcfunction(state, ffi::luaopen_os);
+                        ffi::lua_call(state, 0, 1);
+                        ffi::lua_replace(state, 3);
+                        for name in REDUCED_OS {
+                            ffi::lua_pushstring(state, name.as_ptr());
+                            ffi::lua_rawget(state, 3);
+                            set_field(state, 4, name);
+                        }
+                    }
+                }
+                ffi::lua_pushvalue(state, 4);
+                set_field(state, globals, c"os");
+                ffi::luaL_getsubtable(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_LOADED_TABLE);
+                ffi::lua_pushvalue(state, 4);
+                set_field(state, 5, c"os");
+            }
+            ffi::lua_settop(state, 0);
+        })
+    }
+}
+
+/// The C functions `os.clock`, `os.time` and `os.date` of the engine,
+/// read once per process from `luaopen_os`'s table (light C functions: the
+/// same values in every VM). Opening the library in every VM to take three
+/// of its eleven functions cost about 9,500 instructions.
+static OS_FUNCTIONS: OnceLock<Option<[ffi::lua_CFunction; 3]>> = OnceLock::new();
+
+/// Reads [`OS_FUNCTIONS`] in a VM of its own; `None` when one of them is
+/// not a C function without upvalues (then each VM opens the library).
+fn os_functions() -> Option<[ffi::lua_CFunction; 3]> {
+    let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).ok()?;
+    let mut found: [Option<ffi::lua_CFunction>; 3] = [None; 3];
+    // SAFETY: a protected call on a VM of this function's own; only C
+    // function pointers (no destructors) are written from inside it.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            ffi::lua_pushcfunction(state, ffi::luaopen_os);
+            ffi::lua_call(state, 0, 1);
+            for (slot, name) in found.iter_mut().zip(REDUCED_OS) {
+                ffi::lua_pushstring(state, name.as_ptr());
+                ffi::lua_rawget(state, 1);
+                if ffi::lua_getupvalue(state, 2, 1).is_null() {
+                    *slot = ffi::lua_tocfunction(state, 2);
+                }
+                ffi::lua_settop(state, 1);
+            }
+            ffi::lua_settop(state, 0);
+        })
+    }
+    .ok()?;
+    Some([found[0]?, found[1]?, found[2]?])
+}
+
+/// Replaces the function `name` of `globals` by the C closure `wrapper`
+/// over it (upvalue 1 the function, 2 whether it is a C function without
+/// upvalues); leaves an absent field alone.
+///
+/// # Safety
+///
+/// `globals` an absolute index of a table; room for four values.
+unsafe fn wrap(state: *mut ffi::lua_State, globals: c_int, name: &std::ffi::CStr, wrapper: ffi::lua_CFunction) {
+    // SAFETY: the caller's contract; `lua_getupvalue` pushes a value only
+    // when it returns a name.
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        ffi::lua_pushstring(state, name.as_ptr());
+        if ffi::lua_rawget(state, globals) != ffi::LUA_TNIL {
+            let plain =
+                ffi::lua_tocfunction(state, top + 1).is_some() && ffi::lua_getupvalue(state, top + 1, 1).is_null();
+            ffi::lua_settop(state, top + 1);
+            ffi::lua_pushboolean(state, c_int::from(plain));
+            ffi::lua_pushcclosure(state, wrapper, 2);
+            set_field(state, globals, name);
+        }
+        ffi::lua_settop(state, top);
+    }
+}
+
+/// Runs the wrapped function on this frame's arguments and returns its results.
+///
+/// # Safety
+///
+/// Called from a [`wrap`] closure's frame, the stack holding the call's arguments only.
+unsafe fn call_wrapped(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the caller's contract; a C function without upvalues reads
+    // only its arguments, so it can work in this frame.
+    unsafe {
+        if ffi::lua_toboolean(state, ffi::lua_upvalueindex(2)) != 0
+            && let Some(wrapped) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(1))
+        {
+            return wrapped(state);
+        }
+        let nargs = ffi::lua_gettop(state);
+        ffi::luaL_checkstack(state, 1, std::ptr::null());
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state)
+    }
+}
+
+/// `load(chunk, name, mode, env)` with the mode always `"t"` (binary chunks
+/// can crash the interpreter); an environment only when one is given.
+///
+/// # Safety
+///
+/// Called by Lua as a [`wrap`] closure.
+unsafe extern "C-unwind" fn load(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a wrap closure's frame; `settop` makes index 3 valid.
+    unsafe {
+        ffi::lua_settop(state, ffi::lua_gettop(state).max(3));
+        ffi::lua_pushstring(state, c"t".as_ptr());
+        ffi::lua_replace(state, 3);
+        call_wrapped(state)
+    }
+}
+
+/// `collectgarbage(option, ...)` for `"collect"`, `"count"` and `"step"`
+/// (and no option) only: a script must not stop the collector of a VM that
+/// later executions reuse.
+///
+/// # Safety
+///
+/// Called by Lua as a [`wrap`] closure.
+unsafe extern "C-unwind" fn collect_garbage(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a wrap closure's frame; the option is compared as a string
+    // without coercion (`==` in the Lua version: a number is never equal).
+    unsafe {
+        let allowed = match ffi::lua_type(state, 1) {
+            ffi::LUA_TNONE | ffi::LUA_TNIL => true,
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let option = ffi::lua_tolstring(state, 1, &mut len);
+                let option = std::slice::from_raw_parts(option.cast::<u8>(), len);
+                matches!(option, b"collect" | b"count" | b"step")
+            }
+            _ => false,
+        };
+        if !allowed {
+            return raise_at_caller(
+                state,
+                &[Piece::Text("collectgarbage('"), Piece::Value(1), Piece::Text("') is not allowed in the sandbox")],
+            );
+        }
+        call_wrapped(state)
+    }
+}
