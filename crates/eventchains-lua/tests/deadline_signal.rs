@@ -85,6 +85,17 @@ fn an_endless_loop_in_a_lua_middleware_ends_with_the_timeout() {
     assert!(message.starts_with("wall-clock limit (50 ms) exceeded in middleware[1]"), "{message}");
 }
 
+/// A script's top-level code runs under the same cap while loading.
+#[test]
+fn an_endless_loop_at_the_top_level_fails_the_load_naming_the_script() {
+    install();
+    let err = LuaChainBuilder::new()
+        .limits(TIME_ONLY)
+        .load_str("hostile.lua", "while true do end return {}")
+        .expect_err("the load fails");
+    assert_eq!(err.to_string(), "hostile.lua: wall-clock limit (50 ms) exceeded while running the script");
+}
+
 /// Only a context deadline (no caps on the VM at all): the same signal stops it.
 #[test]
 fn an_endless_loop_under_a_context_deadline_ends() {

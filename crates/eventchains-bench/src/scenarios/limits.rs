@@ -102,11 +102,16 @@ fn time_cap_signal(s: &mut Session<'_>) -> Result<(), BenchError> {
     ];
     let out = s.compare(&mut variants, None);
     drop(variants);
-    s.results.summary("limits.timecap_run_lua_off_ns", out[0]);
-    s.results.summary("limits.lua_timecap_ns", out[1]);
-    s.results.summary("limits.lua_timecap_signal_ns", out[2]);
-    s.results.summary("limits.timecap_run_loop_off_ns", out[3]);
-    s.results.summary("limits.lua_loop_timecap_signal_ns", out[4]);
+    let keys = [
+        "timecap_run_lua_off_ns",
+        "lua_timecap_ns",
+        "lua_timecap_signal_ns",
+        "timecap_run_loop_off_ns",
+        "lua_loop_timecap_signal_ns",
+    ];
+    for (key, summary) in keys.iter().zip(&out) {
+        s.results.summary(format!("limits.{key}"), *summary);
+    }
     s.results.value("limits.timecap_vs_off", out[1].median / out[0].median);
     s.results.value("limits.timecap_signal_vs_off", out[2].median / out[0].median);
     s.results.value("limits.loop_timecap_signal_vs_off", out[4].median / out[3].median);
