@@ -189,6 +189,7 @@ impl CountHook {
     ///
     /// # Safety
     /// `state` is a live Lua thread of the VM, on the calling thread (inside its hook).
+    #[cfg(not(feature = "luau"))]
     #[inline]
     pub(crate) unsafe fn after_signal(&self, state: *mut mlua::ffi::lua_State) {
         #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]

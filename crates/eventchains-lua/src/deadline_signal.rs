@@ -138,6 +138,7 @@ pub(crate) fn installed_signal() -> Option<c_int> {
 
 /// Whether a VM configured now uses the deadline signal: it is installed
 /// (in the library's unit tests, also on a thread that asked to act as if).
+#[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
 #[inline]
 pub(crate) fn used_by_new_vms() -> bool {
     #[cfg(test)]
@@ -147,7 +148,7 @@ pub(crate) fn used_by_new_vms() -> bool {
     installed_signal().is_some()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix, any(feature = "lua54", feature = "lua55")))]
 thread_local! {
     static ACT_AS_INSTALLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -156,7 +157,7 @@ thread_local! {
 /// installed (their time caps leave the count hook off, their calls name
 /// their Lua thread), without a process-wide install: unit tests play the
 /// handler's part by calling [`crate::running_lua::arm_hook`].
-#[cfg(test)]
+#[cfg(all(test, unix, any(feature = "lua54", feature = "lua55")))]
 pub(crate) fn act_as_installed_on_this_thread() {
     ACT_AS_INSTALLED.with(|a| a.set(true));
 }

@@ -327,7 +327,7 @@ thread_local! {
 /// thread) belong to a watchdog of its own with no thread, and returns that
 /// watchdog's idle flag, for tests that raise it by hand and check that a
 /// check point lowers it.
-#[cfg(test)]
+#[cfg(all(test, not(feature = "luau")))]
 pub(crate) fn private_watchdog_for_this_thread() -> &'static AtomicBool {
     let dog = Watchdog::leak();
     PRIVATE_DOG.with(|d| d.set(Some(dog)));
