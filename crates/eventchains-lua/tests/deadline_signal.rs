@@ -201,3 +201,70 @@ fn install_refuses_unusable_and_taken_signals_and_a_second_one() {
     );
     assert_eq!(DeadlineSignal::installed(), Some(SIGNAL));
 }
+
+/// Signals landing anywhere (another thread sends them every few
+/// microseconds) while calls with coroutines, host functions, caught errors
+/// and a nested call into a second VM run: every execution completes with
+/// its exact result (their time is never up, so no signal may change one).
+#[test]
+fn a_storm_of_stray_signals_changes_no_result() {
+    let inner = Arc::new(load(
+        LuaChainBuilder::new(),
+        Limits::UNLIMITED,
+        "return { events = { { name = 'inner', handler = function(ctx) ctx.inner = (ctx.inner or 0) + 1 end } } }",
+    ));
+    let mut events = EventRegistry::new();
+    events.register_event(
+        "inner",
+        FnEvent::new("inner", move |ctx| {
+            let result = inner.execute(ctx);
+            if result.is_clean() { Ok(()) } else { Err(eventchains_core::EventError::new(result.to_string())) }
+        }),
+    );
+    let chain = load(
+        LuaChainBuilder::new().event_registry(events).register_fn("twice", |n: i64| n * 2),
+        Limits { timeout: Some(Duration::from_secs(3600)), ..TIME_ONLY },
+        "return {
+           middleware = { function(event, ctx, next) ctx.m = (ctx.m or 0) + 1 return next(ctx) end },
+           events = {
+             { name = 'work', handler = function(ctx)
+                 local n = 0
+                 for i = 1, 200 do
+                   n = n + twice(i)
+                   local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+                   n = n + co(i) + co(1)
+                   local ok = pcall(error, 'x')
+                   if ok then n = -1 end
+                 end
+                 ctx.n = n
+               end },
+             { name = 'inner', rust = 'inner' },
+           } }",
+    );
+    // SAFETY: this thread's own id; it outlives the sender (joined below).
+    let me = unsafe { libc::pthread_self() } as usize;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender_stop = stop.clone();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0u64;
+        while !sender_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: the test thread lives until this thread is joined.
+            unsafe { libc::pthread_kill(me as libc::pthread_t, SIGNAL) };
+            sent += 1;
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        sent
+    });
+    let expected = (1..=200).map(|i| 2 * i + (i + 1) + 2).sum::<i64>();
+    for _ in 0..300 {
+        let mut ctx = EventContext::new();
+        let result = chain.execute(&mut ctx);
+        assert!(result.is_clean(), "{result:?}");
+        assert_eq!(ctx.get::<i64>("n"), Some(expected));
+        assert_eq!(ctx.get::<i64>("inner"), Some(1));
+        assert_eq!(ctx.get::<i64>("m"), Some(2));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = sender.join().expect("the sender");
+    assert!(sent > 0);
+}
