@@ -1,7 +1,10 @@
 //! A loop for instruction counts of the seed chain (see docs/architecture.md):
-//! `seed_loop chain|unlimited|timecap|middleware|native|minimal [ITERATIONS]`
+//! `seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|minimal [ITERATIONS]`
 //! runs the experiment's 2-event chain through `LuaChain` (default or no
-//! limits, or the default time and memory caps without an instruction cap; or
+//! limits; the default memory cap alone; or the default time and memory caps
+//! without an instruction cap, with the count hook (`timecap`) or with the
+//! deadline signal installed instead (`timecap_signal`, Lua 5.4/5.5 on unix:
+//! `DeadlineSignal`; `unlimited_signal`: no limits, the signal installed); or
 //! wrapped in one pass-through Lua middleware, default limits), the same two
 //! events written in Rust on `EventChain`, or the hand-written minimal mlua
 //! loop of `benches/lua_bridge.rs`, ITERATIONS times.
@@ -73,10 +76,15 @@ fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     match mode.as_str() {
-        "chain" | "unlimited" | "timecap" | "middleware" => {
+        "chain" | "unlimited" | "unlimited_signal" | "memcap" | "timecap" | "timecap_signal" | "middleware" => {
+            if mode.ends_with("_signal") {
+                #[cfg(unix)]
+                eventchains_lua::DeadlineSignal::install(libc::SIGUSR2).expect("the deadline signal");
+            }
             let limits = match mode.as_str() {
-                "unlimited" => Limits::UNLIMITED,
-                "timecap" => Limits { instructions: None, ..Limits::default() },
+                "unlimited" | "unlimited_signal" => Limits::UNLIMITED,
+                "memcap" => Limits { memory_bytes: Limits::default().memory_bytes, ..Limits::UNLIMITED },
+                "timecap" | "timecap_signal" => Limits { instructions: None, ..Limits::default() },
                 _ => Limits::default(),
             };
             let source = if mode == "middleware" { middleware_script() } else { SEED.to_owned() };
@@ -113,6 +121,8 @@ fn main() {
                 black_box((counter, message.as_bytes().len()));
             }
         }
-        _ => panic!("usage: seed_loop chain|unlimited|timecap|middleware|native|minimal [ITERATIONS]"),
+        _ => panic!(
+            "usage: seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|minimal [ITERATIONS]"
+        ),
     }
 }

@@ -9,6 +9,13 @@
 //!
 //! - a VM with an instruction or time cap of its own has the hook on all the
 //!   time (every call needs it; switching it per call would only add work);
+//! - except with the deadline signal ([`crate::deadline_signal`]) installed
+//!   when the VM was configured: then only an instruction cap keeps it on; a
+//!   time cap or a context deadline leaves it off, and when the watchdog
+//!   finds the time up its signal's handler sets it on the Lua thread running
+//!   then ([`crate::running_lua`], which calls keep up to date through
+//!   [`CountHook::around`]), to fire at the next instruction;
+//!   [`CountHook::after_signal`] puts it back when it fires;
 //! - a VM without such caps has it off, and a call turns it on for itself, on
 //!   the Lua thread it runs on, only while a deadline is running on this OS
 //!   thread (the context's deadline, or the time cap of an enclosing call in
@@ -24,7 +31,9 @@
 //! The hook is only ever set from the VM's own thread: Lua 5.4's
 //! `lua_sethook` walks the thread's `CallInfo` list (`settraps`), which the
 //! running interpreter pops and the GC frees (`luaE_shrinkCI`), so a
-//! watchdog thread setting it would race with those frees.
+//! watchdog thread setting it would race with those frees. (The deadline
+//! signal's handler runs on the VM's own thread, between two of its
+//! instructions, as `lua.c`'s Ctrl-C handler does.)
 //!
 //! LuaJIT keeps one hook per VM (all its coroutines share it), so there
 //! [`CountHook::mirror`] has nothing to do; once an async execution has run on
@@ -46,9 +55,18 @@ pub(crate) struct CountHook {
     /// The hook function mlua installed for the VM (its global hook).
     #[cfg(not(feature = "luau"))]
     func: Cell<Option<ffi::lua_Hook>>,
-    /// On for every call (the VM has an instruction or time cap).
+    /// On for every call (the VM has an instruction cap, or a time cap and
+    /// no deadline signal).
     #[cfg(not(feature = "luau"))]
     always: Cell<bool>,
+    /// The deadline signal was installed when the VM was configured: its
+    /// deadlines are enforced by the signal ([`crate::deadline_signal`]), and
+    /// its calls name their Lua thread for the handler ([`crate::running_lua`]).
+    #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+    signal: Cell<bool>,
+    /// The VM's identity for [`crate::running_lua`].
+    #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+    vm: Cell<Option<std::ptr::NonNull<std::ffi::c_void>>>,
 }
 
 /// The mask and count the hook runs with.
@@ -59,13 +77,26 @@ const COUNT: c_int = crate::HOOK_INTERVAL as c_int;
 
 impl CountHook {
     /// Takes the hook mlua has just installed on `state` (the VM's main
-    /// thread) as the VM's hook, and leaves it on there if `always`, else
-    /// turns it off until a call needs it.
+    /// thread) as the VM's hook, and leaves it on there if the VM keeps it on
+    /// for every call (it has an `instruction_cap`, or a `time_cap` while no
+    /// deadline signal is installed), else turns it off until a call needs
+    /// it (or, with the signal, until the signal sets it).
     ///
     /// # Safety
     /// `state` is the main thread of a live VM, on the calling thread, with
     /// no Lua code of the VM running (at load time).
-    pub(crate) unsafe fn configure(&self, state: *mut mlua::ffi::lua_State, always: bool) {
+    pub(crate) unsafe fn configure(&self, state: *mut mlua::ffi::lua_State, instruction_cap: bool, time_cap: bool) {
+        #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+        let signal = crate::deadline_signal::used_by_new_vms();
+        #[cfg(not(all(unix, any(feature = "lua54", feature = "lua55"))))]
+        let signal = false;
+        #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+        {
+            self.signal.set(signal);
+            // SAFETY (caller): a live state.
+            self.vm.set(std::ptr::NonNull::new(unsafe { crate::running_lua::vm_id(state) }));
+        }
+        let always = instruction_cap || (time_cap && !signal);
         #[cfg(not(feature = "luau"))]
         // SAFETY (caller): a live state on its own thread.
         unsafe {
@@ -90,12 +121,27 @@ impl CountHook {
     /// # Safety
     /// `state` is a live Lua thread of the VM, on the calling thread.
     #[inline(always)]
+    ///
+    /// On a VM that uses the deadline signal the hook is left as it is (the
+    /// signal sets it when a deadline passes) and `state` is named as the Lua
+    /// thread running on this OS thread while `f` runs ([`crate::running_lua`]).
     pub(crate) unsafe fn around<R>(
         &self,
         state: *mut mlua::ffi::lua_State,
         needed: impl FnOnce() -> bool,
         f: impl FnOnce() -> R,
     ) -> R {
+        #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+        if self.signal.get()
+            && let Some(func) = self.func.get()
+        {
+            let _running = crate::running_lua::Running::enter(
+                state,
+                func,
+                self.vm.get().map_or(std::ptr::null_mut(), std::ptr::NonNull::as_ptr),
+            );
+            return f();
+        }
         #[cfg(not(feature = "luau"))]
         if !self.always.get() && needed() {
             // SAFETY (caller): a live state on its own thread.
@@ -132,6 +178,32 @@ impl CountHook {
             Off(state)
         };
         f()
+    }
+
+    /// Called by the count hook on `state`, the Lua thread it fires on,
+    /// before the limits are checked: if the deadline signal set the hook
+    /// (count [`SIGNAL_COUNT`](crate::running_lua::SIGNAL_COUNT)), puts it
+    /// back as the VM runs without the signal: off, or on at the VM's
+    /// interval if it keeps it on. The check then raises the timeout, or, for
+    /// a signal whose deadline is gone (a stale one), the call runs on as before.
+    ///
+    /// # Safety
+    /// `state` is a live Lua thread of the VM, on the calling thread (inside its hook).
+    #[cfg(not(feature = "luau"))]
+    #[inline]
+    pub(crate) unsafe fn after_signal(&self, state: *mut mlua::ffi::lua_State) {
+        #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
+        // SAFETY (caller): a live state on its own thread; a hook may set hooks.
+        unsafe {
+            if self.signal.get() && ffi::lua_gethookcount(state) == crate::running_lua::SIGNAL_COUNT {
+                match self.func.get() {
+                    Some(func) if self.always.get() => ffi::lua_sethook(state, Some(func), MASK, COUNT),
+                    _ => ffi::lua_sethook(state, None, 0, 0),
+                }
+            }
+        }
+        #[cfg(not(all(unix, any(feature = "lua54", feature = "lua55"))))]
+        let _ = state;
     }
 
     /// Gives the coroutine `co` the hook `from` (the Lua thread resuming it)
@@ -416,7 +488,7 @@ mod tests {
             .expect("hook");
         let state = lua.state();
         // SAFETY: the main thread of `lua`, on this thread, nothing running.
-        unsafe { hook.configure(state, false) };
+        unsafe { hook.configure(state, false, false) };
         assert!(!CountHook::is_on(state));
         // SAFETY: as above.
         let on = unsafe { hook.around(state, || true, || CountHook::is_on(state)) };

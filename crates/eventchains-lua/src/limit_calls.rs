@@ -101,6 +101,10 @@ unsafe extern "C-unwind" fn finish(state: *mut ffi::lua_State, status: c_int, ex
     // SAFETY: a frame of `pcall` or `xpcall`; the error on top on failure.
     unsafe {
         if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
+            // An error raised between a resume's two switches of the running
+            // thread (a memory error after the coroutine returned) unwinds to here.
+            #[cfg(unix)]
+            crate::running_lua::running_again(state);
             if limit_hit(state) {
                 ffi::lua_error(state);
             }
@@ -202,10 +206,21 @@ unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
     // function without upvalues (checked by `install`), so it can work in
     // this frame.
     unsafe {
-        let results = match ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) {
-            Some(raw_resume) => raw_resume(state),
-            None => ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr()),
+        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
+            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
         };
+        // The coroutine is the Lua thread running on this OS thread until it
+        // yields or ends (for the deadline signal, `crate::running_lua`). A
+        // non-thread argument raises before anything runs: no switch then.
+        #[cfg(unix)]
+        let co = ffi::lua_tothread(state, 1);
+        #[cfg(unix)]
+        let switched = !co.is_null() && crate::running_lua::switch(state, co);
+        let results = raw_resume(state);
+        #[cfg(unix)]
+        if switched {
+            crate::running_lua::switch(co, state);
+        }
         resume_depth(state, -1, 0);
         results
     }

@@ -21,6 +21,12 @@
 //!   ([`crate::bounded_lib`]), when a middleware's `next` returns, and when a
 //!   call ends: the call stops at the next of these points with a `timeout`.
 //!
+//! With the deadline signal installed ([`crate::deadline_signal`]), raising
+//! the flag also sends the signal to the OS thread that owns the slot (its
+//! `pthread_t` is recorded once, when the slot is made), at every scan while
+//! the frame runs: its handler sets the count hook of the Lua thread running
+//! there, for calls that run without one.
+//!
 //! Frames nest (a Lua middleware's `next` runs inner calls on the same thread,
 //! in the same or another VM): every frame keeps its own deadline while inner
 //! frames run, so time spent inside `next` counts against every enclosing call.
@@ -114,6 +120,57 @@ pub(crate) struct Slot {
     /// How many of the running frames have a deadline (their own cap or the
     /// context's; only the owning thread uses it).
     timed: AtomicUsize,
+    /// The owning OS thread, for the deadline signal ([`Slot::signal`]).
+    #[cfg(unix)]
+    thread: ThreadHandle,
+}
+
+/// The OS thread that owns a slot, which the watchdog may signal while it lives.
+///
+/// `pthread_kill` on a thread that has ended is undefined behaviour, so the
+/// thread retires its handle when it ends ([`ThreadHandle::retire`], from
+/// its slot's thread-local destructor) and waits out a signal being sent.
+#[cfg(unix)]
+struct ThreadHandle {
+    id: libc::pthread_t,
+    /// [`LIVE`], [`SENDING`] or [`RETIRED`].
+    gate: std::sync::atomic::AtomicU8,
+}
+
+#[cfg(unix)]
+const LIVE: u8 = 0;
+#[cfg(unix)]
+const SENDING: u8 = 1;
+#[cfg(unix)]
+const RETIRED: u8 = 2;
+
+#[cfg(unix)]
+impl ThreadHandle {
+    /// The calling thread's handle.
+    fn current() -> Self {
+        // SAFETY: `pthread_self` has no preconditions.
+        ThreadHandle { id: unsafe { libc::pthread_self() }, gate: std::sync::atomic::AtomicU8::new(LIVE) }
+    }
+
+    /// Sends `signal` to the thread if it has not retired.
+    fn signal(&self, signal: std::ffi::c_int) {
+        if self.gate.compare_exchange(LIVE, SENDING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            // SAFETY: the thread has not retired, and cannot finish retiring
+            // (so cannot end) until the gate is `LIVE` again.
+            unsafe { libc::pthread_kill(self.id, signal) };
+            self.gate.store(LIVE, Ordering::Release);
+        }
+    }
+
+    /// The thread ends: no signal is sent to it from now on.
+    fn retire(&self) {
+        while self.gate.compare_exchange(LIVE, RETIRED, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            if self.gate.load(Ordering::Relaxed) == RETIRED {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// A frame published by [`Slot::push_ns`]; give it back to [`Slot::pop`].
@@ -135,6 +192,18 @@ impl Slot {
             alive: AtomicBool::new(true),
             last_seq: AtomicU64::new(0),
             timed: AtomicUsize::new(0),
+            #[cfg(unix)]
+            thread: ThreadHandle::current(),
+        }
+    }
+
+    /// Sends the deadline signal, if one is installed, to the thread that
+    /// owns the slot (made on that thread): its handler sets the count hook
+    /// of the Lua thread running there ([`crate::deadline_signal`]).
+    fn signal(&self) {
+        #[cfg(unix)]
+        if let Some(signal) = crate::deadline_signal::installed_signal() {
+            self.thread.signal(signal);
         }
     }
 
@@ -258,7 +327,7 @@ thread_local! {
 /// thread) belong to a watchdog of its own with no thread, and returns that
 /// watchdog's idle flag, for tests that raise it by hand and check that a
 /// check point lowers it.
-#[cfg(test)]
+#[cfg(all(test, not(feature = "luau")))]
 pub(crate) fn private_watchdog_for_this_thread() -> &'static AtomicBool {
     let dog = Watchdog::leak();
     PRIVATE_DOG.with(|d| d.set(Some(dog)));
@@ -280,6 +349,8 @@ impl SlotHandle {
 
 impl Drop for SlotHandle {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        self.0.thread.retire();
         self.0.alive.store(false, Ordering::Release);
     }
 }
@@ -470,6 +541,10 @@ fn scan_slot(seen: &mut Seen, now: Instant, scan: &mut Scan) {
     }
     if let Some(fired) = expired {
         slot.fired.store(fired, Ordering::Release);
+        // At every scan while the frame runs: a signal whose effect was lost
+        // (it landed between two Lua threads, or while this thread set its
+        // own hook) cannot leave the call running.
+        slot.signal();
     }
 }
 

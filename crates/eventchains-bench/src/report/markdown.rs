@@ -246,6 +246,26 @@ pub(super) fn to_markdown(report: &Report) -> String {
         t.row([label.to_owned(), r.get(key).map_or_else(|| "n/a".to_owned(), |x| format!("{x:.3}"))]);
     }
     out.push_str(&t.to_markdown());
+    if r.get("limits.lua_timecap_signal_ns").is_some() {
+        let _ = writeln!(
+            out,
+            "\nA time cap alone (no instruction cap), count hook or deadline signal (ns per execution):\n"
+        );
+        let rows = [
+            ("Lua chain: no caps / time cap, count hook", "limits.timecap_run_lua_off_ns", "limits.lua_timecap_ns"),
+            (
+                "Lua chain: no caps / time cap, deadline signal",
+                "limits.timecap_run_lua_off_ns",
+                "limits.lua_timecap_signal_ns",
+            ),
+            (
+                "loop chain: no caps / time cap, deadline signal",
+                "limits.timecap_run_loop_off_ns",
+                "limits.lua_loop_timecap_signal_ns",
+            ),
+        ];
+        out.push_str(&pair_table(r, ["subject", "off", "on", "on / off"], &rows));
+    }
 
     if r.values.keys().any(|k| k.starts_with("async.http_") || k.starts_with("async.vm_pool_")) {
         out.push_str(&async_tables(r));

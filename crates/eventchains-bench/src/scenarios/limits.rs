@@ -1,7 +1,10 @@
 //! The cost of the sandbox's limits: on the seed chain (limits on versus off,
 //! on the raw mlua floor and on the Lua chain), and per Lua VM instruction
 //! (a loop long enough that the per-call costs vanish), where the
-//! instruction budget's count hook is what is paid.
+//! instruction budget's count hook is what is paid. Last, a time cap alone
+//! with the count hook and with the deadline signal installed (which is
+//! process-wide, so it is installed at the very end of this scenario, the
+//! last of the suite: every other row runs without it).
 
 #[cfg(not(feature = "luau"))]
 use mlua::{HookTriggers, VmState};
@@ -53,7 +56,66 @@ pub(crate) fn run(s: &mut Session<'_>) -> Result<(), BenchError> {
     s.results.summary("limits.lua_on_ns", out[1]);
     s.results.summary("limits.raw_mlua_off_ns", out[2]);
     s.results.summary("limits.raw_mlua_on_ns", out[3]);
-    per_instruction(s)
+    per_instruction(s)?;
+    time_cap_signal(s)
+}
+
+/// A time cap alone (no instruction cap): the seed chain and the loop with
+/// the count hook, then with the deadline signal installed (Lua 5.4/5.5 on
+/// unix), beside the chain without caps, in one comparison.
+fn time_cap_signal(s: &mut Session<'_>) -> Result<(), BenchError> {
+    let time_only = Limits { instructions: None, ..Limits::default() };
+    // Built before the install: VMs keep the count hook they were configured with.
+    let mut lua_off = lua_chain::seed(Limits::UNLIMITED).map_err(lua_build_error)?;
+    let mut lua_timecap = lua_chain::seed(time_only).map_err(lua_build_error)?;
+    let loop_off = chain_loop(Limits::UNLIMITED)?;
+    let mut ctx_loop_off = loop_off.new_context();
+    #[cfg(unix)]
+    let installed = eventchains_lua::DeadlineSignal::install(libc::SIGURG);
+    #[cfg(not(unix))]
+    let installed: Result<(), eventchains_lua::DeadlineSignalError> =
+        Err(eventchains_lua::DeadlineSignalError::Unsupported);
+    if let Err(e) = installed {
+        s.results.note(format!("limits: no deadline-signal rows ({e})"));
+        return Ok(());
+    }
+    let mut lua_signal = lua_chain::seed(time_only).map_err(lua_build_error)?;
+    let loop_signal = chain_loop(time_only)?;
+    let mut ctx_loop_signal = loop_signal.new_context();
+    for (name, chain, ctx) in [
+        ("chain loop (no caps)", &loop_off, &mut ctx_loop_off),
+        ("chain loop (signal)", &loop_signal, &mut ctx_loop_signal),
+    ] {
+        let result = chain.execute(ctx);
+        if !result.is_clean() {
+            return Err(BenchError::Build { subject: name.into(), message: result.to_string() });
+        }
+        check(name, ctx.get::<i64>("x").unwrap_or_default(), &LOOP_SUM)?;
+    }
+    s.step("a time cap alone: Lua chain without caps / with the count hook / with the deadline signal; the loop without caps / with the signal");
+    let mut variants = vec![
+        Variant::new("lua_off", || lua_off.execute()),
+        Variant::new("lua_timecap", || lua_timecap.execute()),
+        Variant::new("lua_timecap_signal", || lua_signal.execute()),
+        Variant::new("lua_loop_off", || loop_off.execute(&mut ctx_loop_off)),
+        Variant::new("lua_loop_timecap_signal", || loop_signal.execute(&mut ctx_loop_signal)),
+    ];
+    let out = s.compare(&mut variants, None);
+    drop(variants);
+    let keys = [
+        "timecap_run_lua_off_ns",
+        "lua_timecap_ns",
+        "lua_timecap_signal_ns",
+        "timecap_run_loop_off_ns",
+        "lua_loop_timecap_signal_ns",
+    ];
+    for (key, summary) in keys.iter().zip(&out) {
+        s.results.summary(format!("limits.{key}"), *summary);
+    }
+    s.results.value("limits.timecap_vs_off", out[1].median / out[0].median);
+    s.results.value("limits.timecap_signal_vs_off", out[2].median / out[0].median);
+    s.results.value("limits.loop_timecap_signal_vs_off", out[4].median / out[3].median);
+    Ok(())
 }
 
 /// The loop in a plain VM, with or without the count hook (the VM is

@@ -178,8 +178,18 @@ impl AsyncCall {
             let (resumed, hit) = b.bridge.resume(&self.state, ctx, &mut self.ran, |_| {
                 // A request left by a call that then failed to yield is stale.
                 drop(b.calls.take_request());
-                let result =
-                    b.calls.resuming(thread.state(), cancel, || thread.resume::<(mlua::Value, mlua::Value)>(args));
+                let co = thread.state();
+                // The coroutine runs with the VM's hook (mlua made it so); on a
+                // VM using the deadline signal it is named as the running Lua
+                // thread while it runs (see `crate::running_lua`).
+                // SAFETY: a live coroutine of this VM, resumed on this thread.
+                let result = unsafe {
+                    b.bridge.count_hook().around(
+                        co,
+                        || false,
+                        || b.calls.resuming(co, cancel, || thread.resume::<(mlua::Value, mlua::Value)>(args)),
+                    )
+                };
                 match result {
                     Ok(_) if thread.status() == ThreadStatus::Resumable => Resumed::Yielded,
                     // Read while the scope is current (a returned table is merged into ctx).

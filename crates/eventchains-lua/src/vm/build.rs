@@ -170,14 +170,20 @@ impl VmBase {
         self.lua.set_global_hook(
             mlua::HookTriggers::new().every_nth_instruction(crate::HOOK_INTERVAL),
             move |lua, _| {
+                // SAFETY: the thread the hook fires on (mlua makes it `lua`'s
+                // state during the callback), on this thread.
+                unsafe { bridge.count_hook().after_signal(lua.state()) };
                 bridge.tick()?;
                 calls.tick(lua, &bridge)
             },
         )?;
-        let always = limits.instructions.is_some() || limits.timeout.is_some();
         // SAFETY: the VM's main thread, on its own thread, no Lua code running (loading).
         unsafe {
-            self.bridge.count_hook().configure(self.lua.state(), always);
+            self.bridge.count_hook().configure(
+                self.lua.state(),
+                limits.instructions.is_some(),
+                limits.timeout.is_some(),
+            );
         }
         // Luau has no hooks: its interrupt runs at every function call and loop back-edge.
         #[cfg(feature = "luau")]
@@ -243,7 +249,11 @@ impl VmBase {
             }
         }
         let state = CallState::default();
-        let (result, hit) = self.bridge.call(&state, None, None, |_| function.call::<mlua::Value>(()));
+        let main = self.lua.state();
+        let (result, hit) = self.bridge.call(&state, None, None, |scope| {
+            // SAFETY: the VM's main thread, on this thread, alive for the call.
+            unsafe { scope.run_lua(main, || function.call::<mlua::Value>(())) }
+        });
         let frozen = self.env.freeze.call::<()>(());
         let result = match (result, hit) {
             // It finished, but after its time was up.
