@@ -360,3 +360,39 @@ unsafe extern "C-unwind" fn view_len(state: *mut ffi::lua_State) -> c_int {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sandbox::{Sandbox, lock_down};
+
+    /// A global holding tables nested `depth` levels deep (`deep.a.a...`).
+    fn with_nested_global(depth: usize) -> mlua::Lua {
+        let lua = Sandbox::default().new_lua().expect("vm");
+        lua.load(format!("local t = {{ leaf = 1 }} for _ = 1, {depth} do t = {{ a = t }} end deep = t"))
+            .exec()
+            .expect("built");
+        lua
+    }
+
+    #[test]
+    fn nested_tables_are_views_all_the_way_down() {
+        let lua = with_nested_global(60);
+        let env = lock_down(&lua).expect("locked down").env;
+        let path = format!("deep{}", ".a".repeat(60));
+        let code = format!(
+            "local leaf = {path}.leaf local ok, e = pcall(function() {path}.leaf = 2 end) \
+             return leaf, ok, e, rawget({path}, 'leaf')"
+        );
+        let (leaf, ok, error, raw): (i64, bool, String, Option<i64>) =
+            lua.load(code).set_environment(env).eval().expect("runs");
+        assert_eq!((leaf, ok, raw), (1, false, None));
+        assert!(error.contains(&format!("{path} is read-only (cannot set `leaf`)")), "{error}");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_bound_fails_the_lockdown() {
+        let lua = with_nested_global(150);
+        let error = lock_down(&lua).err().expect("too deep");
+        assert!(error.to_string().contains("nested more than 100 levels deep"), "{error}");
+    }
+}
