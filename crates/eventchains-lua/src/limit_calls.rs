@@ -101,10 +101,6 @@ unsafe extern "C-unwind" fn finish(state: *mut ffi::lua_State, status: c_int, ex
     // SAFETY: a frame of `pcall` or `xpcall`; the error on top on failure.
     unsafe {
         if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
-            // An error raised between a resume's two switches of the running
-            // thread (a memory error after the coroutine returned) unwinds to here.
-            #[cfg(unix)]
-            crate::running_lua::running_again(state);
             if limit_hit(state) {
                 ffi::lua_error(state);
             }
@@ -197,33 +193,90 @@ unsafe fn too_deep(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// Runs the engine's `coroutine.resume` (upvalue 3) on this frame's
-/// arguments (the coroutine at 1), lowers the resume depth and returns the
-/// number of its results (on top: `true` and the values, or `false` and
-/// the error).
+/// Runs `coroutine.resume` on this frame's arguments (the coroutine at 1),
+/// lowers the resume depth and returns the number of its results (on top:
+/// `true` and the values, or `false` and the error).
+///
+/// A coroutine is resumed here as the engine's `coroutine.resume` does it
+/// (lcorolib.c's `luaB_coresume` and `auxresume`, the same on 5.4 and 5.5),
+/// so that the coroutine is named the Lua thread running on this OS thread
+/// (for the deadline signal, `crate::running_lua`) exactly while
+/// `lua_resume` runs: `lua_resume` reports the coroutine's errors as a
+/// status and raises none, and nothing else between the two switches can
+/// raise. (Calling the engine's function between them left a window: its
+/// "too many results" message is a new string, a memory error there unwound
+/// past the switch back, and a protected call of a host function catching
+/// it left the record naming a coroutine the collector could then free.)
+/// A first argument that is not a thread goes to the engine's function
+/// (upvalue 3), which raises its argument error.
 unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: (caller) a closure of this module whose upvalue 3 is a C
     // function without upvalues (checked by `install`), so it can work in
-    // this frame.
+    // this frame; `co` is a live thread of this VM (argument 1 holds it);
+    // the stack operations are `auxresume`'s, with its checks.
     unsafe {
-        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
-            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
-        };
-        // The coroutine is the Lua thread running on this OS thread until it
-        // yields or ends (for the deadline signal, `crate::running_lua`). A
-        // non-thread argument raises before anything runs: no switch then.
-        #[cfg(unix)]
         let co = ffi::lua_tothread(state, 1);
+        let results = if co.is_null() {
+            let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
+                return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
+            };
+            raw_resume(state)
+        } else {
+            resume_thread(state, co)
+        };
+        resume_depth(state, -1, 0);
+        results
+    }
+}
+
+/// `luaB_coresume` for the coroutine `co` at 1 (see [`run_resume`]).
+///
+/// # Safety
+/// A C function's frame with the thread `co` at 1 and its arguments above.
+unsafe fn resume_thread(state: *mut ffi::lua_State, co: *mut ffi::lua_State) -> c_int {
+    // SAFETY: (caller) as `auxresume`: room checked before each move.
+    unsafe {
+        let narg = ffi::lua_gettop(state) - 1;
+        if ffi::lua_checkstack(co, narg) == 0 {
+            ffi::lua_pushstring(state, c"too many arguments to resume".as_ptr());
+            return resume_failed(state);
+        }
+        ffi::lua_xmove(state, co, narg);
+        let mut nres: c_int = 0;
         #[cfg(unix)]
-        let switched = !co.is_null() && crate::running_lua::switch(state, co);
-        let results = raw_resume(state);
+        let switched = crate::running_lua::switch(state, co);
+        let status = ffi::lua_resume(co, state, narg, &raw mut nres);
         #[cfg(unix)]
         if switched {
             crate::running_lua::switch(co, state);
         }
-        resume_depth(state, -1, 0);
-        results
+        if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
+            ffi::lua_xmove(co, state, 1); // the error
+            return resume_failed(state);
+        }
+        if ffi::lua_checkstack(state, nres + 1) == 0 {
+            ffi::lua_pop(co, nres);
+            ffi::lua_pushstring(state, c"too many results to resume".as_ptr());
+            return resume_failed(state);
+        }
+        ffi::lua_xmove(co, state, nres);
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_insert(state, -(nres + 1));
+        nres + 1
     }
+}
+
+/// A failed resume's results: `false` under the error on top.
+///
+/// # Safety
+/// A C function's frame with the error on top and room for one value.
+unsafe fn resume_failed(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: (caller) a value on top; `lua_insert` moves it within the stack.
+    unsafe {
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_insert(state, -2);
+    }
+    2
 }
 
 /// `coroutine.resume(co, ...)`: refused past the nesting bound; a failed

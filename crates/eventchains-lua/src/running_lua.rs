@@ -13,9 +13,10 @@
 //!   ([`Running`], an RAII guard; calls nest through a middleware's `next`,
 //!   also into other VMs);
 //! - `coroutine.resume` and the functions of `coroutine.wrap` (C closures of
-//!   [`crate::limit_calls`]) name the coroutine while it runs ([`switch`]),
-//!   and `pcall`'s end names its own thread again after an error (an error
-//!   raised between the two switches unwinds to it).
+//!   [`crate::limit_calls`]) name the coroutine exactly while `lua_resume`
+//!   runs ([`switch`] before it, back after it); nothing between the two
+//!   switches can raise (`lua_resume` reports the coroutine's errors as a
+//!   status), so no error unwinds past the switch back.
 //!
 //! Writes go in an order the handler, which interrupts this thread between
 //! two instructions, can rely on: the state is cleared, the hook written,
@@ -110,22 +111,6 @@ pub(crate) fn switch(from: *mut ffi::lua_State, to: *mut ffi::lua_State) -> bool
         }
         named
     })
-}
-
-/// `state` runs again (it caught an error): names it if another thread of
-/// its VM is named (the error unwound past a [`switch`] back).
-///
-/// # Safety
-/// `state` is a live Lua thread running on this thread.
-#[inline]
-pub(crate) unsafe fn running_again(state: *mut ffi::lua_State) {
-    RUNNING.with(|r| {
-        let named = r.state.load(Ordering::Relaxed);
-        // SAFETY (caller).
-        if !named.is_null() && named != state && r.vm.load(Ordering::Relaxed) == unsafe { vm_id(state) } {
-            r.state.store(state, Ordering::Relaxed);
-        }
-    });
 }
 
 /// The running Lua thread now named (tests).
