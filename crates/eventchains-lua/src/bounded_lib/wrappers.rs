@@ -1,6 +1,6 @@
 //! The bounded library's plain wrappers as C closures (Lua 5.4 and 5.5):
 //! `string.rep`, `table.insert`, `table.remove`, `table.sort`,
-//! `table.concat` and `table.unpack`.
+//! `table.concat` and `table.unpack` (and `table.move`, in [`super::table_move`]).
 //!
 //! Each charges the work its call will do when that is large (see the table
 //! in [`super`]), then runs the engine's C function in its own frame, on the
@@ -46,17 +46,20 @@ pub(super) enum Wrapper {
     Concat,
     /// `table.unpack(t, i, j)`.
     Unpack,
+    /// `table.move(a1, f, e, t, a2)` ([`super::table_move`]).
+    Move,
 }
 
 impl Wrapper {
     /// Every wrapper, with the library and field it replaces.
-    pub(super) const ALL: [(&'static str, &'static str, Wrapper); 6] = [
+    pub(super) const ALL: [(&'static str, &'static str, Wrapper); 7] = [
         ("string", "rep", Wrapper::Rep),
         ("table", "insert", Wrapper::Insert),
         ("table", "remove", Wrapper::Remove),
         ("table", "sort", Wrapper::Sort),
         ("table", "concat", Wrapper::Concat),
         ("table", "unpack", Wrapper::Unpack),
+        ("table", "move", Wrapper::Move),
     ];
 
     fn function(self) -> ffi::lua_CFunction {
@@ -67,6 +70,7 @@ impl Wrapper {
             Wrapper::Sort => sort,
             Wrapper::Concat => concat,
             Wrapper::Unpack => unpack,
+            Wrapper::Move => super::table_move::table_move,
         }
     }
 }
@@ -110,7 +114,7 @@ pub(super) fn install(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
 ///
 /// Called from a wrapper's frame (its upvalues exist), the stack holding the
 /// call's arguments only.
-unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
+pub(super) unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the caller's contract; a C function without upvalues reads
     // only its arguments, so it can work in this frame.
     unsafe {
@@ -132,7 +136,7 @@ unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
 /// # Safety
 ///
 /// A wrapper's frame; `idx` a valid absolute index; room for two values.
-unsafe fn charge_value(state: *mut ffi::lua_State, idx: c_int) {
+pub(super) unsafe fn charge_value(state: *mut ffi::lua_State, idx: c_int) {
     // SAFETY: the caller's contract.
     unsafe {
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
@@ -206,7 +210,7 @@ unsafe fn sized(state: *mut ffi::lua_State, idx: c_int) -> bool {
     matches!(unsafe { ffi::lua_type(state, idx) }, ffi::LUA_TTABLE | ffi::LUA_TUSERDATA | ffi::LUA_TLIGHTUSERDATA)
 }
 
-fn is_number(state: *mut ffi::lua_State, idx: c_int) -> bool {
+pub(super) fn is_number(state: *mut ffi::lua_State, idx: c_int) -> bool {
     // SAFETY: any index is valid for `lua_type`.
     unsafe { ffi::lua_type(state, idx) == ffi::LUA_TNUMBER }
 }
