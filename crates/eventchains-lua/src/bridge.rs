@@ -120,7 +120,7 @@ pub(crate) struct CallState {
 impl CallState {
     /// The work library calls charged to the call so far (tests compare
     /// what two implementations of a library function charge).
-    #[cfg(test)]
+    #[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
     pub(crate) fn charged(&self) -> u64 {
         self.charged.get()
     }

@@ -52,6 +52,7 @@ pub(crate) enum Shape {
     Gsub = 4,
 }
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 impl Shape {
     /// The shape of each pattern function, by name.
     pub(crate) const ALL: [(&'static str, Shape); 4] =
