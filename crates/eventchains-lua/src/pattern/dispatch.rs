@@ -84,13 +84,13 @@ pub(crate) fn install_c_dispatch(
     let string: mlua::Table = lua.globals().get("string")?;
     // SAFETY: `string` at 1 and `checkpoint` at 2; each step leaves the
     // stack at those two. Raises only memory errors, inside the protected
-    // call of `exec_raw`. A field that is not a C function is left alone.
+    // call of `exec_raw`. A field that is not a function is left alone.
     unsafe {
         lua.exec_raw::<()>((string, checkpoint), |state| {
             for (name, shape) in Shape::ALL {
                 ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 3: the key
                 ffi::lua_pushvalue(state, 3);
-                if ffi::lua_rawget(state, 1) == ffi::LUA_TFUNCTION && ffi::lua_tocfunction(state, 4).is_some() {
+                if ffi::lua_rawget(state, 1) == ffi::LUA_TFUNCTION {
                     #[cfg(feature = "raw-pattern-bench")]
                     {
                         let raw = match shape {
