@@ -45,31 +45,34 @@ unsafe extern "C-unwind" {
     fn luaL_typeerror(state: *mut ffi::lua_State, arg: c_int, tname: *const c_char) -> c_int;
 }
 
-/// The bounded path of a dispatch closure's call (module docs): its results.
+/// The bounded path of a dispatch closure's call (module docs): its
+/// results. `costly`: the subject and pattern are strings the dispatch
+/// already found costly (else they are converted and looked at here).
 ///
 /// # Safety
 /// The frame of a closure made by `install_c_dispatch` (its upvalues as
 /// listed there), holding the call's arguments only; nothing with a
 /// destructor alive in the caller's frames up to the Lua call.
-pub(super) unsafe fn bounded(state: *mut ffi::lua_State) -> c_int {
+pub(super) unsafe fn bounded(state: *mut ffi::lua_State, costly: bool) -> c_int {
     // SAFETY: the caller's contract. `lua_tolstring` converts a number in
     // its slot (the C functions' own conversion); `is_cheap` reads the
     // strings while they stay in slots 1 and 2.
     unsafe {
-        let nargs = ffi::lua_gettop(state);
-        if nargs < 2 || ffi::lua_isstring(state, 1) == 0 || ffi::lua_isstring(state, 2) == 0 {
-            // The C function raises its argument error (or converts what it accepts).
-            return call_original(state, nargs);
+        if !costly {
+            let nargs = ffi::lua_gettop(state);
+            if nargs < 2 || ffi::lua_isstring(state, 1) == 0 || ffi::lua_isstring(state, 2) == 0 {
+                // The C function raises its argument error (or converts what it accepts).
+                return call_original(state, nargs);
+            }
+            ffi::lua_tolstring(state, 1, std::ptr::null_mut());
+            ffi::lua_tolstring(state, 2, std::ptr::null_mut());
+            if let (Some(subject), Some(pattern)) = (string_at(state, 1), string_at(state, 2))
+                && is_cheap(pattern, subject.len(), ffi::lua_tonumber(state, ffi::lua_upvalueindex(BUDGET)))
+            {
+                return call_original(state, nargs);
+            }
         }
-        ffi::lua_tolstring(state, 1, std::ptr::null_mut());
-        ffi::lua_tolstring(state, 2, std::ptr::null_mut());
-        let (Some(subject), Some(pattern)) = (string_at(state, 1), string_at(state, 2)) else {
-            return call_original(state, nargs);
-        };
-        if is_cheap(pattern, subject.len(), ffi::lua_tonumber(state, ffi::lua_upvalueindex(BUDGET))) {
-            return call_original(state, nargs);
-        }
-        let len = subject.len() as ffi::lua_Integer;
+        let len = string_at(state, 1).map_or(0, <[u8]>::len) as ffi::lua_Integer;
         match ffi::lua_tointeger(state, ffi::lua_upvalueindex(SHAPE)) {
             s if s == Shape::Find as ffi::lua_Integer => find(state, len, Shape::Find),
             s if s == Shape::Match as ffi::lua_Integer => find(state, len, Shape::Match),

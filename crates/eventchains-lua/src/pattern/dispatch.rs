@@ -124,28 +124,30 @@ unsafe extern "C-unwind" fn dispatch_c(state: *mut ffi::lua_State) -> c_int {
     // exist as the module docs list them.
     unsafe {
         let nargs = ffi::lua_gettop(state);
-        if cheap_strings(state, nargs) {
-            return call_original(state, nargs);
+        match cheap_strings(state, nargs) {
+            Some(true) => call_original(state, nargs),
+            // Two strings, found costly: the bounded path need not look again.
+            Some(false) => super::bounded::bounded(state, true),
+            None => super::bounded::bounded(state, false),
         }
-        super::bounded::bounded(state)
     }
 }
 
-/// Whether the call's subject and pattern are strings and its worst case
-/// is under the budget (upvalue 3).
+/// Whether the call's worst case is under the budget (upvalue 3) when its
+/// subject and pattern are strings; `None` when they are not both strings.
 ///
 /// # Safety
 /// A dispatch closure's frame with `nargs` arguments.
 #[inline]
-unsafe fn cheap_strings(state: *mut ffi::lua_State, nargs: c_int) -> bool {
+unsafe fn cheap_strings(state: *mut ffi::lua_State, nargs: c_int) -> Option<bool> {
     // SAFETY: the caller's contract; the strings are read without conversion.
     unsafe {
         if nargs >= 2
             && let (Some(subject), Some(pattern)) = (string_at(state, 1), string_at(state, 2))
         {
-            return is_cheap(pattern, subject.len(), ffi::lua_tonumber(state, ffi::lua_upvalueindex(3)));
+            return Some(is_cheap(pattern, subject.len(), ffi::lua_tonumber(state, ffi::lua_upvalueindex(3))));
         }
-        false
+        None
     }
 }
 
@@ -192,7 +194,7 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `install_dispatch`, so its five upvalues exist.
     unsafe {
         let nargs = ffi::lua_gettop(state);
-        if cheap_strings(state, nargs) {
+        if cheap_strings(state, nargs) == Some(true) {
             return call_original(state, nargs);
         }
         // The bounded path learns whether the subject and pattern are strings
