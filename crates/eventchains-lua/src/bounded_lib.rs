@@ -69,9 +69,13 @@ pub(crate) fn install(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
 fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()> {
     let checkpoint = checkpoint(lua, bridge)?;
     bounded_paths(lua, bridge, &checkpoint, budget)?;
+    gc_and_load(lua, &checkpoint)
+}
+
+/// Wraps `collectgarbage` and `load` ([`GC_LOAD_SOURCE`]).
+fn gc_and_load(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
     static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(&checkpoint)?;
-    plain_wrappers(lua, &checkpoint)
+    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(checkpoint)
 }
 
 /// `checkpoint(work)`: charges `work` instructions to the running call of
@@ -86,18 +90,45 @@ fn checkpoint(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<Function> {
     })
 }
 
-/// Lua 5.4 and 5.5: the bounded paths of the pattern functions in C
-/// ([`crate::pattern::install_c_dispatch`]); `table.move`'s C closure
-/// ([`table_move`]) comes with the plain wrappers.
+/// Lua 5.4 and 5.5: the bounded paths of the pattern functions
+/// ([`crate::pattern::install_c_dispatch`]) and the plain wrappers with
+/// `table.move` ([`wrappers`], [`table_move`]) as C closures, made in one
+/// raw call.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
-    crate::pattern::install_c_dispatch(lua, bridge, checkpoint, budget)
+    let bridge = Rc::as_ptr(bridge) as *mut std::ffi::c_void;
+    // SAFETY: the globals at 1 and `checkpoint` at 2, as both installers
+    // require (each leaves the stack at those two); the `Rc` of `bridge` is
+    // held by `checkpoint`. Raises only memory errors, inside the protected
+    // call of `exec_raw`.
+    unsafe {
+        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
+            crate::pattern::install_c_dispatch(state, bridge, budget);
+            wrappers::install(state);
+            mlua::ffi::lua_settop(state, 0);
+        })
+    }
 }
 
-/// LuaJIT and Luau: the bounded paths in Lua ([`lua_paths`]).
+/// LuaJIT and Luau: the bounded paths ([`lua_paths`]) and the plain
+/// wrappers ([`LUA_WRAPPERS_SOURCE`]) in Lua.
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
-    lua_paths(lua, bridge, checkpoint, budget)
+    lua_paths(lua, bridge, checkpoint, budget)?;
+    static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
+}
+
+/// Lua 5.4 and 5.5, tests: only the plain wrappers' C closures.
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+fn install_c_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    // SAFETY: as in `bounded_paths`.
+    unsafe {
+        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
+            wrappers::install(state);
+            mlua::ffi::lua_settop(state, 0);
+        })
+    }
 }
 
 /// The bounded paths of the pattern functions and `table.move` in Lua
@@ -211,20 +242,6 @@ fn find_at(
         });
     }
     Ok(MultiValue::from_iter(values))
-}
-
-/// `string.rep`, `table.insert`, `remove`, `sort`, `concat` and `unpack`
-/// wrapped: C closures on Lua 5.4 and 5.5 ([`wrappers`]; with `table.move`).
-#[cfg(any(feature = "lua54", feature = "lua55"))]
-fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    wrappers::install(lua, checkpoint)
-}
-
-/// LuaJIT and Luau: the wrappers in Lua ([`LUA_WRAPPERS_SOURCE`]).
-#[cfg(not(any(feature = "lua54", feature = "lua55")))]
-fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
 }
 
 /// `source` as a chunk of `lua`, from bytecode compiled once per process
@@ -510,15 +527,21 @@ mod tests {
     /// [`install_with`], with the bounded paths of the pattern functions
     /// and `table.move` in Lua ([`LUA_PATHS_SOURCE`]) on every engine.
     pub(super) fn install_lua_paths(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()> {
+        if cfg!(not(any(feature = "lua54", feature = "lua55"))) {
+            return install_with(lua, bridge, budget);
+        }
         let checkpoint = checkpoint(lua, bridge)?;
-        let table: Table = lua.globals().get("table")?;
+        let (string, table): (Table, Table) = (lua.globals().get("string")?, lua.globals().get("table")?);
+        let engine: Vec<Value> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
         let engine_move: Value = table.get("move")?;
-        plain_wrappers(lua, &checkpoint)?;
-        // The Lua path wraps the engine's `table.move`, not the C closure.
+        bounded_paths(lua, bridge, &checkpoint, budget)?;
+        // The Lua paths wrap the engine's functions, not the C closures.
+        for (name, f) in PATTERN_FUNCTIONS.iter().zip(engine) {
+            string.set(*name, f)?;
+        }
         table.set("move", engine_move)?;
         lua_paths(lua, bridge, &checkpoint, budget)?;
-        static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-        stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(&checkpoint)
+        gc_and_load(lua, &checkpoint)
     }
 
     fn vm(limits: Limits) -> (Lua, Rc<Bridge>) {

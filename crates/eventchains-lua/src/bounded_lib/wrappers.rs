@@ -26,7 +26,7 @@
 
 use std::ffi::c_int;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
 
 /// The size above which a call's work is charged (as the Lua wrappers' `BIG`).
 const BIG: ffi::lua_Integer = 4096;
@@ -75,36 +75,36 @@ impl Wrapper {
     }
 }
 
-/// Replaces each function of [`Wrapper::ALL`] in the library tables of
-/// `lua`'s globals by its C closure over it and `checkpoint`; a library or
-/// function that is absent (or not a table, a function) is left as it is.
-pub(super) fn install(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    // SAFETY: the globals at 1 and `checkpoint` at 2; every step below
-    // leaves the stack at those two (`lua_getupvalue` pushes a value only
-    // when it returns a name). Raises only memory errors, inside the
-    // protected call of `exec_raw`.
+/// Replaces each function of [`Wrapper::ALL`] in the library tables of the
+/// globals at stack slot 1 by its C closure over it and the `checkpoint`
+/// function at slot 2; a library or function that is absent (or not a
+/// table, a function) is left as it is.
+///
+/// # Safety
+/// Inside a protected raw call (`Lua::exec_raw`) whose stack holds the
+/// globals at 1 and `checkpoint` at 2, with room for six more values; the
+/// stack is left at those two. Raises only memory errors.
+pub(super) unsafe fn install(state: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract; every step below leaves the stack at
+    // those two (`lua_getupvalue` pushes a value only when it returns a name).
     unsafe {
-        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
-            for (lib, name, wrapper) in Wrapper::ALL {
-                ffi::lua_pushlstring(state, lib.as_ptr().cast(), lib.len());
-                if ffi::lua_rawget(state, 1) == ffi::LUA_TTABLE {
-                    ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 4: the key
-                    ffi::lua_pushvalue(state, 4);
-                    if ffi::lua_rawget(state, 3) == ffi::LUA_TFUNCTION {
-                        // 5: the engine's function
-                        let plain =
-                            ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null();
-                        ffi::lua_settop(state, 5);
-                        ffi::lua_pushvalue(state, 2);
-                        ffi::lua_pushboolean(state, c_int::from(plain));
-                        ffi::lua_pushcclosure(state, wrapper.function(), 3);
-                        ffi::lua_rawset(state, 3);
-                    }
+        for (lib, name, wrapper) in Wrapper::ALL {
+            ffi::lua_pushlstring(state, lib.as_ptr().cast(), lib.len());
+            if ffi::lua_rawget(state, 1) == ffi::LUA_TTABLE {
+                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 4: the key
+                ffi::lua_pushvalue(state, 4);
+                if ffi::lua_rawget(state, 3) == ffi::LUA_TFUNCTION {
+                    // 5: the engine's function
+                    let plain = ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null();
+                    ffi::lua_settop(state, 5);
+                    ffi::lua_pushvalue(state, 2);
+                    ffi::lua_pushboolean(state, c_int::from(plain));
+                    ffi::lua_pushcclosure(state, wrapper.function(), 3);
+                    ffi::lua_rawset(state, 3);
                 }
-                ffi::lua_settop(state, 2);
             }
-            ffi::lua_settop(state, 0);
-        })
+            ffi::lua_settop(state, 2);
+        }
     }
 }
 
@@ -359,7 +359,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut ffi::lua_State) -> c_int {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use mlua::{Function, Lua};
 
     /// A VM whose `checkpoint` logs the work it is charged and refuses more
     /// than 10^7 (so that no call does that much uncharged), wrapped by the
@@ -381,7 +381,7 @@ mod tests {
             .eval()
             .expect("checkpoint");
         if c {
-            install(&lua, &checkpoint).expect("installs");
+            super::super::install_c_wrappers(&lua, &checkpoint).expect("installs");
         } else {
             // As the other engines load them: stripped of debug information.
             let bytecode = super::super::compile_stripped(super::super::LUA_WRAPPERS_SOURCE).expect("compiles");

@@ -31,7 +31,9 @@ use std::ffi::c_int;
 
 #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use mlua::Function;
-use mlua::{Lua, ffi};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::Lua;
+use mlua::ffi;
 
 use super::is_cheap;
 #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
@@ -65,32 +67,30 @@ const FIND_MODE: ffi::lua_Integer = (bounded_lib::FIND + bounded_lib::ANCHOR) as
 #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 const MATCH_MODE: ffi::lua_Integer = (bounded_lib::WHOLE + bounded_lib::ANCHOR) as ffi::lua_Integer;
 
-/// Replaces `string.find`, `match`, `gmatch` and `gsub` in `lua`'s globals
-/// by dispatching closures whose bounded path is in C (see the module
-/// docs), charging `bridge` and raising its limit errors through
-/// `checkpoint`, which holds the `Rc` of `bridge`: the pointer in the
-/// closures is valid as long as they can run (also, the VM's `VmBase` and
-/// app data own the bridge until the VM is closed). With the
-/// `raw-pattern-bench` feature the C functions stay reachable as
+/// Replaces `string.find`, `match`, `gmatch` and `gsub` of the globals at
+/// stack slot 1 by dispatching closures whose bounded path is in C (see the
+/// module docs), charging `bridge` and raising its limit errors through the
+/// `checkpoint` function at slot 2, which holds the `Rc` of `bridge`: the
+/// pointer in the closures is valid as long as they can run (also, the
+/// VM's `VmBase` and app data own the bridge until the VM is closed). A
+/// field that is not a function is left alone. With the
+/// `raw-pattern-bench` feature the engine's functions stay reachable as
 /// `string.c_find` & co.
+///
+/// # Safety
+/// Inside a protected raw call (`Lua::exec_raw`) whose stack holds the
+/// globals at 1 and `checkpoint` at 2, with room for six more values; the
+/// stack is left at those two. Raises only memory errors.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-pub(crate) fn install_c_dispatch(
-    lua: &Lua,
-    bridge: &std::rc::Rc<crate::bridge::Bridge>,
-    checkpoint: &mlua::Function,
-    budget: f64,
-) -> mlua::Result<()> {
-    let bridge = std::rc::Rc::as_ptr(bridge) as *mut std::ffi::c_void;
-    let string: mlua::Table = lua.globals().get("string")?;
-    // SAFETY: `string` at 1 and `checkpoint` at 2; each step leaves the
-    // stack at those two. Raises only memory errors, inside the protected
-    // call of `exec_raw`. A field that is not a function is left alone.
+pub(crate) unsafe fn install_c_dispatch(state: *mut ffi::lua_State, bridge: *mut std::ffi::c_void, budget: f64) {
+    // SAFETY: the caller's contract; slot 3 the string table, 4 a key, 5 a function.
     unsafe {
-        lua.exec_raw::<()>((string, checkpoint), |state| {
+        ffi::lua_pushstring(state, c"string".as_ptr());
+        if ffi::lua_rawget(state, 1) == ffi::LUA_TTABLE {
             for (name, shape) in Shape::ALL {
-                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 3: the key
-                ffi::lua_pushvalue(state, 3);
-                if ffi::lua_rawget(state, 1) == ffi::LUA_TFUNCTION {
+                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 4: the key
+                ffi::lua_pushvalue(state, 4);
+                if ffi::lua_rawget(state, 3) == ffi::LUA_TFUNCTION {
                     #[cfg(feature = "raw-pattern-bench")]
                     {
                         let raw = match shape {
@@ -100,20 +100,20 @@ pub(crate) fn install_c_dispatch(
                             Shape::Gsub => "c_gsub",
                         };
                         ffi::lua_pushlstring(state, raw.as_ptr().cast(), raw.len());
-                        ffi::lua_pushvalue(state, 4);
-                        ffi::lua_rawset(state, 1);
+                        ffi::lua_pushvalue(state, 5);
+                        ffi::lua_rawset(state, 3);
                     }
                     ffi::lua_pushlightuserdata(state, bridge);
                     ffi::lua_pushnumber(state, budget);
                     ffi::lua_pushvalue(state, 2);
                     ffi::lua_pushinteger(state, shape as ffi::lua_Integer);
                     ffi::lua_pushcclosure(state, dispatch_c, 5);
-                    ffi::lua_rawset(state, 1);
+                    ffi::lua_rawset(state, 3);
                 }
-                ffi::lua_settop(state, 2);
+                ffi::lua_settop(state, 3);
             }
-            ffi::lua_settop(state, 0);
-        })
+        }
+        ffi::lua_settop(state, 2);
     }
 }
 
