@@ -170,6 +170,10 @@ unsafe fn move_in_chunks(state: *mut ffi::lua_State, forward: bool) {
 }
 
 /// `table.move(a1, f, e, t, a2)`, bounded (see the module docs).
+///
+/// # Safety
+/// Called by Lua, as a closure made by `wrappers::install` (its three
+/// upvalues), with the call's arguments on its stack.
 pub(super) unsafe extern "C-unwind" fn table_move(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a wrapper made by `wrappers::install` (its upvalues as listed
     // there); a C function has LUA_MINSTACK (20) free slots: this one uses

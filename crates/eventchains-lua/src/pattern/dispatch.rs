@@ -118,6 +118,10 @@ pub(crate) unsafe fn install_c_dispatch(state: *mut ffi::lua_State, bridge: *mut
 }
 
 /// Lua 5.4 and 5.5: the dispatch whose bounded path is [`super::bounded`].
+///
+/// # Safety
+/// Called by Lua, as a closure made by [`install_c_dispatch`] (its five
+/// upvalues), with the call's arguments on its stack.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 unsafe extern "C-unwind" fn dispatch_c(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `install_c_dispatch`, so its five upvalues
