@@ -29,16 +29,33 @@
 //! on LuaJIT 5.1's rules for empty matches in `gmatch`/`gsub`, but 5.4's
 //! wording, e.g.
 //! "invalid capture index %2" where LuaJIT omits the number).
+//!
+//! How it is built, by engine. Lua 5.4 and 5.5: every wrapper above except
+//! `collectgarbage` and `load` is a C closure (the pattern functions' bounded
+//! paths in [`crate::pattern`]'s dispatch, `table.move` in `table_move`, the
+//! others in `wrappers`); on the bounded path their argument errors are the C
+//! functions' own (the function named as the script called it, the script's
+//! line). `collectgarbage` and `load` wrap the `=sandbox` prelude's Lua
+//! functions, which raise errors at level 2, so they stay Lua functions that
+//! tail-call them (`GC_LOAD_SOURCE`; a C closure in between would be that
+//! level). LuaJIT and Luau: the Lua wrappers and bounded paths
+//! (`LUA_PATHS_SOURCE`, `LUA_WRAPPERS_SOURCE`), loaded stripped; on 5.4 the
+//! tests run both and compare results, errors and charges.
 
 use std::rc::Rc;
 use std::sync::OnceLock;
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
+use mlua::{Function, Lua};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::{LuaString, MultiValue, Table, Value};
 
 use crate::bridge::Bridge;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use crate::pattern::{self, Capture, MatchError, Shape};
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod table_move;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod wrappers;
 
@@ -50,11 +67,76 @@ pub(crate) fn install(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
 
 /// [`install`] with `budget` worst-case steps of the C matcher per call.
 fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()> {
+    let checkpoint = checkpoint(lua, bridge)?;
+    bounded_paths(lua, bridge, &checkpoint, budget)?;
+    gc_and_load(lua, &checkpoint)
+}
+
+/// Wraps `collectgarbage` and `load` ([`GC_LOAD_SOURCE`]).
+fn gc_and_load(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(checkpoint)
+}
+
+/// `checkpoint(work)`: charges `work` instructions to the running call of
+/// `bridge` and checks the caps, raising the limit error when one is hit
+/// (and the recorded one when called again, as the C closures do to raise
+/// it). It holds the bridge's `Rc`.
+fn checkpoint(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<Function> {
     let charged = bridge.clone();
-    let checkpoint = lua.create_function(move |_, work: f64| {
+    lua.create_function(move |_, work: f64| {
         // `as` saturates (and maps NaN to 0): any number is a valid amount of work.
         charged.charge(work.max(0.0) as u64)
-    })?;
+    })
+}
+
+/// Lua 5.4 and 5.5: the bounded paths of the pattern functions
+/// ([`crate::pattern::install_c_dispatch`]) and the plain wrappers with
+/// `table.move` ([`wrappers`], [`table_move`]) as C closures, made in one
+/// raw call.
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
+    let bridge = Rc::as_ptr(bridge) as *mut std::ffi::c_void;
+    // SAFETY: the globals at 1 and `checkpoint` at 2, as both installers
+    // require (each leaves the stack at those two); the `Rc` of `bridge` is
+    // held by `checkpoint`. Raises only memory errors, inside the protected
+    // call of `exec_raw`.
+    unsafe {
+        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
+            crate::pattern::install_c_dispatch(state, bridge, budget);
+            wrappers::install(state);
+            mlua::ffi::lua_settop(state, 0);
+        })
+    }
+}
+
+/// LuaJIT and Luau: the bounded paths ([`lua_paths`]) and the plain
+/// wrappers ([`LUA_WRAPPERS_SOURCE`]) in Lua.
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
+fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
+    lua_paths(lua, bridge, checkpoint, budget)?;
+    static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
+}
+
+/// Lua 5.4 and 5.5, tests: only the plain wrappers' C closures.
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+fn install_c_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    // SAFETY: as in `bounded_paths`.
+    unsafe {
+        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
+            wrappers::install(state);
+            mlua::ffi::lua_settop(state, 0);
+        })
+    }
+}
+
+/// The bounded paths of the pattern functions and `table.move` in Lua
+/// ([`LUA_PATHS_SOURCE`]) behind the dispatch closures of
+/// [`pattern::install_dispatch`]: LuaJIT and Luau; on Lua 5.4 the tests
+/// compare the C closures with them.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+fn lua_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
     let charged = bridge.clone();
     let find_at = lua.create_function(move |lua, (s, p, init, mode): (LuaString, LuaString, usize, u8)| {
         find_at(lua, &s.as_bytes(), &p.as_bytes(), init, mode, &mut |steps| charged.charge(steps))
@@ -65,7 +147,7 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     let string: Table = lua.globals().get("string")?;
     let originals: Vec<Function> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
     static BOUNDED: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    let chunk = stripped_chunk(lua, &BOUNDED, BOUNDED_PRELUDE_SOURCE);
+    let chunk = stripped_chunk(lua, &BOUNDED, LUA_PATHS_SOURCE);
     let gmatch_at = pattern::gmatch_function(lua, bridge, checkpoint.clone())?;
     let gsub_at = pattern::gsub_function(lua, bridge, checkpoint.clone())?;
     // The Rust matcher's entries, in the order of `PATTERN_FUNCTIONS`.
@@ -75,8 +157,7 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
         (gmatch_at.clone(), Shape::Gmatch),
         (gsub_at.clone(), Shape::Gsub),
     ];
-    chunk.set_name("=bounded").call::<()>((checkpoint.clone(), find_at, cheap, gsub_at, gmatch_at))?;
-    plain_wrappers(lua, &checkpoint)?;
+    chunk.set_name("=bounded_paths").call::<()>((checkpoint.clone(), find_at, cheap, gsub_at, gmatch_at))?;
     // The prelude's functions are the bounded paths; the entries dispatch.
     for ((name, original), entry) in PATTERN_FUNCTIONS.iter().zip(originals).zip(entries) {
         let bounded: Function = string.get(*name)?;
@@ -87,6 +168,7 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     Ok(())
 }
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// The pattern functions of the string library.
 const PATTERN_FUNCTIONS: [&str; 4] = ["find", "match", "gmatch", "gsub"];
 
@@ -94,11 +176,16 @@ const PATTERN_FUNCTIONS: [&str; 4] = ["find", "match", "gmatch", "gsub"];
 const PATTERN_BUDGET: f64 = 1e8;
 
 /// Modes of `find_at` (the prelude's `PLAIN`, `WHOLE`, ...).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) const PLAIN: u8 = 1;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) const WHOLE: u8 = 2;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) const ANCHOR: u8 = 4;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) const FIND: u8 = 16;
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `find_at(s, p, init, mode)`: the first match of `p` in `s` from
 /// `init` (1-based, at most `#s + 1`) by the Rust matcher, as the 1-based
 /// start, the end and the captures (the whole match when there are none
@@ -157,20 +244,6 @@ fn find_at(
     Ok(MultiValue::from_iter(values))
 }
 
-/// `string.rep`, `table.insert`, `remove`, `sort`, `concat` and `unpack`
-/// wrapped: C closures on Lua 5.4 and 5.5 ([`wrappers`]).
-#[cfg(any(feature = "lua54", feature = "lua55"))]
-fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    wrappers::install(lua, checkpoint)
-}
-
-/// LuaJIT and Luau: the wrappers in Lua ([`LUA_WRAPPERS_SOURCE`]).
-#[cfg(not(any(feature = "lua54", feature = "lua55")))]
-fn plain_wrappers(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
-}
-
 /// `source` as a chunk of `lua`, from bytecode compiled once per process
 /// (kept in `cache`) without debug information: an error raised by a
 /// wrapped C function (`bad argument #1 to 'rep'`) then carries no position
@@ -198,16 +271,16 @@ fn compile_stripped(source: &str) -> Option<Vec<u8>> {
     mlua::chunk::Compiler::new().set_debug_level(0).compile(source).ok()
 }
 
-/// Gets `checkpoint(work)`: charges `work` instructions and checks the caps.
-const BOUNDED_PRELUDE_SOURCE: &str = r##"
+/// The bounded paths of the pattern functions and `table.move` in Lua (see
+/// [`lua_paths`]). Gets `checkpoint(work)` (charges `work` instructions and
+/// checks the caps) and the Rust matcher's entries.
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+const LUA_PATHS_SOURCE: &str = r##"
 local checkpoint, find_at, cheap, gsub_at, gmatch_at = ...
 local type, error = type, error
 local BIG, CHUNK = 4096, 4096
 -- The C functions, called as fields so that their errors name them.
-local raw = {
-  find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
-  move = table.move, collectgarbage = collectgarbage, load = load,
-}
+local raw = { find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub, move = table.move }
 
 -- Pattern matching: the bounded paths. `string.find` & co. are C closures
 -- (pattern/dispatch.rs) that call the C function when the call's worst case
@@ -334,6 +407,19 @@ if raw.move then
     return dest
   end
 end
+"##;
+
+/// `collectgarbage` and `load` charged, on every engine: their originals
+/// here are the `=sandbox` prelude's Lua wrappers, which raise errors at
+/// level 2; called from a C closure, that level would name the closure
+/// (no position) instead of the script's line, so these stay Lua functions
+/// tail-calling them. Gets `checkpoint(work)`.
+const GC_LOAD_SOURCE: &str = r##"
+local checkpoint = ...
+local type = type
+local BIG = 4096
+-- The functions wrapped, called as fields so that their errors name them.
+local raw = { collectgarbage = collectgarbage, load = load }
 
 collectgarbage = function(option, ...)
   if option == nil or option == "collect" or option == "step" then
@@ -430,10 +516,33 @@ if _G.unpack then _G.unpack = unpack end
 
 "##;
 
+#[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+mod equivalence_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Limits;
+
+    /// [`install_with`], with the bounded paths of the pattern functions
+    /// and `table.move` in Lua ([`LUA_PATHS_SOURCE`]) on every engine.
+    pub(super) fn install_lua_paths(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()> {
+        if cfg!(not(any(feature = "lua54", feature = "lua55"))) {
+            return install_with(lua, bridge, budget);
+        }
+        let checkpoint = checkpoint(lua, bridge)?;
+        let (string, table): (Table, Table) = (lua.globals().get("string")?, lua.globals().get("table")?);
+        let engine: Vec<Value> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
+        let engine_move: Value = table.get("move")?;
+        bounded_paths(lua, bridge, &checkpoint, budget)?;
+        // The Lua paths wrap the engine's functions, not the C closures.
+        for (name, f) in PATTERN_FUNCTIONS.iter().zip(engine) {
+            string.set(*name, f)?;
+        }
+        table.set("move", engine_move)?;
+        lua_paths(lua, bridge, &checkpoint, budget)?;
+        gc_and_load(lua, &checkpoint)
+    }
 
     fn vm(limits: Limits) -> (Lua, Rc<Bridge>) {
         let lua = Lua::new();
@@ -571,10 +680,24 @@ mod tests {
             (1..=9).fold(s, |s, n| s.replace(&format!("invalid capture index %{n}"), "invalid capture index"))
         };
         let c: String = Lua::new().load(script).set_name("=cases").eval().expect("runs on C");
-        // Argument errors name the field the wrapper called (`find`), as for every wrapper here.
+        // Lua 5.4 and 5.5: the bounded path in C gives what the C functions
+        // give, argument errors included (they name the function as the
+        // script called it, at the script's line).
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            let lua = Lua::new();
+            install_with(&lua, &Rc::new(Bridge::new(Limits::UNLIMITED)), 0.0).expect("installs");
+            let bounded: String = lua.load(script).set_name("=cases").eval().expect("runs bounded in C");
+            assert_eq!(c.lines().count(), bounded.lines().count());
+            for (line, (c, bounded)) in c.lines().zip(bounded.lines()).enumerate() {
+                assert_eq!(c, bounded, "call {line} (the C bounded path)");
+            }
+        }
+        // The Lua bounded path's argument errors name the field it called
+        // (`find`), as for every wrapper here.
         let mut c = c.replace("to 'string.", "to '");
         let lua = Lua::new();
-        install_with(&lua, &Rc::new(Bridge::new(Limits::UNLIMITED)), 0.0).expect("installs");
+        install_lua_paths(&lua, &Rc::new(Bridge::new(Limits::UNLIMITED)), 0.0).expect("installs");
         let mut rust: String = lua.load(script).set_name("=cases").eval().expect("runs on Rust");
         if cfg!(any(feature = "luajit", feature = "luau")) {
             c = digits(c);

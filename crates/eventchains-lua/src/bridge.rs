@@ -118,6 +118,13 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
+    /// The work library calls charged to the call so far (tests compare
+    /// what two implementations of a library function charge).
+    #[cfg(all(test, any(feature = "lua54", feature = "lua55")))]
+    pub(crate) fn charged(&self) -> u64 {
+        self.charged.get()
+    }
+
     /// The result of the middleware's last `next` call, if it made one.
     pub(crate) fn take_next_result(&self) -> Option<EventResult> {
         self.next_result.take()

@@ -26,7 +26,7 @@ use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
 use eventchains_core::Value;
-use mlua::{Function, LightUserData, Lua, ffi};
+use mlua::{LightUserData, Lua, ffi};
 
 use crate::bridge::Bridge;
 use crate::context_proxy::CtxProxy;
@@ -50,25 +50,52 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
     let fast = Rc::new(FastPath { bridge: shared, keys: KeyCache::default() });
     let fast_ptr = Rc::as_ptr(&fast) as *mut c_void;
     lua.set_app_data(fast);
-    let meta = lua.create_table()?;
-    meta.raw_set("__index", index_function(lua, fast_ptr)?)?;
-    meta.raw_set("__newindex", newindex_function(lua, fast_ptr)?)?;
+    // The fallbacks of `__index` and `__newindex` (the complete
+    // implementation, which raises the errors) and the other metamethods.
     // Nested views share this metatable (see `crate::view_handle`): each
     // function finds the proxy its first argument stands for.
     let r = root.clone_root();
-    meta.raw_set("__len", lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.len())?)?;
+    let index =
+        lua.create_function(move |lua, (ud, key): (mlua::Value, mlua::Value)| r.proxy_arg(&ud)?.index(lua, key))?;
     let r = root.clone_root();
-    meta.raw_set("__tostring", lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.to_json())?)?;
+    let newindex = lua.create_function(move |_, (ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
+        r.proxy_arg(&ud)?.new_index(key, value)
+    })?;
+    let r = root.clone_root();
+    let len = lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.len())?;
+    let r = root.clone_root();
+    let tostring = lua.create_function(move |_, (ud, _): ProxyArgs| r.proxy_arg(&ud)?.to_json())?;
     let pairs = lua.create_function(move |lua, (ud, _): ProxyArgs| root.proxy_arg(&ud)?.pairs(lua))?;
-    meta.raw_set("__pairs", &pairs)?;
-    // Luau's generalized iteration (`for k, v in ctx do`); unused elsewhere.
-    meta.raw_set("__iter", pairs)?;
-    meta.raw_set("__metatable", "ctx")?;
     let ctx = LightUserData(bridge);
-    // SAFETY: the closure gets `[ctx, meta]`, sets the metatable of light
-    // userdata and leaves nothing on the stack.
+    // SAFETY: the closure gets `[ctx, index, newindex, len, tostring,
+    // pairs]`, builds the metatable at 7 (the two fast C closures over
+    // `fast_ptr`, which the app data keeps alive as long as the Lua state,
+    // and their fallbacks), sets it as the metatable of light userdata and
+    // leaves nothing on the stack. It raises only memory errors, inside the
+    // protected call of `exec_raw`; nothing here has a destructor.
     unsafe {
-        lua.exec_raw::<()>((ctx, meta), |state| {
+        lua.exec_raw::<()>((ctx, index, newindex, len, tostring, pairs), |state| {
+            ffi::lua_createtable(state, 0, 8);
+            let set = |field: &std::ffi::CStr| ffi::lua_setfield(state, 7, field.as_ptr());
+            ffi::lua_pushlightuserdata(state, fast_ptr);
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_pushcclosure(state, fast_index, 2);
+            set(c"__index");
+            ffi::lua_pushlightuserdata(state, fast_ptr);
+            ffi::lua_pushvalue(state, 3);
+            ffi::lua_pushcclosure(state, fast_newindex, 2);
+            set(c"__newindex");
+            ffi::lua_pushvalue(state, 4);
+            set(c"__len");
+            ffi::lua_pushvalue(state, 5);
+            set(c"__tostring");
+            ffi::lua_pushvalue(state, 6);
+            set(c"__pairs");
+            // Luau's generalized iteration (`for k, v in ctx do`); unused elsewhere.
+            ffi::lua_pushvalue(state, 6);
+            set(c"__iter");
+            ffi::lua_pushstring(state, c"ctx".as_ptr());
+            set(c"__metatable");
             ffi::lua_setmetatable(state, 1);
             ffi::lua_settop(state, 0);
         })?;
@@ -79,42 +106,12 @@ pub(crate) fn install_root(lua: &Lua) -> mlua::Result<LightUserData> {
 /// The arguments of a metamethod: the light userdata (`ctx` or a view), the rest.
 type ProxyArgs = (mlua::Value, mlua::MultiValue);
 
-/// Creates the `__index` C closure of the root `ctx` of `lua` (and of nested views).
-fn index_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
-    let (_, slow) = bridge_and_slow_path(lua)?;
-    let fallback =
-        lua.create_function(move |lua, (ud, key): (mlua::Value, mlua::Value)| slow.proxy_arg(&ud)?.index(lua, key))?;
-    closure(lua, fast, fallback, fast_index)
-}
-
-/// Creates the `__newindex` C closure of the root `ctx` of `lua`.
-fn newindex_function(lua: &Lua, fast: *mut c_void) -> mlua::Result<Function> {
-    let (_, slow) = bridge_and_slow_path(lua)?;
-    let fallback = lua.create_function(move |_, (ud, key, value): (mlua::Value, mlua::Value, mlua::Value)| {
-        slow.proxy_arg(&ud)?.new_index(key, value)
-    })?;
-    closure(lua, fast, fallback, fast_newindex)
-}
-
 fn bridge_and_slow_path(lua: &Lua) -> mlua::Result<(*mut c_void, CtxProxy)> {
     let bridge = lua
         .app_data_ref::<Rc<Bridge>>()
         .ok_or_else(|| mlua::Error::runtime("the ctx bridge is not installed in this VM"))?;
     // The `Rc` in the app data lives as long as the Lua state, and with it this closure.
     Ok((Rc::as_ptr(&bridge) as *mut c_void, CtxProxy::root((*bridge).clone())))
-}
-
-fn closure(lua: &Lua, fast: *mut c_void, fallback: Function, f: ffi::lua_CFunction) -> mlua::Result<Function> {
-    // SAFETY: the closure runs with `fallback` at index 1 and leaves exactly
-    // one value, the new C closure, on its stack.
-    unsafe {
-        lua.exec_raw::<Function>(fallback, |state| {
-            ffi::lua_pushlightuserdata(state, fast);
-            ffi::lua_pushvalue(state, 1);
-            ffi::lua_pushcclosure(state, f, 2);
-            ffi::lua_replace(state, 1);
-        })
-    }
 }
 
 /// Calls the fallback (upvalue 2) with the `nargs` arguments of this call;

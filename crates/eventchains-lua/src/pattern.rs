@@ -707,13 +707,20 @@ static CTYPE: [u16; 256] = {
     table
 };
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod bounded;
 mod bridged;
 mod dispatch;
 mod gmatch;
 mod replace;
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) use dispatch::install_c_dispatch;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) use dispatch::{Shape, install_dispatch};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) use gmatch::gmatch_function;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 pub(crate) use replace::gsub_function;
 
 #[cfg(test)]

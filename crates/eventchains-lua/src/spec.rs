@@ -6,6 +6,7 @@
 //! run the same compiled script in their own VM and only [`extract`] the
 //! functions at the positions the spec recorded.
 
+use std::fmt::{self, Display};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -103,14 +104,14 @@ pub(crate) fn parse(
     };
     let mut functions = Functions { handlers: Vec::new(), middleware: Vec::new() };
     let mut saw_events = false;
-    for (key, value) in entries(script, "", &table)? {
+    for (key, value) in entries(script, &"", &table)? {
         let Some(key) = key else {
             return Err(LoadError::invalid(script, "", format!("unexpected list entry; expected the keys {TOP_KEYS}")));
         };
         match key.as_str() {
-            "name" => spec.name = Some(string(script, "name", &value)?),
+            "name" => spec.name = Some(string(script, &"name", &value)?),
             "fault_tolerance" => {
-                let text = string(script, "fault_tolerance", &value)?;
+                let text = string(script, &"fault_tolerance", &value)?;
                 spec.mode = FaultToleranceMode::from_str(&text)
                     .map_err(|e| LoadError::invalid(script, "fault_tolerance", e.to_string()))?;
             }
@@ -207,7 +208,7 @@ pub(crate) fn extract(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) 
 }
 
 /// The `(key, value)` pairs of a table: `Some(key)` for string keys, `None` for list entries.
-fn entries(script: &str, path: &str, table: &Table) -> Result<Vec<(Option<String>, mlua::Value)>, LoadError> {
+fn entries(script: &str, path: &dyn Display, table: &Table) -> Result<Vec<(Option<String>, mlua::Value)>, LoadError> {
     let mut out = Vec::new();
     let mut bad = None;
     table
@@ -222,9 +223,9 @@ fn entries(script: &str, path: &str, table: &Table) -> Result<Vec<(Option<String
             }
             Ok(())
         })
-        .map_err(|e| LoadError::invalid(script, path, e.to_string()))?;
+        .map_err(|e| LoadError::invalid(script, path.to_string(), e.to_string()))?;
     match bad {
-        Some(message) => Err(LoadError::invalid(script, path, message)),
+        Some(message) => Err(LoadError::invalid(script, path.to_string(), message)),
         None => Ok(out),
     }
 }
@@ -260,12 +261,27 @@ fn registered(lua: &Lua, script: &str, f: Option<Function>) -> Result<Option<Reg
         .map_err(|e| LoadError::Vm { script: script.to_owned(), message: e.to_string() })
 }
 
-fn string(script: &str, path: &str, value: &mlua::Value) -> Result<String, LoadError> {
+/// A string value; `path` (formatted only for a message) names where it is.
+fn string(script: &str, path: &dyn Display, value: &mlua::Value) -> Result<String, LoadError> {
     match value {
-        mlua::Value::String(s) => {
-            s.to_str().map(|s| s.to_owned()).map_err(|_| LoadError::invalid(script, path, "string is not valid UTF-8"))
+        mlua::Value::String(s) => s
+            .to_str()
+            .map(|s| s.to_owned())
+            .map_err(|_| LoadError::invalid(script, path.to_string(), "string is not valid UTF-8")),
+        other => {
+            Err(LoadError::invalid(script, path.to_string(), format!("expected a string, got {}", kind_of(other))))
         }
-        other => Err(LoadError::invalid(script, path, format!("expected a string, got {}", kind_of(other)))),
+    }
+}
+
+/// The path of a list entry (`events[2]`), formatted only for a message or
+/// a label: parsing a valid script formats none.
+#[derive(Clone, Copy)]
+struct Entry(&'static str, usize);
+
+impl Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
     }
 }
 
@@ -309,7 +325,7 @@ fn limits(script: &str, value: &mlua::Value) -> Result<Limits, LoadError> {
         return Err(LoadError::invalid(script, "limits", format!("expected a table, got {}", kind_of(value))));
     };
     let mut limits = Limits::UNLIMITED;
-    for (key, value) in entries(script, "limits", t)? {
+    for (key, value) in entries(script, &"limits", t)? {
         let Some(key) = key else {
             return Err(LoadError::invalid(script, "limits", format!("unexpected list entry; expected {LIMIT_KEYS}")));
         };
@@ -362,7 +378,7 @@ fn middleware(
     value: mlua::Value,
     budget: Budget<'_>,
 ) -> Result<(MiddlewareSpec, Option<Function>), LoadError> {
-    let path = format!("middleware[{index}]");
+    let path = Entry("middleware", index);
     match value {
         mlua::Value::String(_) => {
             Ok((MiddlewareSpec::Named { name: string(script, &path, &value)?, config: Value::Nil }, None))
@@ -380,11 +396,11 @@ fn middleware(
                         if name.is_some() || !matches!(t.raw_get::<mlua::Value>(1), Ok(mlua::Value::String(_))) {
                             return Err(LoadError::invalid(
                                 script,
-                                &path,
+                                path.to_string(),
                                 "expected { \"name\", key = value, ... }: the name first, then string keys",
                             ));
                         }
-                        name = Some(string(script, &format!("{path}[1]"), &value)?);
+                        name = Some(string(script, &format_args!("{path}[1]"), &value)?);
                     }
                     Some(key) => {
                         let v = budget.convert(script, &format!("{path}.{key}"), &value)?;
@@ -392,13 +408,14 @@ fn middleware(
                     }
                 }
             }
-            let name = name.ok_or_else(|| LoadError::invalid(script, &path, "missing the middleware name at [1]"))?;
+            let name =
+                name.ok_or_else(|| LoadError::invalid(script, path.to_string(), "missing the middleware name at [1]"))?;
             let config = if config.is_empty() { Value::Nil } else { Value::Map(config) };
             Ok((MiddlewareSpec::Named { name, config }, None))
         }
         other => Err(LoadError::invalid(
             script,
-            &path,
+            path.to_string(),
             format!("expected a name, a {{ name, key = value }} table or a function, got {}", kind_of(&other)),
         )),
     }
@@ -410,9 +427,9 @@ fn event(
     value: mlua::Value,
     budget: Budget<'_>,
 ) -> Result<(EventSpec, Option<Function>), LoadError> {
-    let path = format!("events[{index}]");
+    let path = Entry("events", index);
     let mlua::Value::Table(t) = value else {
-        return Err(LoadError::invalid(script, &path, format!("expected a table, got {}", kind_of(&value))));
+        return Err(LoadError::invalid(script, path.to_string(), format!("expected a table, got {}", kind_of(&value))));
     };
     let mut name = None;
     let mut handler = None;
@@ -422,13 +439,13 @@ fn event(
         let Some(key) = key else {
             return Err(LoadError::invalid(
                 script,
-                &path,
+                path.to_string(),
                 "unexpected list entry; expected name = ..., handler = ... or rust = ...",
             ));
         };
         match key.as_str() {
-            "name" => name = Some(string(script, &format!("{path}.name"), &value)?),
-            "rust" => rust = Some(string(script, &format!("{path}.rust"), &value)?),
+            "name" => name = Some(string(script, &format_args!("{path}.name"), &value)?),
+            "rust" => rust = Some(string(script, &format_args!("{path}.rust"), &value)?),
             "handler" => match value {
                 mlua::Value::Function(f) => handler = Some(f),
                 other => {
@@ -445,13 +462,15 @@ fn event(
     let name = match name {
         Some(n) if !n.is_empty() => n,
         Some(_) => return Err(LoadError::invalid(script, format!("{path}.name"), "must not be empty")),
-        None => return Err(LoadError::invalid(script, &path, "missing `name`")),
+        None => return Err(LoadError::invalid(script, path.to_string(), "missing `name`")),
     };
     match (handler, rust) {
-        (Some(_), Some(_)) => {
-            Err(LoadError::invalid(script, &path, "has both `handler` and `rust`; an event is one or the other"))
-        }
-        (None, None) => Err(LoadError::invalid(script, &path, "missing `handler` or `rust`")),
+        (Some(_), Some(_)) => Err(LoadError::invalid(
+            script,
+            path.to_string(),
+            "has both `handler` and `rust`; an event is one or the other",
+        )),
+        (None, None) => Err(LoadError::invalid(script, path.to_string(), "missing `handler` or `rust`")),
         (Some(f), None) => match extra.first() {
             Some((key, _)) => Err(LoadError::invalid(
                 script,

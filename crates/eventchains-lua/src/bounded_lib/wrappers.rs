@@ -1,6 +1,6 @@
 //! The bounded library's plain wrappers as C closures (Lua 5.4 and 5.5):
 //! `string.rep`, `table.insert`, `table.remove`, `table.sort`,
-//! `table.concat` and `table.unpack`.
+//! `table.concat` and `table.unpack` (and `table.move`, in [`super::table_move`]).
 //!
 //! Each charges the work its call will do when that is large (see the table
 //! in [`super`]), then runs the engine's C function in its own frame, on the
@@ -26,7 +26,7 @@
 
 use std::ffi::c_int;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
 
 /// The size above which a call's work is charged (as the Lua wrappers' `BIG`).
 const BIG: ffi::lua_Integer = 4096;
@@ -46,17 +46,20 @@ pub(super) enum Wrapper {
     Concat,
     /// `table.unpack(t, i, j)`.
     Unpack,
+    /// `table.move(a1, f, e, t, a2)` ([`super::table_move`]).
+    Move,
 }
 
 impl Wrapper {
     /// Every wrapper, with the library and field it replaces.
-    pub(super) const ALL: [(&'static str, &'static str, Wrapper); 6] = [
+    pub(super) const ALL: [(&'static str, &'static str, Wrapper); 7] = [
         ("string", "rep", Wrapper::Rep),
         ("table", "insert", Wrapper::Insert),
         ("table", "remove", Wrapper::Remove),
         ("table", "sort", Wrapper::Sort),
         ("table", "concat", Wrapper::Concat),
         ("table", "unpack", Wrapper::Unpack),
+        ("table", "move", Wrapper::Move),
     ];
 
     fn function(self) -> ffi::lua_CFunction {
@@ -67,40 +70,41 @@ impl Wrapper {
             Wrapper::Sort => sort,
             Wrapper::Concat => concat,
             Wrapper::Unpack => unpack,
+            Wrapper::Move => super::table_move::table_move,
         }
     }
 }
 
-/// Replaces each function of [`Wrapper::ALL`] in the library tables of
-/// `lua`'s globals by its C closure over it and `checkpoint`; a library or
-/// function that is absent (or not a table, a function) is left as it is.
-pub(super) fn install(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    // SAFETY: the globals at 1 and `checkpoint` at 2; every step below
-    // leaves the stack at those two (`lua_getupvalue` pushes a value only
-    // when it returns a name). Raises only memory errors, inside the
-    // protected call of `exec_raw`.
+/// Replaces each function of [`Wrapper::ALL`] in the library tables of the
+/// globals at stack slot 1 by its C closure over it and the `checkpoint`
+/// function at slot 2; a library or function that is absent (or not a
+/// table, a function) is left as it is.
+///
+/// # Safety
+/// Inside a protected raw call (`Lua::exec_raw`) whose stack holds the
+/// globals at 1 and `checkpoint` at 2, with room for six more values; the
+/// stack is left at those two. Raises only memory errors.
+pub(super) unsafe fn install(state: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract; every step below leaves the stack at
+    // those two (`lua_getupvalue` pushes a value only when it returns a name).
     unsafe {
-        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
-            for (lib, name, wrapper) in Wrapper::ALL {
-                ffi::lua_pushlstring(state, lib.as_ptr().cast(), lib.len());
-                if ffi::lua_rawget(state, 1) == ffi::LUA_TTABLE {
-                    ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 4: the key
-                    ffi::lua_pushvalue(state, 4);
-                    if ffi::lua_rawget(state, 3) == ffi::LUA_TFUNCTION {
-                        // 5: the engine's function
-                        let plain =
-                            ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null();
-                        ffi::lua_settop(state, 5);
-                        ffi::lua_pushvalue(state, 2);
-                        ffi::lua_pushboolean(state, c_int::from(plain));
-                        ffi::lua_pushcclosure(state, wrapper.function(), 3);
-                        ffi::lua_rawset(state, 3);
-                    }
+        for (lib, name, wrapper) in Wrapper::ALL {
+            ffi::lua_pushlstring(state, lib.as_ptr().cast(), lib.len());
+            if ffi::lua_rawget(state, 1) == ffi::LUA_TTABLE {
+                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len()); // 4: the key
+                ffi::lua_pushvalue(state, 4);
+                if ffi::lua_rawget(state, 3) == ffi::LUA_TFUNCTION {
+                    // 5: the engine's function
+                    let plain = ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null();
+                    ffi::lua_settop(state, 5);
+                    ffi::lua_pushvalue(state, 2);
+                    ffi::lua_pushboolean(state, c_int::from(plain));
+                    ffi::lua_pushcclosure(state, wrapper.function(), 3);
+                    ffi::lua_rawset(state, 3);
                 }
-                ffi::lua_settop(state, 2);
             }
-            ffi::lua_settop(state, 0);
-        })
+            ffi::lua_settop(state, 2);
+        }
     }
 }
 
@@ -110,7 +114,7 @@ pub(super) fn install(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
 ///
 /// Called from a wrapper's frame (its upvalues exist), the stack holding the
 /// call's arguments only.
-unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
+pub(super) unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the caller's contract; a C function without upvalues reads
     // only its arguments, so it can work in this frame.
     unsafe {
@@ -132,7 +136,7 @@ unsafe fn call_original(state: *mut ffi::lua_State) -> c_int {
 /// # Safety
 ///
 /// A wrapper's frame; `idx` a valid absolute index; room for two values.
-unsafe fn charge_value(state: *mut ffi::lua_State, idx: c_int) {
+pub(super) unsafe fn charge_value(state: *mut ffi::lua_State, idx: c_int) {
     // SAFETY: the caller's contract.
     unsafe {
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
@@ -206,7 +210,7 @@ unsafe fn sized(state: *mut ffi::lua_State, idx: c_int) -> bool {
     matches!(unsafe { ffi::lua_type(state, idx) }, ffi::LUA_TTABLE | ffi::LUA_TUSERDATA | ffi::LUA_TLIGHTUSERDATA)
 }
 
-fn is_number(state: *mut ffi::lua_State, idx: c_int) -> bool {
+pub(super) fn is_number(state: *mut ffi::lua_State, idx: c_int) -> bool {
     // SAFETY: any index is valid for `lua_type`.
     unsafe { ffi::lua_type(state, idx) == ffi::LUA_TNUMBER }
 }
@@ -355,7 +359,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut ffi::lua_State) -> c_int {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use mlua::{Function, Lua};
 
     /// A VM whose `checkpoint` logs the work it is charged and refuses more
     /// than 10^7 (so that no call does that much uncharged), wrapped by the
@@ -377,7 +381,7 @@ mod tests {
             .eval()
             .expect("checkpoint");
         if c {
-            install(&lua, &checkpoint).expect("installs");
+            super::super::install_c_wrappers(&lua, &checkpoint).expect("installs");
         } else {
             // As the other engines load them: stripped of debug information.
             let bytecode = super::super::compile_stripped(super::super::LUA_WRAPPERS_SOURCE).expect("compiles");

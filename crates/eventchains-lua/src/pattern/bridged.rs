@@ -7,14 +7,20 @@
 //! errors jump over Rust frames): pattern messages are static texts, the
 //! step-count closure holds a reference.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use std::ffi::c_void;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use std::rc::Rc;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::{Function, Lua};
 
 use super::Capture;
 use crate::bridge::Bridge;
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// A C closure running `body` with upvalues `(bridge, raise)`. `raise` holds
 /// the bridge's `Rc`, so the pointer outlives the closure (and every closure
 /// that copies both upvalues, as the `gmatch` iterators do).

@@ -17,17 +17,23 @@
 //! an error.
 
 use std::ffi::c_int;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use std::rc::Rc;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::{Function, Lua};
 
-use super::bridged::{bridge_at, bridged_function, push_capture, raise, raise_limit};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use super::bridged::{bridge_at, bridged_function};
+use super::bridged::{push_capture, raise, raise_limit};
 use super::{MatchError, Searcher};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
 
 const V54: bool = !cfg!(any(feature = "luajit", feature = "luau"));
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `gmatch_at(s, p, init)`: an iterator over the matches of `p` in `s` from
 /// `init` (1-based; past `#s + 1` gives none). `raise` raises the limit
 /// error `bridge` has recorded (called when a check stops the matcher).
@@ -53,17 +59,29 @@ struct Position {
 
 const DONE: usize = usize::MAX;
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `(s, p, init)` with upvalues `(bridge, raise)`: the iterator, with
 /// upvalues 1 the subject, 2 the pattern, 3 its [`Position`], 4 `raise`.
 unsafe extern "C-unwind" fn gmatch_new(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by the bounded `gmatch` with two strings and a number,
-    // as a closure of `gmatch_function` (upvalue 1 the bridge). The userdata
-    // is as large as a `Position` (written unaligned: no alignment assumed).
+    // as a closure of `gmatch_function` (upvalue 1 the bridge, 2 `raise`).
+    unsafe { gmatch_in_frame(state, bridge_at(state, 1), 2) }
+}
+
+/// `gmatch_at`'s work in the running C function's frame, whose slots 1 to 3
+/// hold `(s, p, init)` as [`gmatch_new`] gets them: the iterator pushed (1).
+///
+/// # Safety
+/// A C function's frame with the arguments above; upvalue `raise_up` is a
+/// `raise` function of [`bridged_function`] (or the `checkpoint` it is made
+/// from), which holds the `Rc` of `bridge` (the iterator keeps both).
+pub(super) unsafe fn gmatch_in_frame(state: *mut ffi::lua_State, bridge: *const Bridge, raise_up: c_int) -> c_int {
+    // SAFETY: the caller's contract. The userdata is as large as a
+    // `Position` (written unaligned: no alignment assumed).
     unsafe {
         let start = ffi::lua_tonumber(state, 3) - 1.0;
         ffi::lua_settop(state, 2);
         let len = string_at(state, 1).map_or(0, <[u8]>::len) as f64;
-        let bridge: *const Bridge = bridge_at(state, 1);
         let position = Position {
             next: if (0.0..=len).contains(&start) { start as usize } else { DONE },
             last: DONE,
@@ -72,7 +90,7 @@ unsafe extern "C-unwind" fn gmatch_new(state: *mut ffi::lua_State) -> c_int {
         };
         let data = ffi::lua_newuserdata(state, std::mem::size_of::<Position>()).cast::<Position>();
         data.write_unaligned(position);
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(raise_up));
         ffi::lua_pushcclosure(state, gmatch_step, 4);
         1
     }

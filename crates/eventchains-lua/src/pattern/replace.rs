@@ -14,11 +14,16 @@
 
 use std::ffi::c_int;
 use std::mem::MaybeUninit;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 use std::rc::Rc;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use mlua::{Function, Lua};
 
-use super::bridged::{UNFINISHED_CAPTURE, bridge_at, bridged_function, push_capture, raise_limit};
+use super::bridged::{UNFINISHED_CAPTURE, push_capture, raise_limit};
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
+use super::bridged::{bridge_at, bridged_function};
 use super::{Capture, MatchError, Searcher, invalid_capture_index};
 use crate::bridge::Bridge;
 use crate::fast_ctx::string_at;
@@ -31,6 +36,7 @@ const COPY_ESCAPED: bool = cfg!(feature = "luajit");
 /// Stack slots of `gsub_at`'s arguments.
 const REPL: c_int = 3;
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `gsub_at(s, p, repl, max_n)` charging its steps to `bridge`; `raise`
 /// raises the limit error the bridge records.
 pub(crate) fn gsub_function(lua: &Lua, bridge: &Rc<Bridge>, raise: Function) -> mlua::Result<Function> {
@@ -48,13 +54,29 @@ enum Stop {
     Limit,
 }
 
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 /// `(s, p, repl, max_n)`: two strings, a string, table or function and a
 /// number (the bounded path converted and checked them). Returns the result
 /// and the count, or `false` and a message to raise.
 unsafe extern "C-unwind" fn gsub_at(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure of `gsub_function` (upvalues 1 and 2 as
-    // `bridge_at`/`raise_limit` require), called with the arguments above;
-    // `s` and `p` stay on the stack (slots 1, 2) while their bytes are read.
+    // `bridge_at`/`raise_limit` require), called with the arguments above.
+    unsafe { gsub_in_frame(state, bridge_at(state, 1), 2) }
+}
+
+/// `gsub_at`'s work in the running C function's frame, whose slots 1 to 4
+/// hold `(s, p, repl, max_n)` as [`gsub_at`] gets them: the result and the
+/// count pushed (2), or `false` and a message to raise (2). A limit is
+/// raised through the `raise` function in upvalue `raise_up`.
+///
+/// # Safety
+/// A C function's frame with the arguments above; upvalue `raise_up` is a
+/// `raise` function of [`bridged_function`] (or the `checkpoint` it is made
+/// from) and `bridge` the VM's bridge it charges. Nothing with a destructor
+/// alive in the caller's frames up to the Lua call (Lua may raise).
+pub(super) unsafe fn gsub_in_frame(state: *mut ffi::lua_State, bridge: &Bridge, raise_up: c_int) -> c_int {
+    // SAFETY: the caller's contract; `s` and `p` stay on the stack (slots
+    // 1, 2) while their bytes are read.
     // Nothing alive in this frame has a destructor while Lua may raise (the
     // searcher and the check closure hold references and plain values, the
     // buffer is Lua's), so an error in the replacement or a memory error
@@ -69,7 +91,6 @@ unsafe extern "C-unwind" fn gsub_at(state: *mut ffi::lua_State) -> c_int {
             ffi::LUA_TSTRING => string_at(state, REPL),
             _ => None,
         };
-        let bridge = bridge_at(state, 1);
         let mut check = |steps: u64| bridge.charge(steps).map_err(drop);
         let mut searcher = Searcher::new(s, p, true, &mut check);
         let anchored = searcher.anchored();
@@ -124,7 +145,7 @@ unsafe extern "C-unwind" fn gsub_at(state: *mut ffi::lua_State) -> c_int {
                 ffi::lua_pushinteger(state, n as ffi::lua_Integer);
                 2
             }
-            Some(Stop::Limit) => raise_limit(state, 2),
+            Some(Stop::Limit) => raise_limit(state, raise_up),
             Some(Stop::Malformed(message)) => {
                 ffi::lua_pushboolean(state, 0);
                 ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
