@@ -38,7 +38,8 @@
 //! line). `collectgarbage` and `load` wrap the `=sandbox` prelude's Lua
 //! functions, which raise errors at level 2, so they stay Lua functions that
 //! tail-call them (`GC_LOAD_SOURCE`; a C closure in between would be that
-//! level). LuaJIT and Luau: the Lua wrappers and bounded paths
+//! level; on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its
+//! own work, so only `load` is wrapped there). LuaJIT and Luau: the Lua wrappers and bounded paths
 //! (`LUA_PATHS_SOURCE`, `LUA_WRAPPERS_SOURCE`), loaded stripped; on 5.4 the
 //! tests run both and compare results, errors and charges.
 
@@ -72,10 +73,17 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     gc_and_load(lua, &checkpoint)
 }
 
-/// Wraps `collectgarbage` and `load` ([`GC_LOAD_SOURCE`]).
+/// Makes `collectgarbage` and `load` charge their work ([`GC_LOAD_SOURCE`]);
+/// on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its own
+/// ([`charge_collections_to`](crate::sandbox::charge_collections_to)) and
+/// only `load` is wrapped in Lua (see there why).
 fn gc_and_load(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    let gc_charged = crate::sandbox::charge_collections_to(lua, checkpoint)?;
+    #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+    let gc_charged = false;
     static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(checkpoint)
+    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>((checkpoint, gc_charged))
 }
 
 /// `checkpoint(work)`: charges `work` instructions to the running call of
@@ -413,20 +421,24 @@ end
 /// here are the `=sandbox` prelude's Lua wrappers, which raise errors at
 /// level 2; called from a C closure, that level would name the closure
 /// (no position) instead of the script's line, so these stay Lua functions
-/// tail-calling them. Gets `checkpoint(work)`.
+/// tail-calling them (on Lua 5.4/5.5 the sandbox's C `collectgarbage`
+/// charges its own work, `gc_charged`). Gets `checkpoint(work)` and `gc_charged`.
 const GC_LOAD_SOURCE: &str = r##"
-local checkpoint = ...
+local checkpoint, gc_charged = ...
 local type = type
 local BIG = 4096
 -- The functions wrapped, called as fields so that their errors name them.
 local raw = { collectgarbage = collectgarbage, load = load }
 
-collectgarbage = function(option, ...)
-  if option == nil or option == "collect" or option == "step" then
-    local kb = raw.collectgarbage("count")
-    if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
+-- (Lua 5.4/5.5: the sandbox's C `collectgarbage` charges this itself.)
+if not gc_charged then
+  collectgarbage = function(option, ...)
+    if option == nil or option == "collect" or option == "step" then
+      local kb = raw.collectgarbage("count")
+      if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
+    end
+    return raw.collectgarbage(option, ...)
   end
-  return raw.collectgarbage(option, ...)
 end
 
 if raw.load then

@@ -16,6 +16,8 @@ mod raw_fields;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod restrict;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) use restrict::charge_collections_to;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 mod views;
 
 /// The libraries a script's VM gets.

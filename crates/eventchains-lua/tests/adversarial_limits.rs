@@ -167,6 +167,8 @@ hostile! {
     collections_are_counted(COUNT):
         "local keep = {} for i = 1, 100000 do keep[i] = { i } end for i = 1, 1000 do collectgarbage() end"
         => LimitExceeded, INSTR;
+    big_loads_are_counted(COUNT):
+        "local text = string.rep('x = 1 ', 12000) for i = 1, 1000 do load(text) end" => LimitExceeded, INSTR;
     rep_of_a_huge_non_empty_result(MEMORY):
         "local s = ('x'):rep(1e9)" => LimitExceeded, "memory limit (8 MB) exceeded in event `attack`";
 }

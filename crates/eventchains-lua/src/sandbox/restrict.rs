@@ -6,7 +6,10 @@
 //! functions, which they run in their own frame (both are C functions
 //! without upvalues): an argument error names the function as the caller
 //! called it and gives the caller's line, as the Lua wrappers' field calls
-//! did. The reduced `os` is built from `luaopen_os`'s table directly (the
+//! did. Once the bounded library is installed `collectgarbage` also charges
+//! its work to the running call ([`charge_collections_to`]), as the bounded
+//! library's Lua wrapper did. The
+//! reduced `os` is built from `luaopen_os`'s table directly (the
 //! VM is opened without `os`, see [`super::Sandbox::open`]): the whole
 //! library is never a global nor a loaded module.
 //!
@@ -118,9 +121,71 @@ fn os_functions() -> Option<[ffi::lua_CFunction; 3]> {
     Some([found[0]?, found[1]?, found[2]?])
 }
 
+/// Upvalue of the [`wrap`] closures: the bounded library's `checkpoint(work)`
+/// (nil until [`charge_collections_to`] sets it).
+const CHECKPOINT: c_int = 3;
+
+/// Makes `collectgarbage` charge its work through `checkpoint` (the
+/// bounded library's: it charges the running call and checks the caps), as
+/// the bounded library's Lua wrapper of it does: a collection (no option,
+/// `"collect"`, `"step"`) one instruction per 64 bytes of heap, before it
+/// runs. Done in the closure the script calls, so argument errors keep
+/// naming `collectgarbage` and the script's line. (`load` keeps the bounded
+/// library's Lua wrapper: the lockdown's C `load` calls the one below it,
+/// and a C closure called from C is named `'?'` in argument errors; the Lua
+/// wrapper's field call names it.) Returns `false`, changing nothing, when
+/// the global is not this module's closure (the Lua prelude restricted it):
+/// the caller wraps it in Lua.
+pub(crate) fn charge_collections_to(lua: &Lua, checkpoint: &Function) -> mlua::Result<bool> {
+    // SAFETY: `exec_raw` runs the closure in a protected call with
+    // `checkpoint` at 1; indices are absolute; `lua_setupvalue` pops the
+    // value it sets (upvalue 3 exists on every `wrap` closure).
+    unsafe {
+        lua.exec_raw::<bool>(checkpoint, |state| {
+            ffi::luaL_checkstack(state, 4, std::ptr::null());
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
+            let globals = 2;
+            let ours = [(c"collectgarbage", collect_garbage as ffi::lua_CFunction)];
+            let all_ours = ours.iter().all(|(name, wrapper)| {
+                get_field(state, globals, name);
+                let found = ffi::lua_tocfunction(state, -1).is_some_and(|f| std::ptr::fn_addr_eq(f, *wrapper));
+                ffi::lua_settop(state, globals);
+                found
+            });
+            if all_ours {
+                for (name, _) in ours {
+                    get_field(state, globals, name);
+                    ffi::lua_pushvalue(state, 1);
+                    ffi::lua_setupvalue(state, -2, CHECKPOINT);
+                    ffi::lua_settop(state, globals);
+                }
+            }
+            ffi::lua_settop(state, 0);
+            ffi::lua_pushboolean(state, c_int::from(all_ours));
+        })
+    }
+}
+
+/// Calls the `checkpoint` upvalue, if set, with `work` (it raises the limit
+/// error when the call has hit a cap).
+///
+/// # Safety
+///
+/// A [`wrap`] closure's frame with room for two values.
+unsafe fn charge(state: *mut ffi::lua_State, work: f64) {
+    // SAFETY: the caller's contract; `checkpoint` is a function when set.
+    unsafe {
+        if ffi::lua_type(state, ffi::lua_upvalueindex(CHECKPOINT)) == ffi::LUA_TFUNCTION {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(CHECKPOINT));
+            ffi::lua_pushnumber(state, work);
+            ffi::lua_call(state, 1, 0);
+        }
+    }
+}
+
 /// Replaces the function `name` of `globals` by the C closure `wrapper`
 /// over it (upvalue 1 the function, 2 whether it is a C function without
-/// upvalues); leaves an absent field alone.
+/// upvalues, 3 [`CHECKPOINT`], nil); leaves an absent field alone.
 ///
 /// # Safety
 ///
@@ -136,7 +201,8 @@ unsafe fn wrap(state: *mut ffi::lua_State, globals: c_int, name: &std::ffi::CStr
                 ffi::lua_tocfunction(state, top + 1).is_some() && ffi::lua_getupvalue(state, top + 1, 1).is_null();
             ffi::lua_settop(state, top + 1);
             ffi::lua_pushboolean(state, c_int::from(plain));
-            ffi::lua_pushcclosure(state, wrapper, 2);
+            ffi::lua_pushnil(state);
+            ffi::lua_pushcclosure(state, wrapper, 3);
             set_field(state, globals, name);
         }
         ffi::lua_settop(state, top);
@@ -193,21 +259,28 @@ unsafe extern "C-unwind" fn collect_garbage(state: *mut ffi::lua_State) -> c_int
     // SAFETY: a wrap closure's frame; the option is compared as a string
     // without coercion (`==` in the Lua version: a number is never equal).
     unsafe {
-        let allowed = match ffi::lua_type(state, 1) {
-            ffi::LUA_TNONE | ffi::LUA_TNIL => true,
+        let (allowed, is_count) = match ffi::lua_type(state, 1) {
+            ffi::LUA_TNONE | ffi::LUA_TNIL => (true, false),
             ffi::LUA_TSTRING => {
                 let mut len = 0;
                 let option = ffi::lua_tolstring(state, 1, &mut len);
                 let option = std::slice::from_raw_parts(option.cast::<u8>(), len);
-                matches!(option, b"collect" | b"count" | b"step")
+                (matches!(option, b"collect" | b"count" | b"step"), option == b"count")
             }
-            _ => false,
+            _ => (false, false),
         };
         if !allowed {
             return raise_at_caller(
                 state,
                 &[Piece::Text("collectgarbage('"), Piece::Value(1), Piece::Text("') is not allowed in the sandbox")],
             );
+        }
+        // A full pass over the heap: 1 instruction per 64 bytes, charged
+        // before it runs (the bounded library's charge, see `charge_collections_to`).
+        if !is_count {
+            let kb = ffi::lua_gc(state, ffi::LUA_GCCOUNT);
+            let bytes = ffi::lua_gc(state, ffi::LUA_GCCOUNTB);
+            charge(state, (f64::from(kb) * 1024.0 + f64::from(bytes)) / 64.0);
         }
         call_wrapped(state)
     }
