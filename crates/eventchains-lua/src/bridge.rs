@@ -639,7 +639,7 @@ impl CallScope<'_> {
     #[inline(always)]
     pub(crate) unsafe fn run_lua<R>(&self, state: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
         let bridge = self.bridge;
-        // SAFETY (caller).
+        // SAFETY: the caller's contract.
         unsafe { bridge.hook.around(state, || bridge.slot.timed(), f) }
     }
 

@@ -93,12 +93,12 @@ impl CountHook {
         #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
         {
             self.signal.set(signal);
-            // SAFETY (caller): a live state.
+            // SAFETY: the caller's contract: a live state.
             self.vm.set(std::ptr::NonNull::new(unsafe { crate::running_lua::vm_id(state) }));
         }
         let always = instruction_cap || (time_cap && !signal);
         #[cfg(not(feature = "luau"))]
-        // SAFETY (caller): a live state on its own thread.
+        // SAFETY: the caller's contract: a live state on its own thread.
         unsafe {
             self.always.set(always);
             self.func.set(ffi::lua_gethook(state));
@@ -144,7 +144,7 @@ impl CountHook {
         }
         #[cfg(not(feature = "luau"))]
         if !self.always.get() && needed() {
-            // SAFETY (caller): a live state on its own thread.
+            // SAFETY: the caller's contract: a live state on its own thread.
             return unsafe { self.switched_on(state, f) };
         }
         #[cfg(feature = "luau")]
@@ -167,7 +167,7 @@ impl CountHook {
                 unsafe { ffi::lua_sethook(self.0, None, 0, 0) };
             }
         }
-        // SAFETY (caller): a live state on its own thread; setting a hook from
+        // SAFETY: the caller's contract: a live state on its own thread; setting a hook from
         // the thread that runs the state is what `lua_sethook` allows.
         let _off = unsafe {
             if ffi::lua_gethook(state).is_some() {
@@ -193,7 +193,7 @@ impl CountHook {
     #[inline]
     pub(crate) unsafe fn after_signal(&self, state: *mut mlua::ffi::lua_State) {
         #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
-        // SAFETY (caller): a live state on its own thread; a hook may set hooks.
+        // SAFETY: the caller's contract: a live state on its own thread; a hook may set hooks.
         unsafe {
             if self.signal.get() && ffi::lua_gethookcount(state) == crate::running_lua::SIGNAL_COUNT {
                 match self.func.get() {
@@ -218,7 +218,7 @@ impl CountHook {
     pub(crate) unsafe fn mirror(&self, from: *mut mlua::ffi::lua_State, co: *mut mlua::ffi::lua_State) {
         // One hook per VM on LuaJIT (shared by its coroutines); none on Luau.
         #[cfg(any(feature = "lua54", feature = "lua55"))]
-        // SAFETY (caller): both are live states on this thread.
+        // SAFETY: the caller's contract: both are live states on this thread.
         unsafe {
             // Also on a VM with caps: a coroutine its top-level code created
             // before the script's own `limits` lowered an uncapped host's

@@ -197,9 +197,10 @@ mod imp {
         if signal <= 0 || RESERVED.contains(&signal) {
             return Err(DeadlineSignalError::Unusable(signal));
         }
+        // SAFETY: `sigaction` is plain old data: all zeroes is a valid value.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: `sigaction` with a valid out pointer and no new action only
         // reads the signal's disposition; EINVAL means not a catchable signal.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
         if unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut old) } != 0 {
             return Err(DeadlineSignalError::Unusable(signal));
         }

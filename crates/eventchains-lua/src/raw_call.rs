@@ -57,7 +57,7 @@ impl StackGuard {
     /// `state` is a live Lua thread that outlives the guard, and no value
     /// below the current top is removed while the guard lives.
     unsafe fn new(state: *mut ffi::lua_State) -> Self {
-        // SAFETY (caller): a live state.
+        // SAFETY: the caller's contract: a live state.
         StackGuard { state, top: unsafe { ffi::lua_gettop(state) } }
     }
 }
@@ -194,7 +194,7 @@ impl RawCaller {
 /// # Safety
 /// `state` has at least two values on its stack.
 unsafe fn decode(state: *mut ffi::lua_State, ctx_ptr: *const c_void) -> Option<RawReturn> {
-    // SAFETY (caller): two values; type checks before each read, no conversion.
+    // SAFETY: the caller's contract: two values; type checks before each read, no conversion.
     unsafe {
         let first = ffi::lua_type(state, -2);
         let second = ffi::lua_type(state, -1);
@@ -220,7 +220,7 @@ unsafe fn decode(state: *mut ffi::lua_State, ctx_ptr: *const c_void) -> Option<R
 /// # Safety
 /// The value at `index` is a string.
 unsafe fn string_at(state: *mut ffi::lua_State, index: c_int) -> String {
-    // SAFETY (caller): `index` is on the stack; the bytes are copied while the string stays there.
+    // SAFETY: the caller's contract: `index` is on the stack; the bytes are copied while the string stays there.
     let bytes = unsafe { crate::fast_ctx::string_at(state, index) };
     bytes.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
 }

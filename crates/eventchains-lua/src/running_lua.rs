@@ -95,7 +95,7 @@ fn set(r: &Record, to: &Running) {
 #[inline]
 pub(crate) unsafe fn vm_id(state: *mut ffi::lua_State) -> *mut std::ffi::c_void {
     let mut ud = null_mut();
-    // SAFETY (caller): reads the state's global allocator fields only.
+    // SAFETY: the caller's contract: reads the state's global allocator fields only.
     unsafe { ffi::lua_getallocf(state, &raw mut ud) };
     ud
 }
@@ -186,9 +186,9 @@ mod tests {
     fn probes(builder: LuaChainBuilder) -> LuaChainBuilder {
         builder
             .register_raw_fn(probe("me", |lua| named() == lua.state(), FnSignature::of::<(), bool>()))
-            // SAFETY: the calling thread's own state.
             .register_raw_fn(probe(
                 "hooked",
+                // SAFETY: the calling thread's own state.
                 |lua| unsafe { ffi::lua_gethook(lua.state()).is_some() },
                 FnSignature::of::<(), bool>(),
             ))

@@ -219,7 +219,7 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
 /// `None` (nothing touched) for any other shape.
 #[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 unsafe fn call_entry(state: *mut ffi::lua_State, nargs: c_int) -> Option<c_int> {
-    // SAFETY (caller): a dispatch closure with two strings at 1 and 2; a C
+    // SAFETY: the caller's contract: a dispatch closure with two strings at 1 and 2; a C
     // function has room for two more values.
     unsafe {
         let shape = ffi::lua_tonumber(state, ffi::lua_upvalueindex(5)) as u8;
@@ -277,7 +277,7 @@ unsafe fn call_entry(state: *mut ffi::lua_State, nargs: c_int) -> Option<c_int> 
 
 /// Calls upvalue `up` with this call's `nargs` arguments, returning all its results.
 unsafe fn call_upvalue(state: *mut ffi::lua_State, up: c_int, nargs: c_int) -> c_int {
-    // SAFETY (caller): upvalue `up` exists; a C function has room for one more value.
+    // SAFETY: the caller's contract: upvalue `up` exists; a C function has room for one more value.
     unsafe {
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(up));
         ffi::lua_insert(state, 1);
