@@ -196,14 +196,20 @@ impl RawCaller {
 unsafe fn decode(state: *mut ffi::lua_State, ctx_ptr: *const c_void) -> Option<RawReturn> {
     // SAFETY: the caller's contract: two values; type checks before each read, no conversion.
     unsafe {
+        // The common `return ctx` first, in one call of the API instead of
+        // three (callgrind: ~100 instructions per execution of the seed
+        // chain): `lua_touserdata` gives a light userdata's pointer, a full
+        // userdata's block (a Lua allocation, never the bridge that
+        // `ctx_ptr` points at, which the VM keeps alive) or null, so only the
+        // root `ctx` gives `ctx_ptr` (non-null), whatever the second value is.
+        if ffi::lua_touserdata(state, -2).cast_const() == ctx_ptr {
+            return Some(RawReturn::Nothing);
+        }
         let first = ffi::lua_type(state, -2);
         let second = ffi::lua_type(state, -1);
         match first {
             ffi::LUA_TNIL if second == ffi::LUA_TNIL => Some(RawReturn::Nothing),
             ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, -2) != 0 => Some(RawReturn::Success),
-            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, -2).cast_const() == ctx_ptr => {
-                Some(RawReturn::Nothing)
-            }
             ffi::LUA_TNIL | ffi::LUA_TBOOLEAN => match second {
                 ffi::LUA_TNIL => Some(RawReturn::Failure(None)),
                 ffi::LUA_TSTRING => Some(RawReturn::Failure(Some(string_at(state, -1)))),
