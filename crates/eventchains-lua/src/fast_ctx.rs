@@ -344,9 +344,11 @@ unsafe extern "C-unwind" fn fast_newindex(state: *mut ffi::lua_State) -> c_int {
             _ => return slow_path(state, 3, 0),
         };
         // What Lua adds to the context counts against the memory cap; over it,
-        // the slow path raises the limit error.
+        // the slow path raises the limit error. A value of the same size as
+        // the one it replaces (a number over a number) changes no account:
+        // nothing to charge (callgrind: ~25 instructions per such write).
         let new_size = key_size + stored_size(&value);
-        if !bridge.charge_ctx(&*ctx, old_size, new_size) {
+        if new_size != old_size && !bridge.charge_ctx(&*ctx, old_size, new_size) {
             // Nothing with a destructor may be alive where the slow path raises.
             drop(value);
             return slow_path(state, 3, 0);
