@@ -112,7 +112,10 @@ impl Sandbox {
         // The C restriction builds the reduced `os` from `luaopen_os` itself.
         #[cfg(any(feature = "lua54", feature = "lua55"))]
         let libs = if built_in_c() && !self.extra.contains(StdLib::OS) { libs & !StdLib::OS } else { libs };
-        Lua::new_with(libs, LuaOptions::default())
+        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        crate::fast_ctx::clear_extra_space(&lua)?;
+        Ok(lua)
     }
 
     /// Installs the restricted globals in `lua`, a VM from [`Sandbox::open`]:
