@@ -174,7 +174,8 @@ const PROBES: &[&str] = &[
        out[#out + 1] = tostring(pcall(rawset, lib, 'x', 1)) end return table.concat(out, ',')",
     "local out = {} for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
        out[#out + 1] = tostring(pcall(setmetatable, lib, {})) end return table.concat(out, ',')",
-    "local f = pairs(utf8) local k, v = f(utf8) utf8[k] = v",
+    "local f = pairs(utf8) local k, v = f(utf8) local ok, e = pcall(function() utf8[k] = v end) \
+       return ok, e:match('utf8 is read%-only'), rawget(utf8, k)",
     "coroutine.wrap(function() coroutine.x = 1 end)()",
     "return coroutine.wrap(function() return rawget(math, 'pi'), next(os), math.pi end)()",
     "return load('math.pi = 3')()",
