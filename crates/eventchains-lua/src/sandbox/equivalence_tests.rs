@@ -158,6 +158,32 @@ const PROBES: &[&str] = &[
     "string[setmetatable({}, { __tostring = function() error('ts') end })] = 1",
     "string[nil] = 1",
     "return rawget(string), rawget()",
+    // Every standard library the sandbox opens, by every path a script has
+    // (the lockdown trusts them to hold no table: views::FLAT_LIBRARIES).
+    "for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do lib.x = 1 end",
+    "for _, name in ipairs({ 'coroutine', 'math', 'os', 'string', 'table', 'utf8' }) do _G[name].x = 1 end",
+    "local n = 0 for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       n = n + select('#', next(lib)) + rawlen(lib) + (rawget(lib, 'x') and 1 or 0) end return n",
+    "local out = {} for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       out[#out + 1] = tostring(getmetatable(lib)) end return table.concat(out, ',')",
+    "local out = {} for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       for k, v in pairs(lib) do if type(v) == 'table' then out[#out + 1] = k end end end return #out",
+    "local n = 0 for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       for k, v in pairs(lib) do n = n + 1 end end return n",
+    "local out = {} for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       out[#out + 1] = tostring(pcall(rawset, lib, 'x', 1)) end return table.concat(out, ',')",
+    "local out = {} for _, lib in ipairs({ coroutine, math, os, string, table, utf8 }) do \
+       out[#out + 1] = tostring(pcall(setmetatable, lib, {})) end return table.concat(out, ',')",
+    "local f = pairs(utf8) local k, v = f(utf8) local ok, e = pcall(function() utf8[k] = v end) \
+       return ok, e:match('utf8 is read%-only'), rawget(utf8, k)",
+    "coroutine.wrap(function() coroutine.x = 1 end)()",
+    "return coroutine.wrap(function() return rawget(math, 'pi'), next(os), math.pi end)()",
+    "return load('math.pi = 3')()",
+    "return load('return rawget(table, \"insert\"), next(coroutine), rawequal(utf8, utf8)')()",
+    "return load('os.x = 1', 'c', 't', { os = os })()",
+    "return load('local _ENV = ... table.x = 1', 'c', 't', {})({ table = table })",
+    "local lib = setmetatable({}, { __index = string }) lib.x = 1 return rawget(lib, 'x'), rawget(string, 'x')",
+    "return rawequal(string, getmetatable('').__index), getmetatable(string)",
     // setmetatable.
     "return type(setmetatable({}, { __index = {} }))",
     "setmetatable({}, { __gc = function() end })",
@@ -289,6 +315,16 @@ const PACKAGE_PROBES: &[&str] = &[
     "local ok, e = pcall(function() package.path = '' end) return ok, e:match('[%w_]+ is read%-only.*$')",
     "return type(package.path), next(package), next(package.loaded)",
     "return require('nonexistent.module')",
+    "local out = {} for _, name in ipairs({ 'coroutine', 'math', 'os', 'string', 'table', 'utf8' }) do \
+       local ok, e = pcall(function() package.loaded[name].x = 1 end) \
+       out[#out + 1] = tostring(ok) .. e:match('[%w_]+ is read%-only.*$') end return table.concat(out, ',')",
+    "local out = {} for _, name in ipairs({ 'coroutine', 'math', 'os', 'string', 'table', 'utf8' }) do \
+       out[#out + 1] = tostring(rawequal(package.loaded[name], _G[name])) .. tostring(rawequal(require(name), _G[name])) \
+       end return table.concat(out, ',')",
+    "local n = 0 for _, name in ipairs({ 'coroutine', 'math', 'os', 'string', 'table', 'utf8' }) do \
+       n = n + select('#', next(package.loaded[name])) + (rawget(package.loaded[name], 'x') and 1 or 0) end return n",
+    "local ok, e = pcall(function() require('math').pi = 3 end) return ok, e:match('[%w_]+ is read%-only.*$')",
+    "rawset(require('table'), 'x', 1)",
 ];
 
 #[test]

@@ -22,7 +22,8 @@ use mlua::{Function, Lua, Table, ffi};
 use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
 use super::raw_fields::{get_field, set_field};
 use super::views::{
-    PROTECTED, VIEW_UPVALUES, is_protected, protect, push_own_view_state, push_view_state, record, refuse, view_of,
+    PROTECTED, VIEW_UPVALUES, is_flat_library, is_protected, protect, push_own_view_state, push_view_state, record,
+    refuse, view_of,
 };
 use super::{CLOSE_REFUSED, ScriptEnv};
 use crate::prelude::Prelude;
@@ -110,7 +111,7 @@ unsafe fn view_fields(
         ffi::lua_pushnil(state);
         while ffi::lua_next(state, t) != 0 {
             if ffi::lua_type(state, value) == ffi::LUA_TTABLE && replace(state, value) {
-                view_of(state, value, key, 0); // value + 1
+                view_of(state, value, key, 0, is_flat_library(state, key, value)); // value + 1
                 ffi::lua_pushvalue(state, key);
                 ffi::lua_insert(state, value + 1);
                 ffi::lua_rawset(state, t);

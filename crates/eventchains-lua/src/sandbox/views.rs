@@ -124,6 +124,61 @@ pub(super) unsafe fn protect(state: *mut ffi::lua_State, idx: c_int) {
     }
 }
 
+/// The standard libraries that hold no table: functions, numbers and
+/// strings only, as `luaopen_*` of Lua 5.4 and 5.5 build them (`os` also
+/// as the sandbox reduces it, `sandbox/restrict.rs`). `package` holds
+/// tables and is not here; neither is `_G`.
+const FLAT_LIBRARIES: [&[u8]; 8] = [b"coroutine", b"debug", b"io", b"math", b"os", b"string", b"table", b"utf8"];
+
+/// Whether the table at `value`, met under the key at `key` (a global or
+/// a `package.loaded` entry), is a standard library that holds no table:
+/// the key is one of [`FLAT_LIBRARIES`] and the value is the registry's
+/// `LOADED[key]`, the table `luaL_requiref` opened (or the sandbox's
+/// reduced `os`, which `restrict` puts there). Such a table is not
+/// traversed by [`view_of`] to prove it flat (the ~80 `lua_next` of the six
+/// libraries were a sixth of the lockdown).
+///
+/// Why that is sound: between `Sandbox::open` and the lockdown only this
+/// crate's code runs in the VM (the restriction, the bounded library, the
+/// limit prelude, host functions made by their factories, which set
+/// globals to functions); none of it stores a table in a library, which
+/// debug builds check in every VM they lock down (so every test does) and
+/// `views::tests::standard_libraries_hold_no_table` checks with every
+/// library the sandbox can open. A table a script could write never gets
+/// into a library: scripts run only after the lockdown, and every library
+/// they reach is then a view.
+///
+/// # Safety
+///
+/// `key` and `value` absolute indices; `lua_next` may be running on the
+/// table holding them (nothing here converts `key` in place).
+pub(super) unsafe fn is_flat_library(state: *mut ffi::lua_State, key: c_int, value: c_int) -> bool {
+    // SAFETY: the caller's contract; `lua_tolstring` only on a string (no
+    // conversion in place), its bytes alive while the key is on the stack;
+    // the registry and `LOADED` have no metatable: the reads are raw.
+    unsafe {
+        if ffi::lua_type(state, key) != ffi::LUA_TSTRING {
+            return false;
+        }
+        let mut len = 0;
+        let name = ffi::lua_tolstring(state, key, &mut len);
+        let name = std::slice::from_raw_parts(name.cast::<u8>(), len);
+        if !FLAT_LIBRARIES.contains(&name) {
+            return false;
+        }
+        ffi::luaL_checkstack(state, 2, std::ptr::null());
+        if ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_LOADED_TABLE) != ffi::LUA_TTABLE {
+            ffi::lua_pop(state, 1);
+            return false;
+        }
+        ffi::lua_pushvalue(state, key);
+        ffi::lua_rawget(state, -2);
+        let opened = ffi::lua_rawequal(state, -1, value) != 0;
+        ffi::lua_pop(state, 2);
+        opened
+    }
+}
+
 /// Whether the table at `t` holds a table value that is not protected (a raw traversal).
 ///
 /// # Safety
@@ -148,16 +203,18 @@ unsafe fn holds_unprotected_table(state: *mut ffi::lua_State, t: c_int) -> bool 
 }
 
 /// Pushes the view of the table at `t`, named by the value at `name`
-/// (made and memoized the first time; see the module docs).
+/// (made and memoized the first time; see the module docs). With
+/// `library` (see [`is_flat_library`]) `t` is known to hold no table and
+/// is not traversed to prove it.
 ///
 /// # Safety
 ///
 /// A view-making closure's frame; `t` and `name` absolute indices, `t` a
-/// table. Raises on memory errors, on nesting deeper than [`MAX_NESTING`],
+/// table; `library` only as [`is_flat_library`] says. Raises on memory errors, on nesting deeper than [`MAX_NESTING`],
 /// and when a nested name cannot be made (`name .. "." .. tostring(k)`:
 /// a `__tostring` or `__concat` may run Lua code): nothing Rust with a
 /// destructor is alive here.
-pub(super) unsafe fn view_of(state: *mut ffi::lua_State, t: c_int, name: c_int, depth: u32) {
+pub(super) unsafe fn view_of(state: *mut ffi::lua_State, t: c_int, name: c_int, depth: u32, library: bool) {
     // SAFETY: the caller's contract; room for the six values below and the
     // nested call's own check; the traversal never adds keys to `t`.
     unsafe {
@@ -170,7 +227,15 @@ pub(super) unsafe fn view_of(state: *mut ffi::lua_State, t: c_int, name: c_int, 
             return;
         }
         ffi::lua_pop(state, 1);
-        let flat = !holds_unprotected_table(state, t);
+        let flat = if library {
+            // Debug builds (every test) still prove it; see `FLAT_LIBRARIES`.
+            if cfg!(debug_assertions) && holds_unprotected_table(state, t) {
+                ffi::luaL_error(state, c"lockdown: a standard library holds a table (see FLAT_LIBRARIES)".as_ptr());
+            }
+            true
+        } else {
+            !holds_unprotected_table(state, t)
+        };
         let shadow = ffi::lua_gettop(state) + 1;
         let view = shadow + 1;
         if flat {
@@ -207,7 +272,7 @@ pub(super) unsafe fn view_of(state: *mut ffi::lua_State, t: c_int, name: c_int, 
                     ffi::lua_pushstring(state, c".".as_ptr());
                     ffi::luaL_tolstring(state, key, std::ptr::null_mut());
                     ffi::lua_concat(state, 3);
-                    view_of(state, value, value + 1, depth + 1);
+                    view_of(state, value, value + 1, depth + 1, false);
                     ffi::lua_replace(state, value);
                     ffi::lua_settop(state, value);
                 }
@@ -233,7 +298,7 @@ pub(super) unsafe extern "C-unwind" fn record(state: *mut ffi::lua_State) -> c_i
     unsafe {
         ffi::luaL_checktype(state, 1, ffi::LUA_TTABLE);
         ffi::lua_settop(state, 2);
-        view_of(state, 1, 2, 0);
+        view_of(state, 1, 2, 0, false);
         ffi::lua_pushvalue(state, 1);
         ffi::lua_pushnil(state);
         ffi::lua_rawset(state, ffi::lua_upvalueindex(VIEWS));
@@ -387,6 +452,68 @@ mod tests {
             lua.load(code).set_environment(env).eval().expect("runs");
         assert_eq!((leaf, ok, raw), (1, false, None));
         assert!(error.contains(&format!("{path} is read-only (cannot set `leaf`)")), "{error}");
+    }
+
+    /// The claim [`super::is_flat_library`] rests on, with every library
+    /// the sandbox can open: after the restriction none holds a table.
+    /// (The bounded library and the limit prelude come later; debug builds
+    /// check the libraries again in every lockdown, which
+    /// `every_library_a_vm_opens_is_checked_in_debug_builds` exercises.)
+    #[test]
+    fn standard_libraries_hold_no_table() {
+        for sandbox in [Sandbox::default(), Sandbox::default().allow(mlua::StdLib::ALL_SAFE)] {
+            let lua = sandbox.new_lua().expect("vm");
+            let names: Vec<String> =
+                super::FLAT_LIBRARIES.iter().map(|name| String::from_utf8(name.to_vec()).expect("utf-8")).collect();
+            let found: Vec<String> = lua
+                .load(
+                    "local names, found = ..., {} \
+                     for _, name in ipairs(names) do \
+                       local lib = rawget(_G, name) \
+                       if type(lib) == 'table' then \
+                         for k, v in next, lib do if type(v) == 'table' then found[#found + 1] = name .. '.' .. tostring(k) end end \
+                       end \
+                     end return found",
+                )
+                .call(names)
+                .expect("ran");
+            assert!(found.is_empty(), "{found:?}");
+        }
+    }
+
+    /// A VM built the way `load_str` builds it, with every library allowed:
+    /// in a debug build its lockdown proves each library flat (it fails
+    /// otherwise, see the next test).
+    #[test]
+    fn every_library_a_vm_opens_is_checked_in_debug_builds() {
+        use crate::limits::Limits;
+        use crate::vm::{Code, VmConfig};
+        for sandbox in [Sandbox::default(), Sandbox::default().allow(mlua::StdLib::ALL_SAFE)] {
+            let config = VmConfig { script: "flat.lua", sandbox, host_fns: &[], limits: Limits::default() };
+            let ran = config.run(Code::Source("return math.pi"), false).expect("locked down");
+            assert!(matches!(ran.returned, mlua::Value::Number(_)));
+        }
+    }
+
+    /// A table put into a standard library before the lockdown (which no
+    /// code of the crate does) fails a debug build's lockdown instead of
+    /// being left writable behind the view.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_library_holding_a_table_fails_the_debug_lockdown() {
+        for library in ["string", "math", "table", "os", "coroutine", "utf8"] {
+            let lua = Sandbox::default().new_lua().expect("vm");
+            lua.load(format!("{library}.evil = {{}}")).exec().expect("set");
+            let error = lock_down(&lua).err().expect("refused");
+            assert!(error.to_string().contains("a standard library holds a table"), "{library}: {error}");
+        }
+        // A table under a library's name that is not the opened library is traversed as any other.
+        let lua = Sandbox::default().new_lua().expect("vm");
+        lua.load("string = { inner = {} }").exec().expect("set");
+        let env = lock_down(&lua).expect("locked down").env;
+        let (ok, error): (bool, String) =
+            lua.load("return pcall(function() string.inner.x = 1 end)").set_environment(env).eval().expect("runs");
+        assert!(!ok && error.contains("string.inner is read-only"), "{error}");
     }
 
     #[test]

@@ -93,27 +93,10 @@ impl VmConfig<'_> {
         let next_fn = next_function(&lua, &bridge, ctx_ptr).map_err(vm_error)?;
         let calls = Rc::new(AsyncCalls::default());
         lua.set_app_data(calls.clone());
-        let hit_bridge = bridge.clone();
-        let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit())).map_err(vm_error)?;
+        let (limit_hit, resume_depth) = limit_functions(&lua, &bridge).map_err(vm_error)?;
         // The bounded library functions first, so that the limit prelude's
         // wrappers (LuaJIT's C nesting count) wrap them in turn.
         crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
-        let resume_bridge = bridge.clone();
-        let resume_depth = lua
-            .create_function(move |lua, (delta, co): (i32, mlua::Value)| {
-                Ok(if delta > 0 {
-                    if let mlua::Value::Thread(co) = co {
-                        // SAFETY: the coroutine about to be resumed and the
-                        // running thread, both of this VM, on this thread.
-                        unsafe { resume_bridge.count_hook().mirror(lua.state(), co.state()) };
-                    }
-                    resume_bridge.enter_resume()
-                } else {
-                    resume_bridge.leave_resume();
-                    true
-                })
-            })
-            .map_err(vm_error)?;
         limit_prelude(&lua, limit_hit, resume_depth).map_err(vm_error)?;
         for host_fn in self.host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
@@ -144,6 +127,113 @@ impl VmConfig<'_> {
 #[inline(never)]
 fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -> mlua::Result<()> {
     crate::limit_calls::install(lua, &limit_hit, &resume_depth)
+}
+
+/// `limit_hit()` (whether the running call has hit a limit) and
+/// `resume_depth(delta, co)` (a resume of `co` starts, `delta > 0`: its
+/// hook mirrored and the nesting counted, `false` when too deep; or ends)
+/// for the limit wrappers. Lua 5.4 and 5.5: C closures over the bridge
+/// (light userdata upvalue), made in one raw call instead of two mlua
+/// callbacks (cheaper to make, and to call on every resume).
+///
+/// The bridge outlives every call of them: they are reachable only as
+/// upvalues of the limit wrappers (never by scripts), which run only while
+/// the VM runs Lua code; the VM's app data holds an `Rc` of the bridge
+/// until the VM is closed (it is never removed), and no Lua code runs
+/// while it closes (the sandbox refuses `__gc`).
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Function, Function)> {
+    use mlua::ffi;
+    let bridge = Rc::as_ptr(bridge).cast_mut().cast::<std::ffi::c_void>();
+    // SAFETY: `exec_raw` runs this in a protected call (memory errors are
+    // reported) and returns the two closures it leaves on the stack.
+    unsafe {
+        lua.exec_raw::<(Function, Function)>((), |state| {
+            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushcclosure(state, limit_hit, 1);
+            ffi::lua_pushlightuserdata(state, bridge);
+            ffi::lua_pushcclosure(state, resume_depth, 1);
+        })
+    }
+}
+
+/// The bridge of a [`limit_functions`] closure (upvalue 1).
+///
+/// # Safety
+///
+/// Called from a closure made by [`limit_functions`], while its VM runs.
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+unsafe fn upvalue_bridge<'a>(state: *mut mlua::ffi::lua_State) -> &'a Bridge {
+    // SAFETY: the caller's contract; the upvalue is the light userdata of
+    // the VM's bridge, alive while the VM runs (see `limit_functions`).
+    unsafe { &*mlua::ffi::lua_touserdata(state, mlua::ffi::lua_upvalueindex(1)).cast::<Bridge>() }
+}
+
+/// `limit_hit()`: see [`limit_functions`].
+///
+/// # Safety
+///
+/// Called by Lua as a closure made by [`limit_functions`].
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+unsafe extern "C-unwind" fn limit_hit(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: the caller's contract; one value pushed (a C function has
+    // `LUA_MINSTACK` slots).
+    unsafe {
+        let hit = upvalue_bridge(state).limit_hit();
+        mlua::ffi::lua_pushboolean(state, std::ffi::c_int::from(hit));
+        1
+    }
+}
+
+/// `resume_depth(delta, co)`: see [`limit_functions`]. `co` is the
+/// coroutine about to be resumed (a thread, or nil when there is none).
+///
+/// # Safety
+///
+/// Called by Lua as a closure made by [`limit_functions`].
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+unsafe extern "C-unwind" fn resume_depth(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: the caller's contract; reads of the two arguments (absent
+    // ones read as 0 and none); one value pushed.
+    unsafe {
+        let bridge = upvalue_bridge(state);
+        let allowed = if ffi::lua_tointeger(state, 1) > 0 {
+            if ffi::lua_type(state, 2) == ffi::LUA_TTHREAD {
+                // The coroutine about to be resumed and the running thread,
+                // both of this VM, on this thread.
+                bridge.count_hook().mirror(state, ffi::lua_tothread(state, 2));
+            }
+            bridge.enter_resume()
+        } else {
+            bridge.leave_resume();
+            true
+        };
+        ffi::lua_pushboolean(state, std::ffi::c_int::from(allowed));
+        1
+    }
+}
+
+/// Other engines: `limit_hit` and `resume_depth` as mlua callbacks (see the Lua 5.4 version).
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
+fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Function, Function)> {
+    let hit_bridge = bridge.clone();
+    let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit()))?;
+    let resume_bridge = bridge.clone();
+    let resume_depth = lua.create_function(move |lua, (delta, co): (i32, mlua::Value)| {
+        Ok(if delta > 0 {
+            if let mlua::Value::Thread(co) = co {
+                // SAFETY: the coroutine about to be resumed and the
+                // running thread, both of this VM, on this thread.
+                unsafe { resume_bridge.count_hook().mirror(lua.state(), co.state()) };
+            }
+            resume_bridge.enter_resume()
+        } else {
+            resume_bridge.leave_resume();
+            true
+        })
+    })?;
+    Ok((limit_hit, resume_depth))
 }
 
 /// Other engines: runs [`C_NESTING_PRELUDE`] (LuaJIT) and [`LIMIT_PRELUDE`].
