@@ -98,6 +98,8 @@ mod named_middleware;
 mod pattern;
 mod prelude;
 mod raw_call;
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+mod raw_fields;
 mod reload;
 #[cfg(all(unix, any(feature = "lua54", feature = "lua55")))]
 mod running_lua;

@@ -27,6 +27,8 @@ use std::ffi::c_int;
 
 use mlua::{Function, Lua, ffi};
 
+use crate::raw_fields::{get_field, set_field};
+
 /// Why a resume is refused (as the Lua prelude says it).
 const TOO_DEEP: &str = "too many nested coroutines (each coroutine.resume nests the C stack)";
 
@@ -38,16 +40,16 @@ pub(crate) fn install(lua: &Lua, limit_hit: &Function, resume_depth: &Function) 
     // inside the protected call of `exec_raw`.
     unsafe {
         lua.exec_raw::<()>((lua.globals(), limit_hit, resume_depth), |state| {
-            for (name, function) in [("pcall", pcall as ffi::lua_CFunction), ("xpcall", xpcall)] {
+            for (name, function) in [(c"pcall", pcall as ffi::lua_CFunction), (c"xpcall", xpcall)] {
                 ffi::lua_pushvalue(state, 2);
                 ffi::lua_pushcclosure(state, function, 1);
                 set_field(state, 1, name);
             }
-            push_field(state, 1, "coroutine");
+            get_field(state, 1, c"coroutine");
             if ffi::lua_type(state, 4) == ffi::LUA_TTABLE {
-                push_field(state, 4, "resume"); // 5: the engine's resume
+                get_field(state, 4, c"resume"); // 5: the engine's resume
                 if ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null() {
-                    for (name, function) in [("resume", resume as ffi::lua_CFunction), ("wrap", wrap)] {
+                    for (name, function) in [(c"resume", resume as ffi::lua_CFunction), (c"wrap", wrap)] {
                         ffi::lua_pushvalue(state, 2);
                         ffi::lua_pushvalue(state, 3);
                         ffi::lua_pushvalue(state, 5);
@@ -58,25 +60,6 @@ pub(crate) fn install(lua: &Lua, limit_hit: &Function, resume_depth: &Function) 
             }
             ffi::lua_settop(state, 0);
         })
-    }
-}
-
-/// Pushes `t[name]` (raw) for the table at `t`.
-unsafe fn push_field(state: *mut ffi::lua_State, t: c_int, name: &str) {
-    // SAFETY: (caller) `t` an absolute index of a table; room for two values.
-    unsafe {
-        ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-        ffi::lua_rawget(state, t);
-    }
-}
-
-/// `t[name] = top` (raw), popping the value.
-unsafe fn set_field(state: *mut ffi::lua_State, t: c_int, name: &str) {
-    // SAFETY: (caller) `t` an absolute index of a table; a value on top.
-    unsafe {
-        ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-        ffi::lua_insert(state, -2);
-        ffi::lua_rawset(state, t);
     }
 }
 

@@ -12,8 +12,6 @@ mod lockdown;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod raise;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-mod raw_fields;
-#[cfg(any(feature = "lua54", feature = "lua55"))]
 mod restrict;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 pub(crate) use restrict::charge_collections_to;

@@ -20,13 +20,13 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, Table, ffi};
 
 use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
-use super::raw_fields::{get_field, set_field};
 use super::views::{
     PROTECTED, VIEW_UPVALUES, is_flat_library, is_protected, protect, push_own_view_state, push_view_state, record,
     refuse, view_of,
 };
 use super::{CLOSE_REFUSED, ScriptEnv};
 use crate::prelude::Prelude;
+use crate::raw_fields::{get_field, set_field};
 
 /// The part of `load` that stays Lua: concatenating the pieces a function
 /// chunk returns. Loaded on the first `load` of a function chunk only. Its

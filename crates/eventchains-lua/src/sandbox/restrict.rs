@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use mlua::{Function, Lua, ffi};
 
 use super::raise::{Piece, raise_at_caller};
-use super::raw_fields::{get_field, set_field};
+use crate::raw_fields::{get_field, set_field};
 
 /// The `os` functions the default sandbox keeps.
 const REDUCED_OS: [&std::ffi::CStr; 3] = [c"clock", c"time", c"date"];

@@ -1,5 +1,6 @@
-//! Raw access to a table's string-keyed fields from the sandbox's C code
-//! (`lua_setfield`/`lua_getfield` without metamethods).
+//! Raw access to a table's string-keyed fields from the crate's C code (the
+//! sandbox, the limit wrappers): `lua_setfield`/`lua_getfield` without
+//! metamethods.
 
 use std::ffi::{CStr, c_int};
 
@@ -11,7 +12,7 @@ use mlua::ffi;
 ///
 /// `t` an absolute index of a table; the value on top; room for one more
 /// value. May raise a memory error.
-pub(super) unsafe fn set_field(state: *mut ffi::lua_State, t: c_int, key: &CStr) {
+pub(crate) unsafe fn set_field(state: *mut ffi::lua_State, t: c_int, key: &CStr) {
     // SAFETY: the caller's contract; `lua_rawset` runs no metamethod.
     unsafe {
         ffi::lua_pushstring(state, key.as_ptr());
@@ -26,7 +27,7 @@ pub(super) unsafe fn set_field(state: *mut ffi::lua_State, t: c_int, key: &CStr)
 ///
 /// `t` an absolute index of a table; room for one value. May raise a
 /// memory error (interning the key).
-pub(super) unsafe fn get_field(state: *mut ffi::lua_State, t: c_int, key: &CStr) -> c_int {
+pub(crate) unsafe fn get_field(state: *mut ffi::lua_State, t: c_int, key: &CStr) -> c_int {
     // SAFETY: the caller's contract; `lua_rawget` runs no metamethod.
     unsafe {
         ffi::lua_pushstring(state, key.as_ptr());
