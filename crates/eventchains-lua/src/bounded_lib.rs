@@ -35,11 +35,11 @@
 //! paths in [`crate::pattern`]'s dispatch, `table.move` in `table_move`, the
 //! others in `wrappers`); on the bounded path their argument errors are the C
 //! functions' own (the function named as the script called it, the script's
-//! line). `collectgarbage` and `load` wrap the `=sandbox` prelude's Lua
-//! functions, which raise errors at level 2, so they stay Lua functions that
-//! tail-call them (`GC_LOAD_SOURCE`; a C closure in between would be that
-//! level; on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its
-//! own work, so only `load` is wrapped there). LuaJIT and Luau: the Lua wrappers and bounded paths
+//! line). `collectgarbage` and `load` are the sandbox's C closures, which
+//! charge their own work (`sandbox/restrict.rs`). Elsewhere they wrap the
+//! `=sandbox` prelude's Lua functions, which raise errors at level 2, so they
+//! stay Lua functions that tail-call them (`GC_LOAD_SOURCE`; a C closure in
+//! between would be that level). LuaJIT and Luau: the Lua wrappers and bounded paths
 //! (`LUA_PATHS_SOURCE`, `LUA_WRAPPERS_SOURCE`), loaded stripped; on 5.4 the
 //! tests run both and compare results, errors and charges.
 
@@ -73,17 +73,18 @@ fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()>
     gc_and_load(lua, &checkpoint)
 }
 
-/// Makes `collectgarbage` and `load` charge their work ([`GC_LOAD_SOURCE`]);
-/// on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its own
-/// ([`charge_collections_to`](crate::sandbox::charge_collections_to)) and
-/// only `load` is wrapped in Lua (see there why).
+/// Makes `collectgarbage` and `load` charge their work: on Lua 5.4 and 5.5
+/// the sandbox's C closures charge their own
+/// ([`charge_gc_and_load_to`](crate::sandbox::charge_gc_and_load_to)); the
+/// other engines (and the Lua preludes the tests force) get the Lua
+/// wrappers of [`GC_LOAD_SOURCE`].
 fn gc_and_load(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
     #[cfg(any(feature = "lua54", feature = "lua55"))]
-    let gc_charged = crate::sandbox::charge_collections_to(lua, checkpoint)?;
-    #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-    let gc_charged = false;
+    if crate::sandbox::charge_gc_and_load_to(lua, checkpoint)? {
+        return Ok(());
+    }
     static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>((checkpoint, gc_charged))
+    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(checkpoint)
 }
 
 /// `checkpoint(work)`: charges `work` instructions to the running call of
@@ -417,28 +418,25 @@ if raw.move then
 end
 "##;
 
-/// `collectgarbage` and `load` charged, on every engine: their originals
-/// here are the `=sandbox` prelude's Lua wrappers, which raise errors at
-/// level 2; called from a C closure, that level would name the closure
-/// (no position) instead of the script's line, so these stay Lua functions
-/// tail-calling them (on Lua 5.4/5.5 the sandbox's C `collectgarbage`
-/// charges its own work, `gc_charged`). Gets `checkpoint(work)` and `gc_charged`.
+/// `collectgarbage` and `load` charged where the sandbox's C closures do
+/// not charge their own (LuaJIT, Luau, the Lua preludes the tests force on
+/// Lua 5.4/5.5): their originals here are the `=sandbox` prelude's Lua
+/// wrappers, which raise errors at level 2; called from a C closure, that
+/// level would name the closure (no position) instead of the script's line,
+/// so these stay Lua functions tail-calling them. Gets `checkpoint(work)`.
 const GC_LOAD_SOURCE: &str = r##"
-local checkpoint, gc_charged = ...
+local checkpoint = ...
 local type = type
 local BIG = 4096
 -- The functions wrapped, called as fields so that their errors name them.
 local raw = { collectgarbage = collectgarbage, load = load }
 
--- (Lua 5.4/5.5: the sandbox's C `collectgarbage` charges this itself.)
-if not gc_charged then
-  collectgarbage = function(option, ...)
-    if option == nil or option == "collect" or option == "step" then
-      local kb = raw.collectgarbage("count")
-      if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
-    end
-    return raw.collectgarbage(option, ...)
+collectgarbage = function(option, ...)
+  if option == nil or option == "collect" or option == "step" then
+    local kb = raw.collectgarbage("count")
+    if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
   end
+  return raw.collectgarbage(option, ...)
 end
 
 if raw.load then

@@ -20,6 +20,7 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, Table, ffi};
 
 use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
+use super::restrict::load_in_frame;
 use super::views::{
     PROTECTED, VIEW_UPVALUES, is_flat_library, is_protected, protect, push_own_view_state, push_view_state, record,
     refuse, view_of,
@@ -214,7 +215,7 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
         ffi::lua_setmetatable(state, no_env);
         protect(state, no_env);
 
-        // `load`: the loaded function (the bounded library's `load`) inside.
+        // `load`: the loaded function (the restriction's `load`) inside.
         if get_field(state, globals, c"load") != ffi::LUA_TNIL && ffi::lua_toboolean(state, 8) != 0 {
             ffi::lua_pushvalue(state, env);
             ffi::lua_pushvalue(state, no_env);
@@ -527,11 +528,18 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_replace(state, 4);
         }
         let top = ffi::lua_gettop(state);
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_INNER));
-        for i in 1..=4 {
-            ffi::lua_pushvalue(state, i);
+        // (Read first: run in this frame, `load` converts a number name in place.)
+        let named = ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        // The sandbox's C `load` (the restriction's) in this frame, so that
+        // its argument errors name `load` at the script's line; any other
+        // inner `load` (the Lua prelude's) called.
+        if !load_in_frame(state, ffi::lua_upvalueindex(LOAD_INNER)) {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_INNER));
+            for i in 1..=4 {
+                ffi::lua_pushvalue(state, i);
+            }
+            ffi::lua_call(state, 4, 2);
         }
-        ffi::lua_call(state, 4, 2);
         let (f, message) = (top + 1, top + 2);
         if ffi::lua_toboolean(state, f) != 0 {
             ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_CLOSE_CHECK));
@@ -540,7 +548,7 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
             if ffi::lua_toboolean(state, -1) != 0 {
                 let line = ffi::lua_gettop(state);
                 ffi::lua_pushnil(state);
-                if ffi::lua_type(state, 2) == ffi::LUA_TSTRING {
+                if named {
                     ffi::lua_pushvalue(state, 2);
                 } else {
                     push_str(state, "load");
