@@ -137,33 +137,32 @@ const CHECKPOINT: c_int = 3;
 /// errors keep naming the function and the script's line. Returns `false`,
 /// changing nothing, when the globals are not this module's closures (the
 /// Lua prelude restricted them): the caller wraps them in Lua.
-pub(crate) fn charge_gc_and_load_to(lua: &Lua, checkpoint: &Function) -> mlua::Result<bool> {
-    // SAFETY: `exec_raw` runs the closure in a protected call with
-    // `checkpoint` at 1; indices are absolute; `lua_setupvalue` pops the
-    // value it sets (upvalue 3 exists on every `wrap` closure).
+///
+/// # Safety
+///
+/// `globals` (the VM's globals table) and `checkpoint` absolute indices;
+/// room for two values; nothing else of this VM runs meanwhile.
+pub(crate) unsafe fn charge_gc_and_load_to(state: *mut ffi::lua_State, globals: c_int, checkpoint: c_int) -> bool {
+    // SAFETY: the caller's contract; `lua_setupvalue` pops the value it
+    // sets (upvalue 3 exists on every `wrap` closure).
     unsafe {
-        lua.exec_raw::<bool>(checkpoint, |state| {
-            ffi::luaL_checkstack(state, 4, std::ptr::null());
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
-            let globals = 2;
-            let ours = [(c"collectgarbage", collect_garbage as ffi::lua_CFunction), (c"load", load)];
-            let all_ours = ours.iter().all(|(name, wrapper)| {
+        let top = ffi::lua_gettop(state);
+        let ours = [(c"collectgarbage", collect_garbage as ffi::lua_CFunction), (c"load", load)];
+        let all_ours = ours.iter().all(|(name, wrapper)| {
+            get_field(state, globals, name);
+            let found = ffi::lua_tocfunction(state, -1).is_some_and(|f| std::ptr::fn_addr_eq(f, *wrapper));
+            ffi::lua_settop(state, top);
+            found
+        });
+        if all_ours {
+            for (name, _) in ours {
                 get_field(state, globals, name);
-                let found = ffi::lua_tocfunction(state, -1).is_some_and(|f| std::ptr::fn_addr_eq(f, *wrapper));
-                ffi::lua_settop(state, globals);
-                found
-            });
-            if all_ours {
-                for (name, _) in ours {
-                    get_field(state, globals, name);
-                    ffi::lua_pushvalue(state, 1);
-                    ffi::lua_setupvalue(state, -2, CHECKPOINT);
-                    ffi::lua_settop(state, globals);
-                }
+                ffi::lua_pushvalue(state, checkpoint);
+                ffi::lua_setupvalue(state, -2, CHECKPOINT);
+                ffi::lua_settop(state, top);
             }
-            ffi::lua_settop(state, 0);
-            ffi::lua_pushboolean(state, c_int::from(all_ours));
-        })
+        }
+        all_ours
     }
 }
 
