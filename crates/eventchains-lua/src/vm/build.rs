@@ -163,7 +163,7 @@ fn limit_prelude(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 unsafe fn upvalue_bridge<'a>(state: *mut mlua::ffi::lua_State) -> &'a Bridge {
     // SAFETY: the caller's contract; the upvalue is the light userdata of
-    // the VM's bridge, alive while the VM runs (see `limit_functions`).
+    // the VM's bridge, alive while the VM runs (see `limit_prelude`).
     unsafe { &*mlua::ffi::lua_touserdata(state, mlua::ffi::lua_upvalueindex(1)).cast::<Bridge>() }
 }
 
