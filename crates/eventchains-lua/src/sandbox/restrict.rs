@@ -214,15 +214,15 @@ unsafe fn charge_chunk(state: *mut ffi::lua_State, checkpoint: c_int) {
 /// the running C function's frame, on that frame's arguments 1 to 4 (chunk,
 /// name, mode, env; more are ignored): the chunk charged, the mode forced to
 /// `"t"`, the base library's `load` run on them. Leaves exactly its two
-/// results (the function and `nil`, or `nil` and the message) above
-/// `top`, the stack's top on entry, and returns `true`; returns `false`,
-/// changing nothing, when `inner` is not such a closure over the base
-/// library's C function (the caller then calls it). Like any C function,
-/// base `load` converts a number chunk or name to a string in its slot.
-/// Run in the frame of
-/// the function the script called (the lockdown's `load`), argument errors
-/// name it as the script called it and give the script's line, as Lua's own
-/// `load` does; a closure called from C would be named `'?'`.
+/// results (the function and `nil`, or `nil` and the message) above the
+/// stack's top on entry and returns `true`; returns `false`, changing
+/// nothing, when `inner` is not such a closure over the base library's C
+/// function (the caller then calls it). Like any C function, base `load`
+/// converts a number chunk or name to a string in its slot. Run in the
+/// frame of the function the script called (the lockdown's `load`),
+/// argument errors name it as the script called it and give the script's
+/// line, as Lua's own `load` does; a closure called from C would be named
+/// `'?'`.
 ///
 /// # Safety
 ///
