@@ -35,11 +35,11 @@
 //! paths in [`crate::pattern`]'s dispatch, `table.move` in `table_move`, the
 //! others in `wrappers`); on the bounded path their argument errors are the C
 //! functions' own (the function named as the script called it, the script's
-//! line). `collectgarbage` and `load` wrap the `=sandbox` prelude's Lua
-//! functions, which raise errors at level 2, so they stay Lua functions that
-//! tail-call them (`GC_LOAD_SOURCE`; a C closure in between would be that
-//! level; on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its
-//! own work, so only `load` is wrapped there). LuaJIT and Luau: the Lua wrappers and bounded paths
+//! line). `collectgarbage` and `load` are the sandbox's C closures, which
+//! charge their own work (`sandbox/restrict.rs`). Elsewhere they wrap the
+//! `=sandbox` prelude's Lua functions, which raise errors at level 2, so they
+//! stay Lua functions that tail-call them (`GC_LOAD_SOURCE`; a C closure in
+//! between would be that level). LuaJIT and Luau: the Lua wrappers and bounded paths
 //! (`LUA_PATHS_SOURCE`, `LUA_WRAPPERS_SOURCE`), loaded stripped; on 5.4 the
 //! tests run both and compare results, errors and charges.
 
@@ -69,21 +69,18 @@ pub(crate) fn install(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
 /// [`install`] with `budget` worst-case steps of the C matcher per call.
 fn install_with(lua: &Lua, bridge: &Rc<Bridge>, budget: f64) -> mlua::Result<()> {
     let checkpoint = checkpoint(lua, bridge)?;
-    bounded_paths(lua, bridge, &checkpoint, budget)?;
+    if bounded_paths(lua, bridge, &checkpoint, budget)? {
+        return Ok(());
+    }
     gc_and_load(lua, &checkpoint)
 }
 
-/// Makes `collectgarbage` and `load` charge their work ([`GC_LOAD_SOURCE`]);
-/// on Lua 5.4 and 5.5 the sandbox's C `collectgarbage` charges its own
-/// ([`charge_collections_to`](crate::sandbox::charge_collections_to)) and
-/// only `load` is wrapped in Lua (see there why).
+/// Makes `collectgarbage` and `load` charge their work where the sandbox's
+/// C closures do not charge their own (see [`bounded_paths`]): the Lua
+/// wrappers of [`GC_LOAD_SOURCE`].
 fn gc_and_load(lua: &Lua, checkpoint: &Function) -> mlua::Result<()> {
-    #[cfg(any(feature = "lua54", feature = "lua55"))]
-    let gc_charged = crate::sandbox::charge_collections_to(lua, checkpoint)?;
-    #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-    let gc_charged = false;
     static GC_LOAD: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>((checkpoint, gc_charged))
+    stripped_chunk(lua, &GC_LOAD, GC_LOAD_SOURCE).set_name("=bounded").call::<()>(checkpoint)
 }
 
 /// `checkpoint(work)`: charges `work` instructions to the running call of
@@ -100,31 +97,38 @@ fn checkpoint(lua: &Lua, bridge: &Rc<Bridge>) -> mlua::Result<Function> {
 
 /// Lua 5.4 and 5.5: the bounded paths of the pattern functions
 /// ([`crate::pattern::install_c_dispatch`]) and the plain wrappers with
-/// `table.move` ([`wrappers`], [`table_move`]) as C closures, made in one
-/// raw call.
+/// `table.move` ([`wrappers`], [`table_move`]) as C closures, and the
+/// charges of the sandbox's C `collectgarbage` and `load`
+/// ([`charge_gc_and_load_to`](crate::sandbox::charge_gc_and_load_to)), made
+/// in one raw call. Returns whether those two charge their own work (not
+/// when the tests force the sandbox's Lua preludes).
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
+fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<bool> {
     let bridge = Rc::as_ptr(bridge) as *mut std::ffi::c_void;
-    // SAFETY: the globals at 1 and `checkpoint` at 2, as both installers
-    // require (each leaves the stack at those two); the `Rc` of `bridge` is
-    // held by `checkpoint`. Raises only memory errors, inside the protected
-    // call of `exec_raw`.
+    // SAFETY: the globals at 1 and `checkpoint` at 2, as the three
+    // installers require (each leaves the stack at those two); the `Rc` of
+    // `bridge` is held by `checkpoint`. Raises only memory errors, inside
+    // the protected call of `exec_raw`.
     unsafe {
-        lua.exec_raw::<()>((lua.globals(), checkpoint), |state| {
+        lua.exec_raw::<bool>((lua.globals(), checkpoint), |state| {
             crate::pattern::install_c_dispatch(state, bridge, budget);
             wrappers::install(state);
+            let charged = crate::sandbox::charge_gc_and_load_to(state, 1, 2);
             mlua::ffi::lua_settop(state, 0);
+            mlua::ffi::lua_pushboolean(state, std::ffi::c_int::from(charged));
         })
     }
 }
 
 /// LuaJIT and Luau: the bounded paths ([`lua_paths`]) and the plain
-/// wrappers ([`LUA_WRAPPERS_SOURCE`]) in Lua.
+/// wrappers ([`LUA_WRAPPERS_SOURCE`]) in Lua; `collectgarbage` and `load`
+/// do not charge their own work (`false`).
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<()> {
+fn bounded_paths(lua: &Lua, bridge: &Rc<Bridge>, checkpoint: &Function, budget: f64) -> mlua::Result<bool> {
     lua_paths(lua, bridge, checkpoint, budget)?;
     static WRAPPERS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)
+    stripped_chunk(lua, &WRAPPERS, LUA_WRAPPERS_SOURCE).set_name("=bounded_wrappers").call::<()>(checkpoint)?;
+    Ok(false)
 }
 
 /// Lua 5.4 and 5.5, tests: only the plain wrappers' C closures.
@@ -417,28 +421,25 @@ if raw.move then
 end
 "##;
 
-/// `collectgarbage` and `load` charged, on every engine: their originals
-/// here are the `=sandbox` prelude's Lua wrappers, which raise errors at
-/// level 2; called from a C closure, that level would name the closure
-/// (no position) instead of the script's line, so these stay Lua functions
-/// tail-calling them (on Lua 5.4/5.5 the sandbox's C `collectgarbage`
-/// charges its own work, `gc_charged`). Gets `checkpoint(work)` and `gc_charged`.
+/// `collectgarbage` and `load` charged where the sandbox's C closures do
+/// not charge their own (LuaJIT, Luau, the Lua preludes the tests force on
+/// Lua 5.4/5.5): their originals here are the `=sandbox` prelude's Lua
+/// wrappers, which raise errors at level 2; called from a C closure, that
+/// level would name the closure (no position) instead of the script's line,
+/// so these stay Lua functions tail-calling them. Gets `checkpoint(work)`.
 const GC_LOAD_SOURCE: &str = r##"
-local checkpoint, gc_charged = ...
+local checkpoint = ...
 local type = type
 local BIG = 4096
 -- The functions wrapped, called as fields so that their errors name them.
 local raw = { collectgarbage = collectgarbage, load = load }
 
--- (Lua 5.4/5.5: the sandbox's C `collectgarbage` charges this itself.)
-if not gc_charged then
-  collectgarbage = function(option, ...)
-    if option == nil or option == "collect" or option == "step" then
-      local kb = raw.collectgarbage("count")
-      if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
-    end
-    return raw.collectgarbage(option, ...)
+collectgarbage = function(option, ...)
+  if option == nil or option == "collect" or option == "step" then
+    local kb = raw.collectgarbage("count")
+    if type(kb) == "number" then checkpoint(kb * 16) end -- a full pass over the heap: 1 per 64 bytes
   end
+  return raw.collectgarbage(option, ...)
 end
 
 if raw.load then
@@ -546,14 +547,14 @@ mod tests {
         let (string, table): (Table, Table) = (lua.globals().get("string")?, lua.globals().get("table")?);
         let engine: Vec<Value> = PATTERN_FUNCTIONS.iter().map(|name| string.get(*name)).collect::<Result<_, _>>()?;
         let engine_move: Value = table.get("move")?;
-        bounded_paths(lua, bridge, &checkpoint, budget)?;
+        let charged = bounded_paths(lua, bridge, &checkpoint, budget)?;
         // The Lua paths wrap the engine's functions, not the C closures.
         for (name, f) in PATTERN_FUNCTIONS.iter().zip(engine) {
             string.set(*name, f)?;
         }
         table.set("move", engine_move)?;
         lua_paths(lua, bridge, &checkpoint, budget)?;
-        gc_and_load(lua, &checkpoint)
+        if charged { Ok(()) } else { gc_and_load(lua, &checkpoint) }
     }
 
     fn vm(limits: Limits) -> (Lua, Rc<Bridge>) {

@@ -25,6 +25,13 @@ const ABS_LINE_INFO: i8 = -0x80;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DumpError(&'static str);
 
+impl DumpError {
+    /// What is wrong with the dump (the message without its prefix).
+    pub(crate) fn reason(&self) -> &'static str {
+        self.0
+    }
+}
+
 impl std::fmt::Display for DumpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "unreadable bytecode: {}", self.0)

@@ -25,7 +25,7 @@
 
 use std::ffi::c_int;
 
-use mlua::{Function, Lua, ffi};
+use mlua::ffi;
 
 use crate::raw_fields::{get_field, set_field};
 
@@ -33,33 +33,37 @@ use crate::raw_fields::{get_field, set_field};
 const TOO_DEEP: &str = "too many nested coroutines (each coroutine.resume nests the C stack)";
 
 /// Replaces `pcall`, `xpcall`, `coroutine.resume` and `coroutine.wrap` in
-/// `lua`'s globals (the coroutine functions only when `coroutine` is there).
-pub(crate) fn install(lua: &Lua, limit_hit: &Function, resume_depth: &Function) -> mlua::Result<()> {
-    // SAFETY: the globals at 1, `limit_hit` at 2, `resume_depth` at 3; each
-    // step leaves the stack at those three. Raises only memory errors,
-    // inside the protected call of `exec_raw`.
+/// the globals (the coroutine functions only when `coroutine` is there), on
+/// a stack holding the globals at 1, `limit_hit` at 2 and `resume_depth` at
+/// 3 (and nothing else); leaves it empty. The VM build runs it in the raw
+/// call that makes those two functions (`vm/build.rs`, `limit_prelude`).
+///
+/// # Safety
+///
+/// The stack as above, room for three more values; raises only memory
+/// errors (call it protected).
+pub(crate) unsafe fn install_in(state: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract; each step leaves the stack at those three.
     unsafe {
-        lua.exec_raw::<()>((lua.globals(), limit_hit, resume_depth), |state| {
-            for (name, function) in [(c"pcall", pcall as ffi::lua_CFunction), (c"xpcall", xpcall)] {
-                ffi::lua_pushvalue(state, 2);
-                ffi::lua_pushcclosure(state, function, 1);
-                set_field(state, 1, name);
-            }
-            get_field(state, 1, c"coroutine");
-            if ffi::lua_type(state, 4) == ffi::LUA_TTABLE {
-                get_field(state, 4, c"resume"); // 5: the engine's resume
-                if ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null() {
-                    for (name, function) in [(c"resume", resume as ffi::lua_CFunction), (c"wrap", wrap)] {
-                        ffi::lua_pushvalue(state, 2);
-                        ffi::lua_pushvalue(state, 3);
-                        ffi::lua_pushvalue(state, 5);
-                        ffi::lua_pushcclosure(state, function, 3);
-                        set_field(state, 4, name);
-                    }
+        for (name, function) in [(c"pcall", pcall as ffi::lua_CFunction), (c"xpcall", xpcall)] {
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_pushcclosure(state, function, 1);
+            set_field(state, 1, name);
+        }
+        get_field(state, 1, c"coroutine");
+        if ffi::lua_type(state, 4) == ffi::LUA_TTABLE {
+            get_field(state, 4, c"resume"); // 5: the engine's resume
+            if ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null() {
+                for (name, function) in [(c"resume", resume as ffi::lua_CFunction), (c"wrap", wrap)] {
+                    ffi::lua_pushvalue(state, 2);
+                    ffi::lua_pushvalue(state, 3);
+                    ffi::lua_pushvalue(state, 5);
+                    ffi::lua_pushcclosure(state, function, 3);
+                    set_field(state, 4, name);
                 }
             }
-            ffi::lua_settop(state, 0);
-        })
+        }
+        ffi::lua_settop(state, 0);
     }
 }
 

@@ -14,7 +14,7 @@ mod raise;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod restrict;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-pub(crate) use restrict::charge_collections_to;
+pub(crate) use restrict::charge_gc_and_load_to;
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 mod views;
 
@@ -341,17 +341,16 @@ pub(crate) struct ScriptEnv {
 /// Lua 5.4 and 5.5 build all this through the C API (`sandbox/lockdown.rs`,
 /// `sandbox/views.rs`); LuaJIT and Luau run the `=lockdown` Lua prelude.
 pub(crate) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
-    let close_check = close_check(lua)?;
     #[cfg(any(feature = "lua54", feature = "lua55"))]
     {
         #[cfg(test)]
         if lua_versions::forced() {
-            return lua_lock_down(lua, close_check);
+            return lua_lock_down(lua, close_check(lua)?);
         }
-        lockdown::lock_down(lua, close_check)
+        lockdown::lock_down(lua)
     }
     #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-    lua_lock_down(lua, close_check)
+    lua_lock_down(lua, close_check(lua)?)
 }
 
 /// The lockdown as the `=lockdown` Lua prelude: LuaJIT and Luau (and, in
@@ -468,7 +467,9 @@ pub(crate) fn to_be_closed_line(_function: &mlua::Function, _dump: Option<&[u8]>
     Ok(None)
 }
 
-/// The check `load` runs on every chunk it compiled: its to-be-closed line or `nil`.
+/// The check the Lua prelude's `load` runs on every chunk it compiled: its
+/// to-be-closed line or `nil` (the C lockdown scans in `load` itself).
+#[cfg(any(test, not(any(feature = "lua54", feature = "lua55"))))]
 fn close_check(lua: &Lua) -> mlua::Result<mlua::Function> {
     lua.create_function(|_, f: mlua::Function| to_be_closed_line(&f, None).map_err(mlua::Error::runtime))
 }
@@ -720,6 +721,65 @@ mod tests {
             let code = format!("local ok, e = pcall(function() {call} end) return tostring(e)");
             let message: String = ran.vm.lua().load(&code).eval().expect("runs");
             assert!(message.contains(expected), "{call}: `{message}` should contain `{expected}`");
+        }
+    }
+
+    /// The sandbox's `load` runs the base library's in its own frame
+    /// (`restrict::load_in_frame`): argument errors name `load` and give
+    /// the calling line, as plain Lua's `load` does, during the load and
+    /// after the freeze; the checks around it (binary chunks, environments,
+    /// to-be-closed variables, also in nested functions, found by the C
+    /// lockdown's own scan of the chunk's dump) and the mode forced to text
+    /// are unchanged.
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
+    #[test]
+    fn load_argument_errors_name_load_at_the_calling_line() {
+        use crate::limits::Limits;
+        use crate::vm::{Code, VmConfig};
+        let script = r#"
+            local function message(f) local ok, e = pcall(f) return tostring(e) end
+            local function probes()
+              return {
+                message(function()
+                  return load("return 1", {}) end),
+                message(function()
+                  return load(nil) end),
+                message(function() return load(load) end),
+                select(2, load("\27Lua", "b")),
+                select(2, load("return 1", "n", "b", 42)),
+                select(2, load("local x <close> = nil", 7)),
+                select(2, load(12, "=number")),
+                select(2, load("local a = 1\nlocal f = function()\n  local b <close> = nil end", "chunk")),
+                load("return ... + x", "n", "bt", { x = 1 })(5),
+              }
+            end
+            return { during = probes(), after = probes }
+        "#;
+        let expected = [
+            "names.lua:6: bad argument #2 to 'load' (string expected, got table)",
+            "names.lua:8: bad argument #1 to 'load' (function expected, got nil)",
+            // A reader returning a non-string: the pieces' concatenation fails.
+            "",
+            "attempt to load a binary chunk (the sandbox loads only text)",
+            "load: the environment must be a table or nil (got a number)",
+            "load:1: to-be-closed variables (<close>) are not allowed in the sandbox",
+            "number:1: unexpected symbol near '12'",
+            "chunk:3: to-be-closed variables (<close>) are not allowed in the sandbox",
+            "6",
+        ];
+        let config =
+            VmConfig { script: "names.lua", sandbox: Sandbox::default(), host_fns: &[], limits: Limits::default() };
+        let ran = config.run(Code::Source(script), false).expect("vm");
+        let mlua::Value::Table(returned) = ran.returned else { panic!("a table") };
+        let during: Vec<mlua::Value> = returned.get("during").expect("during");
+        let after: Vec<mlua::Value> =
+            returned.get::<mlua::Function>("after").expect("after").call(()).expect("runs after the freeze");
+        for found in [during, after] {
+            let found: Vec<String> = found.iter().map(|v| v.to_string().expect("string")).collect();
+            assert_eq!(found.len(), expected.len(), "{found:?}");
+            for (found, expected) in found.iter().zip(expected) {
+                assert!(found.contains(expected), "`{found}` should contain `{expected}`");
+            }
         }
     }
 

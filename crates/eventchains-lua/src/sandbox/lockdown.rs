@@ -20,6 +20,7 @@ use std::ffi::c_int;
 use mlua::{Function, Lua, Table, ffi};
 
 use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
+use super::restrict::load_in_frame;
 use super::views::{
     PROTECTED, VIEW_UPVALUES, is_flat_library, is_protected, protect, push_own_view_state, push_view_state, record,
     refuse, view_of,
@@ -54,11 +55,10 @@ end
 const LOAD_ENV: c_int = 1;
 const LOAD_NO_ENV: c_int = 2;
 const LOAD_INNER: c_int = 3;
-const LOAD_CLOSE_CHECK: c_int = 4;
-const LOAD_CONCAT: c_int = 5;
+const LOAD_CONCAT: c_int = 4;
 /// The pieces' concatenation function, once made (`nil` before).
-const LOAD_PIECES_FN: c_int = 6;
-const LOAD_UPVALUES: c_int = 6;
+const LOAD_PIECES_FN: c_int = 5;
+const LOAD_UPVALUES: c_int = 5;
 
 /// Upvalues of `freeze`.
 const FREEZE_ENV: c_int = 1;
@@ -67,22 +67,18 @@ const FREEZE_OWN: c_int = 3;
 const FREEZE_GLOBALS: c_int = 4;
 const FREEZE_DONE: c_int = 5;
 
-/// Locks `lua`'s globals down (see [`super::lock_down`]); `close_check` is
-/// the to-be-closed check of `load`.
+/// Locks `lua`'s globals down (see [`super::lock_down`]).
 #[inline(never)] // a function of its own in profiles
-pub(super) fn lock_down(lua: &Lua, close_check: Function) -> mlua::Result<ScriptEnv> {
-    // SAFETY: `exec_raw` runs the closure in a protected call with the
-    // close check at 1; it pushes the lockdown closure over the view state
-    // and calls it (its errors propagate as this call's), then leaves its
-    // three results alone on the stack, as `exec_raw` returns them.
+pub(super) fn lock_down(lua: &Lua) -> mlua::Result<ScriptEnv> {
+    // SAFETY: `exec_raw` runs the closure in a protected call; it pushes
+    // the lockdown closure over the view state and calls it (its errors
+    // propagate as this call's), leaving its three results alone on the
+    // stack, as `exec_raw` returns them.
     let (env, freeze, record) = unsafe {
-        lua.exec_raw::<(Table, Function, Function)>(close_check, |state| {
+        lua.exec_raw::<(Table, Function, Function)>((), |state| {
             push_view_state(state);
             ffi::lua_pushcclosure(state, lock_down_globals, VIEW_UPVALUES);
-            ffi::lua_pushvalue(state, 1);
-            ffi::lua_call(state, 1, 3);
-            ffi::lua_rotate(state, 1, 3);
-            ffi::lua_settop(state, 3);
+            ffi::lua_call(state, 0, 3);
         })
     }?;
     Ok(ScriptEnv { env, freeze, record })
@@ -121,7 +117,7 @@ unsafe fn view_fields(
     }
 }
 
-/// The lockdown: a view-making closure, called with the close check.
+/// The lockdown: a view-making closure, called without arguments.
 /// Returns the script's environment, `freeze` and `record`.
 ///
 /// # Safety
@@ -134,8 +130,9 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
     // are named): the caller's protected call reports them.
     unsafe {
         ffi::luaL_checkstack(state, 24, std::ptr::null());
+        // (1: a placeholder, so that the indices below stay those of the
+        // stack this function was first written for.)
         ffi::lua_settop(state, 1);
-        let close_check = 1;
         ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
         let globals = 2;
         // 3: `table.concat` as the Lua version captured it first (the bounded wrapper).
@@ -214,12 +211,11 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
         ffi::lua_setmetatable(state, no_env);
         protect(state, no_env);
 
-        // `load`: the loaded function (the bounded library's `load`) inside.
+        // `load`: the loaded function (the restriction's `load`) inside.
         if get_field(state, globals, c"load") != ffi::LUA_TNIL && ffi::lua_toboolean(state, 8) != 0 {
             ffi::lua_pushvalue(state, env);
             ffi::lua_pushvalue(state, no_env);
             ffi::lua_pushvalue(state, 8);
-            ffi::lua_pushvalue(state, close_check);
             ffi::lua_pushvalue(state, concat);
             ffi::lua_pushnil(state);
             ffi::lua_pushcclosure(state, load, LOAD_UPVALUES);
@@ -527,20 +523,25 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_replace(state, 4);
         }
         let top = ffi::lua_gettop(state);
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_INNER));
-        for i in 1..=4 {
-            ffi::lua_pushvalue(state, i);
+        // (Read first: run in this frame, `load` converts a number name in place.)
+        let named = ffi::lua_type(state, 2) == ffi::LUA_TSTRING;
+        // The sandbox's C `load` (the restriction's) in this frame, so that
+        // its argument errors name `load` at the script's line; any other
+        // inner `load` (the Lua prelude's) called.
+        if !load_in_frame(state, ffi::lua_upvalueindex(LOAD_INNER)) {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_INNER));
+            for i in 1..=4 {
+                ffi::lua_pushvalue(state, i);
+            }
+            ffi::lua_call(state, 4, 2);
         }
-        ffi::lua_call(state, 4, 2);
         let (f, message) = (top + 1, top + 2);
         if ffi::lua_toboolean(state, f) != 0 {
-            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_CLOSE_CHECK));
-            ffi::lua_pushvalue(state, f);
-            ffi::lua_call(state, 1, 1);
+            push_close_line(state, f);
             if ffi::lua_toboolean(state, -1) != 0 {
                 let line = ffi::lua_gettop(state);
                 ffi::lua_pushnil(state);
-                if ffi::lua_type(state, 2) == ffi::LUA_TSTRING {
+                if named {
                     ffi::lua_pushvalue(state, 2);
                 } else {
                     push_str(state, "load");
@@ -555,6 +556,105 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_settop(state, message);
         }
         2
+    }
+}
+
+/// The to-be-closed check of `load`: pushes the line of the first
+/// to-be-closed variable in the Lua function at `f` or the functions it
+/// defines (0 without line information; [`crate::close_scan`]), or `nil`
+/// when there is none. The function is dumped with its debug information
+/// into a Lua buffer (as `string.dump` does) and the bytes scanned there,
+/// so no Rust value with a destructor is alive while Lua may raise (the
+/// buffer's memory errors); code that cannot be read raises an error.
+///
+/// # Safety
+///
+/// A C function's frame; `f` an absolute index of a Lua function (a chunk
+/// `load` just compiled).
+unsafe fn push_close_line(state: *mut ffi::lua_State, f: c_int) {
+    /// `lua_dump`'s writer: appends to the buffer, started on the first call
+    /// (after `lua_dump` has taken the function from the top); at the end
+    /// (Lua 5.5 signals it with no bytes; `lua_dump` then drops what was
+    /// pushed) the dump is moved into the reserved slot.
+    unsafe extern "C-unwind" fn writer(
+        state: *mut ffi::lua_State,
+        bytes: *const std::ffi::c_void,
+        len: usize,
+        dump: *mut std::ffi::c_void,
+    ) -> c_int {
+        // SAFETY: `dump` is the `Dump` of `push_close_line`, alive (and not
+        // moved) for the whole `lua_dump`; the buffer's pushes and the
+        // final move are the ones `string.dump`'s writer makes.
+        unsafe {
+            let dump = &mut *dump.cast::<Dump>();
+            if !dump.started {
+                dump.started = true;
+                ffi::luaL_buffinit(state, &raw mut dump.buffer);
+            }
+            if bytes.is_null() {
+                dump.finish(state);
+            } else {
+                ffi::luaL_addlstring(&raw mut dump.buffer, bytes.cast(), len);
+            }
+        }
+        0
+    }
+    /// The buffer, its state and the slot the dump ends in (plain C data:
+    /// nothing to drop if Lua raises).
+    struct Dump {
+        started: bool,
+        finished: bool,
+        slot: c_int,
+        buffer: ffi::luaL_Buffer,
+    }
+    impl Dump {
+        /// Pushes the dump and moves it into the reserved slot.
+        ///
+        /// # Safety
+        ///
+        /// A started buffer, on top of the stack as `luaL_pushresult` requires.
+        unsafe fn finish(&mut self, state: *mut ffi::lua_State) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                ffi::luaL_pushresult(&raw mut self.buffer);
+                ffi::lua_replace(state, self.slot);
+            }
+            self.finished = true;
+        }
+    }
+    // SAFETY: the caller's contract; room checked; the slot is reserved
+    // below the function, which is pushed on top for `lua_dump` (it takes
+    // it before the writer first pushes). The scan reads the dump's bytes
+    // (a string alive in its slot) and raises nothing; both slots are
+    // dropped before the result is pushed.
+    unsafe {
+        ffi::luaL_checkstack(state, 4, std::ptr::null());
+        let top = ffi::lua_gettop(state);
+        ffi::lua_pushnil(state); // top + 1: the dump
+        ffi::lua_pushvalue(state, f);
+        let mut dump = Dump { started: false, finished: false, slot: top + 1, buffer: std::mem::zeroed() };
+        ffi::lua_dump(state, writer, (&raw mut dump).cast(), 0);
+        if dump.started && !dump.finished {
+            dump.finish(state);
+        }
+        let mut len = 0;
+        let bytes = ffi::lua_tolstring(state, top + 1, &mut len);
+        let found = if bytes.is_null() {
+            crate::close_scan::first_to_be_closed(&[])
+        } else {
+            crate::close_scan::first_to_be_closed(std::slice::from_raw_parts(bytes.cast::<u8>(), len))
+        };
+        ffi::lua_settop(state, top);
+        match found {
+            Ok(Some(line)) => ffi::lua_pushinteger(state, ffi::lua_Integer::from(line)),
+            Ok(None) => ffi::lua_pushnil(state),
+            Err(e) => {
+                push_str(state, "load: unreadable bytecode: ");
+                push_str(state, e.reason());
+                ffi::lua_concat(state, 2);
+                ffi::lua_error(state);
+            }
+        }
     }
 }
 

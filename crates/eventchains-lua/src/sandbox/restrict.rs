@@ -6,9 +6,11 @@
 //! functions, which they run in their own frame (both are C functions
 //! without upvalues): an argument error names the function as the caller
 //! called it and gives the caller's line, as the Lua wrappers' field calls
-//! did. Once the bounded library is installed `collectgarbage` also charges
-//! its work to the running call ([`charge_collections_to`]), as the bounded
-//! library's Lua wrapper did. The
+//! did. Once the bounded library is installed both also charge their work
+//! to the running call ([`charge_gc_and_load_to`]), as the bounded
+//! library's Lua wrappers did; the lockdown's `load` runs this `load` in its
+//! own frame ([`load_in_frame`]), so that its argument errors name `load`
+//! and the script's line. The
 //! reduced `os` is built from `luaopen_os`'s table directly (the
 //! VM is opened without `os`, see [`super::Sandbox::open`]): the whole
 //! library is never a global nor a loaded module.
@@ -122,64 +124,145 @@ fn os_functions() -> Option<[ffi::lua_CFunction; 3]> {
 }
 
 /// Upvalue of the [`wrap`] closures: the bounded library's `checkpoint(work)`
-/// (nil until [`charge_collections_to`] sets it).
+/// (nil until [`charge_gc_and_load_to`] sets it).
 const CHECKPOINT: c_int = 3;
 
-/// Makes `collectgarbage` charge its work through `checkpoint` (the
-/// bounded library's: it charges the running call and checks the caps), as
-/// the bounded library's Lua wrapper of it does: a collection (no option,
-/// `"collect"`, `"step"`) one instruction per 64 bytes of heap, before it
-/// runs. Done in the closure the script calls, so argument errors keep
-/// naming `collectgarbage` and the script's line. (`load` keeps the bounded
-/// library's Lua wrapper: the lockdown's C `load` calls the one below it,
-/// and a C closure called from C is named `'?'` in argument errors; the Lua
-/// wrapper's field call names it.) Returns `false`, changing nothing, when
-/// the global is not this module's closure (the Lua prelude restricted it):
-/// the caller wraps it in Lua.
-pub(crate) fn charge_collections_to(lua: &Lua, checkpoint: &Function) -> mlua::Result<bool> {
-    // SAFETY: `exec_raw` runs the closure in a protected call with
-    // `checkpoint` at 1; indices are absolute; `lua_setupvalue` pops the
-    // value it sets (upvalue 3 exists on every `wrap` closure).
-    unsafe {
-        lua.exec_raw::<bool>(checkpoint, |state| {
-            ffi::luaL_checkstack(state, 4, std::ptr::null());
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_GLOBALS);
-            let globals = 2;
-            let ours = [(c"collectgarbage", collect_garbage as ffi::lua_CFunction)];
-            let all_ours = ours.iter().all(|(name, wrapper)| {
-                get_field(state, globals, name);
-                let found = ffi::lua_tocfunction(state, -1).is_some_and(|f| std::ptr::fn_addr_eq(f, *wrapper));
-                ffi::lua_settop(state, globals);
-                found
-            });
-            if all_ours {
-                for (name, _) in ours {
-                    get_field(state, globals, name);
-                    ffi::lua_pushvalue(state, 1);
-                    ffi::lua_setupvalue(state, -2, CHECKPOINT);
-                    ffi::lua_settop(state, globals);
-                }
-            }
-            ffi::lua_settop(state, 0);
-            ffi::lua_pushboolean(state, c_int::from(all_ours));
-        })
-    }
-}
-
-/// Calls the `checkpoint` upvalue, if set, with `work` (it raises the limit
-/// error when the call has hit a cap).
+/// Makes `collectgarbage` and `load` charge their work through `checkpoint`
+/// (the bounded library's: it charges the running call and checks the
+/// caps), as the bounded library's Lua wrappers of them do: a collection (no
+/// option, `"collect"`, `"step"`) one instruction per 64 bytes of heap, a
+/// text chunk longer than [`BIG_CHUNK`] one per 64 bytes, before they run.
+/// Done in the closures the script calls (`load` through the lockdown's,
+/// which runs this one in its own frame, [`load_in_frame`]), so argument
+/// errors keep naming the function and the script's line. Returns `false`,
+/// changing nothing, when the globals are not this module's closures (the
+/// Lua prelude restricted them): the caller wraps them in Lua.
 ///
 /// # Safety
 ///
-/// A [`wrap`] closure's frame with room for two values.
-unsafe fn charge(state: *mut ffi::lua_State, work: f64) {
+/// `globals` (the VM's globals table) and `checkpoint` absolute indices;
+/// room for two values; nothing else of this VM runs meanwhile.
+pub(crate) unsafe fn charge_gc_and_load_to(state: *mut ffi::lua_State, globals: c_int, checkpoint: c_int) -> bool {
+    // SAFETY: the caller's contract; `lua_setupvalue` pops the value it
+    // sets (upvalue 3 exists on every `wrap` closure).
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        let ours = [(c"collectgarbage", collect_garbage as ffi::lua_CFunction), (c"load", load)];
+        let all_ours = ours.iter().all(|(name, wrapper)| {
+            get_field(state, globals, name);
+            let found = ffi::lua_tocfunction(state, -1).is_some_and(|f| std::ptr::fn_addr_eq(f, *wrapper));
+            ffi::lua_settop(state, top);
+            found
+        });
+        if all_ours {
+            for (name, _) in ours {
+                get_field(state, globals, name);
+                ffi::lua_pushvalue(state, checkpoint);
+                ffi::lua_setupvalue(state, -2, CHECKPOINT);
+                ffi::lua_settop(state, top);
+            }
+        }
+        all_ours
+    }
+}
+
+/// Calls the `checkpoint` at `checkpoint` (a [`wrap`] closure's upvalue),
+/// if set, with `work` (it raises the limit error when the call has hit a cap).
+///
+/// # Safety
+///
+/// `checkpoint` a valid index (an upvalue pseudo-index in a [`wrap`]
+/// closure's frame); room for two values.
+unsafe fn charge(state: *mut ffi::lua_State, checkpoint: c_int, work: f64) {
     // SAFETY: the caller's contract; `checkpoint` is a function when set.
     unsafe {
-        if ffi::lua_type(state, ffi::lua_upvalueindex(CHECKPOINT)) == ffi::LUA_TFUNCTION {
-            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(CHECKPOINT));
+        if ffi::lua_type(state, checkpoint) == ffi::LUA_TFUNCTION {
+            ffi::lua_pushvalue(state, checkpoint);
             ffi::lua_pushnumber(state, work);
             ffi::lua_call(state, 1, 0);
         }
+    }
+}
+
+/// A text chunk longer than this many bytes costs `load` one instruction
+/// per 64 bytes (the bounded library's charge; shorter ones are cheap next
+/// to the call itself).
+const BIG_CHUNK: usize = 4096;
+
+/// Charges the compile of argument 1, when it is a string longer than
+/// [`BIG_CHUNK`], to `checkpoint` (see [`charge`]).
+///
+/// # Safety
+///
+/// As [`charge`]; argument 1 exists.
+unsafe fn charge_chunk(state: *mut ffi::lua_State, checkpoint: c_int) {
+    // SAFETY: the caller's contract; `lua_type` first, so `lua_tolstring`
+    // converts nothing.
+    unsafe {
+        if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
+            let mut len = 0;
+            ffi::lua_tolstring(state, 1, &mut len);
+            if len > BIG_CHUNK {
+                #[allow(clippy::cast_precision_loss)] // chunk lengths are far below 2^52
+                charge(state, checkpoint, len as f64 / 64.0);
+            }
+        }
+    }
+}
+
+/// Runs the sandbox's `load` closure at `inner` (made by [`restrict`]) in
+/// the running C function's frame, on that frame's arguments 1 to 4 (chunk,
+/// name, mode, env; more are ignored): the chunk charged, the mode forced to
+/// `"t"`, the base library's `load` run on them. Leaves exactly its two
+/// results (the function and `nil`, or `nil` and the message) above the
+/// stack's top on entry and returns `true`; returns `false`, changing
+/// nothing, when `inner` is not such a closure over the base library's C
+/// function (the caller then calls it). Like any C function, base `load`
+/// converts a number chunk or name to a string in its slot. Run in the
+/// frame of the function the script called (the lockdown's `load`),
+/// argument errors name it as the script called it and give the script's
+/// line, as Lua's own `load` does; a closure called from C would be named
+/// `'?'`.
+///
+/// # Safety
+///
+/// A C function's frame holding at least four values (its arguments
+/// after any adjustment: base `load` reads 1 to 4), room for five more;
+/// `inner` a valid index that stays so as values are pushed (absolute, or
+/// an upvalue's pseudo-index).
+pub(super) unsafe fn load_in_frame(state: *mut ffi::lua_State, inner: c_int) -> bool {
+    // SAFETY: the caller's contract. `lua_getupvalue` pushes a value when it
+    // returns a name (every `wrap` closure has three upvalues). The base
+    // function is a C function without upvalues: it reads only its
+    // arguments (1 to 4 here) and pushes its results on top.
+    unsafe {
+        if !ffi::lua_tocfunction(state, inner).is_some_and(|f| std::ptr::fn_addr_eq(f, load as ffi::lua_CFunction)) {
+            return false;
+        }
+        let top = ffi::lua_gettop(state);
+        ffi::lua_getupvalue(state, inner, 2);
+        ffi::lua_getupvalue(state, inner, 1);
+        let base = ffi::lua_tocfunction(state, -1);
+        let Some(base) = base.filter(|_| ffi::lua_toboolean(state, -2) != 0) else {
+            ffi::lua_settop(state, top);
+            return false;
+        };
+        ffi::lua_getupvalue(state, inner, CHECKPOINT);
+        charge_chunk(state, top + 3);
+        ffi::lua_settop(state, top);
+        ffi::lua_pushstring(state, c"t".as_ptr());
+        ffi::lua_replace(state, 3);
+        let results = base(state);
+        // Its results are the top `results` values: the first two moved
+        // down to `top + 1` (none is left between them and `top` by the
+        // base function, but nothing relies on that).
+        let first = ffi::lua_gettop(state) - results + 1;
+        for i in 0..results.min(2) {
+            ffi::lua_copy(state, first + i, top + 1 + i);
+        }
+        ffi::lua_settop(state, top + results.min(2));
+        ffi::lua_settop(state, top + 2);
+        true
     }
 }
 
@@ -242,6 +325,7 @@ unsafe extern "C-unwind" fn load(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a wrap closure's frame; `settop` makes index 3 valid.
     unsafe {
         ffi::lua_settop(state, ffi::lua_gettop(state).max(3));
+        charge_chunk(state, ffi::lua_upvalueindex(CHECKPOINT));
         ffi::lua_pushstring(state, c"t".as_ptr());
         ffi::lua_replace(state, 3);
         call_wrapped(state)
@@ -276,11 +360,11 @@ unsafe extern "C-unwind" fn collect_garbage(state: *mut ffi::lua_State) -> c_int
             );
         }
         // A full pass over the heap: 1 instruction per 64 bytes, charged
-        // before it runs (the bounded library's charge, see `charge_collections_to`).
+        // before it runs (the bounded library's charge, see `charge_gc_and_load_to`).
         if !is_count {
             let kb = ffi::lua_gc(state, ffi::LUA_GCCOUNT);
             let bytes = ffi::lua_gc(state, ffi::LUA_GCCOUNTB);
-            charge(state, (f64::from(kb) * 1024.0 + f64::from(bytes)) / 64.0);
+            charge(state, ffi::lua_upvalueindex(CHECKPOINT), (f64::from(kb) * 1024.0 + f64::from(bytes)) / 64.0);
         }
         call_wrapped(state)
     }

@@ -93,11 +93,10 @@ impl VmConfig<'_> {
         let next_fn = next_function(&lua, &bridge, ctx_ptr).map_err(vm_error)?;
         let calls = Rc::new(AsyncCalls::default());
         lua.set_app_data(calls.clone());
-        let (limit_hit, resume_depth) = limit_functions(&lua, &bridge).map_err(vm_error)?;
         // The bounded library functions first, so that the limit prelude's
         // wrappers (LuaJIT's C nesting count) wrap them in turn.
         crate::bounded_lib::install(&lua, &bridge).map_err(vm_error)?;
-        limit_prelude(&lua, limit_hit, resume_depth).map_err(vm_error)?;
+        limit_prelude(&lua, &bridge).map_err(vm_error)?;
         for host_fn in self.host_fns {
             host_fn.install(&lua).map_err(vm_error)?;
         }
@@ -122,19 +121,15 @@ impl VmConfig<'_> {
     }
 }
 
-/// Lua 5.4 and 5.5: the limit wrappers as C closures ([`crate::limit_calls`]; a function of its own, so profiles show its cost).
-#[cfg(any(feature = "lua54", feature = "lua55"))]
-#[inline(never)]
-fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -> mlua::Result<()> {
-    crate::limit_calls::install(lua, &limit_hit, &resume_depth)
-}
-
+/// Lua 5.4 and 5.5: the limit wrappers as C closures
+/// ([`crate::limit_calls`]) over [`limit_hit`] and [`resume_depth`], all
+/// made in one raw call (a function of its own, so profiles show its cost).
+///
 /// `limit_hit()` (whether the running call has hit a limit) and
 /// `resume_depth(delta, co)` (a resume of `co` starts, `delta > 0`: its
 /// hook mirrored and the nesting counted, `false` when too deep; or ends)
-/// for the limit wrappers. Lua 5.4 and 5.5: C closures over the bridge
-/// (light userdata upvalue), made in one raw call instead of two mlua
-/// callbacks (cheaper to make, and to call on every resume).
+/// are C closures over the bridge (light userdata upvalue), cheaper to
+/// make, and to call on every resume, than two mlua callbacks.
 ///
 /// The bridge outlives every call of them: they are reachable only as
 /// upvalues of the limit wrappers (never by scripts), which run only while
@@ -142,38 +137,41 @@ fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -
 /// until the VM is closed (it is never removed), and no Lua code runs
 /// while it closes (the sandbox refuses `__gc`).
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Function, Function)> {
+#[inline(never)]
+fn limit_prelude(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
     use mlua::ffi;
     let bridge = Rc::as_ptr(bridge).cast_mut().cast::<std::ffi::c_void>();
     // SAFETY: `exec_raw` runs this in a protected call (memory errors are
-    // reported) and returns the two closures it leaves on the stack.
+    // reported) with the globals at 1; the two closures at 2 and 3 are the
+    // stack `install_in` requires.
     unsafe {
-        lua.exec_raw::<(Function, Function)>((), |state| {
+        lua.exec_raw::<()>(lua.globals(), |state| {
             ffi::lua_pushlightuserdata(state, bridge);
             ffi::lua_pushcclosure(state, limit_hit, 1);
             ffi::lua_pushlightuserdata(state, bridge);
             ffi::lua_pushcclosure(state, resume_depth, 1);
+            crate::limit_calls::install_in(state);
         })
     }
 }
 
-/// The bridge of a [`limit_functions`] closure (upvalue 1).
+/// The bridge of a [`limit_hit`] or [`resume_depth`] closure (upvalue 1).
 ///
 /// # Safety
 ///
-/// Called from a closure made by [`limit_functions`], while its VM runs.
+/// Called from a closure made by [`limit_prelude`], while its VM runs.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 unsafe fn upvalue_bridge<'a>(state: *mut mlua::ffi::lua_State) -> &'a Bridge {
     // SAFETY: the caller's contract; the upvalue is the light userdata of
-    // the VM's bridge, alive while the VM runs (see `limit_functions`).
+    // the VM's bridge, alive while the VM runs (see `limit_prelude`).
     unsafe { &*mlua::ffi::lua_touserdata(state, mlua::ffi::lua_upvalueindex(1)).cast::<Bridge>() }
 }
 
-/// `limit_hit()`: see [`limit_functions`].
+/// `limit_hit()`: see [`limit_prelude`].
 ///
 /// # Safety
 ///
-/// Called by Lua as a closure made by [`limit_functions`].
+/// Called by Lua as a closure made by [`limit_prelude`].
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 unsafe extern "C-unwind" fn limit_hit(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     // SAFETY: the caller's contract; one value pushed (a C function has
@@ -185,12 +183,12 @@ unsafe extern "C-unwind" fn limit_hit(state: *mut mlua::ffi::lua_State) -> std::
     }
 }
 
-/// `resume_depth(delta, co)`: see [`limit_functions`]. `co` is the
+/// `resume_depth(delta, co)`: see [`limit_prelude`]. `co` is the
 /// coroutine about to be resumed (a thread, or nil when there is none).
 ///
 /// # Safety
 ///
-/// Called by Lua as a closure made by [`limit_functions`].
+/// Called by Lua as a closure made by [`limit_prelude`].
 #[cfg(any(feature = "lua54", feature = "lua55"))]
 unsafe extern "C-unwind" fn resume_depth(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
@@ -214,7 +212,7 @@ unsafe extern "C-unwind" fn resume_depth(state: *mut mlua::ffi::lua_State) -> st
     }
 }
 
-/// Other engines: `limit_hit` and `resume_depth` as mlua callbacks (see the Lua 5.4 version).
+/// Other engines: `limit_hit` and `resume_depth` as mlua callbacks (see the Lua 5.4 version, [`limit_prelude`]).
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Function, Function)> {
     let hit_bridge = bridge.clone();
@@ -236,10 +234,12 @@ fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Functi
     Ok((limit_hit, resume_depth))
 }
 
-/// Other engines: runs [`C_NESTING_PRELUDE`] (LuaJIT) and [`LIMIT_PRELUDE`].
+/// Other engines: runs [`C_NESTING_PRELUDE`] (LuaJIT) and [`LIMIT_PRELUDE`]
+/// with [`limit_functions`].
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 #[inline(never)]
-fn limit_prelude(lua: &mlua::Lua, limit_hit: Function, resume_depth: Function) -> mlua::Result<()> {
+fn limit_prelude(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<()> {
+    let (limit_hit, resume_depth) = limit_functions(lua, bridge)?;
     if BOUND_C_CALLS {
         C_NESTING_PRELUDE.load(lua).call::<()>(())?;
     }
