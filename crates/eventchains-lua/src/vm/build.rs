@@ -305,8 +305,16 @@ impl VmBase {
             None => code,
         };
         let is_source = matches!(code, Code::Source(_)) || precompiled.is_some();
-        // The close check below reads a dump of source code (Lua 5.4/5.5).
-        let dump_source = matches!(code, Code::Source(_)) && (dump || cfg!(any(feature = "lua54", feature = "lua55")));
+        // A to-be-closed variable is declared with the attribute name `close`,
+        // an identifier, which the text holds as written (Lua builds no name
+        // from escapes): text without it has none and is not scanned.
+        let scan = match code {
+            Code::Source(source) => source.contains("close"),
+            Code::Bytecode(_) => precompiled.is_some(),
+        };
+        // The close check reads a dump of source code (Lua 5.4/5.5).
+        let dump_source =
+            matches!(code, Code::Source(_)) && (dump || (scan && cfg!(any(feature = "lua54", feature = "lua55"))));
         let (function, dumped) = match raw_compile::compile(&self.lua, &self.env.env, script, &code, dump_source) {
             Some(compiled) => compiled,
             None => {
@@ -324,7 +332,7 @@ impl VmBase {
         // Read from the compiled code (the dump just made, if any), so no
         // comment or spacing can hide one (bytecode from the cache was
         // checked when it was compiled).
-        if is_source {
+        if scan {
             match to_be_closed_line(&function, bytecode.as_deref().or(scanned.as_deref())) {
                 Ok(None) => {}
                 Ok(Some(line)) => {
