@@ -19,6 +19,7 @@ use crate::convert::script_table_to_value;
 use crate::error::LoadError;
 use crate::limits::Limits;
 
+mod raw_extract;
 mod raw_read;
 
 pub(crate) const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
@@ -189,7 +190,18 @@ fn parse_checked(
 }
 
 /// Takes this VM's functions from a table already validated as `spec` (another thread's VM).
+///
+/// Read through the C API in one protected call ([`raw_extract`]); when the
+/// table is not what `spec` says, [`extract_checked`] names the difference.
 pub(crate) fn extract(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
+    match raw_extract::extract_valid(lua, script, &value, spec) {
+        Some(functions) => Ok(functions),
+        None => extract_checked(lua, script, value, spec),
+    }
+}
+
+/// [`extract`] through mlua's values, every position checked in turn.
+fn extract_checked(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
     let changed = |path: &str| {
         LoadError::invalid(script, path, "the script returned a different table on this thread (is it deterministic?)")
     };
