@@ -3,11 +3,14 @@
 //! protected call.
 //!
 //! mlua's `Chunk::into_function` and `Function::dump` are a protected call
-//! each plus a name conversion, and mlua's dump writer grows its buffer from
-//! empty (seven reallocations and a `memcpy` call per piece for the seed
-//! script: ~7,000 of the dump's ~9,400 instructions, callgrind). Here the
-//! chunk is loaded by `luaL_loadbufferenv` (what mlua calls) and dumped by
-//! `lua_dump` into a buffer sized from the source.
+//! each plus a name conversion. Here the chunk is loaded by
+//! `luaL_loadbufferenv` (what mlua calls) and dumped by `lua_dump`, in one.
+//! The dump's buffer grows from empty as mlua's does: sized from the text, it
+//! saved ~2,800 instructions of reallocations, but as the first large
+//! allocation after the previous VM's many small frees it made glibc
+//! consolidate its fast bins (~20,000 instructions) inside the load instead
+//! of wherever the next large allocation comes (docs/benchmarks.md, seventh
+//! round).
 //!
 //! Only loads that succeed take this path: on any failure [`compile`]
 //! returns `None` and the caller compiles through mlua (compiling has no
@@ -34,10 +37,7 @@ pub(super) fn compile(
         Code::Bytecode(bytecode) => (bytecode, c"b"),
     };
     let name = std::ffi::CString::new(format!("@{script}")).ok()?;
-    // A dump is rarely more than twice the text (line information, names);
-    // one that is grows the buffer as mlua's writer does.
-    let mut dumped: Vec<u8> =
-        if dump { Vec::with_capacity(bytes.len().saturating_mul(2).saturating_add(256)) } else { Vec::new() };
+    let mut dumped: Vec<u8> = Vec::new();
     let mut dump_status = 0;
     // SAFETY: `exec_raw` runs the closure in a protected call with the
     // environment table at index 1. `luaL_loadbufferenv` loads with Lua's
@@ -64,10 +64,6 @@ pub(super) fn compile(
     .ok()??;
     if dump_status != 0 {
         return None;
-    }
-    if dumped.capacity() - dumped.len() > 4096 {
-        // Kept by the bytecode cache as long as the script lives.
-        dumped.shrink_to_fit();
     }
     Some((function, dump.then_some(dumped)))
 }
