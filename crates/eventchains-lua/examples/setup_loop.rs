@@ -6,7 +6,9 @@
 //! experiment's own unsandboxed setup (`Lua::new`, evaluate the handlers as
 //! globals, check them) on the same kind of text (`seed_method`); or loads the
 //! seed script once and runs its first execution on ITERATIONS new threads
-//! (`new_thread`). Run it under `valgrind --tool=callgrind` at two iteration
+//! (`new_thread`); or loads the seed script once, keeps that chain, and loads
+//! the same text again ITERATIONS times (`cache_hit`: every load finds the
+//! bytecode in the cache). Run it under `valgrind --tool=callgrind` at two iteration
 //! counts and divide the difference.
 use eventchains_lua::{LuaChainBuilder, thread_vm_count};
 use mlua::{Function, Lua};
@@ -56,6 +58,18 @@ fn main() {
                 });
             }
         }
-        _ => panic!("usage: setup_loop never_seen|seed_method|new_thread [ITERATIONS]"),
+        "cache_hit" => {
+            let builder = LuaChainBuilder::new();
+            let kept = builder.load_str("seed.lua", SEED).unwrap();
+            for _ in 0..n {
+                let chain = builder.load_str("seed.lua", SEED).unwrap();
+                assert!(chain.bytecode_reused());
+                black_box(&chain);
+                drop(chain);
+                thread_vm_count();
+            }
+            drop(kept);
+        }
+        _ => panic!("usage: setup_loop never_seen|seed_method|new_thread|cache_hit [ITERATIONS]"),
     }
 }

@@ -19,6 +19,9 @@ use crate::convert::script_table_to_value;
 use crate::error::LoadError;
 use crate::limits::Limits;
 
+mod raw_extract;
+mod raw_read;
+
 pub(crate) const TOP_KEYS: &str = "name, fault_tolerance, context, limits, middleware, events";
 pub(crate) const LIMIT_KEYS: &str = "instructions, memory_mb, timeout_ms";
 
@@ -45,6 +48,18 @@ pub(crate) struct Spec {
 }
 
 impl Spec {
+    /// A spec with nothing read yet (what a table with only `events = {}` gives).
+    fn empty() -> Self {
+        Spec {
+            name: None,
+            mode: FaultToleranceMode::default(),
+            context: Map::default(),
+            limits: Limits::UNLIMITED,
+            middleware: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
     /// The names of the events, in order.
     pub(crate) fn event_names(&self) -> impl Iterator<Item = &str> {
         self.events.iter().map(|e| match e {
@@ -83,7 +98,25 @@ pub(crate) struct Functions {
 ///
 /// The values the script hands over (the initial `context`, configs of named
 /// parts) are copied within `max_bytes` in all (see [`script_table_to_value`]).
+///
+/// A valid table is read through the C API in one protected call
+/// ([`raw_read`]); anything that path does not accept is read again by
+/// [`parse_checked`], which gives every error message.
 pub(crate) fn parse(
+    lua: &Lua,
+    script: &str,
+    value: mlua::Value,
+    max_bytes: usize,
+) -> Result<(Spec, Functions), LoadError> {
+    match raw_read::parse_valid(lua, script, &value, max_bytes) {
+        Some(parsed) => Ok(parsed),
+        None => parse_checked(lua, script, value, max_bytes),
+    }
+}
+
+/// [`parse`] through mlua's values, every rule checked in turn: the path
+/// that names what is wrong (and the reference the fast path is tested against).
+fn parse_checked(
     lua: &Lua,
     script: &str,
     value: mlua::Value,
@@ -94,14 +127,7 @@ pub(crate) fn parse(
     let mlua::Value::Table(table) = value else {
         return Err(LoadError::invalid(script, "", format!("the script must return a table, got {}", kind_of(&value))));
     };
-    let mut spec = Spec {
-        name: None,
-        mode: FaultToleranceMode::default(),
-        context: Map::default(),
-        limits: Limits::UNLIMITED,
-        middleware: Vec::new(),
-        events: Vec::new(),
-    };
+    let mut spec = Spec::empty();
     let mut functions = Functions { handlers: Vec::new(), middleware: Vec::new() };
     let mut saw_events = false;
     for (key, value) in entries(script, &"", &table)? {
@@ -164,7 +190,18 @@ pub(crate) fn parse(
 }
 
 /// Takes this VM's functions from a table already validated as `spec` (another thread's VM).
+///
+/// Read through the C API in one protected call ([`raw_extract`]); when the
+/// table is not what `spec` says, [`extract_checked`] names the difference.
 pub(crate) fn extract(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
+    match raw_extract::extract_valid(lua, script, &value, spec) {
+        Some(functions) => Ok(functions),
+        None => extract_checked(lua, script, value, spec),
+    }
+}
+
+/// [`extract`] through mlua's values, every position checked in turn.
+fn extract_checked(lua: &Lua, script: &str, value: mlua::Value, spec: &Spec) -> Result<Functions, LoadError> {
     let changed = |path: &str| {
         LoadError::invalid(script, path, "the script returned a different table on this thread (is it deterministic?)")
     };

@@ -304,29 +304,36 @@ impl VmBase {
             Some(bytecode) => Code::Bytecode(bytecode),
             None => code,
         };
-        let env = self.env.env.clone();
-        let chunk = match code {
-            Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
-            Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
-        }
-        .set_environment(env);
         let is_source = matches!(code, Code::Source(_)) || precompiled.is_some();
-        let function = chunk.into_function().map_err(|e| match &e {
-            mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
-            // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
-            other if is_source => LoadError::syntax(script, &lua_error_message(other)),
-            other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
-        })?;
-        let bytecode = match precompiled {
-            Some(bytecode) => Some(bytecode),
-            None if dump && matches!(code, Code::Source(_)) => dump_function(&function),
-            None => None,
+        // A to-be-closed variable is declared with the attribute name `close`,
+        // an identifier, which the text holds as written (Lua builds no name
+        // from escapes): text without it has none and is not scanned.
+        let scan = match code {
+            Code::Source(source) => source.contains("close"),
+            Code::Bytecode(_) => precompiled.is_some(),
+        };
+        // The close check reads a dump of source code (Lua 5.4/5.5).
+        let dump_source =
+            matches!(code, Code::Source(_)) && (dump || (scan && cfg!(any(feature = "lua54", feature = "lua55"))));
+        let (function, dumped) = match raw_compile::compile(&self.lua, &self.env.env, script, &code, dump_source) {
+            Some(compiled) => compiled,
+            None => {
+                let function = self.compile_checked(&code, is_source)?;
+                let dumped = if dump_source { dump_function(&function) } else { None };
+                (function, dumped)
+            }
+        };
+        // The cache's bytecode, or a dump made only for the close check.
+        let (bytecode, scanned) = match precompiled {
+            Some(bytecode) => (Some(bytecode), None),
+            None if dump => (dumped, None),
+            None => (None, dumped),
         };
         // Read from the compiled code (the dump just made, if any), so no
         // comment or spacing can hide one (bytecode from the cache was
         // checked when it was compiled).
-        if is_source {
-            match to_be_closed_line(&function, bytecode.as_deref()) {
+        if scan {
+            match to_be_closed_line(&function, bytecode.as_deref().or(scanned.as_deref())) {
                 Ok(None) => {}
                 Ok(Some(line)) => {
                     return Err(LoadError::Syntax {
@@ -363,6 +370,24 @@ impl VmBase {
         }
     }
 
+    /// `code` compiled (or loaded) through mlua's `Chunk`, with the script's
+    /// environment: the path that reports why a chunk does not load (and
+    /// Luau's; see [`raw_compile`]).
+    fn compile_checked(&self, code: &Code<'_>, is_source: bool) -> Result<Function, LoadError> {
+        let script = self.script.as_str();
+        let chunk = match *code {
+            Code::Source(src) => self.lua.load(src).set_name(format!("@{script}")).set_mode(ChunkMode::Text),
+            Code::Bytecode(b) => self.lua.load(b).set_name(format!("@{script}")).set_mode(ChunkMode::Binary),
+        }
+        .set_environment(self.env.env.clone());
+        chunk.into_function().map_err(|e| match &e {
+            mlua::Error::SyntaxError { message, .. } => LoadError::syntax(script, message),
+            // The compiler's own limits (e.g. "C stack overflow" on absurd nesting).
+            other if is_source => LoadError::syntax(script, &lua_error_message(other)),
+            other => LoadError::Vm { script: script.to_owned(), message: lua_error_message(other) },
+        })
+    }
+
     /// The VM running `functions`, for a chain with events named `event_names`.
     pub(crate) fn into_vm<'a>(
         self,
@@ -394,6 +419,8 @@ fn build_vm<'a>(
     })?;
     Ok(Vm { base, handlers, middleware, next_fn, raw, event_records })
 }
+
+mod raw_compile;
 
 /// The garbage collector while a VM is built.
 ///
