@@ -168,17 +168,23 @@ unsafe fn resume_depth(state: *mut ffi::lua_State, delta: ffi::lua_Integer, co: 
 /// Raises [`TOO_DEEP`] at the caller's line (as `error(TOO_DEEP, 2)` in the Lua wrapper).
 unsafe fn too_deep(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: (caller) a C function's frame; room for two values.
+    unsafe { raise_at_caller(state, TOO_DEEP) }
+}
+
+/// Raises `message` at the caller's line.
+unsafe fn raise_at_caller(state: *mut ffi::lua_State, message: &str) -> c_int {
+    // SAFETY: (caller) a C function's frame; room for two values.
     unsafe {
         ffi::luaL_where(state, 1);
-        ffi::lua_pushlstring(state, TOO_DEEP.as_ptr().cast(), TOO_DEEP.len());
+        ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
         ffi::lua_concat(state, 2);
         ffi::lua_error(state)
     }
 }
 
-/// Runs `coroutine.resume` on this frame's arguments (the coroutine at 1),
-/// lowers the resume depth and returns the number of its results (on top:
-/// `true` and the values, or `false` and the error).
+/// Resumes the coroutine at 1 with this frame's other arguments, lowers
+/// the resume depth and returns the number of results (on top: `true` and
+/// the values, or `false` and the error).
 ///
 /// A coroutine is resumed here as the engine's `coroutine.resume` does it
 /// (lcorolib.c's `luaB_coresume` and `auxresume`, the same on 5.4 and 5.5),
@@ -190,25 +196,27 @@ unsafe fn too_deep(state: *mut ffi::lua_State) -> c_int {
 /// "too many results" message is a new string, a memory error there unwound
 /// past the switch back, and a protected call of a host function catching
 /// it left the record naming a coroutine the collector could then free.)
-/// A first argument that is not a thread goes to the engine's function
-/// (upvalue 3), which raises its argument error.
 unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: (caller) a closure of this module whose upvalue 3 is a C
-    // function without upvalues (checked by `install`), so it can work in
-    // this frame; `co` is a live thread of this VM (argument 1 holds it);
-    // the stack operations are `auxresume`'s, with its checks.
+    // SAFETY: (caller) a closure of this module with a thread at 1 (a live
+    // thread of this VM: argument 1 holds it); the stack operations are
+    // `auxresume`'s, with its checks.
     unsafe {
-        let co = ffi::lua_tothread(state, 1);
-        let results = if co.is_null() {
-            let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
-                return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
-            };
-            raw_resume(state)
-        } else {
-            resume_thread(state, co)
-        };
+        let results = resume_thread(state, ffi::lua_tothread(state, 1));
         resume_depth(state, -1, 0);
         results
+    }
+}
+
+/// The engine's `coroutine.resume` (upvalue 3, a C function without
+/// upvalues) in this frame: for a first argument that is not a thread, so
+/// that it raises its argument error, as an unwrapped call's.
+unsafe fn raw_resume(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: (caller) a closure of this module; `install` checked upvalue 3.
+    unsafe {
+        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
+            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
+        };
+        raw_resume(state)
     }
 }
 
@@ -267,6 +275,11 @@ unsafe fn resume_failed(state: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `install`.
     unsafe {
+        if ffi::lua_type(state, 1) != ffi::LUA_TTHREAD {
+            // Its argument error, before anything is counted (an error
+            // raised after the count would leave it raised).
+            return raw_resume(state);
+        }
         if !resume_depth(state, 1, 1) {
             return too_deep(state);
         }
