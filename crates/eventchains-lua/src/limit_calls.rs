@@ -27,13 +27,15 @@ use std::ffi::c_int;
 
 use mlua::{Function, Lua, ffi};
 
+use crate::execution_threads::{REFUSED, is_execution_thread};
 use crate::raw_fields::{get_field, set_field};
 
 /// Why a resume is refused (as the Lua prelude says it).
 const TOO_DEEP: &str = "too many nested coroutines (each coroutine.resume nests the C stack)";
 
-/// Replaces `pcall`, `xpcall`, `coroutine.resume` and `coroutine.wrap` in
-/// `lua`'s globals (the coroutine functions only when `coroutine` is there).
+/// Replaces `pcall`, `xpcall`, `coroutine.resume`, `coroutine.wrap` and
+/// `coroutine.close` in `lua`'s globals (the coroutine functions only when
+/// `coroutine` is there).
 pub(crate) fn install(lua: &Lua, limit_hit: &Function, resume_depth: &Function) -> mlua::Result<()> {
     // SAFETY: the globals at 1, `limit_hit` at 2, `resume_depth` at 3; each
     // step leaves the stack at those three. Raises only memory errors,
@@ -56,6 +58,12 @@ pub(crate) fn install(lua: &Lua, limit_hit: &Function, resume_depth: &Function) 
                         ffi::lua_pushcclosure(state, function, 3);
                         set_field(state, 4, name);
                     }
+                }
+                ffi::lua_settop(state, 4);
+                get_field(state, 4, c"close"); // 5: the engine's close
+                if ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null() {
+                    ffi::lua_pushcclosure(state, close, 1);
+                    set_field(state, 4, c"close");
                 }
             }
             ffi::lua_settop(state, 0);
@@ -273,12 +281,16 @@ unsafe fn resume_failed(state: *mut ffi::lua_State) -> c_int {
 /// `coroutine.resume(co, ...)`: refused past the nesting bound; a failed
 /// resume's error raised again when the call has hit a limit.
 unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: a closure made by `install`.
+    // SAFETY: a closure made by `install`; a C function has room for the
+    // two values the mark check reads.
     unsafe {
         if ffi::lua_type(state, 1) != ffi::LUA_TTHREAD {
             // Its argument error, before anything is counted (an error
             // raised after the count would leave it raised).
             return raw_resume(state);
+        }
+        if is_execution_thread(state, 1) {
+            return raise_at_caller(state, REFUSED);
         }
         if !resume_depth(state, 1, 1) {
             return too_deep(state);
@@ -290,6 +302,23 @@ unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_error(state);
         }
         results
+    }
+}
+
+/// `coroutine.close(co)`, refusing an execution's coroutine (see
+/// [`crate::execution_threads`]); then the engine's (upvalue 1, a C
+/// function without upvalues, run in this frame: its errors name `close`).
+unsafe extern "C-unwind" fn close(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a closure made by `install`; a C function has room for the
+    // two values the mark check reads.
+    unsafe {
+        if is_execution_thread(state, 1) {
+            return raise_at_caller(state, REFUSED);
+        }
+        match ffi::lua_tocfunction(state, ffi::lua_upvalueindex(1)) {
+            Some(close) => close(state),
+            None => ffi::luaL_error(state, c"coroutine.close is not a C function".as_ptr()),
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! say so (and the fix). Caps are instruction caps with a wall-clock cap far
 //! away (ten minutes), so no outcome depends on the machine's speed.
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventchains_core::{ChainResult, EventContext};
@@ -81,4 +83,103 @@ fn nested_resumes_are_still_bounded() {
          local ok, e = pcall(nest) ctx.out = tostring(e)",
     );
     assert!(message.contains("too many nested coroutines"), "{message}");
+}
+
+/// An async chain whose handler keeps its coroutine (`coroutine.running()`)
+/// in a top-level local when `ctx.role` is `victim`; with `attacker` it runs
+/// `attack` on that saved coroutine (`saved`).
+fn hijack_chain(attack: &str) -> Arc<LuaChain> {
+    let src = format!(
+        "local saved
+         return {{ events = {{ {{ name = 'e', handler = function(ctx)
+           if ctx.role == 'victim' then
+             saved = coroutine.running()
+             ctx.got = tostring(wait(50))
+           else
+             local ok, e = pcall(function() {attack} end)
+             ctx.attack = tostring(ok) .. ' ' .. tostring(e)
+           end
+         end }} }} }}"
+    );
+    Arc::new(
+        LuaChainBuilder::new()
+            .limits(LIMITS)
+            .register_async_fn("wait", |ms: u64| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, Infallible>("real")
+            })
+            .load_str("hijack.lua", &src)
+            .expect("loads"),
+    )
+}
+
+/// Runs a victim execution and, while it waits for its host function, an
+/// attacker execution of the same chain on the same thread (one VM).
+async fn victim_and_attacker(chain: Arc<LuaChain>) -> ((ChainResult, EventContext), (ChainResult, EventContext)) {
+    let local = tokio::task::LocalSet::new();
+    let victim_chain = chain.clone();
+    let victim = local.spawn_local(async move {
+        let mut ctx = victim_chain.new_context();
+        ctx.set("role", "victim");
+        let result = victim_chain.execute_async(&mut ctx).await;
+        (result, ctx)
+    });
+    let attacker = local.spawn_local(async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut ctx = chain.new_context();
+        ctx.set("role", "attacker");
+        let result = chain.execute_async(&mut ctx).await;
+        (result, ctx)
+    });
+    local.await;
+    (victim.await.expect("victim task"), attacker.await.expect("attacker task"))
+}
+
+/// HOLE (fixed): one async execution could resume another's coroutine. The
+/// victim's handler kept `coroutine.running()` in a top-level local and
+/// waited for its host function; a second execution resumed that coroutine
+/// with made-up results: the victim's code ran inside the attacker's
+/// execution, on the attacker's `ctx` (`got = "fake"` landed there), and the
+/// victim then failed ("coroutine is non-resumable"). `coroutine.close`
+/// killed it the same way. Both now refuse an execution's coroutine, and
+/// the victim gets its real result.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn one_async_execution_cannot_resume_or_close_another() {
+    let mut attacks = vec!["return coroutine.resume(saved, true, 'fake')", "return coroutine.resume(saved)"];
+    if cfg!(any(feature = "lua54", feature = "lua55")) {
+        attacks.push("return coroutine.close(saved)");
+    }
+    for attack in attacks {
+        let ((victim, victim_ctx), (attacker, attacker_ctx)) = victim_and_attacker(hijack_chain(attack)).await;
+        assert!(victim.is_clean(), "{attack}: the victim was disturbed: {victim} {:?}", victim.failures());
+        assert_eq!(victim_ctx.get::<&str>("got"), Some("real"), "{attack}");
+        assert!(attacker.is_clean(), "{attack}: {attacker} {:?}", attacker.failures());
+        assert_eq!(attacker_ctx.get::<&str>("got"), None, "{attack}: the victim's code ran in the attacker");
+        let refused = attacker_ctx.get::<&str>("attack").expect("attacked");
+        assert!(refused.starts_with("false") && refused.contains("only coroutines the script created"), "{refused}");
+    }
+}
+
+/// A handler cannot resume its own execution's coroutine either (it is
+/// running: plain Lua says "non-suspended"; the sandbox refuses first), and
+/// script-made coroutines inside an async execution work as in plain Lua.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn coroutines_inside_an_async_execution_work_as_in_plain_lua() {
+    let src = "return { events = { { name = 'e', handler = function(ctx)
+        local me = coroutine.running()
+        local ok, e = pcall(coroutine.resume, me)
+        local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+        local _, x = coroutine.resume(co, 1)
+        local _, y = coroutine.resume(co, wait(1) == 'real' and 5 or 0)
+        ctx.out = tostring(ok) .. ' ' .. x .. ' ' .. y .. ' ' .. coroutine.status(co)
+      end } } }";
+    let chain = LuaChainBuilder::new()
+        .limits(LIMITS)
+        .register_async_fn("wait", |_: u64| async move { Ok::<_, Infallible>("real") })
+        .load_str("own.lua", src)
+        .expect("loads");
+    let mut ctx = chain.new_context();
+    let result = chain.execute_async(&mut ctx).await;
+    assert!(result.is_clean(), "{result} {:?}", result.failures());
+    assert_eq!(ctx.get::<&str>("out"), Some("false 2 10 dead"));
 }
