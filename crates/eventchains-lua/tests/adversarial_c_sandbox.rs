@@ -183,3 +183,161 @@ async fn coroutines_inside_an_async_execution_work_as_in_plain_lua() {
     assert!(result.is_clean(), "{result} {:?}", result.failures());
     assert_eq!(ctx.get::<&str>("out"), Some("false 2 10 dead"));
 }
+
+// ---------------------------------------------------------------------------
+// The bounded library's C closures against plain Lua
+
+/// `code` (a chunk returning one string) in a plain, unsandboxed VM of the
+/// same engine: the answer plain Lua gives.
+fn plain(code: &str) -> String {
+    let lua = mlua::Lua::new();
+    lua.load(code).set_name("=attack").eval::<String>().unwrap_or_else(|e| panic!("plain Lua: {e}\n{code}"))
+}
+
+/// Helpers both sides get: `show(...)` renders values (errors without their
+/// position, which names different chunks), `log` records metamethod calls.
+const SHOW: &str = r##"
+local function show(...)
+  local t = table.pack(...)
+  local parts = {}
+  for i = 1, t.n do
+    local v = t[i]
+    -- (How a function is named depends on how it was called: `'move'` or `'table.move'`.)
+    if type(v) == "string" then v = v:gsub("^[^\n:]*:%d+: ", ""):gsub("'table%.", "'"):gsub("'string%.", "'") end
+    parts[#parts + 1] = type(t[i]) == "table" and "table" or tostring(v)
+  end
+  return table.concat(parts, ",")
+end
+"##;
+
+/// `body` (Lua statements ending in `return <string>`, with [`SHOW`]'s
+/// helpers) gives the same string in a sandboxed handler as in plain Lua.
+fn same_as_plain(body: &str) {
+    let code = format!("{SHOW}\n{body}");
+    let expected = plain(&code);
+    let sandboxed = out(&format!("ctx.out = (function() {code} end)()"));
+    assert_eq!(sandboxed, expected, "sandbox vs plain Lua:\n{body}");
+}
+
+/// `table.move` of more than 4,096 elements runs in chunks: the order of the
+/// reads and writes a proxy sees (overlapping forwards and backwards, into
+/// another table, with `__index`/`__newindex`) and the result are plain Lua's.
+#[test]
+#[cfg(any(feature = "lua54", feature = "lua55"))] // integers: LuaJIT and Luau have none
+fn chunked_table_move_reads_and_writes_in_plain_luas_order() {
+    for (f, e, t, other) in [
+        (1, 9000, 3, false),
+        (3, 9000, 1, false),
+        (1, 9000, 1, false),
+        (100, 8300, 4000, false),
+        (1, 9000, -5, true),
+        (-4, 8200, 2, true),
+    ] {
+        let a2 = if other { "dst" } else { "nil" };
+        same_as_plain(&format!(
+            r##"
+            local seen, n = {{}}, 0
+            local function log(what, k) n = n + 1 if n % 97 == 1 or n > 17900 then seen[#seen + 1] = what .. k end end
+            local store, dstore = {{}}, {{}}
+            for i = -10, 9100 do store[i] = i end
+            local src = setmetatable({{}}, {{ __index = function(_, k) log("r", k) return store[k] end,
+                                              __newindex = function(_, k, v) log("w", k) store[k] = v end }})
+            local dst = setmetatable({{}}, {{ __index = function(_, k) return dstore[k] end,
+                                              __newindex = function(_, k, v) log("d", k) dstore[k] = v end }})
+            local r = table.move(src, {f}, {e}, {t}, {a2})
+            local sum = 0
+            for i = -10, 9100 do sum = sum + (store[i] or 0) * 3 + (dstore[i] or 0) end
+            return show(r == src, r == dst, n, sum, #seen) .. table.concat(seen, " ")
+            "##
+        ));
+    }
+}
+
+/// Hostile `table.move` arguments on the chunked path: overflow and wrap
+/// checks, floats, NaN, strings, metatables on the numbers' side.
+#[test]
+#[cfg(any(feature = "lua54", feature = "lua55"))] // integers: LuaJIT and Luau have none
+fn chunked_table_move_refuses_what_plain_lua_refuses() {
+    same_as_plain(
+        r##"
+        local out = {}
+        local big = math.maxinteger
+        for _, a in ipairs({
+          { 1, 5000, 1 }, { 1, 5000.0, 2.0 }, { 1.5, 5000, 1 }, { 1, 5000.5, 1 }, { 0/0, 5000, 1 },
+          { 1, 0/0, 1 }, { math.mininteger, -1, 1 }, { math.mininteger, 5000, 1 }, { -big, 5000, 1 },
+          { 1, 5000, big }, { 1, 5000, big - 5000 }, { 1, 5000, big - 4999 },
+          { "1", "5000", "1" }, { 1, "5000", 1 }, { 1, 5000, "x" }, { 1, 1e300, 1 }, { -1e300, 1, 1 },
+        }) do
+          local t = {}
+          local ok, r = pcall(table.move, t, a[1], a[2], a[3], a[4] and {} or nil)
+          out[#out + 1] = show(ok, ok and (r == t) or r)
+        end
+        -- Refused before anything moved (the chunks used to move 4,096 first).
+        local src, dst = {}, {}
+        for i = 1, 6000 do src[i] = i end
+        out[#out + 1] = show(pcall(table.move, src, 1, 5000.5, 1, dst)) .. " moved " .. #dst
+        return table.concat(out, " / ")
+        "##,
+    );
+}
+
+/// The plain wrappers (`rep`, `insert`, `remove`, `sort`, `concat`,
+/// `unpack`) on the sizes where they charge their work, with metatables.
+#[test]
+fn charged_wrappers_answer_as_plain_lua() {
+    same_as_plain(
+        r##"
+        local out = {}
+        local function add(...) out[#out + 1] = show(...) end
+        add(#string.rep("ab", 5000, ","), #string.rep("", 1e6), #string.rep("", 1e6, ""), #string.rep("x", 4097, ""))
+        add(pcall(string.rep, "x", 5000.5), pcall(string.rep, "x", "5000"), #string.rep(12, 5000))
+        local t = {} for i = 1, 9000 do t[i] = i end
+        table.insert(t, 1, 0) table.insert(t, 5000, -1) add(#t, t[1], t[5000], t[9002])
+        add(table.remove(t, 1), table.remove(t, 4999), table.remove(t), #t)
+        add(pcall(table.insert, t, 0, 1), pcall(table.insert, t, 9002, 1), pcall(table.remove, t, 9002))
+        local r = {} for i = 1, 9000 do r[i] = (i * 7919) % 9001 end
+        table.sort(r) add(r[1], r[4500], r[9000])
+        table.sort(r, function(a, b) return a > b end) add(r[1], r[9000])
+        add(#table.concat(r, ",", 1, 9000), #table.concat(r, "", 4000), select("#", table.unpack(r, 1, 5000)))
+        add(pcall(table.concat, r, ",", 1, 9001), pcall(table.unpack, r, 1, 1e7))
+        local proxy = setmetatable({}, { __len = function() return 6000 end, __index = function(_, k) return k end })
+        add(#table.concat(proxy, "", 1), select("#", table.unpack(proxy)), (select(6000, table.unpack(proxy))))
+        local ok, e = pcall(table.sort, setmetatable({}, { __len = function() return 5000.5 end })) add(ok, e)
+        return table.concat(out, " / ")
+        "##,
+    );
+}
+
+/// The pattern functions' bounded path (costly patterns on long subjects:
+/// the Rust matcher) against the C matcher of plain Lua: results, captures,
+/// positions, `init`, replacements of every kind, errors.
+#[test]
+fn bounded_pattern_paths_answer_as_plain_lua() {
+    same_as_plain(
+        r##"
+        local out = {}
+        local function add(...) out[#out + 1] = show(...) end
+        local s = string.rep("ab(c)d \0e=f; ", 60) .. "key = value; x=(y(z)) end"
+        local patterns = { "(%w+)%s*=%s*(%w+)", "()(%b())()", "%f[%w]%w+%s*", "(a)(b)%2*%1*", "[%z%s]+(%a*)",
+                           "^(ab)(.-)d", ".-(=).-;", "(%w*)(%W*)$", "%b()%s*%b()", "x*(k)e*y*" }
+        for _, p in ipairs(patterns) do
+          for _, init in ipairs({ 1, 5, -20, 0, #s, #s + 1, #s + 2, -1e9 }) do
+            add(string.find(s, p, init))
+            add(string.match(s, p, init))
+          end
+          local n = 0
+          for a, b in string.gmatch(s, p) do n = n + 1 if n < 4 then add(a, b) end end
+          add(n)
+          add(string.gsub(s, p, "<%0|%1>", 5))
+          add(pcall(string.gsub, s, p, "%9"))
+          add(string.gsub(s, p, { ab = "T", key = false, x = 3 }, 7))
+          add(string.gsub(s, p, function(a, b) if a == "ab" then return nil elseif b then return #b end return false end, 9))
+          add(pcall(string.gsub, s, p, function() return {} end))
+          add(string.gsub(s, p, "%%", -1), string.gsub(s, p, "", 0))
+        end
+        add(pcall(string.find, s, "(%w+)%s*(=", 1)) add(pcall(string.gsub, s, "%w+%s*(%w*)", "%2"))
+        add(pcall(string.match, s, "(((%w+)%s*)+", 1)) add(pcall(string.find, 12345678901234, "(%d+)%d*(%d)"))
+        return table.concat(out, " / ")
+        "##,
+    );
+}
