@@ -202,10 +202,11 @@ local function show(...)
   local parts = {}
   for i = 1, t.n do
     local v = t[i]
-    -- (How a function is named depends on how it was called: `'move'` or
-    -- `'table.move'`; LuaJIT's C matcher omits the index of an invalid capture.)
+    -- (How an argument error names the function depends on how it was
+    -- called: `'move'`, `'table.move'`, `'?'`; LuaJIT's C matcher omits the
+    -- index of an invalid capture.)
     if type(v) == "string" then
-      v = v:gsub("^[^\n:]*:%d+: ", ""):gsub("'table%.", "'"):gsub("'string%.", "'")
+      v = v:gsub("^[^\n:]*:%d+: ", ""):gsub("to '[^']*'", "to F")
       v = v:gsub("invalid capture index %%%d", "invalid capture index")
     end
     parts[#parts + 1] = type(t[i]) == "table" and "table" or tostring(v)
@@ -379,9 +380,11 @@ fn no_path_yields_a_writable_library_or_global() {
         "coroutine.wrap(function() string.leaked = 1 end)()",
         "string.gsub('a', 'a', function() math.leaked = 1 end)",
         "string.gsub(string.rep('a', 3000), '(a)%s*a*%s*$', function() table.leaked = 1 end)",
-        "table.sort({ 3, 2, 1 }, function(a, b) utf8.leaked = 1 return a < b end)",
+        "table.sort({ 3, 2, 1 }, function(a, b) coroutine.leaked = 1 return a < b end)",
     ];
-    for attempt in attempts {
+    // LuaJIT and Luau have no `_ENV` (reading it gives nil there).
+    let has_env = cfg!(any(feature = "lua54", feature = "lua55"));
+    for attempt in attempts.into_iter().filter(|a| has_env || !a.contains("_ENV")) {
         let message =
             out(&format!("local ok, e = pcall(function() {attempt} end) ctx.out = tostring(ok) .. ' ' .. tostring(e)"));
         assert!(message.starts_with("false "), "{attempt}: {message}");
@@ -395,7 +398,7 @@ fn no_path_yields_a_writable_library_or_global() {
     let intact = out("local checks = {
            rep = string.rep('a', 2) == 'aa', raw = rawget(string, 'rep') == nil, next = next(string) == nil,
            x = x == nil, sx = string.x == nil, leaks = string.leaked == nil and math.leaked == nil
-             and table.leaked == nil and (utf8 == nil or utf8.leaked == nil),
+             and table.leaked == nil and coroutine.leaked == nil,
            pi = math.pi > 3.14, strmt = getmetatable('') == false, libmt = getmetatable(string) == false,
            rawlen = rawlen(string) == 0, len = #string == 0, pairs = select(3, pairs(string)) == nil and select('#', pairs(string)) >= 3,
          }
