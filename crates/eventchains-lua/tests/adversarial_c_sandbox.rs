@@ -444,3 +444,49 @@ fn error_setmetatable_and_rawset_answer_as_plain_lua() {
         "##,
     );
 }
+
+// ---------------------------------------------------------------------------
+// Recursion through the C closures
+
+/// Unbounded recursion through each C closure of the bounded library, the
+/// limit wrappers and the lockdown ends with a clean error (Lua's C stack
+/// bound, or the sandbox's nesting bounds), on a thread with a 2 MiB stack
+/// (a common worker size; debug builds have large frames), and the chain
+/// stays usable.
+#[test]
+fn recursion_through_the_c_closures_ends_cleanly_on_a_small_stack() {
+    let attacks = [
+        // The bounded gsub (a costly pattern: the Rust matcher) calling itself from its replacement.
+        "local s = string.rep('a', 3000) local function r() return (s:gsub('(a)%s*a*%s*$', r)) end r()",
+        "local s = string.rep('a', 3000) local t t = setmetatable({}, { __index = function() return (s:gsub('(a)%s*a*%s*$', t)) end }) t.x = t.y",
+        "local s = string.rep('ab', 2000) local function r() for a in s:gmatch('(a)%s*b*%s*') do r() end end r()",
+        // Chunked table.move reading through an __index that moves again.
+        "local p p = setmetatable({}, { __index = function() table.move(p, 1, 5000, 2, {}) end }) table.move(p, 1, 5000, 2, {})",
+        "local t = {} for i = 1, 5000 do t[i] = i end local function c(a, b) table.sort(t, c) return a < b end table.sort(t, c)",
+        "local p p = setmetatable({}, { __len = function() return #string.rep('x', 5000, p) end }) table.insert(p, 1, 1)",
+        "local function f() return pcall(f) end f()",
+        "local function h(m) return select(2, xpcall(error, h, m)) end xpcall(error, h, 'm')",
+        "local t t = setmetatable({}, { __tostring = function() return tostring(t) end }) rawset(_G, t, 1)",
+        "local t t = setmetatable({}, { __tostring = function() return tostring(t) end }) string.x = 1 _G[t] = 1",
+        "local function l() return load(l) end l()",
+        "local function w() return coroutine.wrap(w)() end w()",
+    ];
+    let worker = std::thread::Builder::new().stack_size(2 << 20);
+    worker
+        .spawn(move || {
+            for attack in attacks {
+                // (Where an engine does not recurse, e.g. LuaJIT's raw `table.move`, the attack ends with `error`.)
+                let chain = one_event(&format!("if ctx.attack then {attack} error('end') end ctx.out = 'ok'"));
+                let mut ctx = chain.new_context();
+                ctx.set("attack", true);
+                let result = chain.execute(&mut ctx);
+                assert!(!result.is_clean(), "{attack}: ended without an error");
+                assert_eq!(result.failures().len(), 1, "{attack}");
+                let (after, ctx) = run(&chain);
+                assert!(after.is_clean() && ctx.get::<&str>("out") == Some("ok"), "{attack}: {after}");
+            }
+        })
+        .expect("thread")
+        .join()
+        .expect("no attack may take the thread down");
+}
