@@ -490,3 +490,25 @@ fn recursion_through_the_c_closures_ends_cleanly_on_a_small_stack() {
         .join()
         .expect("no attack may take the thread down");
 }
+
+/// The sandbox's `coroutine.close` (a C closure since it refuses the
+/// coroutines of executions) answers script coroutines as plain Lua's.
+#[test]
+#[cfg(any(feature = "lua54", feature = "lua55"))] // LuaJIT has no coroutine.close; Luau's is not wrapped
+fn coroutine_close_answers_as_plain_lua() {
+    same_as_plain(
+        r##"
+        local out = {}
+        local function add(...) out[#out + 1] = show(...) end
+        local co = coroutine.create(function() coroutine.yield(1) end)
+        coroutine.resume(co)
+        add(coroutine.status(co), coroutine.close(co), coroutine.status(co), coroutine.close(co))
+        local failed = coroutine.create(function() error({ code = 7 }) end)
+        coroutine.resume(failed)
+        local ok, e = coroutine.close(failed) add(ok, type(e) == "table" and e.code)
+        add(pcall(coroutine.close)) add(pcall(coroutine.close, 42)) add(pcall(coroutine.close, coroutine.running()))
+        add(coroutine.wrap(function() return pcall(coroutine.close, coroutine.running()) end)())
+        return table.concat(out, " / ")
+        "##,
+    );
+}
