@@ -382,11 +382,15 @@ string.gsub = function(known, s, p, repl, max_n, ...)
 end
 
 if raw.move then
-  local maxinteger = math.maxinteger
+  local maxinteger, tointeger = math.maxinteger, math.tointeger
   table.move = function(a1, f, e, t, a2)
     if type(f) ~= "number" or type(e) ~= "number" or type(t) ~= "number" or e - f < BIG then
       return raw.move(a1, f, e, t, a2)
     end
+    -- An `e` without an integer value (NaN, 1e300, 5000.5): the C function
+    -- raises its error before it moves anything (the empty range below
+    -- would not check `e`).
+    if tointeger and tointeger(e) == nil then return raw.move(a1, f, e, t, a2) end
     raw.move(a1, f, f - 1, t, a2) -- the C function's checks of the arguments' types
     if maxinteger then
       if not (f > 0 or e < maxinteger + f) then

@@ -80,6 +80,7 @@ mod deadline_signal;
 mod definitions;
 mod error;
 mod event_records;
+mod execution_threads;
 mod failure_value;
 mod fast_ctx;
 mod host_fn;

@@ -27,15 +27,16 @@ use std::ffi::c_int;
 
 use mlua::ffi;
 
+use crate::execution_threads::{REFUSED, is_execution_thread};
 use crate::raw_fields::{get_field, set_field};
 
 /// Why a resume is refused (as the Lua prelude says it).
 const TOO_DEEP: &str = "too many nested coroutines (each coroutine.resume nests the C stack)";
 
-/// Replaces `pcall`, `xpcall`, `coroutine.resume` and `coroutine.wrap` in
-/// the globals (the coroutine functions only when `coroutine` is there), on
-/// a stack holding the globals at 1, `limit_hit` at 2 and `resume_depth` at
-/// 3 (and nothing else); leaves it empty. The VM build runs it in the raw
+/// Replaces `pcall`, `xpcall`, `coroutine.resume`, `coroutine.wrap` and
+/// `coroutine.close` in the globals (the coroutine functions only when
+/// `coroutine` is there), on a stack holding the globals at 1, `limit_hit`
+/// at 2 and `resume_depth` at 3 (and nothing else); leaves it empty. The VM build runs it in the raw
 /// call that makes those two functions (`vm/build.rs`, `limit_prelude`).
 ///
 /// # Safety
@@ -60,6 +61,12 @@ pub(crate) unsafe fn install_in(state: *mut ffi::lua_State) {
                     ffi::lua_pushvalue(state, 5);
                     ffi::lua_pushcclosure(state, function, 3);
                     set_field(state, 4, name);
+                }
+                ffi::lua_settop(state, 4);
+                get_field(state, 4, c"close"); // 5: the engine's close
+                if ffi::lua_tocfunction(state, 5).is_some() && ffi::lua_getupvalue(state, 5, 1).is_null() {
+                    ffi::lua_pushcclosure(state, close, 1);
+                    set_field(state, 4, c"close");
                 }
             }
         }
@@ -172,17 +179,23 @@ unsafe fn resume_depth(state: *mut ffi::lua_State, delta: ffi::lua_Integer, co: 
 /// Raises [`TOO_DEEP`] at the caller's line (as `error(TOO_DEEP, 2)` in the Lua wrapper).
 unsafe fn too_deep(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: (caller) a C function's frame; room for two values.
+    unsafe { raise_at_caller(state, TOO_DEEP) }
+}
+
+/// Raises `message` at the caller's line.
+unsafe fn raise_at_caller(state: *mut ffi::lua_State, message: &str) -> c_int {
+    // SAFETY: (caller) a C function's frame; room for two values.
     unsafe {
         ffi::luaL_where(state, 1);
-        ffi::lua_pushlstring(state, TOO_DEEP.as_ptr().cast(), TOO_DEEP.len());
+        ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
         ffi::lua_concat(state, 2);
         ffi::lua_error(state)
     }
 }
 
-/// Runs `coroutine.resume` on this frame's arguments (the coroutine at 1),
-/// lowers the resume depth and returns the number of its results (on top:
-/// `true` and the values, or `false` and the error).
+/// Resumes the coroutine at 1 with this frame's other arguments, lowers
+/// the resume depth and returns the number of results (on top: `true` and
+/// the values, or `false` and the error).
 ///
 /// A coroutine is resumed here as the engine's `coroutine.resume` does it
 /// (lcorolib.c's `luaB_coresume` and `auxresume`, the same on 5.4 and 5.5),
@@ -194,25 +207,27 @@ unsafe fn too_deep(state: *mut ffi::lua_State) -> c_int {
 /// "too many results" message is a new string, a memory error there unwound
 /// past the switch back, and a protected call of a host function catching
 /// it left the record naming a coroutine the collector could then free.)
-/// A first argument that is not a thread goes to the engine's function
-/// (upvalue 3), which raises its argument error.
 unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: (caller) a closure of this module whose upvalue 3 is a C
-    // function without upvalues (checked by `install`), so it can work in
-    // this frame; `co` is a live thread of this VM (argument 1 holds it);
-    // the stack operations are `auxresume`'s, with its checks.
+    // SAFETY: (caller) a closure of this module with a thread at 1 (a live
+    // thread of this VM: argument 1 holds it); the stack operations are
+    // `auxresume`'s, with its checks.
     unsafe {
-        let co = ffi::lua_tothread(state, 1);
-        let results = if co.is_null() {
-            let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
-                return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
-            };
-            raw_resume(state)
-        } else {
-            resume_thread(state, co)
-        };
+        let results = resume_thread(state, ffi::lua_tothread(state, 1));
         resume_depth(state, -1, 0);
         results
+    }
+}
+
+/// The engine's `coroutine.resume` (upvalue 3, a C function without
+/// upvalues) in this frame: for a first argument that is not a thread, so
+/// that it raises its argument error, as an unwrapped call's.
+unsafe fn raw_resume(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: (caller) a closure of this module; `install` checked upvalue 3.
+    unsafe {
+        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
+            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
+        };
+        raw_resume(state)
     }
 }
 
@@ -269,8 +284,17 @@ unsafe fn resume_failed(state: *mut ffi::lua_State) -> c_int {
 /// `coroutine.resume(co, ...)`: refused past the nesting bound; a failed
 /// resume's error raised again when the call has hit a limit.
 unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: a closure made by `install`.
+    // SAFETY: a closure made by `install`; a C function has room for the
+    // two values the mark check reads.
     unsafe {
+        if ffi::lua_type(state, 1) != ffi::LUA_TTHREAD {
+            // Its argument error, before anything is counted (an error
+            // raised after the count would leave it raised).
+            return raw_resume(state);
+        }
+        if is_execution_thread(state, 1) {
+            return raise_at_caller(state, REFUSED);
+        }
         if !resume_depth(state, 1, 1) {
             return too_deep(state);
         }
@@ -281,6 +305,23 @@ unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_error(state);
         }
         results
+    }
+}
+
+/// `coroutine.close(co)`, refusing an execution's coroutine (see
+/// [`crate::execution_threads`]); then the engine's (upvalue 1, a C
+/// function without upvalues, run in this frame: its errors name `close`).
+unsafe extern "C-unwind" fn close(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a closure made by `install`; a C function has room for the
+    // two values the mark check reads.
+    unsafe {
+        if is_execution_thread(state, 1) {
+            return raise_at_caller(state, REFUSED);
+        }
+        match ffi::lua_tocfunction(state, ffi::lua_upvalueindex(1)) {
+            Some(close) => close(state),
+            None => ffi::luaL_error(state, c"coroutine.close is not a C function".as_ptr()),
+        }
     }
 }
 

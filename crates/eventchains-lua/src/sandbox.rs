@@ -225,7 +225,7 @@ pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth = ...
-local error = error
+local error, type = error, type
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { pcall = pcall, xpcall = xpcall }
 local function pass(ok, ...)
@@ -246,6 +246,8 @@ if coroutine then
     return pass(...)
   end
   coroutine.resume = function(co, ...)
+    -- Its argument error before anything is counted (the count would stay raised).
+    if type(co) ~= "thread" then return raw.resume(co, ...) end
     if not resume_depth(1, co) then error(TOO_DEEP, 2) end
     return resumed(raw.resume(co, ...))
   end

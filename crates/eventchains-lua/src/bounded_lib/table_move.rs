@@ -190,6 +190,13 @@ pub(super) unsafe extern "C-unwind" fn table_move(state: *mut ffi::lua_State) ->
         if small {
             return call_original(state);
         }
+        // The C function's checks of `f`, `e` and `t`, in its order (the
+        // empty range below checks the tables, but not `e`: NaN or 1e300
+        // there moved nothing, or raised another error, where the C
+        // function refuses it).
+        for arg in 2..=4 {
+            ffi::luaL_checkinteger(state, arg);
+        }
         ffi::lua_pushvalue(state, 2); // F
         ffi::lua_pushvalue(state, 3); // E
         ffi::lua_pushvalue(state, 4); // T

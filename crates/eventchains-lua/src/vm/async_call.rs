@@ -144,7 +144,12 @@ impl Vm {
         let pooled = b.calls.take_thread();
         let thread = match pooled {
             Some(thread) if thread.reset(function.clone()).is_ok() => thread,
-            _ => b.lua.create_thread(function)?,
+            _ => {
+                let thread = b.lua.create_thread(function)?;
+                // Scripts must not resume it (`coroutine.running()` hands it out).
+                crate::execution_threads::mark(&b.lua, &thread)?;
+                thread
+            }
         };
         Ok(AsyncCall {
             vm: self.clone(),

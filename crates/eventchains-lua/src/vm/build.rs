@@ -220,6 +220,11 @@ fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Functi
     let resume_bridge = bridge.clone();
     let resume_depth = lua.create_function(move |lua, (delta, co): (i32, mlua::Value)| {
         Ok(if delta > 0 {
+            if let mlua::Value::Thread(co) = &co
+                && crate::execution_threads::is_marked(lua, co)?
+            {
+                return Err(mlua::Error::runtime(crate::execution_threads::REFUSED));
+            }
             if let mlua::Value::Thread(co) = co {
                 // SAFETY: the coroutine about to be resumed and the
                 // running thread, both of this VM, on this thread.
