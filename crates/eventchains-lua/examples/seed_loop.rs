@@ -1,12 +1,14 @@
 //! A loop for instruction counts of the seed chain (see docs/architecture.md):
-//! `seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|minimal [ITERATIONS]`
+//! `seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|native_fresh|minimal [ITERATIONS]`
 //! runs the experiment's 2-event chain through `LuaChain` (default or no
 //! limits; the default memory cap alone; or the default time and memory caps
 //! without an instruction cap, with the count hook (`timecap`) or with the
 //! deadline signal installed instead (`timecap_signal`, Lua 5.4/5.5 on unix:
 //! `DeadlineSignal`; `unlimited_signal`: no limits, the signal installed); or
 //! wrapped in one pass-through Lua middleware, default limits), the same two
-//! events written in Rust on `EventChain`, or the hand-written minimal mlua
+//! events written in Rust on `EventChain` (context reused: `native`; a fresh
+//! context per execution, the suite's `fresh_context.native_ns`:
+//! `native_fresh`), or the hand-written minimal mlua
 //! loop of `benches/lua_bridge.rs`, ITERATIONS times.
 //! Run it under `valgrind --tool=callgrind` at two iteration counts and divide
 //! the difference.
@@ -107,6 +109,17 @@ fn main() {
             }
             assert_eq!(read_back(&ctx), (1, "start -> processed".len()));
         }
+        "native_fresh" => {
+            // The suite's `fresh_context.native_ns` shape: a fresh context per execution.
+            let chain = EventChain::new().event(Increment).event(Append);
+            for _ in 0..n {
+                let mut ctx = EventContext::new();
+                ctx.set("counter", 0);
+                ctx.set("message", "start");
+                black_box(chain.execute(&mut ctx));
+                black_box(read_back(&ctx));
+            }
+        }
         "minimal" => {
             let lua = Lua::new();
             let (inc, append): (Function, Function) = lua.load(SEED_FUNCTIONS).eval().unwrap();
@@ -122,7 +135,7 @@ fn main() {
             }
         }
         _ => panic!(
-            "usage: seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|minimal [ITERATIONS]"
+            "usage: seed_loop chain|unlimited|unlimited_signal|memcap|timecap|timecap_signal|middleware|native|native_fresh|minimal [ITERATIONS]"
         ),
     }
 }
