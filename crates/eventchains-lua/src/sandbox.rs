@@ -263,6 +263,15 @@ if coroutine then
       return wrapped(raw.resume(co, ...))
     end
   end
+  -- (Luau; LuaJIT has none.) An async execution's coroutine is refused
+  -- (`resume_depth(0, co)` only checks).
+  if coroutine.close then
+    raw.close = coroutine.close
+    coroutine.close = function(co, ...)
+      if type(co) == "thread" then resume_depth(0, co) end
+      return raw.close(co, ...)
+    end
+  end
 end
 "#;
 

@@ -218,13 +218,19 @@ fn limit_functions(lua: &mlua::Lua, bridge: &Rc<Bridge>) -> mlua::Result<(Functi
     let hit_bridge = bridge.clone();
     let limit_hit = lua.create_function(move |_, ()| Ok(hit_bridge.limit_hit()))?;
     let resume_bridge = bridge.clone();
+    // `resume_depth(delta, co)`: 1 before a resume (`false`: refused, too
+    // deep), -1 after it, 0 only checks `co` (before a close). An async
+    // execution's coroutine is refused with an error.
     let resume_depth = lua.create_function(move |lua, (delta, co): (i32, mlua::Value)| {
-        Ok(if delta > 0 {
-            if let mlua::Value::Thread(co) = &co
-                && crate::execution_threads::is_marked(lua, co)?
-            {
-                return Err(mlua::Error::runtime(crate::execution_threads::REFUSED));
-            }
+        if delta >= 0
+            && let mlua::Value::Thread(co) = &co
+            && crate::execution_threads::is_marked(lua, co)?
+        {
+            return Err(mlua::Error::runtime(crate::execution_threads::REFUSED));
+        }
+        Ok(if delta == 0 {
+            true
+        } else if delta > 0 {
             if let mlua::Value::Thread(co) = co {
                 // SAFETY: the coroutine about to be resumed and the
                 // running thread, both of this VM, on this thread.
