@@ -409,6 +409,13 @@ fn millis(number: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(number / 1000.0).ok()
 }
 
+/// The label of the Lua middleware at `index` (1-based) of `script`: its
+/// place in the list and, when known, the line it is defined on.
+fn lua_middleware_label(script: &str, index: usize, f: &Function) -> String {
+    let line = f.info().line_defined.map(|l| format!(" ({script}:{l})")).unwrap_or_default();
+    format!("{}{line}", Entry("middleware", index))
+}
+
 fn middleware(
     script: &str,
     index: usize,
@@ -421,8 +428,7 @@ fn middleware(
             Ok((MiddlewareSpec::Named { name: string(script, &path, &value)?, config: Value::Nil }, None))
         }
         mlua::Value::Function(f) => {
-            let line = f.info().line_defined.map(|l| format!(" ({script}:{l})")).unwrap_or_default();
-            Ok((MiddlewareSpec::Lua { label: format!("{path}{line}") }, Some(f)))
+            Ok((MiddlewareSpec::Lua { label: lua_middleware_label(script, index, &f) }, Some(f)))
         }
         mlua::Value::Table(t) => {
             let mut name = None;

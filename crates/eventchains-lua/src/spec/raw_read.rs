@@ -29,7 +29,7 @@ use eventchains_core::{FaultToleranceMode, Map, Value};
 use mlua::{Lua, Variadic, ffi};
 
 use super::{EventSpec, Functions, MAX_LUA_MIDDLEWARE, MAX_MIDDLEWARE, MiddlewareSpec, Spec};
-use super::{millis, registered, whole_u64};
+use super::{lua_middleware_label, millis, registered, whole_u64};
 use crate::convert::MAX_DEPTH;
 use crate::limits::Limits;
 use crate::value_size::{CONTAINER_BYTES, SCALAR_BYTES, string_size};
@@ -143,10 +143,8 @@ fn assemble(lua: &Lua, script: &str, read: Read, handed: Vec<mlua::Function>) ->
         match what {
             Handed::Handler(i) => *functions.handlers.get_mut(i)? = registered(lua, script, Some(f)).ok()?,
             Handed::Middleware(i) => {
-                let path = super::Entry("middleware", i + 1);
-                let line = f.info().line_defined.map(|l| format!(" ({script}:{l})")).unwrap_or_default();
                 let Some(MiddlewareSpec::Lua { label }) = spec.middleware.get_mut(i) else { return None };
-                *label = format!("{path}{line}");
+                *label = lua_middleware_label(script, i + 1, &f);
                 *functions.middleware.get_mut(i)? = Some(f);
             }
         }
