@@ -108,9 +108,6 @@ pub struct EventContext {
     cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
-/// Up to this many keys, lookups compare the keys in order rather than hash.
-const LINEAR_LOOKUP_MAX: usize = 8;
-
 impl EventContext {
     /// An empty context (on storage recycled from a dropped context of this
     /// thread when there is one: see [Cost](Self#cost)).
@@ -139,24 +136,14 @@ impl EventContext {
         }
     }
 
-    /// The position of `key` in `values`: a direct scan of small maps, a hash lookup otherwise.
-    #[inline]
-    fn index_of(&self, key: &str) -> Option<usize> {
-        if self.values.len() <= LINEAR_LOOKUP_MAX {
-            self.values.keys().position(|k| same_key(k.as_bytes(), key.as_bytes()))
-        } else {
-            self.values.get_index_of(key)
-        }
-    }
-
     #[inline]
     fn slot(&self, key: &str) -> Option<&Value> {
-        self.index_of(key).and_then(|i| self.values.get_index(i)).map(|(_, v)| v)
+        self.values.get(key)
     }
 
     #[inline]
     fn slot_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.index_of(key).and_then(|i| self.values.get_index_mut(i)).map(|(_, v)| v)
+        self.values.get_mut(key)
     }
 
     /// A context from a JSON object.
@@ -224,7 +211,8 @@ impl EventContext {
             }
             None => key.into(),
         };
-        self.values.insert(key, value)
+        self.values.push_absent(key, value);
+        None
     }
 
     /// Removes `key`, returning its value. The order of the other keys is kept.
@@ -238,7 +226,7 @@ impl EventContext {
 
     /// `true` if `key` is present (even if it holds `nil`).
     pub fn contains(&self, key: &str) -> bool {
-        self.index_of(key).is_some()
+        self.values.contains_key(key)
     }
 
     /// Stores any `Serialize` type at `key`, converted to a [`Value`].
@@ -273,7 +261,7 @@ impl EventContext {
     }
 
     /// Iterates over `(key, value)` pairs in insertion order.
-    pub fn iter(&self) -> indexmap::map::Iter<'_, String, Value> {
+    pub fn iter(&self) -> crate::map::Iter<'_> {
         self.values.iter()
     }
 
@@ -432,28 +420,6 @@ impl EventContext {
     }
 }
 
-/// `a == b`, with short keys (the usual case) compared inline, in two
-/// overlapping words, rather than through a `memcmp` call.
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    // One bounds check per word, then a plain load (the slice length is known).
-    let word4 =
-        |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok()).map(u32::from_ne_bytes);
-    let word8 =
-        |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_ne_bytes);
-    match n {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
-        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
-        _ => a == b,
-    }
-}
-
 impl Default for EventContext {
     fn default() -> Self {
         Self::new()
@@ -520,7 +486,7 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for EventContext {
 
 impl<'a> IntoIterator for &'a EventContext {
     type Item = (&'a String, &'a Value);
-    type IntoIter = indexmap::map::Iter<'a, String, Value>;
+    type IntoIter = crate::map::Iter<'a>;
     fn into_iter(self) -> Self::IntoIter {
         self.values.iter()
     }
@@ -533,23 +499,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_key_equals_byte_equality_for_every_length_and_position() {
-        for len in 0..40usize {
-            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            assert!(same_key(&a, &a.clone()), "len {len}");
-            for at in 0..len {
-                let mut b = a.clone();
-                b[at] ^= 0x20;
-                assert!(!same_key(&a, &b), "len {len}, differing at {at}");
-            }
-            assert!(!same_key(&a, &[a.as_slice(), b"x"].concat()), "len {len} vs {}", len + 1);
-        }
-    }
-
-    #[test]
     fn many_keys_use_the_hash_index_and_agree_with_few() {
         let mut ctx = EventContext::new();
-        for i in 0..(LINEAR_LOOKUP_MAX * 3) {
+        for i in 0..(crate::map::LINEAR_MAX * 3) {
             ctx.set(format!("key{i}"), i as i64);
             for j in 0..=i {
                 assert_eq!(ctx.get::<i64>(&format!("key{j}")), Some(j as i64), "{i} keys, key{j}");

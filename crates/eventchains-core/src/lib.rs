@@ -45,6 +45,7 @@ mod event;
 mod extensions;
 mod fault_tolerance;
 mod from_value;
+pub mod map;
 mod middleware;
 mod panic_guard;
 mod registry;

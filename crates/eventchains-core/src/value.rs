@@ -2,19 +2,11 @@
 
 use std::fmt;
 
-use indexmap::IndexMap;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The hasher used by [`Map`]: fast, DoS-resistant with a per-process seed.
-pub type MapHasher = foldhash::fast::RandomState;
-
-/// An insertion-ordered map of string keys to [`Value`]s.
-///
-/// Insertion order is kept so that a context printed as JSON reads in the order
-/// its keys were written.
-pub type Map = IndexMap<String, Value, MapHasher>;
+pub use crate::map::{Map, MapHasher};
 
 /// A dynamic value: what Lua sees as `ctx.key`, what the CLI prints as JSON.
 ///
@@ -267,13 +259,7 @@ impl Serialize for Value {
                 }
                 seq.end()
             }
-            Value::Map(m) => {
-                let mut map = serializer.serialize_map(Some(m.len()))?;
-                for (k, v) in m {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Value::Map(m) => m.serialize(serializer),
         }
     }
 }
@@ -329,12 +315,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         }
         Ok(Value::Array(out))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut out = Map::with_capacity_and_hasher(access.size_hint().unwrap_or(0).min(4096), MapHasher::default());
-        while let Some((k, v)) = access.next_entry::<String, Value>()? {
-            out.insert(k, v);
-        }
-        Ok(Value::Map(out))
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Value, A::Error> {
+        crate::map::MapVisitor.visit_map(access).map(Value::Map)
     }
 }
 

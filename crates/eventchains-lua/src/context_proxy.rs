@@ -119,8 +119,8 @@ impl CtxProxy {
                 (None, _) => {
                     return Err(format!("{} no longer exists or is no longer a table", views.describe(self.elem)));
                 }
-                (Some(Target::Root(map)), Key::Str(k)) => map.get(*k),
-                (Some(Target::Nested(Value::Map(map))), Key::Str(k)) => map.get(*k),
+                (Some(Target::Root(map)), Key::Str(k)) => map.get(k),
+                (Some(Target::Nested(Value::Map(map))), Key::Str(k)) => map.get(k),
                 (Some(Target::Nested(Value::Array(items))), Key::Int(_)) => key.seg().and_then(|seg| match seg {
                     Seg::Index(i) => items.get(i),
                     Seg::Key(_) => None,
