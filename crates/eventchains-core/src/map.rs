@@ -28,7 +28,8 @@ pub use iter::{Drain, IntoIter, IntoKeys, IntoValues, Iter, IterMut, Keys, Value
 
 use crate::value::Value;
 
-/// The hasher of a [`Map`]'s key index: fast, DoS-resistant with a seed per map.
+/// The hasher of a [`Map`]'s key index (`foldhash`, seeded anew for every
+/// index it builds), also used by the Lua crate's own hash maps.
 pub type MapHasher = foldhash::fast::RandomState;
 
 /// Up to this many entries, lookups compare keys in order rather than hash.
@@ -56,8 +57,6 @@ pub struct Map {
     /// Built once the map holds more than [`LINEAR_MAX`] entries; from then on
     /// always in step with `entries` until the map is emptied.
     index: Option<Box<KeyIndex>>,
-    /// The hasher the index will use (kept so `with_hasher` means what it says).
-    hasher: Option<Box<MapHasher>>,
 }
 
 /// Positions in `entries`, by the hash of their key.
@@ -118,22 +117,12 @@ pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
 impl Map {
     /// An empty map. Allocates nothing until the first insert.
     pub const fn new() -> Self {
-        Map { entries: Vec::new(), index: None, hasher: None }
+        Map { entries: Vec::new(), index: None }
     }
 
     /// An empty map with room for `capacity` entries.
     pub fn with_capacity(capacity: usize) -> Self {
-        Map { entries: Vec::with_capacity(capacity), index: None, hasher: None }
-    }
-
-    /// An empty map whose key index (built past [`LINEAR_MAX`] entries) uses `hasher`.
-    pub fn with_hasher(hasher: MapHasher) -> Self {
-        Map { entries: Vec::new(), index: None, hasher: Some(Box::new(hasher)) }
-    }
-
-    /// [`with_capacity`](Self::with_capacity) and [`with_hasher`](Self::with_hasher) at once.
-    pub fn with_capacity_and_hasher(capacity: usize, hasher: MapHasher) -> Self {
-        Map { entries: Vec::with_capacity(capacity), index: None, hasher: Some(Box::new(hasher)) }
+        Map { entries: Vec::with_capacity(capacity), index: None }
     }
 
     /// The number of entries.
@@ -288,7 +277,8 @@ impl Map {
     /// Builds the key index from the entries.
     #[cold]
     fn build_index(&mut self) {
-        let hasher = self.hasher.as_deref().cloned().unwrap_or_default();
+        // A new seed for every index, so that keys chosen to collide under one map's seed do not collide under another's.
+        let hasher = MapHasher::default();
         let mut table = HashTable::with_capacity(self.entries.capacity());
         for (i, (key, _)) in self.entries.iter().enumerate() {
             let entries = &self.entries;

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 
-use eventchains_core::{Map, MapHasher, Value};
+use eventchains_core::{Map, Value};
 use mlua::{Lua, Table};
 
 use crate::value_size::{CONTAINER_BYTES, SCALAR_BYTES, string_size};
@@ -257,7 +257,7 @@ fn table_to_value(
             ))),
         };
     }
-    let mut map = Map::with_hasher(MapHasher::default());
+    let mut map = Map::new();
     let mut failure = None;
     table
         .for_each(|k: mlua::Value, v: mlua::Value| {
