@@ -251,10 +251,15 @@ if coroutine then
     if not resume_depth(1, co) then error(TOO_DEEP, 2) end
     return resumed(raw.resume(co, ...))
   end
+  -- As the engine's wrap: a string error gets the caller's position (level
+  -- 2 through the tail call; Luau has no tail calls: the wrap function is 2).
+  local WRAP_CALLER = _VERSION == "Luau" and 3 or 2
   local function wrapped(ok, ...)
     resume_depth(-1)
     if ok then return ... end
-    error((...), 0)
+    local e = ...
+    if type(e) == "string" and not limit_hit() then error(e, WRAP_CALLER) end
+    error(e, 0)
   end
   coroutine.wrap = function(f)
     local co = raw.create(f)
@@ -558,10 +563,10 @@ local function view_of(t, name)
 end
 
 -- Finalizers run with hooks disabled: no limit could stop an endless `__gc`.
-G.setmetatable = function(t, mt)
-  if type(t) ~= "table" then
-    error(("bad argument #1 to 'setmetatable' (table expected, got %s)"):format(type(t)), 2)
-  end
+-- Argument errors (a non-table `t`, an absent `mt`) are the engine's own.
+G.setmetatable = function(...)
+  local t, mt = ...
+  if type(t) ~= "table" or select("#", ...) < 2 then return raw.setmetatable(...) end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("__gc metamethods are not allowed in the sandbox (finalizers cannot be interrupted)", 2)
   end
@@ -569,9 +574,10 @@ G.setmetatable = function(t, mt)
 end
 G.newproxy = nil
 
-G.rawset = function(t, k, v)
-  if protected[t] then error("rawset: this table is read-only", 2) end
-  return raw.rawset(t, k, v)
+-- Absent arguments reach the engine's `rawset` as absent (its argument errors).
+G.rawset = function(...)
+  if protected[(...)] then error("rawset: this table is read-only", 2) end
+  return raw.rawset(...)
 end
 
 -- LuaJIT's and Luau's table functions write without `__newindex`.

@@ -21,6 +21,8 @@ use crate::raw_call::{Arg, RawCaller, RawReturn};
 use crate::sandbox::ScriptEnv;
 
 pub(crate) use build::{Code, Ran, VmConfig};
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) use build::leave_resume;
 
 /// A sandboxed VM with the bridge, `ctx` and `next` installed, but no script functions yet.
 pub(crate) struct VmBase {

@@ -245,21 +245,18 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
 ///
 /// Called by Lua as a C function.
 unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `settop(2)` makes both arguments valid (an absent `mt` is nil,
-    // as the Lua wrapper passed it); reads are raw; `luaL_getmetafield`
-    // pushes only what it finds.
+    // SAFETY: the argument checks read types only (an absent argument is
+    // "no value", as the base library's checks say); then `settop(2)` makes
+    // both arguments valid; reads are raw; `luaL_getmetafield` pushes only
+    // what it finds.
     unsafe {
-        ffi::lua_settop(state, 2);
         if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
-            return raise_at_caller(
-                state,
-                &[
-                    Piece::Text("bad argument #1 to 'setmetatable' (table expected, got "),
-                    Piece::TypeOf(1),
-                    Piece::Text(")"),
-                ],
-            );
+            return arg_type_error(state, 1, "setmetatable", "table");
         }
+        if ffi::lua_type(state, 2) == ffi::LUA_TNONE {
+            return arg_type_error(state, 2, "setmetatable", "nil or table");
+        }
+        ffi::lua_settop(state, 2);
         let mt = ffi::lua_type(state, 2);
         if mt == ffi::LUA_TTABLE && get_field(state, 2, c"__gc") != ffi::LUA_TNIL {
             return raise_at_caller(
@@ -286,11 +283,18 @@ unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
 ///
 /// Called by Lua as a C closure with its upvalue.
 unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `settop(3)` makes the three arguments valid (absent ones nil,
-    // as the Lua wrapper passed them); the `protected` read is raw and cannot
-    // raise; `lua_rawset` raises only "index is nil"/"index is NaN" and
-    // memory errors, as the base library's `rawset`.
+    // SAFETY: the type check reads the first argument's type only; then
+    // `settop(3)` makes the three arguments valid (how many were given is
+    // read first: an absent key or value is refused as the base library's
+    // `luaL_checkany` refuses it); the `protected` read is raw and
+    // cannot raise; `lua_rawset` raises only "index is nil"/"index is NaN"
+    // and memory errors, as the base library's `rawset`.
     unsafe {
+        let given = ffi::lua_gettop(state);
+        if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
+            // (Not a protected table: those are all tables.)
+            return arg_type_error(state, 1, "rawset", "table");
+        }
         ffi::lua_settop(state, 3);
         ffi::lua_pushvalue(state, 1);
         ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
@@ -299,8 +303,13 @@ unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
             return raise_at_caller(state, &[Piece::Text("rawset: this table is read-only")]);
         }
         ffi::lua_settop(state, 3);
-        if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
-            return arg_type_error(state, 1, "rawset", "table");
+        if given < 3 {
+            let missing = if given < 2 {
+                "bad argument #2 to 'rawset' (value expected)"
+            } else {
+                "bad argument #3 to 'rawset' (value expected)"
+            };
+            return raise_at_caller(state, &[Piece::Text(missing)]);
         }
         ffi::lua_rawset(state, 1);
         1

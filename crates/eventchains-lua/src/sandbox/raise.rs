@@ -20,8 +20,6 @@ pub(super) enum Piece {
     /// The value at this absolute stack index, as `tostring` shows it
     /// (`luaL_tolstring`: `__tostring` and `__name` apply).
     Value(c_int),
-    /// The name of this value's type as `type` gives it (`nil` for an absent argument).
-    TypeOf(c_int),
     /// The name of this value's type as an argument error gives it
     /// (`luaL_typeerror`'s rule: a string `__name` field, `light userdata`,
     /// else the type name).
@@ -34,7 +32,7 @@ pub(super) enum Piece {
 /// # Safety
 ///
 /// Called from a C function running on `state` (a frame exists); every
-/// [`Piece::Value`], [`Piece::TypeOf`] and [`Piece::ArgType`] index is an
+/// [`Piece::Value`] and [`Piece::ArgType`] index is an
 /// absolute index of that frame, at most its top (this function pushes). Does not return: the error unwinds (or
 /// `longjmp`s) through the caller's frame, so no Rust value with a
 /// destructor may be alive there. `__tostring` of a value may run Lua code
@@ -51,10 +49,6 @@ pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece
                 Piece::Text(text) => push_str(state, text),
                 Piece::Value(idx) => {
                     ffi::luaL_tolstring(state, idx, std::ptr::null_mut());
-                }
-                Piece::TypeOf(idx) => {
-                    let t = ffi::lua_type(state, idx);
-                    ffi::lua_pushstring(state, ffi::lua_typename(state, t.max(ffi::LUA_TNIL)));
                 }
                 Piece::ArgType(idx) => push_arg_type(state, idx),
             }
