@@ -603,6 +603,8 @@ end
 local rawerror = error
 G.error = function(message, level)
   if level == nil then level = 1 end
+  -- A numeric string is a level, as the base library reads it.
+  if type(level) == "string" then level = tonumber(level) or level end
   if type(level) == "number" and level > 0 then level = level + 1 end
   if message == nil then message = "error object is a nil value" end
   rawerror(message, level)
@@ -659,12 +661,27 @@ protected[no_env] = true
 
 local sandboxed_load = G.load
 if sandboxed_load then
-  G.load = function(chunk, name, mode, ...)
+  local load_text
+  -- (An absent chunk is "no value" in the argument error, as the engine's.)
+  G.load = function(...)
+    if select("#", ...) == 0 then error("bad argument #1 to 'load' (function expected, got no value)", 2) end
+    return load_text(...)
+  end
+  load_text = function(chunk, name, mode, ...)
     if type(chunk) == "function" then
       local parts = {}
       while true do
-        local piece = chunk()
+        -- A reader's error is the answer, as the base library's `load`.
+        local ok, piece = pcall(chunk)
+        if not ok then return nil, piece end
         if piece == nil or piece == "" then break end
+        local kind = type(piece)
+        if kind ~= "string" and kind ~= "number" then
+          -- The engine's message, at the caller's line (error level 3 under
+          -- pcall: 1 pcall, 2 this function, 3 its caller).
+          local _, where = pcall(rawerror, "", 3)
+          return nil, tostring(where) .. "reader function must return a string"
+        end
         parts[#parts + 1] = piece
       end
       chunk = concat(parts)
@@ -685,6 +702,7 @@ if sandboxed_load then
       if line then
         return nil, ("%s:%d: %s"):format(type(name) == "string" and name or "load", line, CLOSE_REFUSED)
       end
+      return f -- the one result, as the engine's
     end
     return f, message
   end
