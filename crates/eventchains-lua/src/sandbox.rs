@@ -225,7 +225,7 @@ pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth = ...
-local error, type = error, type
+local error, type, select = error, type, select
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { pcall = pcall, xpcall = xpcall }
 local function pass(ok, ...)
@@ -235,11 +235,14 @@ end
 pcall = function(...) return pass(raw.pcall(...)) end
 -- Lua runs a message handler for an error raised by the limit hook with hooks
 -- disabled, so the handler is skipped once a limit is hit.
-xpcall = function(f, handler, ...)
-  return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
+xpcall = function(...)
+  local f, handler = ...
+  -- Without a function handler: the engine's argument error (or its answer).
+  if type(handler) ~= "function" then return raw.xpcall(...) end
+  return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, select(3, ...)))
 end
 if coroutine then
-  raw.resume, raw.create = coroutine.resume, coroutine.create
+  raw.resume, raw.create, raw.wrap = coroutine.resume, coroutine.create, coroutine.wrap
   local TOO_DEEP = "too many nested coroutines (each coroutine.resume nests the C stack)"
   local function resumed(...)
     resume_depth(-1)
@@ -261,7 +264,10 @@ if coroutine then
     if type(e) == "string" and not limit_hit() then error(e, WRAP_CALLER) end
     error(e, 0)
   end
-  coroutine.wrap = function(f)
+  coroutine.wrap = function(...)
+    local f = ...
+    -- Not a function: the engine's argument error, naming `wrap`.
+    if type(f) ~= "function" then return raw.wrap(...) end
     local co = raw.create(f)
     return function(...)
       if not resume_depth(1, co) then error(TOO_DEEP, 2) end

@@ -246,7 +246,7 @@ const CASES: &[(On, &str)] = &[
     (All, "string.find('abc', 'b', -10)"),
     (All, "string.find('abc', '.', 1, 1)"),
     (All, "string.find(S, '(a*)b', 'x')"),
-    (All, "string.find(S, '(a*)b', 1.5)"),
+    (Lua5x, "string.find(S, '(a*)b', 1.5)"), // LuaJIT truncates 1.5: a quadratic search, the cap's business
     (All, "string.find(S, '(a*')"),
     (All, "string.find(S, 'a*b', 4000)"),
     (All, "string.match()"),
@@ -316,7 +316,7 @@ const CASES: &[(On, &str)] = &[
     (All, "table.move({}, 1, 2, 3, 4)"),
     (All, "table.move({}, 1, 2, 'x')"),
     (All, "table.move({}, 1, 5000, 2)[1]"),
-    (All, "table.move({}, -2^63, 1, 1)"),
+    (Lua5x, "table.move({}, -2^63, 1, 1)"), // LuaJIT has no integers: it would move 2^63 elements
     (Lua5x, "table.move({}, 1, math.maxinteger, 2)"),
     (All, "table.move(1, 1, 2, 3)"),
     // math and os, as far as the sandbox touches them (read-only views, the reduced os)
@@ -414,10 +414,56 @@ fn without_position(message: &str) -> (&str, bool) {
     if positioned { (rest, true) } else { (message, false) }
 }
 
+/// LuaJIT runs the sandbox's Lua preludes: an argument error raised by the
+/// engine's function under a Lua wrapper has the wrapper's position (or
+/// none, or the Rust callback's), names the function as the wrapper called
+/// it (`'?'`, `'rawerror'`, `'create'`) and says `nil` for an absent
+/// argument (a wrapper passes its parameters on). Accepted as a class, on
+/// LuaJIT only: such messages are compared without position, name and
+/// `no value`. Anything else (another outcome, another message) still fails.
+fn same_but_for_a_lua_wrapper(sandboxed: &str, plain: &str) -> bool {
+    fn normal(outcome: &str) -> String {
+        outcome.split(" | ").map(normal_value).collect::<Vec<_>>().join(" | ")
+    }
+    fn normal_value(value: &str) -> String {
+        let (head, message) = match value.find("s:") {
+            Some(at) if value[..at].is_empty() || value[..at] == *"error " => value.split_at(at + 2),
+            _ => return value.to_owned(),
+        };
+        let mut message = message;
+        // `chunk:line: ` or a Rust callback's `file.rs:line:column: `.
+        while let Some((place, rest)) = message.split_once(": ") {
+            let mut parts = place.split(':');
+            let chunk = parts.next().unwrap_or("");
+            let numbers: Vec<&str> = parts.collect();
+            let positioned = !chunk.is_empty()
+                && !chunk.contains(' ')
+                && !numbers.is_empty()
+                && numbers.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !positioned {
+                break;
+            }
+            message = rest;
+        }
+        let mut named = String::new();
+        let mut rest = message;
+        while let Some(at) = rest.find(" to '") {
+            named.push_str(&rest[..at]);
+            named.push_str(" to F");
+            rest = &rest[at + 5..];
+            rest = rest.find('\'').map_or("", |end| &rest[end + 1..]);
+        }
+        named.push_str(rest);
+        format!("{head}{}", named.replace("got no value", "got nil"))
+    }
+    cfg!(feature = "luajit") && normal(sandboxed) == normal(plain)
+}
+
 /// Whether the two outcomes are the same: equal, or errors whose messages
-/// both carry a position and differ only there.
+/// both carry a position and differ only there (or, on LuaJIT, see
+/// [`same_but_for_a_lua_wrapper`]).
 fn same(sandboxed: &str, plain: &str) -> bool {
-    if sandboxed == plain {
+    if sandboxed == plain || same_but_for_a_lua_wrapper(sandboxed, plain) {
         return true;
     }
     let (Some(a), Some(b)) = (sandboxed.strip_prefix("error s:"), plain.strip_prefix("error s:")) else {
