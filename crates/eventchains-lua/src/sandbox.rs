@@ -608,10 +608,16 @@ end
 -- happened and where (as standalone Lua does), at the level asked for.
 local rawerror = error
 G.error = function(message, level)
-  if level == nil then level = 1 end
-  -- A numeric string is a level, as the base library reads it.
-  if type(level) == "string" then level = tonumber(level) or level end
-  if type(level) == "number" and level > 0 then level = level + 1 end
+  -- (The number path first: a rethrowing recursion runs this at every level.)
+  if type(level) == "number" then
+    if level > 0 then level = level + 1 end
+  elseif level == nil then
+    level = 2
+  else
+    -- A numeric string is a level, as the base library reads it.
+    local n = tonumber(level)
+    if n then level = n > 0 and n + 1 or n end
+  end
   if message == nil then message = "error object is a nil value" end
   rawerror(message, level)
 end

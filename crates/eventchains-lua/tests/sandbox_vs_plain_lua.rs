@@ -21,28 +21,24 @@ use std::time::Duration;
 use eventchains_lua::{Limits, LuaChainBuilder};
 
 /// Far from anything a case does; the wall clock far away.
-const LIMITS: Limits =
-    Limits { instructions: Some(2_000_000_000), memory_bytes: Some(256 << 20), timeout: Some(Duration::from_secs(600)) };
+const LIMITS: Limits = Limits {
+    instructions: Some(2_000_000_000),
+    memory_bytes: Some(256 << 20),
+    timeout: Some(Duration::from_secs(600)),
+};
 
 /// Which engines a case or an accepted difference is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum On {
     /// Every engine this suite runs on (Lua 5.4, 5.5, LuaJIT).
     All,
-    /// Lua 5.4 and 5.5 only (the C sandbox, or a function LuaJIT lacks).
+    /// Lua 5.4 and 5.5 only (the C sandbox, or what LuaJIT cannot do).
     Lua5x,
-    /// LuaJIT only (the Lua preludes).
-    LuaJit,
 }
 
 impl On {
     fn here(self) -> bool {
-        let luajit = cfg!(feature = "luajit");
-        match self {
-            On::All => true,
-            On::Lua5x => !luajit,
-            On::LuaJit => luajit,
-        }
+        self == On::All || !cfg!(feature = "luajit")
     }
 }
 
@@ -332,7 +328,11 @@ const CASES: &[(On, &str)] = &[
 
 /// Differences the sandbox keeps on purpose: the case, the engines, why.
 const ACCEPTED: &[(&str, On, &str)] = &[
-    ("setmetatable({}, { __gc = true })", All, "finalizers run with hooks off (no limit could stop one): __gc is refused"),
+    (
+        "setmetatable({}, { __gc = true })",
+        All,
+        "finalizers run with hooks off (no limit could stop one): __gc is refused",
+    ),
     ("getmetatable('')", All, "the string metatable is hidden (its __index is the string library): `false`"),
     ("getmetatable(string)", All, "a library is a read-only view whose metatable is hidden: `false`"),
     ("rawset(string, 'x', 1)", All, "library views are read-only, also to rawset"),
@@ -341,7 +341,11 @@ const ACCEPTED: &[(&str, On, &str)] = &[
     ("next(string)", All, "a view is an empty table: next finds no key"),
     ("table.insert(string, 1)", All, "library views are read-only (their __newindex refuses)"),
     ("error()", All, "`error(nil)` raises a message saying so, at the caller's line (as standalone lua.c reports it)"),
-    ("error(nil)", All, "`error(nil)` raises a message saying so, at the caller's line (as standalone lua.c reports it)"),
+    (
+        "error(nil)",
+        All,
+        "`error(nil)` raises a message saying so, at the caller's line (as standalone lua.c reports it)",
+    ),
     ("pcall(error)", All, "`error(nil)` raises a message saying so (here without position: pcall calls it)"),
     ("load('return 1', 'chunk', 'x')", All, "the sandbox loads text only: the mode is forced to 't'"),
     ("load('return 1', 'chunk', 'b')", All, "the sandbox loads text only: the mode is forced to 't'"),
@@ -410,7 +414,8 @@ fn plain(src: &str) -> Vec<String> {
 fn without_position(message: &str) -> (&str, bool) {
     let Some((chunk, rest)) = message.split_once(':') else { return (message, false) };
     let Some((line, rest)) = rest.split_once(": ") else { return (message, false) };
-    let positioned = !chunk.is_empty() && !chunk.contains(' ') && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit());
+    let positioned =
+        !chunk.is_empty() && !chunk.contains(' ') && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit());
     if positioned { (rest, true) } else { (message, false) }
 }
 
