@@ -326,35 +326,36 @@ const CASES: &[(On, &str)] = &[
     (All, "os.getenv('HOME')"),
 ];
 
+/// Reasons shared by several accepted differences.
+const GC_FREE: &str = "finalizers run with hooks off (no limit could stop one): __gc is refused";
+const READ_ONLY: &str = "library views are read-only, also to rawset and the table functions";
+const EMPTY_VIEW: &str = "a view is an empty table (its values live in a shadow): raw access sees nothing";
+const HIDDEN_METATABLE: &str = "the metatables of views and strings are hidden (`__metatable = false`)";
+const ERROR_NIL: &str = "`error(nil)` raises a message saying so (as standalone lua.c reports it)";
+const TEXT_ONLY: &str = "the sandbox loads text only: the mode is forced to 't', binary chunks refused";
+const GC_OPTIONS: &str = "collectgarbage: only collect, count and step (and no option) are allowed";
+
 /// Differences the sandbox keeps on purpose: the case, the engines, why.
 const ACCEPTED: &[(&str, On, &str)] = &[
-    (
-        "setmetatable({}, { __gc = true })",
-        All,
-        "finalizers run with hooks off (no limit could stop one): __gc is refused",
-    ),
-    ("getmetatable('')", All, "the string metatable is hidden (its __index is the string library): `false`"),
-    ("getmetatable(string)", All, "a library is a read-only view whose metatable is hidden: `false`"),
-    ("rawset(string, 'x', 1)", All, "library views are read-only, also to rawset"),
-    ("rawset(string)", All, "library views are read-only, also to rawset (refused before its arguments are counted)"),
-    ("rawget(string, 'len')", All, "a view is an empty table (its values live in a shadow): raw reads see nothing"),
-    ("next(string)", All, "a view is an empty table: next finds no key"),
-    ("table.insert(string, 1)", All, "library views are read-only (their __newindex refuses)"),
-    ("error()", All, "`error(nil)` raises a message saying so, at the caller's line (as standalone lua.c reports it)"),
-    (
-        "error(nil)",
-        All,
-        "`error(nil)` raises a message saying so, at the caller's line (as standalone lua.c reports it)",
-    ),
-    ("pcall(error)", All, "`error(nil)` raises a message saying so (here without position: pcall calls it)"),
-    ("load('return 1', 'chunk', 'x')", All, "the sandbox loads text only: the mode is forced to 't'"),
-    ("load('return 1', 'chunk', 'b')", All, "the sandbox loads text only: the mode is forced to 't'"),
-    ("load('\\27Lua')", All, "the sandbox refuses binary chunks with its own message"),
-    ("type(load('return 1', 'chunk', 't', 1))", All, "the sandbox requires a table environment"),
-    ("collectgarbage('stop')", All, "only collect/count/step (and no option) are allowed"),
-    ("collectgarbage('isrunning')", All, "only collect/count/step (and no option) are allowed"),
-    ("collectgarbage('bogus')", All, "refused by the sandbox before the engine sees the option"),
-    ("collectgarbage(1)", All, "refused by the sandbox before the engine sees the option"),
+    ("setmetatable({}, { __gc = true })", All, GC_FREE),
+    ("getmetatable('')", All, HIDDEN_METATABLE),
+    ("getmetatable(string)", All, HIDDEN_METATABLE),
+    ("rawset(string, 'x', 1)", All, READ_ONLY),
+    ("rawset(string)", All, READ_ONLY),
+    ("table.insert(string, 1)", All, READ_ONLY),
+    ("rawget(string, 'len')", All, EMPTY_VIEW),
+    ("next(string)", All, EMPTY_VIEW),
+    ("error()", All, ERROR_NIL),
+    ("error(nil)", All, ERROR_NIL),
+    ("pcall(error)", All, ERROR_NIL),
+    ("load('return 1', 'chunk', 'x')", All, TEXT_ONLY),
+    ("load('return 1', 'chunk', 'b')", All, TEXT_ONLY),
+    ("load('\\27Lua')", All, TEXT_ONLY),
+    ("type(load('return 1', 'chunk', 't', 1))", All, "the sandbox requires a table (or nil) environment"),
+    ("collectgarbage('stop')", All, GC_OPTIONS),
+    ("collectgarbage('isrunning')", All, GC_OPTIONS),
+    ("collectgarbage('bogus')", All, GC_OPTIONS),
+    ("collectgarbage(1)", All, GC_OPTIONS),
     ("os.getenv('HOME')", All, "the sandbox's os is reduced to clock, time and date"),
 ];
 
