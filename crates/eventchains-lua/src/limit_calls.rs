@@ -194,8 +194,8 @@ unsafe fn raise_at_caller(state: *mut ffi::lua_State, message: &str) -> c_int {
 }
 
 /// Resumes the coroutine at 1 with this frame's other arguments, lowers
-/// the resume depth and returns the number of results (on top: `true` and
-/// the values, or `false` and the error).
+/// the resume depth (counted by the caller) and returns the number of
+/// results (on top: `true` and the values, or `false` and the error).
 ///
 /// A coroutine is resumed here as the engine's `coroutine.resume` does it
 /// (lcorolib.c's `luaB_coresume` and `auxresume`, the same on 5.4 and 5.5),
@@ -207,39 +207,24 @@ unsafe fn raise_at_caller(state: *mut ffi::lua_State, message: &str) -> c_int {
 /// "too many results" message is a new string, a memory error there unwound
 /// past the switch back, and a protected call of a host function catching
 /// it left the record naming a coroutine the collector could then free.)
-unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: (caller) a closure of this module with a thread at 1 (a live
-    // thread of this VM: argument 1 holds it); the stack operations are
-    // `auxresume`'s, with its checks.
-    unsafe {
-        let results = resume_thread(state, ffi::lua_tothread(state, 1));
-        resume_depth(state, -1, 0);
-        results
-    }
-}
-
-/// The engine's `coroutine.resume` (upvalue 3, a C function without
-/// upvalues) in this frame: for a first argument that is not a thread, so
-/// that it raises its argument error, as an unwrapped call's.
-unsafe fn raw_resume(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: (caller) a closure of this module; `install` checked upvalue 3.
-    unsafe {
-        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
-            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
-        };
-        raw_resume(state)
-    }
-}
-
-/// `luaB_coresume` for the coroutine `co` at 1 (see [`run_resume`]).
+///
+/// The depth is lowered the same way, before anything that can raise (a
+/// message string, moving the results, a call): [`leave_resume`] neither
+/// allocates nor calls. (Lowering it after, through `resume_depth(-1)`, left
+/// it raised whenever the message or that call raised, e.g. a memory error
+/// or "stack overflow" with a million arguments on the stack; the nesting
+/// bound then refused every later resume of the execution.)
 ///
 /// # Safety
-/// A C function's frame with the thread `co` at 1 and its arguments above.
-unsafe fn resume_thread(state: *mut ffi::lua_State, co: *mut ffi::lua_State) -> c_int {
+/// A closure of this module (upvalue 2 `resume_depth`) with a live thread of
+/// this VM at 1, its arguments above, one resume counted.
+unsafe fn run_resume(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: (caller) as `auxresume`: room checked before each move.
     unsafe {
+        let co = ffi::lua_tothread(state, 1);
         let narg = ffi::lua_gettop(state) - 1;
         if ffi::lua_checkstack(co, narg) == 0 {
+            leave_resume(state);
             ffi::lua_pushstring(state, c"too many arguments to resume".as_ptr());
             return resume_failed(state);
         }
@@ -252,6 +237,7 @@ unsafe fn resume_thread(state: *mut ffi::lua_State, co: *mut ffi::lua_State) -> 
         if switched {
             crate::running_lua::switch(co, state);
         }
+        leave_resume(state);
         if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
             ffi::lua_xmove(co, state, 1); // the error
             return resume_failed(state);
@@ -265,6 +251,30 @@ unsafe fn resume_thread(state: *mut ffi::lua_State, co: *mut ffi::lua_State) -> 
         ffi::lua_pushboolean(state, 1);
         ffi::lua_insert(state, -(nres + 1));
         nres + 1
+    }
+}
+
+/// Lowers the resume depth a resume counted, without calling
+/// `resume_depth` (upvalue 2): see [`crate::vm::leave_resume`].
+///
+/// # Safety
+/// A closure of this module with a free stack slot (a C function's frame
+/// has `LUA_MINSTACK` above its arguments; the callers push at most a few).
+unsafe fn leave_resume(state: *mut ffi::lua_State) {
+    // SAFETY: (caller) upvalue 2 is the `resume_depth` closure `install_in` got.
+    unsafe { crate::vm::leave_resume(state, ffi::lua_upvalueindex(2)) }
+}
+
+/// The engine's `coroutine.resume` (upvalue 3, a C function without
+/// upvalues) in this frame: for a first argument that is not a thread, so
+/// that it raises its argument error, as an unwrapped call's.
+unsafe fn raw_resume(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: (caller) a closure of this module; `install` checked upvalue 3.
+    unsafe {
+        let Some(raw_resume) = ffi::lua_tocfunction(state, ffi::lua_upvalueindex(3)) else {
+            return ffi::luaL_error(state, c"coroutine.resume is not a C function".as_ptr());
+        };
+        raw_resume(state)
     }
 }
 
@@ -345,7 +355,10 @@ unsafe extern "C-unwind" fn wrap(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// A function of `coroutine.wrap`: resumes its coroutine (upvalue 4) with
-/// its arguments; its values, or its error raised as is.
+/// its arguments; its values, or its error raised again as the engine's
+/// `auxwrap` raises it: a string gets the caller's position in front
+/// (`luaL_where(L, 1)`; none when the caller is a C function), unless the
+/// coroutine died of a memory error.
 unsafe extern "C-unwind" fn wrapped(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `wrap`.
     unsafe {
@@ -358,6 +371,12 @@ unsafe extern "C-unwind" fn wrapped(state: *mut ffi::lua_State) -> c_int {
         let first = ffi::lua_gettop(state) - results + 1;
         if ffi::lua_toboolean(state, first) == 0 {
             ffi::lua_settop(state, first + 1);
+            let co = ffi::lua_tothread(state, 1);
+            if ffi::lua_status(co) != ffi::LUA_ERRMEM && ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
+                ffi::luaL_where(state, 1);
+                ffi::lua_insert(state, -2);
+                ffi::lua_concat(state, 2);
+            }
             ffi::lua_error(state);
         }
         results - 1
@@ -524,9 +543,15 @@ mod tests {
                 "local co = coroutine.create(function() error('in co', 0) end) local ok, e = coroutine.resume(co) return tostring(ok) .. e",
                 "falsein co",
             ),
+            // As the engine's `auxwrap`: the inner call (a Lua caller) puts its
+            // line in front; the outer one (called by `pcall`, a C function) nothing.
             (
                 "local f f = coroutine.wrap(function() return f() end) local ok, e = pcall(f) return e",
-                "cannot resume non-suspended coroutine",
+                "calls.lua:1: cannot resume non-suspended coroutine",
+            ),
+            (
+                "local f = coroutine.wrap(function() error('x', 0) end) local ok, e = pcall(function() f() end) return e",
+                "calls.lua:1: x",
             ),
         ] {
             assert_eq!(eval(&ran, code), expected, "{code}");

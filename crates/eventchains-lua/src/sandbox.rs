@@ -225,7 +225,7 @@ pub(crate) static LIMIT_PRELUDE: Prelude = Prelude::new("=limits", LIMIT_PRELUDE
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const LIMIT_PRELUDE_SOURCE: &str = r#"
 local limit_hit, resume_depth = ...
-local error, type = error, type
+local error, type, select = error, type, select
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { pcall = pcall, xpcall = xpcall }
 local function pass(ok, ...)
@@ -235,11 +235,14 @@ end
 pcall = function(...) return pass(raw.pcall(...)) end
 -- Lua runs a message handler for an error raised by the limit hook with hooks
 -- disabled, so the handler is skipped once a limit is hit.
-xpcall = function(f, handler, ...)
-  return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, ...))
+xpcall = function(...)
+  local f, handler = ...
+  -- Without a function handler: the engine's argument error (or its answer).
+  if type(handler) ~= "function" then return raw.xpcall(...) end
+  return pass(raw.xpcall(f, function(...) if limit_hit() then return (...) end return handler(...) end, select(3, ...)))
 end
 if coroutine then
-  raw.resume, raw.create = coroutine.resume, coroutine.create
+  raw.resume, raw.create, raw.wrap = coroutine.resume, coroutine.create, coroutine.wrap
   local TOO_DEEP = "too many nested coroutines (each coroutine.resume nests the C stack)"
   local function resumed(...)
     resume_depth(-1)
@@ -251,12 +254,20 @@ if coroutine then
     if not resume_depth(1, co) then error(TOO_DEEP, 2) end
     return resumed(raw.resume(co, ...))
   end
+  -- As the engine's wrap: a string error gets the caller's position (level
+  -- 2 through the tail call; Luau has no tail calls: the wrap function is 2).
+  local WRAP_CALLER = _VERSION == "Luau" and 3 or 2
   local function wrapped(ok, ...)
     resume_depth(-1)
     if ok then return ... end
-    error((...), 0)
+    local e = ...
+    if type(e) == "string" and not limit_hit() then error(e, WRAP_CALLER) end
+    error(e, 0)
   end
-  coroutine.wrap = function(f)
+  coroutine.wrap = function(...)
+    local f = ...
+    -- Not a function: the engine's argument error, naming `wrap`.
+    if type(f) ~= "function" then return raw.wrap(...) end
     local co = raw.create(f)
     return function(...)
       if not resume_depth(1, co) then error(TOO_DEEP, 2) end
@@ -558,10 +569,10 @@ local function view_of(t, name)
 end
 
 -- Finalizers run with hooks disabled: no limit could stop an endless `__gc`.
-G.setmetatable = function(t, mt)
-  if type(t) ~= "table" then
-    error(("bad argument #1 to 'setmetatable' (table expected, got %s)"):format(type(t)), 2)
-  end
+-- Argument errors (a non-table `t`, an absent `mt`) are the engine's own.
+G.setmetatable = function(...)
+  local t, mt = ...
+  if type(t) ~= "table" or select("#", ...) < 2 then return raw.setmetatable(...) end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("__gc metamethods are not allowed in the sandbox (finalizers cannot be interrupted)", 2)
   end
@@ -569,9 +580,10 @@ G.setmetatable = function(t, mt)
 end
 G.newproxy = nil
 
-G.rawset = function(t, k, v)
-  if protected[t] then error("rawset: this table is read-only", 2) end
-  return raw.rawset(t, k, v)
+-- Absent arguments reach the engine's `rawset` as absent (its argument errors).
+G.rawset = function(...)
+  if protected[(...)] then error("rawset: this table is read-only", 2) end
+  return raw.rawset(...)
 end
 
 -- LuaJIT's and Luau's table functions write without `__newindex`.
@@ -596,8 +608,16 @@ end
 -- happened and where (as standalone Lua does), at the level asked for.
 local rawerror = error
 G.error = function(message, level)
-  if level == nil then level = 1 end
-  if type(level) == "number" and level > 0 then level = level + 1 end
+  -- (The number path first: a rethrowing recursion runs this at every level.)
+  if type(level) == "number" then
+    if level > 0 then level = level + 1 end
+  elseif level == nil then
+    level = 2
+  else
+    -- A numeric string is a level, as the base library reads it.
+    local n = tonumber(level)
+    if n then level = n > 0 and n + 1 or n end
+  end
   if message == nil then message = "error object is a nil value" end
   rawerror(message, level)
 end
@@ -653,12 +673,27 @@ protected[no_env] = true
 
 local sandboxed_load = G.load
 if sandboxed_load then
-  G.load = function(chunk, name, mode, ...)
+  local load_text
+  -- (An absent chunk is "no value" in the argument error, as the engine's.)
+  G.load = function(...)
+    if select("#", ...) == 0 then error("bad argument #1 to 'load' (function expected, got no value)", 2) end
+    return load_text(...)
+  end
+  load_text = function(chunk, name, mode, ...)
     if type(chunk) == "function" then
       local parts = {}
       while true do
-        local piece = chunk()
+        -- A reader's error is the answer, as the base library's `load`.
+        local ok, piece = pcall(chunk)
+        if not ok then return nil, piece end
         if piece == nil or piece == "" then break end
+        local kind = type(piece)
+        if kind ~= "string" and kind ~= "number" then
+          -- The engine's message, at the caller's line (error level 3 under
+          -- pcall: 1 pcall, 2 this function, 3 its caller).
+          local _, where = pcall(rawerror, "", 3)
+          return nil, tostring(where) .. "reader function must return a string"
+        end
         parts[#parts + 1] = piece
       end
       chunk = concat(parts)
@@ -679,6 +714,7 @@ if sandboxed_load then
       if line then
         return nil, ("%s:%d: %s"):format(type(name) == "string" and name or "load", line, CLOSE_REFUSED)
       end
+      return f -- the one result, as the engine's
     end
     return f, message
   end

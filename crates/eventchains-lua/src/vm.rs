@@ -20,6 +20,8 @@ use crate::lua_error::{is_memory_error, lua_error_message};
 use crate::raw_call::{Arg, RawCaller, RawReturn};
 use crate::sandbox::ScriptEnv;
 
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) use build::leave_resume;
 pub(crate) use build::{Code, Ran, VmConfig};
 
 /// A sandboxed VM with the bridge, `ctx` and `next` installed, but no script functions yet.

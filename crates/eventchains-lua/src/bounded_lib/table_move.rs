@@ -179,6 +179,9 @@ pub(super) unsafe extern "C-unwind" fn table_move(state: *mut ffi::lua_State) ->
     // there); a C function has LUA_MINSTACK (20) free slots: this one uses
     // at most 11 plus 6 for a call.
     unsafe {
+        // (The arguments as given go to the engine's function: an absent
+        // one is "no value" in its errors, not nil.)
+        let given = ffi::lua_gettop(state).min(5);
         ffi::lua_settop(state, 5);
         let small = !(is_number(state, 2) && is_number(state, 3) && is_number(state, 4)) || {
             arith(state, 3, ffi::LUA_OPSUB, 2);
@@ -188,6 +191,7 @@ pub(super) unsafe extern "C-unwind" fn table_move(state: *mut ffi::lua_State) ->
             below
         };
         if small {
+            ffi::lua_settop(state, given);
             return call_original(state);
         }
         // The C function's checks of `f`, `e` and `t`, in its order (the

@@ -19,7 +19,7 @@ use std::ffi::c_int;
 
 use mlua::{Function, Lua, Table, ffi};
 
-use super::raise::{Piece, arg_type_error, push_str, raise_at_caller};
+use super::raise::{Piece, arg_error, arg_type_error, push_str, raise_at_caller};
 use super::restrict::load_in_frame;
 use super::views::{
     PROTECTED, VIEW_UPVALUES, is_flat_library, is_protected, protect, push_own_view_state, push_view_state, record,
@@ -41,8 +41,13 @@ local concat = ...
 return function(chunk)
   local parts = {}
   while true do
-    local piece = chunk()
+    -- A reader's error is `load`'s answer (`nil` and the error), as the
+    -- base library's; `pcall` is the sandbox's (a limit still stops it).
+    local ok, piece = pcall(chunk)
+    if not ok then return false, piece end
     if piece == nil or piece == "" then break end
+    local kind = type(piece)
+    if kind ~= "string" and kind ~= "number" then return false end
     parts[#parts + 1] = piece
   end
   local text = concat(parts)
@@ -245,21 +250,18 @@ unsafe extern "C-unwind" fn lock_down_globals(state: *mut ffi::lua_State) -> c_i
 ///
 /// Called by Lua as a C function.
 unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `settop(2)` makes both arguments valid (an absent `mt` is nil,
-    // as the Lua wrapper passed it); reads are raw; `luaL_getmetafield`
-    // pushes only what it finds.
+    // SAFETY: the argument checks read types only (an absent argument is
+    // "no value", as the base library's checks say); then `settop(2)` makes
+    // both arguments valid; reads are raw; `luaL_getmetafield` pushes only
+    // what it finds.
     unsafe {
-        ffi::lua_settop(state, 2);
         if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
-            return raise_at_caller(
-                state,
-                &[
-                    Piece::Text("bad argument #1 to 'setmetatable' (table expected, got "),
-                    Piece::TypeOf(1),
-                    Piece::Text(")"),
-                ],
-            );
+            return arg_type_error(state, 1, "table");
         }
+        if ffi::lua_type(state, 2) == ffi::LUA_TNONE {
+            return arg_type_error(state, 2, "nil or table");
+        }
+        ffi::lua_settop(state, 2);
         let mt = ffi::lua_type(state, 2);
         if mt == ffi::LUA_TTABLE && get_field(state, 2, c"__gc") != ffi::LUA_TNIL {
             return raise_at_caller(
@@ -269,7 +271,7 @@ unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
         }
         ffi::lua_settop(state, 2);
         if mt != ffi::LUA_TNIL && mt != ffi::LUA_TTABLE {
-            return arg_type_error(state, 2, "setmetatable", "nil or table");
+            return arg_type_error(state, 2, "nil or table");
         }
         if ffi::luaL_getmetafield(state, 1, c"__metatable".as_ptr()) != ffi::LUA_TNIL {
             ffi::lua_settop(state, 2);
@@ -286,11 +288,18 @@ unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
 ///
 /// Called by Lua as a C closure with its upvalue.
 unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `settop(3)` makes the three arguments valid (absent ones nil,
-    // as the Lua wrapper passed them); the `protected` read is raw and cannot
-    // raise; `lua_rawset` raises only "index is nil"/"index is NaN" and
-    // memory errors, as the base library's `rawset`.
+    // SAFETY: the type check reads the first argument's type only; then
+    // `settop(3)` makes the three arguments valid (how many were given is
+    // read first: an absent key or value is refused as the base library's
+    // `luaL_checkany` refuses it); the `protected` read is raw and
+    // cannot raise; `lua_rawset` raises only "index is nil"/"index is NaN"
+    // and memory errors, as the base library's `rawset`.
     unsafe {
+        let given = ffi::lua_gettop(state);
+        if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
+            // (Not a protected table: those are all tables.)
+            return arg_type_error(state, 1, "table");
+        }
         ffi::lua_settop(state, 3);
         ffi::lua_pushvalue(state, 1);
         ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
@@ -299,8 +308,8 @@ unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
             return raise_at_caller(state, &[Piece::Text("rawset: this table is read-only")]);
         }
         ffi::lua_settop(state, 3);
-        if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
-            return arg_type_error(state, 1, "rawset", "table");
+        if given < 3 {
+            return arg_error(state, given + 1, c"value expected");
         }
         ffi::lua_rawset(state, 1);
         1
@@ -308,44 +317,27 @@ unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// `error(message, level)`: `error(nil)` says what happened ("error object
-/// is a nil value", with the position, as standalone Lua does). The level
-/// counts from this function's caller, as the base library's; the Lua
-/// wrapper added 1 to a positive number level for its own frame and passed
-/// any other level on, and so does this (a string level `"2"` still names
-/// the line of the function that called `error`).
+/// is a nil value", with the position, as standalone Lua does); otherwise
+/// the base library's `error`: the level (`luaL_optinteger`, so `"2"` is 2)
+/// counts from this function's caller.
 ///
 /// # Safety
 ///
 /// Called by Lua as a C function.
 unsafe extern "C-unwind" fn error(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `settop(2)` makes both arguments valid; `lua_compare` and
-    // `lua_arith` act on numbers only here (no metamethod can run);
-    // `luaL_optinteger` raises the base library's argument errors.
+    // SAFETY: `settop(2)` makes both arguments valid; `luaL_optinteger`
+    // raises the base library's argument errors.
     unsafe {
         ffi::lua_settop(state, 2);
-        if ffi::lua_type(state, 2) == ffi::LUA_TNIL {
-            ffi::lua_pushinteger(state, 1);
-            ffi::lua_replace(state, 2);
-        }
-        if ffi::lua_type(state, 2) == ffi::LUA_TNUMBER {
-            ffi::lua_pushinteger(state, 0);
-            if ffi::lua_compare(state, 3, 2, ffi::LUA_OPLT) != 0 {
-                ffi::lua_pushvalue(state, 2);
-                ffi::lua_pushinteger(state, 1);
-                ffi::lua_arith(state, ffi::LUA_OPADD);
-                ffi::lua_replace(state, 2);
-            }
-            ffi::lua_settop(state, 2);
-        }
+        // Truncated as the base library does.
+        let level = ffi::luaL_optinteger(state, 2, 1) as c_int;
+        ffi::lua_settop(state, 1);
         if ffi::lua_type(state, 1) == ffi::LUA_TNIL {
             push_str(state, "error object is a nil value");
             ffi::lua_replace(state, 1);
         }
-        // The wrapper's level (1 = the wrapper itself), truncated as the base library does.
-        let level = ffi::luaL_optinteger(state, 2, 1) as c_int;
-        ffi::lua_settop(state, 1);
         if ffi::lua_type(state, 1) == ffi::LUA_TSTRING && level > 0 {
-            ffi::luaL_where(state, level - 1);
+            ffi::luaL_where(state, level);
             ffi::lua_pushvalue(state, 1);
             ffi::lua_concat(state, 2);
         }
@@ -458,7 +450,7 @@ unsafe extern "C-unwind" fn load(state: *mut ffi::lua_State) -> c_int {
         }
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(LOAD_PIECES_FN));
         ffi::lua_pushvalue(state, 1);
-        ffi::lua_callk(state, 1, 1, 0, Some(load_pieces_done));
+        ffi::lua_callk(state, 1, 2, 0, Some(load_pieces_done));
         load_pieces_done(state, ffi::LUA_OK, 0)
     }
 }
@@ -467,14 +459,30 @@ unsafe extern "C-unwind" fn load(state: *mut ffi::lua_State) -> c_int {
 ///
 /// # Safety
 ///
-/// Called by Lua (or [`load`]) in a `load` closure's frame, the text on top.
+/// Called by Lua (or [`load`]) in a `load` closure's frame, the pieces function's two results on top.
 unsafe extern "C-unwind" fn load_pieces_done(
     state: *mut ffi::lua_State,
     _status: c_int,
     _ctx: ffi::lua_KContext,
 ) -> c_int {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract; a failed result leaves room for the
+    // three values pushed (the pieces function's one result was popped).
     unsafe {
+        // The pieces function's two results: the text and `nil`, or `false`
+        // and the reader's error (`nil` when a piece was no string).
+        if ffi::lua_type(state, -2) == ffi::LUA_TBOOLEAN {
+            ffi::lua_pushnil(state);
+            ffi::lua_replace(state, -3);
+            if ffi::lua_isnil(state, -1) != 0 {
+                // Plain Lua's reader error (with the caller's position, as `luaL_error`).
+                ffi::lua_settop(state, -2);
+                ffi::luaL_where(state, 1);
+                push_str(state, "reader function must return a string");
+                ffi::lua_concat(state, 2);
+            }
+            return 2;
+        }
+        ffi::lua_settop(state, -2);
         ffi::lua_replace(state, 1);
         load_text(state)
     }
@@ -491,6 +499,9 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
     // are called with `lua_call` (their errors propagate, as before).
     unsafe {
         let given = ffi::lua_gettop(state);
+        if given == 0 {
+            return arg_type_error(state, 1, "function");
+        }
         ffi::luaL_checkstack(state, 8, std::ptr::null());
         if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {
             let mut len = 0;
@@ -553,8 +564,11 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
                 ffi::lua_concat(state, 5);
                 return 2;
             }
-            ffi::lua_settop(state, message);
+            // A loaded chunk is the one result, as the base library's.
+            ffi::lua_settop(state, f);
+            return 1;
         }
+        ffi::lua_settop(state, message);
         2
     }
 }

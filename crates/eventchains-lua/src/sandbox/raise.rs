@@ -8,7 +8,7 @@
 //! without line information (a prelude of the bounded library) stands
 //! between, where the Lua versions often gave no position at all.
 
-use std::ffi::c_int;
+use std::ffi::{CStr, c_int};
 
 use mlua::ffi;
 
@@ -20,8 +20,6 @@ pub(super) enum Piece {
     /// The value at this absolute stack index, as `tostring` shows it
     /// (`luaL_tolstring`: `__tostring` and `__name` apply).
     Value(c_int),
-    /// The name of this value's type as `type` gives it (`nil` for an absent argument).
-    TypeOf(c_int),
     /// The name of this value's type as an argument error gives it
     /// (`luaL_typeerror`'s rule: a string `__name` field, `light userdata`,
     /// else the type name).
@@ -34,7 +32,7 @@ pub(super) enum Piece {
 /// # Safety
 ///
 /// Called from a C function running on `state` (a frame exists); every
-/// [`Piece::Value`], [`Piece::TypeOf`] and [`Piece::ArgType`] index is an
+/// [`Piece::Value`] and [`Piece::ArgType`] index is an
 /// absolute index of that frame, at most its top (this function pushes). Does not return: the error unwinds (or
 /// `longjmp`s) through the caller's frame, so no Rust value with a
 /// destructor may be alive there. `__tostring` of a value may run Lua code
@@ -46,22 +44,45 @@ pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece
         let count = c_int::try_from(pieces.len()).unwrap_or(c_int::MAX - 4);
         ffi::luaL_checkstack(state, count + 4, std::ptr::null());
         push_position(state);
+        push_pieces(state, pieces);
+        ffi::lua_concat(state, count + 1);
+        ffi::lua_error(state)
+    }
+}
+
+/// Pushes each of `pieces`.
+///
+/// # Safety
+///
+/// As [`raise_at_caller`], with room for every piece (two for
+/// [`Piece::ArgType`]).
+unsafe fn push_pieces(state: *mut ffi::lua_State, pieces: &[Piece]) {
+    // SAFETY: the caller's contract.
+    unsafe {
         for piece in pieces {
             match *piece {
                 Piece::Text(text) => push_str(state, text),
                 Piece::Value(idx) => {
                     ffi::luaL_tolstring(state, idx, std::ptr::null_mut());
                 }
-                Piece::TypeOf(idx) => {
-                    let t = ffi::lua_type(state, idx);
-                    ffi::lua_pushstring(state, ffi::lua_typename(state, t.max(ffi::LUA_TNIL)));
-                }
                 Piece::ArgType(idx) => push_arg_type(state, idx),
             }
         }
-        ffi::lua_concat(state, count + 1);
-        ffi::lua_error(state)
     }
+}
+
+/// Raises `bad argument #<arg> to '<name>' (<message>)` through the base
+/// library's `luaL_argerror`, as the engine's own functions do: the name is
+/// the one the caller used (or the global's, when a C function such as
+/// `pcall` called), the position the calling function's (none when that is
+/// a C function).
+///
+/// # Safety
+///
+/// As [`raise_at_caller`].
+pub(super) unsafe fn arg_error(state: *mut ffi::lua_State, arg: c_int, message: &CStr) -> c_int {
+    // SAFETY: the caller's contract; `luaL_argerror` copies the message.
+    unsafe { ffi::luaL_argerror(state, arg, message.as_ptr()) }
 }
 
 /// How many calling levels [`push_position`] looks through (finding a
@@ -135,41 +156,22 @@ unsafe fn push_arg_type(state: *mut ffi::lua_State, idx: c_int) {
     }
 }
 
-/// Raises `bad argument #<arg> to '<function>' (<expected> expected, got <type>)`
-/// at the caller's line, as `luaL_typeerror` words it but with a fixed
-/// function name (the Lua wrappers called the library function as a field,
-/// so the name never depended on how a script had named the wrapper).
+/// Raises `bad argument #<arg> to '<name>' (<expected> expected, got <type>)`
+/// as the base library's `luaL_typeerror` does (see [`arg_error`]).
 ///
 /// # Safety
 ///
 /// As [`raise_at_caller`]; `arg` is an absolute index (an argument above
 /// the top reads "no value").
-pub(super) unsafe fn arg_type_error(
-    state: *mut ffi::lua_State,
-    arg: c_int,
-    function: &'static str,
-    expected: &'static str,
-) -> c_int {
-    // SAFETY: the caller's contract; the type is read before anything is pushed.
+pub(super) unsafe fn arg_type_error(state: *mut ffi::lua_State, arg: c_int, expected: &'static str) -> c_int {
+    // SAFETY: the caller's contract; the type is read before anything is
+    // pushed; the message stays on the stack while `luaL_argerror` copies it.
     unsafe {
         let got =
             if ffi::lua_type(state, arg) == ffi::LUA_TNONE { Piece::Text("no value") } else { Piece::ArgType(arg) };
-        ffi::luaL_checkstack(state, 4, std::ptr::null());
-        ffi::lua_pushinteger(state, ffi::lua_Integer::from(arg));
-        let number = ffi::lua_gettop(state);
-        raise_at_caller(
-            state,
-            &[
-                Piece::Text("bad argument #"),
-                Piece::Value(number),
-                Piece::Text(" to '"),
-                Piece::Text(function),
-                Piece::Text("' ("),
-                Piece::Text(expected),
-                Piece::Text(" expected, got "),
-                got,
-                Piece::Text(")"),
-            ],
-        )
+        ffi::luaL_checkstack(state, 5, std::ptr::null());
+        push_pieces(state, &[Piece::Text(expected), Piece::Text(" expected, got "), got]);
+        ffi::lua_concat(state, 3);
+        ffi::luaL_argerror(state, arg, ffi::lua_tostring(state, -1))
     }
 }

@@ -167,6 +167,31 @@ unsafe fn upvalue_bridge<'a>(state: *mut mlua::ffi::lua_State) -> &'a Bridge {
     unsafe { &*mlua::ffi::lua_touserdata(state, mlua::ffi::lua_upvalueindex(1)).cast::<Bridge>() }
 }
 
+/// Lowers the resume count of the VM whose `resume_depth` closure (made by
+/// [`limit_prelude`]) is at `idx`, as `resume_depth(-1)` does, without
+/// calling it: nothing here allocates or raises, so a resume can lower its
+/// count where an error would leave it raised (see
+/// `crate::limit_calls::run_resume`).
+///
+/// # Safety
+///
+/// `idx` holds a `resume_depth` closure made by [`limit_prelude`] of the VM
+/// running on `state` (its bridge alive, as for every call of it); one free
+/// stack slot.
+#[cfg(any(feature = "lua54", feature = "lua55"))]
+pub(crate) unsafe fn leave_resume(state: *mut mlua::ffi::lua_State, idx: std::ffi::c_int) {
+    use mlua::ffi;
+    // SAFETY: the caller's contract: `lua_getupvalue` pushes the closure's
+    // upvalue 1 (the bridge's light userdata; a push into the free slot,
+    // no allocation), popped at once; the bridge outlives the VM's calls.
+    unsafe {
+        ffi::lua_getupvalue(state, idx, 1);
+        let bridge = ffi::lua_touserdata(state, -1).cast::<Bridge>().cast_const();
+        ffi::lua_pop(state, 1);
+        (*bridge).leave_resume();
+    }
+}
+
 /// `limit_hit()`: see [`limit_prelude`].
 ///
 /// # Safety
