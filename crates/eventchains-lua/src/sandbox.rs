@@ -256,7 +256,7 @@ if coroutine then
   end
   -- As the engine's wrap: a string error gets the caller's position (level
   -- 2 through the tail call; Luau has no tail calls: the wrap function is 2).
-  local WRAP_CALLER = _VERSION == "Luau" and 3 or 2
+  local WRAP_CALLER = string.sub(_VERSION, 1, 4) == "Luau" and 3 or 2
   local function wrapped(ok, ...)
     resume_depth(-1)
     if ok then return ... end
@@ -509,6 +509,20 @@ local concat, find = table.concat, string.find
 -- Called as fields where a script's arguments reach them (see the sandbox prelude).
 local raw = { setmetatable = setmetatable, rawset = rawset }
 local CLOSE_REFUSED, close_line, raw_table_writes, table_fields = ...
+-- The wrappers below end in a tail call of the engine's function, so that an
+-- argument error it raises carries the script's line. Luau has no tail calls
+-- (the error would carry this chunk's line, `lockdown:N`): there the error is
+-- caught and raised again at the wrapper's caller. (Luau names a C function
+-- by its own name, however it is called.)
+local luau_relay
+if string.sub(_VERSION, 1, 4) == "Luau" then -- "Luau 0.740"
+  local pcall = pcall
+  local function relay(ok, ...)
+    if ok then return ... end
+    error((...), 4) -- 1 relay, 2 luau_relay, 3 the wrapper, 4 its caller
+  end
+  luau_relay = function(f, ...) return relay(pcall(f, ...)) end
+end
 -- Weak keys: an `event` record made for a call (an event the VM was not built
 -- with) goes away with its call.
 local protected = rawsetmetatable({}, { __mode = "k" })
@@ -572,10 +586,14 @@ end
 -- Argument errors (a non-table `t`, an absent `mt`) are the engine's own.
 G.setmetatable = function(...)
   local t, mt = ...
-  if type(t) ~= "table" or select("#", ...) < 2 then return raw.setmetatable(...) end
+  if type(t) ~= "table" or select("#", ...) < 2 then
+    if luau_relay then return luau_relay(raw.setmetatable, ...) end
+    return raw.setmetatable(...)
+  end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("__gc metamethods are not allowed in the sandbox (finalizers cannot be interrupted)", 2)
   end
+  if luau_relay then return luau_relay(raw.setmetatable, t, mt) end
   return raw.setmetatable(t, mt)
 end
 G.newproxy = nil
@@ -583,6 +601,7 @@ G.newproxy = nil
 -- Absent arguments reach the engine's `rawset` as absent (its argument errors).
 G.rawset = function(...)
   if protected[(...)] then error("rawset: this table is read-only", 2) end
+  if luau_relay then return luau_relay(raw.rawset, ...) end
   return raw.rawset(...)
 end
 

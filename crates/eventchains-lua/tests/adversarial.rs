@@ -131,6 +131,9 @@ macro_rules! hostile {
 }
 
 const INSTR: &str = "instruction limit (200000) exceeded in event `attack`";
+/// The engine's own argument error (Luau words it "invalid argument"), at the script's line.
+const ARG_1_SETMETATABLE: &str =
+    if cfg!(feature = "luau") { "invalid argument #1 to 'setmetatable'" } else { "bad argument #1 to 'setmetatable'" };
 
 /// The part of a Lua error naming the nil variable (`global 'io'`): Lua 5.4
 /// and LuaJIT name it, Luau does not (`attempt to index nil with 'open'`).
@@ -257,7 +260,11 @@ hostile! {
 
 // ---------------------------------------------------------------- tricks on ctx
 hostile! {
-    ctx_setmetatable(LIMITS): "setmetatable(ctx, {})" => Event, "bad argument #1 to 'setmetatable'";
+    ctx_setmetatable(LIMITS): "setmetatable(ctx, {})" => Event, ARG_1_SETMETATABLE, "hostile.lua:7: ";
+    /// As the engine's `coroutine.wrap`: a string error gets the caller's line
+    /// in front (Luau's wrapper has no tail call: its level is counted apart).
+    wrap_error_has_the_callers_line(LIMITS):
+        "coroutine.wrap(function() error('x') end)()" => Event, "hostile.lua:7: hostile.lua:7: x";
     ctx_getmetatable_is_hidden(LIMITS):
         "local mt = getmetatable(ctx) mt.__index = nil" => Event, "attempt to index";
     ctx_rawset(LIMITS): "rawset(ctx, 'counter', 100)" => Event, "argument #1 to 'rawset'";
