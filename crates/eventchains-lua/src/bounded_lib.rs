@@ -267,15 +267,20 @@ fn stripped_chunk<'a>(
     source: &'static str,
 ) -> mlua::chunk::Chunk<'a> {
     match cache.get_or_init(|| compile_stripped(source)) {
-        Some(bytecode) => lua.load(bytecode.as_slice()).set_mode(ChunkMode::Binary),
-        None => lua.load(source).set_mode(ChunkMode::Text),
+        // Named for Luau, whose bytecode carries no name (the loader's is used).
+        Some(bytecode) => lua.load(bytecode.as_slice()).set_name("=bounded").set_mode(ChunkMode::Binary),
+        None => lua.load(source).set_name("=bounded").set_mode(ChunkMode::Text),
     }
 }
 
+/// The chunk name compiled into the bytecode (LuaJIT's stripped bytecode keeps
+/// it, and a C function's argument error raised under these paths shows it):
+/// named like the sandbox's other preludes, never mlua's default, the Rust
+/// source location of this call.
 #[cfg(not(feature = "luau"))]
 fn compile_stripped(source: &str) -> Option<Vec<u8>> {
     let lua = Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()).ok()?;
-    Some(lua.load(source).set_mode(ChunkMode::Text).into_function().ok()?.dump(true))
+    Some(lua.load(source).set_name("=bounded").set_mode(ChunkMode::Text).into_function().ok()?.dump(true))
 }
 
 #[cfg(feature = "luau")]

@@ -406,7 +406,12 @@ fn sandboxed(src: &str) -> Vec<String> {
     let mut ctx = chain.new_context();
     let result = chain.execute(&mut ctx);
     assert!(result.is_clean(), "{result}: {:?}", result.failures());
-    ctx.get::<&str>("out").expect("ctx.out").lines().map(str::to_owned).collect()
+    let outcomes: Vec<String> = ctx.get::<&str>("out").expect("ctx.out").lines().map(str::to_owned).collect();
+    // No message names a Rust source file (mlua's default name for an unnamed chunk).
+    for outcome in &outcomes {
+        assert!(!outcome.contains(".rs:"), "a Rust source path in a script's message: {outcome}");
+    }
+    outcomes
 }
 
 /// The outcomes of `cases` in plain Lua of the same engine.
@@ -447,7 +452,7 @@ fn same_but_for_a_lua_wrapper(sandboxed: &str, plain: &str) -> bool {
             _ => return value.to_owned(),
         };
         let mut message = message;
-        // `chunk:line: ` or a Rust callback's `file.rs:line:column: `.
+        // `chunk:line: ` (one or more).
         while let Some((place, rest)) = message.split_once(": ") {
             let mut parts = place.split(':');
             let chunk = parts.next().unwrap_or("");
