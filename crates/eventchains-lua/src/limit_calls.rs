@@ -155,15 +155,17 @@ unsafe extern "C-unwind" fn guard(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// `resume_depth(delta, co)` for the coroutine at `co` (0: none); its answer.
-unsafe fn resume_depth(state: *mut ffi::lua_State, delta: ffi::lua_Integer, co: c_int) -> bool {
+/// `resume_depth(1, co)` for the coroutine at `co` (0: none): counts a
+/// resume; `false` when it is refused (too deep). A resume is uncounted by
+/// [`leave_resume`], which calls nothing.
+unsafe fn enter_resume(state: *mut ffi::lua_State, co: c_int) -> bool {
     // SAFETY: (caller) a closure of this module (upvalue 2). The results of
     // the resume just run may fill the frame's stack: room is made (or
     // "stack overflow" raised).
     unsafe {
         ffi::luaL_checkstack(state, 3, std::ptr::null());
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
-        ffi::lua_pushinteger(state, delta);
+        ffi::lua_pushinteger(state, 1);
         if co == 0 {
             ffi::lua_pushnil(state);
         } else {
@@ -305,7 +307,7 @@ unsafe extern "C-unwind" fn resume(state: *mut ffi::lua_State) -> c_int {
         if is_execution_thread(state, 1) {
             return raise_at_caller(state, REFUSED);
         }
-        if !resume_depth(state, 1, 1) {
+        if !enter_resume(state, 1) {
             return too_deep(state);
         }
         let results = run_resume(state);
@@ -362,7 +364,7 @@ unsafe extern "C-unwind" fn wrap(state: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn wrapped(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a closure made by `wrap`.
     unsafe {
-        if !resume_depth(state, 1, ffi::lua_upvalueindex(4)) {
+        if !enter_resume(state, ffi::lua_upvalueindex(4)) {
             return too_deep(state);
         }
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(4));
