@@ -256,10 +256,10 @@ unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
     // what it finds.
     unsafe {
         if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
-            return arg_type_error(state, 1, "table");
+            return arg_type_error(state, 1, c"table");
         }
         if ffi::lua_type(state, 2) == ffi::LUA_TNONE {
-            return arg_type_error(state, 2, "nil or table");
+            return arg_type_error(state, 2, c"nil or table");
         }
         ffi::lua_settop(state, 2);
         let mt = ffi::lua_type(state, 2);
@@ -271,7 +271,7 @@ unsafe extern "C-unwind" fn set_metatable(state: *mut ffi::lua_State) -> c_int {
         }
         ffi::lua_settop(state, 2);
         if mt != ffi::LUA_TNIL && mt != ffi::LUA_TTABLE {
-            return arg_type_error(state, 2, "nil or table");
+            return arg_type_error(state, 2, c"nil or table");
         }
         if ffi::luaL_getmetafield(state, 1, c"__metatable".as_ptr()) != ffi::LUA_TNIL {
             ffi::lua_settop(state, 2);
@@ -298,7 +298,7 @@ unsafe extern "C-unwind" fn raw_set(state: *mut ffi::lua_State) -> c_int {
         let given = ffi::lua_gettop(state);
         if ffi::lua_type(state, 1) != ffi::LUA_TTABLE {
             // (Not a protected table: those are all tables.)
-            return arg_type_error(state, 1, "table");
+            return arg_type_error(state, 1, c"table");
         }
         ffi::lua_settop(state, 3);
         ffi::lua_pushvalue(state, 1);
@@ -500,7 +500,7 @@ unsafe fn load_text(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let given = ffi::lua_gettop(state);
         if given == 0 {
-            return arg_type_error(state, 1, "function");
+            return arg_type_error(state, 1, c"function");
         }
         ffi::luaL_checkstack(state, 8, std::ptr::null());
         if ffi::lua_type(state, 1) == ffi::LUA_TSTRING {

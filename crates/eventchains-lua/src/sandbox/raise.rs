@@ -8,7 +8,7 @@
 //! without line information (a prelude of the bounded library) stands
 //! between, where the Lua versions often gave no position at all.
 
-use std::ffi::{CStr, c_int};
+use std::ffi::{CStr, c_char, c_int};
 
 use mlua::ffi;
 
@@ -20,10 +20,6 @@ pub(super) enum Piece {
     /// The value at this absolute stack index, as `tostring` shows it
     /// (`luaL_tolstring`: `__tostring` and `__name` apply).
     Value(c_int),
-    /// The name of this value's type as an argument error gives it
-    /// (`luaL_typeerror`'s rule: a string `__name` field, `light userdata`,
-    /// else the type name).
-    ArgType(c_int),
 }
 
 /// Raises the concatenated `pieces` as an error, after the position of
@@ -32,7 +28,7 @@ pub(super) enum Piece {
 /// # Safety
 ///
 /// Called from a C function running on `state` (a frame exists); every
-/// [`Piece::Value`] and [`Piece::ArgType`] index is an
+/// [`Piece::Value`] index is an
 /// absolute index of that frame, at most its top (this function pushes). Does not return: the error unwinds (or
 /// `longjmp`s) through the caller's frame, so no Rust value with a
 /// destructor may be alive there. `__tostring` of a value may run Lua code
@@ -44,30 +40,16 @@ pub(super) unsafe fn raise_at_caller(state: *mut ffi::lua_State, pieces: &[Piece
         let count = c_int::try_from(pieces.len()).unwrap_or(c_int::MAX - 4);
         ffi::luaL_checkstack(state, count + 4, std::ptr::null());
         push_position(state);
-        push_pieces(state, pieces);
-        ffi::lua_concat(state, count + 1);
-        ffi::lua_error(state)
-    }
-}
-
-/// Pushes each of `pieces`.
-///
-/// # Safety
-///
-/// As [`raise_at_caller`], with room for every piece (two for
-/// [`Piece::ArgType`]).
-unsafe fn push_pieces(state: *mut ffi::lua_State, pieces: &[Piece]) {
-    // SAFETY: the caller's contract.
-    unsafe {
         for piece in pieces {
             match *piece {
                 Piece::Text(text) => push_str(state, text),
                 Piece::Value(idx) => {
                     ffi::luaL_tolstring(state, idx, std::ptr::null_mut());
                 }
-                Piece::ArgType(idx) => push_arg_type(state, idx),
             }
         }
+        ffi::lua_concat(state, count + 1);
+        ffi::lua_error(state)
     }
 }
 
@@ -131,47 +113,21 @@ pub(super) unsafe fn push_str(state: *mut ffi::lua_State, text: &str) {
     }
 }
 
-/// Pushes the type name of the value at `idx` as `luaL_typeerror` words it.
-///
-/// # Safety
-///
-/// Room for two values; `idx` absolute. May raise a memory error.
-unsafe fn push_arg_type(state: *mut ffi::lua_State, idx: c_int) {
-    // SAFETY: the caller's contract; `luaL_getmetafield` reads the
-    // metatable raw (no metamethod runs) and pushes only what it finds.
-    unsafe {
-        match ffi::luaL_getmetafield(state, idx, c"__name".as_ptr()) {
-            ffi::LUA_TSTRING => {}
-            found => {
-                if found != ffi::LUA_TNIL {
-                    ffi::lua_pop(state, 1);
-                }
-                if ffi::lua_type(state, idx) == ffi::LUA_TLIGHTUSERDATA {
-                    push_str(state, "light userdata");
-                } else {
-                    ffi::lua_pushstring(state, ffi::luaL_typename(state, idx));
-                }
-            }
-        }
-    }
+// The base library's own type error (lauxlib's public API on Lua 5.4 and
+// 5.5, which mlua-sys does not declare for them).
+unsafe extern "C-unwind" {
+    fn luaL_typeerror(state: *mut ffi::lua_State, arg: c_int, tname: *const c_char) -> c_int;
 }
 
 /// Raises `bad argument #<arg> to '<name>' (<expected> expected, got <type>)`
-/// as the base library's `luaL_typeerror` does (see [`arg_error`]).
+/// through the base library's `luaL_typeerror` (the type as it words it: a
+/// string `__name` field, `light userdata`, `no value` for an absent
+/// argument; the name and position as [`arg_error`]'s).
 ///
 /// # Safety
 ///
-/// As [`raise_at_caller`]; `arg` is an absolute index (an argument above
-/// the top reads "no value").
-pub(super) unsafe fn arg_type_error(state: *mut ffi::lua_State, arg: c_int, expected: &'static str) -> c_int {
-    // SAFETY: the caller's contract; the type is read before anything is
-    // pushed; the message stays on the stack while `luaL_argerror` copies it.
-    unsafe {
-        let got =
-            if ffi::lua_type(state, arg) == ffi::LUA_TNONE { Piece::Text("no value") } else { Piece::ArgType(arg) };
-        ffi::luaL_checkstack(state, 5, std::ptr::null());
-        push_pieces(state, &[Piece::Text(expected), Piece::Text(" expected, got "), got]);
-        ffi::lua_concat(state, 3);
-        ffi::luaL_argerror(state, arg, ffi::lua_tostring(state, -1))
-    }
+/// As [`raise_at_caller`]; `arg` is an absolute index.
+pub(super) unsafe fn arg_type_error(state: *mut ffi::lua_State, arg: c_int, expected: &'static CStr) -> c_int {
+    // SAFETY: the caller's contract; `luaL_typeerror` copies the name.
+    unsafe { luaL_typeerror(state, arg, expected.as_ptr()) }
 }
