@@ -305,7 +305,8 @@ impl EventContext {
     pub fn merge_defaults(&mut self, defaults: &Map) {
         for (k, v) in defaults {
             if !self.values.contains_key(k) {
-                self.values.insert(k.clone(), v.clone());
+                // Just looked up and absent: appended without a second lookup.
+                self.values.push_absent(k.clone(), v.clone());
             }
         }
     }
